@@ -1,0 +1,23 @@
+"""Evaluation: every metric with a confidence interval, the confusion matrix and curves."""
+
+from afterfit.evaluation.evaluate import Evaluation, evaluate, evaluate_predictions
+from afterfit.evaluation.results import (
+    CalibrationResult,
+    ConfusionResult,
+    CurveResult,
+    MetricTable,
+    MetricValue,
+    ResidualsResult,
+)
+
+__all__ = [
+    "CalibrationResult",
+    "ConfusionResult",
+    "CurveResult",
+    "Evaluation",
+    "MetricTable",
+    "MetricValue",
+    "ResidualsResult",
+    "evaluate",
+    "evaluate_predictions",
+]

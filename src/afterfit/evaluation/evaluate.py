@@ -1,0 +1,470 @@
+"""``evaluate`` and ``evaluate_predictions``: every metric, with intervals, and the curves."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from afterfit.errors import InvalidInputError, MetricError
+from afterfit.evaluation.results import (
+    Band,
+    CalibrationResult,
+    ConfusionResult,
+    CurveResult,
+    MetricTable,
+    MetricValue,
+    ResidualsResult,
+)
+from afterfit.metrics import intervals
+from afterfit.metrics.binary import FPR_GRID, PROPORTIONS, RECALL_GRID, BinarySuite, MetricKey
+from afterfit.metrics.kernel import keep_shape_points, pr_points, roc_points
+from afterfit.metrics.multiclass import MulticlassSuite
+from afterfit.metrics.regression import RegressionSuite
+from afterfit.metrics.resampling import (
+    BootstrapDraws,
+    bootstrap,
+    bootstrap_interval,
+    pointwise_band,
+)
+from afterfit.models.base import Task
+from afterfit.predictions import Predictions
+
+CIOption = Literal["auto", "bootstrap", "none"] | None
+
+#: Curves with more points are thinned for tables, figures and results.json.
+MAX_CURVE_POINTS = 10_000
+#: Residual plots sample at most this many rows.
+MAX_RESIDUAL_POINTS = 5_000
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    confidence: float
+    ci: str
+    n_resamples: int
+    bootstrap_method: str
+    stratify: bool
+    random_state: int | None
+    beta: float
+    n_bins: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The result of :func:`evaluate`: metrics with intervals, confusion matrix and curves.
+
+    Attributes present depend on the task: ``roc``, ``pr`` (binary; one-vs-rest lists in
+    ``roc_per_class`` and ``pr_per_class`` for multiclass), ``calibration`` (binary, with
+    probabilities), ``residuals`` (regression).
+    """
+
+    predictions: Predictions
+    metrics: MetricTable
+    settings: EvaluationSettings
+    confusion: ConfusionResult | None = None
+    roc: CurveResult | None = None
+    pr: CurveResult | None = None
+    calibration: CalibrationResult | None = None
+    roc_per_class: tuple[CurveResult, ...] = ()
+    pr_per_class: tuple[CurveResult, ...] = ()
+    residuals: ResidualsResult | None = None
+
+    @property
+    def task(self) -> Task:
+        return self.predictions.task
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``evaluation`` section of ``results.json``."""
+        p = self.predictions
+        curves: dict[str, Any] = {}
+        if self.roc is not None:
+            curves["roc"] = self.roc.to_dict()
+        if self.pr is not None:
+            curves["pr"] = self.pr.to_dict()
+        if self.roc_per_class:
+            curves["roc_per_class"] = [c.to_dict() for c in self.roc_per_class]
+            curves["pr_per_class"] = [c.to_dict() for c in self.pr_per_class]
+        if self.calibration is not None:
+            curves["calibration"] = self.calibration.to_dict()
+        return {
+            "task": p.task,
+            "n_rows": p.n,
+            "weighted": p.sample_weight is not None,
+            "classes": None if p.classes is None else p.class_names,
+            "positive_label": None if p.task != "binary" else str(p.positive_label),
+            "threshold": p.threshold if p.task == "binary" else None,
+            "scores_are_probabilities": p.scores_are_probabilities,
+            "settings": self.settings.to_dict(),
+            "metrics": self.metrics.to_dict(),
+            "confusion_matrix": None if self.confusion is None else self.confusion.to_dict(),
+            "curves": curves,
+            "residuals": None if self.residuals is None else self.residuals.to_dict(),
+        }
+
+
+def evaluate(
+    model: Any,
+    X: Any,
+    y: Any,
+    *,
+    sample_weight: Any = None,
+    pos_label: Any = None,
+    threshold: float | None = None,
+    ci: CIOption = "auto",
+    confidence: float = 0.95,
+    n_resamples: int = 1000,
+    bootstrap_method: Literal["bca", "percentile"] = "bca",
+    stratify: bool = True,
+    beta: float = 2.0,
+    n_bins: int = 10,
+    random_state: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Evaluation:
+    """Evaluate a trained model on data: every metric with a confidence interval.
+
+    Parameters
+    ----------
+    model : estimator, ONNX session, torch module or :class:`afterfit.models.Model`
+        A trained model (see :func:`afterfit.models.as_model`).
+    X : DataFrame (pandas or polars) or array
+        Features; columns are checked against those the model expects.
+    y : array-like
+        True labels or targets.
+    sample_weight : array-like, optional
+    pos_label : optional
+        Binary: the positive class (default: the model's second class).
+    threshold : float, optional
+        Binary decision threshold on the positive-class score (default 0.5 for
+        probabilities, 0 for decision scores).
+    ci : {"auto", "bootstrap", "none"}
+        ``"auto"``: DeLong for ROC AUC and Wilson for proportions on unweighted data, the
+        bootstrap for the rest. ``"bootstrap"``: the bootstrap for every metric.
+    confidence : float
+        Level of the intervals (default 0.95).
+    n_resamples : int
+        Bootstrap resamples.
+    bootstrap_method : {"bca", "percentile"}
+    stratify : bool
+        Classification: resample within each class, so every resample keeps the class counts.
+    beta : float
+        Beta of the F-beta score reported beside F1.
+    n_bins : int
+        Bins of the calibration curve.
+    random_state : int, optional
+        Seed of the bootstrap: the same seed gives the same intervals.
+    progress : callable, optional
+        Called with the number of resamples done after each chunk.
+
+    Returns
+    -------
+    Evaluation
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    >>> model = LogisticRegression(max_iter=5000).fit(X[:400], y[:400])
+    >>> ev = evaluate(model, X[400:], y[400:], random_state=0)
+    >>> ev.metrics["roc_auc"].method
+    'delong'
+    """
+    preds = Predictions.from_model(
+        model, X, y, sample_weight=sample_weight, pos_label=pos_label, threshold=threshold
+    )
+    return evaluate_predictions(
+        preds,
+        ci=ci,
+        confidence=confidence,
+        n_resamples=n_resamples,
+        bootstrap_method=bootstrap_method,
+        stratify=stratify,
+        beta=beta,
+        n_bins=n_bins,
+        random_state=random_state,
+        progress=progress,
+    )
+
+
+def evaluate_predictions(
+    y_true: Any,
+    y_score: Any = None,
+    *,
+    task: Task | None = None,
+    classes: Any = None,
+    pos_label: Any = None,
+    sample_weight: Any = None,
+    scores_are_probabilities: bool | None = None,
+    threshold: float | None = None,
+    ci: CIOption = "auto",
+    confidence: float = 0.95,
+    n_resamples: int = 1000,
+    bootstrap_method: Literal["bca", "percentile"] = "bca",
+    stratify: bool = True,
+    beta: float = 2.0,
+    n_bins: int = 10,
+    random_state: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Evaluation:
+    """Evaluate saved predictions (no model needed).
+
+    ``y_true`` may also be a ready :class:`~afterfit.predictions.Predictions` (then leave
+    ``y_score`` out). The other options are those of :func:`evaluate` and of
+    :meth:`Predictions.from_arrays`.
+
+    Examples
+    --------
+    >>> ev = evaluate_predictions([0, 1, 1, 0, 1], [0.2, 0.9, 0.6, 0.4, 0.3], ci="none")
+    >>> round(ev.metrics["roc_auc"].value, 3)
+    0.667
+    """
+    if isinstance(y_true, Predictions):
+        preds = y_true
+    else:
+        if y_score is None:
+            raise InvalidInputError(
+                "y_score is missing.", fix="pass the scores or predictions as y_score."
+            )
+        preds = Predictions.from_arrays(
+            y_true,
+            y_score,
+            task=task,
+            classes=classes,
+            pos_label=pos_label,
+            sample_weight=sample_weight,
+            scores_are_probabilities=scores_are_probabilities,
+            threshold=threshold,
+        )
+    ci = "none" if ci is None else ci
+    _check_options(ci, confidence, n_resamples, bootstrap_method, n_bins)
+    settings = EvaluationSettings(
+        confidence, ci, n_resamples, bootstrap_method, stratify, random_state, beta, n_bins
+    )
+    if preds.task == "binary":
+        return _evaluate_binary(preds, settings, progress)
+    if preds.task == "multiclass":
+        return _evaluate_multiclass(preds, settings, progress)
+    return _evaluate_regression(preds, settings, progress)
+
+
+def _check_options(ci: str, confidence: float, n_resamples: int, method: str, n_bins: int):
+    if ci not in ("auto", "bootstrap", "none"):
+        raise InvalidInputError(
+            f"ci must be 'auto', 'bootstrap' or 'none'; got {ci!r}.",
+            fix="pass ci='auto' (analytic where exact, bootstrap otherwise).",
+        )
+    if not 0 < confidence < 1:
+        raise InvalidInputError(
+            f"confidence must be between 0 and 1; got {confidence}.",
+            fix="pass confidence=0.95 for 95% intervals.",
+        )
+    if ci != "none" and n_resamples < 2:
+        raise InvalidInputError(
+            f"n_resamples must be at least 2; got {n_resamples}.",
+            fix="pass n_resamples=1000 (the default), or ci='none'.",
+        )
+    if method not in ("bca", "percentile"):
+        raise InvalidInputError(
+            f"bootstrap_method must be 'bca' or 'percentile'; got {method!r}.",
+            fix="pass bootstrap_method='bca' (the default).",
+        )
+    if n_bins < 1:
+        raise InvalidInputError(f"n_bins must be at least 1; got {n_bins}.", fix="pass n_bins=10.")
+
+
+def _require_two_classes(preds: Predictions) -> None:
+    present = np.unique(preds.y_true)
+    if present.size < 2:
+        only = preds.classes[present[0]]
+        raise MetricError(
+            f"y_true holds only one class ({only!r}); ROC AUC, average precision, recall of "
+            "the other class and most other metrics need both classes.",
+            fix="evaluate on data that holds both classes (a larger or stratified test split).",
+        )
+
+
+def _draws(suite: Any, s: EvaluationSettings, progress, bands: bool) -> BootstrapDraws | None:
+    if s.ci == "none":
+        return None
+    return bootstrap(
+        suite,
+        n_resamples=s.n_resamples,
+        stratify=s.stratify and suite.strata is not None,
+        jackknife=s.bootstrap_method == "bca",
+        bands=bands,
+        random_state=s.random_state,
+        progress=progress,
+    )
+
+
+def _table(
+    keys: list[MetricKey],
+    point: dict[MetricKey, np.ndarray],
+    draws: BootstrapDraws | None,
+    s: EvaluationSettings,
+    analytic: dict[MetricKey, tuple[float, float, str]],
+) -> MetricTable:
+    rows = []
+    for key in keys:
+        value = float(point[key][0])
+        if key in analytic:
+            lo, hi, method = analytic[key]
+        elif draws is not None and key[0] != "support":
+            lo, hi, method = bootstrap_interval(
+                draws, key, confidence=s.confidence, method=s.bootstrap_method
+            )
+        else:
+            lo, hi, method = math.nan, math.nan, "none"
+        rows.append(MetricValue(key[0], value, lo, hi, method, key[1]))
+    return MetricTable(tuple(rows), s.confidence)
+
+
+def _band(draws: BootstrapDraws | None, key: MetricKey, grid: np.ndarray, s) -> Band | None:
+    if draws is None or key not in draws.replicates:
+        return None
+    lo, hi = pointwise_band(draws.replicates[key], s.confidence)
+    return Band(grid, lo, hi, s.confidence)
+
+
+def _curves(
+    tp: np.ndarray, fp: np.ndarray, thresholds: np.ndarray, auc: MetricValue, ap: MetricValue,
+    label: str | None, roc_band: Band | None = None, pr_band: Band | None = None,
+) -> tuple[CurveResult, CurveResult]:  # fmt: skip
+    fpr, tpr = roc_points(tp, fp)
+    roc_thresholds = np.concatenate([[np.inf], thresholds])
+    keep = keep_shape_points(fpr, tpr, MAX_CURVE_POINTS)
+    roc = CurveResult(
+        "roc", fpr[keep], tpr[keep], roc_thresholds[keep], auc, label, roc_band, fpr.size
+    )
+    precision, recall = pr_points(tp, fp)
+    pr_thresholds = np.concatenate([thresholds[::-1], [np.inf]])
+    keep = keep_shape_points(recall[::-1], precision[::-1], MAX_CURVE_POINTS)
+    keep = np.sort(recall.size - 1 - keep)
+    pr = CurveResult(
+        "pr", recall[keep], precision[keep], pr_thresholds[keep], ap, label, pr_band,
+        recall.size,
+    )  # fmt: skip
+    return roc, pr
+
+
+def _evaluate_binary(preds: Predictions, s: EvaluationSettings, progress) -> Evaluation:
+    _require_two_classes(preds)
+    suite = BinarySuite(
+        preds.y_true,
+        preds.scores,
+        preds.sample_weight,
+        threshold=preds.threshold,
+        probabilities=preds.scores_are_probabilities,
+        beta=s.beta,
+        n_bins=s.n_bins,
+    )
+    pos, total = suite.ranked.cumulative()
+    ends = suite.ranked.group_end
+    tp, fp = pos[0, ends], total[0, ends] - pos[0, ends]
+    cm = suite._confusion(pos, total)[0]
+    del pos, total
+    point = suite.compute()
+    draws = _draws(suite, s, progress, bands=True)
+    analytic: dict[MetricKey, tuple[float, float, str]] = {}
+    if s.ci == "auto" and preds.sample_weight is None:
+        _, lo, hi = intervals.delong_interval(suite.ranked, s.confidence)
+        analytic[("roc_auc", None)] = (lo, hi, "delong")
+        tn_, fp_, fn_, tp_ = cm.ravel()
+        totals = {
+            "accuracy": (tp_ + tn_, cm.sum()),
+            "precision": (tp_, tp_ + fp_),
+            "recall": (tp_, tp_ + fn_),
+            "specificity": (tn_, tn_ + fp_),
+        }
+        for name in PROPORTIONS:
+            k, m = totals[name]
+            analytic[(name, None)] = (*intervals.wilson_interval(k, m, s.confidence), "wilson")
+    table = _table(suite.keys(), point, draws, s, analytic)
+    roc, pr = _curves(
+        tp, fp, suite.ranked.thresholds, table["roc_auc"], table["average_precision"],
+        None, _band(draws, ("curve:roc", None), FPR_GRID, s),
+        _band(draws, ("curve:pr", None), RECALL_GRID, s),
+    )  # fmt: skip
+    calibration = None
+    if preds.scores_are_probabilities:
+        mean_score, fraction, weight = (a[0] for a in suite.calibration())
+        band = _band(draws, ("curve:calibration", None), mean_score, s)
+        calibration = CalibrationResult(
+            suite.calibration_edges, mean_score, fraction, weight,
+            None if band is None else band.low, None if band is None else band.high,
+            s.confidence,
+        )  # fmt: skip
+    confusion = ConfusionResult(cm, tuple(preds.class_names), preds.threshold)
+    return Evaluation(preds, table, s, confusion, roc, pr, calibration)
+
+
+def _evaluate_multiclass(preds: Predictions, s: EvaluationSettings, progress) -> Evaluation:
+    _require_two_classes(preds)
+    suite = MulticlassSuite(
+        preds.y_true,
+        preds.scores,
+        preds.sample_weight,
+        labels=preds.y_pred,
+        class_names=preds.class_names,
+        probabilities=preds.scores_are_probabilities,
+        beta=s.beta,
+    )
+    point = suite.compute()
+    draws = _draws(suite, s, progress, bands=False)
+    analytic: dict[MetricKey, tuple[float, float, str]] = {}
+    cm = suite.confusion_matrices()[0]
+    if s.ci == "auto" and preds.sample_weight is None:
+        correct, total = float(np.trace(cm)), float(cm.sum())
+        analytic[("accuracy", None)] = (
+            *intervals.wilson_interval(correct, total, s.confidence),
+            "wilson",
+        )
+        for k, c in enumerate(preds.class_names):
+            ranked = suite.ranked[k]
+            if 0 < ranked.y.sum() < ranked.n:
+                _, lo, hi = intervals.delong_interval(ranked, s.confidence)
+                analytic[("roc_auc", c)] = (lo, hi, "delong")
+            tp, pred_k, true_k = cm[k, k], cm[:, k].sum(), cm[k, :].sum()
+            analytic[("precision", c)] = (*intervals.wilson_interval(tp, pred_k, s.confidence),
+                                          "wilson")  # fmt: skip
+            analytic[("recall", c)] = (*intervals.wilson_interval(tp, true_k, s.confidence),
+                                       "wilson")  # fmt: skip
+    table = _table(suite.keys(), point, draws, s, analytic)
+    rocs, prs = [], []
+    for k, c in enumerate(preds.class_names):
+        tp, fp = suite.ovr_counts(k)
+        auc = next(r for r in table.per_class() if r.metric == "roc_auc" and r.label == c)
+        ap = next(r for r in table.per_class() if r.metric == "average_precision" and r.label == c)
+        roc, pr = _curves(tp[0], fp[0], suite.ranked[k].thresholds, auc, ap, c)
+        rocs.append(roc)
+        prs.append(pr)
+    confusion = ConfusionResult(cm, tuple(preds.class_names))
+    return Evaluation(
+        preds, table, s, confusion, roc_per_class=tuple(rocs), pr_per_class=tuple(prs)
+    )
+
+
+def _evaluate_regression(preds: Predictions, s: EvaluationSettings, progress) -> Evaluation:
+    suite = RegressionSuite(preds.y_true, preds.scores, preds.sample_weight)
+    point = suite.compute()
+    draws = _draws(suite, s, progress, bands=False)
+    table = _table(suite.keys(), point, draws, s, {})
+    y, p = preds.y_true, preds.scores
+    res = y - p
+    quantiles = dict(zip(("q05", "q25", "q50", "q75", "q95"),
+                         np.quantile(res, [0.05, 0.25, 0.5, 0.75, 0.95]), strict=True))  # fmt: skip
+    sampled = preds.n > MAX_RESIDUAL_POINTS
+    if sampled:
+        rows = np.sort(
+            np.random.default_rng(s.random_state).choice(preds.n, MAX_RESIDUAL_POINTS, False)
+        )
+        y, p = y[rows], p[rows]
+    residuals = ResidualsResult(y, p, sampled, preds.n, quantiles)
+    return Evaluation(preds, table, s, residuals=residuals)

@@ -1,0 +1,138 @@
+"""Every multiclass metric: :class:`MulticlassSuite`.
+
+Label metrics come from one confusion matrix per resample, built as a sparse product of the
+weight matrix with the one-hot (true, predicted) cell of each row. Ranking metrics are
+one-vs-rest: one :class:`~afterfit.metrics.binary.BinarySuite` kernel per class, each sorted
+once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from afterfit.metrics import confusion
+from afterfit.metrics.binary import MetricKey, fbeta_name, weighted_mean
+from afterfit.metrics.kernel import (
+    RankedScores,
+    average_precision_from_counts,
+    roc_auc_from_counts,
+)
+
+
+class MulticlassSuite:
+    """All multiclass metrics as a function of row weights (rows in original order)."""
+
+    def __init__(
+        self,
+        y: np.ndarray,
+        proba: np.ndarray,
+        weight: np.ndarray | None = None,
+        *,
+        labels: np.ndarray,
+        class_names: list[str],
+        probabilities: bool,
+        beta: float = 2.0,
+    ) -> None:
+        n, K = proba.shape
+        self.y = np.asarray(y, dtype=np.int64)
+        self.K = K
+        self.class_names = class_names
+        self.probabilities = probabilities
+        self.beta = beta
+        self.weight = weight
+        self._n = n
+        cells = self.y * K + np.asarray(labels, dtype=np.int64)
+        self._cells = sp.csr_matrix((np.ones(n), (np.arange(n), cells)), shape=(n, K * K))
+        self.ranked = [RankedScores.from_arrays(self.y == k, proba[:, k], weight) for k in range(K)]
+        self._onehot = np.zeros((n, K))
+        self._onehot[np.arange(n), self.y] = 1.0
+        if probabilities:
+            eps = np.finfo(np.float64).eps
+            p_true = np.clip(proba[np.arange(n), self.y], eps, 1 - eps)
+            self._log_loss_rows = -np.log(p_true)
+            self._brier_rows = ((self._onehot - proba) ** 2).sum(axis=1)
+
+    @property
+    def n(self) -> int:
+        return self._n
+
+    @property
+    def strata(self) -> np.ndarray:
+        return self.y
+
+    def keys(self) -> list[MetricKey]:
+        f = fbeta_name(self.beta)
+        keys: list[MetricKey] = [("accuracy", None), ("balanced_accuracy", None)]
+        for name in ("precision", "recall", "f1", f):
+            keys += [(f"{name}_{avg}", None) for avg in ("macro", "weighted", "micro")]
+        keys += [("mcc", None), ("cohen_kappa", None)]
+        keys += [("roc_auc_ovr_macro", None), ("roc_auc_ovr_weighted", None)]
+        keys += [("average_precision_macro", None)]
+        if self.probabilities:
+            keys += [("log_loss", None), ("brier", None)]
+        per_class = ("precision", "recall", "f1", f, "roc_auc", "average_precision", "support")
+        for c in self.class_names:
+            keys += [(m, c) for m in per_class]
+        return keys
+
+    def confusion_matrices(self, W: np.ndarray | None = None) -> np.ndarray:
+        if W is None:
+            W = np.ones((1, self.n)) if self.weight is None else self.weight[None, :]
+        flat = np.asarray((self._cells.T @ W.T).T)
+        return flat.reshape(-1, self.K, self.K)
+
+    def ovr_counts(self, k: int, W: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Cumulative (tp, fp) at the tie-group ends of class ``k`` against the rest."""
+        ranked = self.ranked[k]
+        Wk = None if W is None else W[:, ranked.order]
+        pos, total = ranked.cumulative(Wk)
+        ends = ranked.group_end
+        return pos[:, ends], total[:, ends] - pos[:, ends]
+
+    def compute(
+        self, W: np.ndarray | None = None, *, bands: bool = False
+    ) -> dict[MetricKey, np.ndarray]:
+        """Every metric for each row of ``W``; ``bands`` is accepted for the common protocol
+        (no curves are banded for this task)."""
+        cm = self.confusion_matrices(W)
+        cls = confusion.per_class(cm, self.beta)
+        acc = confusion.accuracy(cm)
+        out: dict[MetricKey, np.ndarray] = {
+            ("accuracy", None): acc,
+            ("balanced_accuracy", None): confusion.balanced_accuracy(cm),
+        }
+        f = fbeta_name(self.beta)
+        # With every class counted, micro precision = micro recall = micro F = accuracy.
+        for name, key in (("precision", "precision"), ("recall", "recall"), ("f1", "f1")):
+            for avg, value in confusion.averages(cls[key], cm, acc).items():
+                out[(f"{name}_{avg}", None)] = value
+        for avg, value in confusion.averages(cls["fbeta"], cm, acc).items():
+            out[(f"{f}_{avg}", None)] = value
+        out[("mcc", None)] = confusion.matthews_corrcoef(cm)
+        out[("cohen_kappa", None)] = confusion.cohen_kappa(cm)
+
+        aucs, aps = [], []
+        for k in range(self.K):
+            tp, fp = self.ovr_counts(k, W)
+            aucs.append(roc_auc_from_counts(tp, fp))
+            aps.append(average_precision_from_counts(tp, fp))
+        auc = np.stack(aucs, axis=1)
+        ap = np.stack(aps, axis=1)
+        support = cm.sum(axis=2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[("roc_auc_ovr_macro", None)] = auc.mean(axis=1)
+            out[("roc_auc_ovr_weighted", None)] = (auc * support).sum(1) / support.sum(1)
+            out[("average_precision_macro", None)] = ap.mean(axis=1)
+        if self.probabilities:
+            out[("log_loss", None)] = weighted_mean(self._log_loss_rows, W, self.weight)
+            out[("brier", None)] = weighted_mean(self._brier_rows, W, self.weight)
+        for k, c in enumerate(self.class_names):
+            out[("precision", c)] = cls["precision"][:, k]
+            out[("recall", c)] = cls["recall"][:, k]
+            out[("f1", c)] = cls["f1"][:, k]
+            out[(f, c)] = cls["fbeta"][:, k]
+            out[("roc_auc", c)] = auc[:, k]
+            out[("average_precision", c)] = ap[:, k]
+            out[("support", c)] = support[:, k]
+        return out

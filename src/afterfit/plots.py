@@ -1,0 +1,139 @@
+"""Matplotlib figures of evaluation results.
+
+Results hold numbers only; drawing lives here so a figure can change without touching a
+computation. Every function returns the figure and never shows it. The palette is
+Okabe-Ito: readable with every common colour-vision deficiency.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+if TYPE_CHECKING:
+    from afterfit.evaluation.results import (
+        CalibrationResult,
+        ConfusionResult,
+        CurveResult,
+        MetricTable,
+        ResidualsResult,
+    )
+
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442"]
+
+
+def _axes(ax: Any = None, size: tuple[float, float] = (5.0, 4.5)) -> tuple[Any, Any]:
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = plt.subplots(figsize=size, layout="constrained")
+    return fig, ax
+
+
+def plot_confusion(result: ConfusionResult, *, normalize: bool = False, ax: Any = None) -> Any:
+    values = result.normalized if normalize else result.counts
+    k = len(result.labels)
+    fig, ax = _axes(ax, (1.2 + 0.6 * max(k, 4), 1.0 + 0.6 * max(k, 4)))
+    image = ax.imshow(values, cmap="Blues")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_xticks(range(k), result.labels, rotation=45 if k > 4 else 0)
+    ax.set_yticks(range(k), result.labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    top = np.nanmax(values) if np.isfinite(values).any() else 1.0
+    if k <= 20:
+        for i in range(k):
+            for j in range(k):
+                v = values[i, j]
+                text = f"{v:.2f}" if normalize else f"{v:,.0f}" if v == int(v) else f"{v:,.1f}"
+                ax.text(j, i, text, ha="center", va="center",
+                        color="white" if v > top / 2 else "black")  # fmt: skip
+    title = "Confusion matrix" + (" (row-normalised)" if normalize else "")
+    ax.set_title(title)
+    return fig
+
+
+def plot_curve(result: CurveResult, *, ax: Any = None) -> Any:
+    fig, ax = _axes(ax)
+    area = result.area
+    label = f"{'AUC' if result.kind == 'roc' else 'AP'} = {area.value:.3f}"
+    if np.isfinite(area.ci_low):
+        label += f" [{area.ci_low:.3f}, {area.ci_high:.3f}]"
+    if result.band is not None:
+        ax.fill_between(result.band.grid, result.band.low, result.band.high, step="post",
+                        color=OKABE_ITO[0], alpha=0.2,
+                        label=f"{result.band.confidence:.0%} band")  # fmt: skip
+    drawstyle = "default" if result.kind == "roc" else "steps-post"
+    ax.plot(result.x, result.y, color=OKABE_ITO[0], label=label, drawstyle=drawstyle)
+    if result.kind == "roc":
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.set_title("ROC curve" + (f" ({result.label})" if result.label else ""))
+    else:
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        ax.set_title("Precision-recall curve" + (f" ({result.label})" if result.label else ""))
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.01)
+    ax.legend(loc="lower right" if result.kind == "roc" else "lower left")
+    return fig
+
+
+def plot_calibration(result: CalibrationResult, *, ax: Any = None) -> Any:
+    fig, ax = _axes(ax)
+    keep = result.weight > 0
+    x, y = result.mean_predicted[keep], result.fraction_positive[keep]
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect")
+    if result.band_low is not None:
+        ax.fill_between(x, result.band_low[keep], result.band_high[keep], color=OKABE_ITO[1],
+                        alpha=0.25, label=f"{result.confidence:.0%} band")  # fmt: skip
+    ax.plot(x, y, marker="o", color=OKABE_ITO[1], label="model")
+    ax.set_xlabel("mean predicted probability")
+    ax.set_ylabel("fraction of positives")
+    ax.set_title("Calibration")
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.01)
+    ax.legend(loc="upper left")
+    return fig
+
+
+def plot_residuals(result: ResidualsResult, *, kind: str = "residuals", ax: Any = None) -> Any:
+    """``kind="residuals"``: residual against prediction; ``"actual"``: predicted vs actual."""
+    fig, ax = _axes(ax)
+    note = f" (sample of {result.y_true.size:,} of {result.n_total:,})" if result.sampled else ""
+    if kind == "actual":
+        ax.scatter(result.y_true, result.y_pred, s=6, alpha=0.5, color=OKABE_ITO[0])
+        lo = float(min(result.y_true.min(), result.y_pred.min()))
+        hi = float(max(result.y_true.max(), result.y_pred.max()))
+        ax.plot([lo, hi], [lo, hi], color="grey", linestyle=":", linewidth=1)
+        ax.set_xlabel("actual")
+        ax.set_ylabel("predicted")
+        ax.set_title("Predicted vs actual" + note)
+    else:
+        ax.scatter(result.y_pred, result.residuals, s=6, alpha=0.5, color=OKABE_ITO[0])
+        ax.axhline(0, color="grey", linestyle=":", linewidth=1)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("residual (actual - predicted)")
+        ax.set_title("Residuals" + note)
+    return fig
+
+
+def plot_metrics(table: MetricTable, *, ax: Any = None) -> Any:
+    """Each metric as a point with its interval (metrics on a 0-1 scale)."""
+    rows = [r for r in table.overall() if np.isfinite(r.value)]
+    fig, ax = _axes(ax, (6.0, 0.6 + 0.35 * max(len(rows), 3)))
+    ys = np.arange(len(rows))[::-1]
+    values = np.array([r.value for r in rows])
+    lows = np.array([r.ci_low if np.isfinite(r.ci_low) else r.value for r in rows])
+    highs = np.array([r.ci_high if np.isfinite(r.ci_high) else r.value for r in rows])
+    ax.errorbar(values, ys, xerr=[values - lows, highs - values], fmt="o",
+                color=OKABE_ITO[0], capsize=3)  # fmt: skip
+    ax.set_yticks(ys, [r.metric for r in rows])
+    ax.set_title(f"Metrics with {table.confidence:.0%} intervals")
+    ax.grid(axis="x", alpha=0.3)
+    return fig

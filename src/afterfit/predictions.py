@@ -1,0 +1,378 @@
+"""Predictions: the frozen object every evaluation step reads.
+
+Built once from a model and data (:meth:`Predictions.from_model`) or from saved scores
+(:meth:`Predictions.from_arrays`), after every check on the inputs. Steps never call the
+model again unless their method needs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from afterfit.errors import DataError, InvalidInputError, MetricError
+from afterfit.models.base import TASKS, Task
+
+#: How far a row of class probabilities may sum from 1 (float32 models round off).
+SUM_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True, eq=False)
+class Predictions:
+    """Everything evaluation needs, checked and encoded.
+
+    Attributes
+    ----------
+    task : {"binary", "multiclass", "regression"}
+    y_true : ndarray
+        Classification: index into ``classes``. Regression: float target.
+    scores : ndarray
+        Binary: ``(n,)`` score of the positive class ``classes[1]``. Multiclass: ``(n, K)``
+        in ``classes`` order. Regression: ``(n,)`` predictions.
+    classes : ndarray or None
+        Original class labels; for binary, ``classes[1]`` is the positive class.
+    sample_weight : ndarray or None
+    scores_are_probabilities : bool
+    threshold : float
+        Binary only: rows with ``score > threshold`` are predicted positive.
+    """
+
+    task: Task
+    y_true: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray | None = None
+    sample_weight: np.ndarray | None = None
+    scores_are_probabilities: bool = True
+    threshold: float = 0.5
+
+    @property
+    def n(self) -> int:
+        return int(self.y_true.shape[0])
+
+    @property
+    def positive_label(self) -> Any:
+        return None if self.task != "binary" else self.classes[1]
+
+    @property
+    def y_pred(self) -> np.ndarray:
+        """Predicted class indices (classification) or values (regression)."""
+        if self.task == "binary":
+            return (self.scores > self.threshold).astype(np.int64)
+        if self.task == "multiclass":
+            return np.argmax(self.scores, axis=1)
+        return self.scores
+
+    @property
+    def class_names(self) -> list[str]:
+        return [] if self.classes is None else [str(c) for c in self.classes]
+
+    @classmethod
+    def from_arrays(
+        cls,
+        y_true: Any,
+        y_score: Any,
+        *,
+        task: Task | None = None,
+        classes: Any = None,
+        pos_label: Any = None,
+        sample_weight: Any = None,
+        scores_are_probabilities: bool | None = None,
+        threshold: float | None = None,
+    ) -> Predictions:
+        """Check and encode true values and scores.
+
+        Parameters
+        ----------
+        y_true : array-like of shape (n,)
+            True labels (ints, strings or bools) or regression targets.
+        y_score : array-like of shape (n,) or (n, K)
+            Binary: score of the positive class, or two columns in ``classes`` order.
+            Multiclass: one column per class. Regression: predicted values.
+        task : {"binary", "multiclass", "regression"}, optional
+            Inferred when omitted: two score columns or two labels make ``binary``, more
+            columns ``multiclass``, a non-integer target ``regression``.
+        classes : array-like, optional
+            Class labels in score-column order (default: sorted labels of ``y_true``).
+        pos_label : optional
+            Binary: the positive class (default: the second of ``classes``).
+        sample_weight : array-like of shape (n,), optional
+        scores_are_probabilities : bool, optional
+            Inferred when omitted: scores in [0, 1] (and rows summing to 1) are taken as
+            probabilities. When ``True``, scores outside [0, 1] are an error.
+        threshold : float, optional
+            Binary decision threshold (default 0.5 for probabilities, 0 for decision scores).
+        """
+        y = _as_1d(y_true, "y_true")
+        s = np.asarray(y_score)
+        n = y.shape[0]
+        if n == 0:
+            raise DataError(
+                "y_true is empty: there are no rows to evaluate.",
+                fix="pass data with at least one row (check filters that drop rows).",
+            )
+        if s.ndim not in (1, 2) or s.shape[0] != n:
+            raise InvalidInputError(
+                f"y_true has {n} rows but y_score has shape {s.shape}; they must have the "
+                "same number of rows.",
+                fix="pass one score (or one row of class scores) per true value, in the "
+                "same order.",
+            )
+        s = _finite_floats(s, "y_score")
+        weight = _check_weight(sample_weight, n)
+        task = task or _infer_task(y, s)
+        if task not in TASKS:
+            raise InvalidInputError(
+                f"task must be one of {', '.join(TASKS)}; got {task!r}.",
+                fix="pass task='binary', 'multiclass' or 'regression'.",
+            )
+        if task == "regression":
+            y_float = _finite_floats(y, "y_true")
+            if s.ndim != 1:
+                raise InvalidInputError(
+                    f"regression needs one prediction per row; y_score has shape {s.shape}.",
+                    fix="pass a 1-D array of predicted values.",
+                )
+            return cls("regression", y_float, s, None, weight, False, 0.0)
+        return _classification(
+            cls, y, s, task, classes, pos_label, weight, scores_are_probabilities, threshold
+        )
+
+    @classmethod
+    def from_model(
+        cls,
+        model: Any,
+        X: Any,
+        y: Any,
+        *,
+        sample_weight: Any = None,
+        pos_label: Any = None,
+        threshold: float | None = None,
+    ) -> Predictions:
+        """Score ``X`` with ``model`` (any object :func:`afterfit.models.as_model` takes)."""
+        from afterfit.data import as_frame, check_features
+        from afterfit.models import as_model
+
+        m = as_model(model)
+        frame = check_features(as_frame(X, feature_names=m.feature_names), m)
+        if len(frame) == 0:
+            raise DataError(
+                "the data is empty: there are no rows to evaluate.",
+                fix="pass data with at least one row.",
+            )
+        scores = np.asarray(m.predict_scores(frame))
+        y_arr = _as_1d(y, "y")
+        if y_arr.shape[0] != scores.shape[0]:
+            raise InvalidInputError(
+                f"X has {scores.shape[0]} rows but y has {y_arr.shape[0]}.",
+                fix="pass the target of the same rows as X, in the same order.",
+            )
+        return cls.from_arrays(
+            y_arr,
+            scores,
+            task=m.task,
+            classes=m.classes_,
+            pos_label=pos_label,
+            sample_weight=sample_weight,
+            scores_are_probabilities=m.scores_are_probabilities if m.task != "regression" else None,
+            threshold=threshold,
+        )
+
+
+def _as_1d(values: Any, name: str) -> np.ndarray:
+    if isinstance(values, pd.DataFrame):
+        if values.shape[1] != 1:
+            raise InvalidInputError(
+                f"{name} must be one column; got a table with {values.shape[1]} columns.",
+                fix=f"pass the target column alone as {name}.",
+            )
+        values = values.iloc[:, 0]
+    if hasattr(values, "to_numpy"):
+        values = values.to_numpy()
+    arr = np.asarray(values)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise InvalidInputError(
+            f"{name} must be one-dimensional; got shape {arr.shape}.",
+            fix=f"pass {name} as a single column or 1-D array.",
+        )
+    if arr.dtype == object or arr.dtype.kind in "fcUS":
+        missing = pd.isna(arr)
+        if missing.any():
+            raise DataError(
+                f"{name} has {int(missing.sum())} missing value(s) (NaN or None), first at "
+                f"row {int(np.flatnonzero(missing)[0])}.",
+                fix="drop or fill the rows without a target before evaluating.",
+            )
+    return arr
+
+
+def _finite_floats(values: np.ndarray, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidInputError(
+            f"{name} must be numeric; got values of type {np.asarray(values).dtype}.",
+            fix=f"pass numbers in {name} (scores or predicted values).",
+        ) from None
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        where = np.argwhere(bad)[0]
+        raise DataError(
+            f"{name} has {int(bad.sum())} NaN or infinite value(s), first at row {where[0]}.",
+            fix="fix the model or data that produced them, or drop those rows.",
+        )
+    return arr
+
+
+def _check_weight(sample_weight: Any, n: int) -> np.ndarray | None:
+    if sample_weight is None:
+        return None
+    w = _finite_floats(_as_1d(sample_weight, "sample_weight"), "sample_weight")
+    if w.shape[0] != n:
+        raise InvalidInputError(
+            f"sample_weight has {w.shape[0]} values for {n} rows.",
+            fix="pass one weight per row.",
+        )
+    if (w < 0).any() or w.sum() <= 0:
+        raise InvalidInputError(
+            "sample_weight must be non-negative with a positive sum.",
+            fix="pass weights >= 0, not all zero.",
+        )
+    return w
+
+
+def _infer_task(y: np.ndarray, s: np.ndarray) -> Task:
+    if s.ndim == 2 and s.shape[1] > 2:
+        return "multiclass"
+    if s.ndim == 2 and s.shape[1] == 2:
+        return "binary"
+    if y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
+        return "regression"
+    n_labels = len(pd.unique(y))
+    if n_labels <= 2 and (y.dtype.kind in "biuOUS" or np.all((s >= 0) & (s <= 1))):
+        return "binary"
+    raise InvalidInputError(
+        f"cannot tell the task from the data: y_true has {n_labels} distinct values and "
+        f"y_score has shape {s.shape}.",
+        fix="pass task='binary', 'multiclass' or 'regression'.",
+    )
+
+
+def _classification(
+    cls: type[Predictions],
+    y: np.ndarray,
+    s: np.ndarray,
+    task: Task,
+    classes: Any,
+    pos_label: Any,
+    weight: np.ndarray | None,
+    probabilities: bool | None,
+    threshold: float | None,
+) -> Predictions:
+    if classes is None:
+        classes = np.asarray(sorted(pd.unique(y), key=_sort_key))
+    classes = np.asarray(classes)
+    K = classes.size
+    if s.ndim == 2 and s.shape[1] != K:
+        raise InvalidInputError(
+            f"y_score has {s.shape[1]} columns but there are {K} classes "
+            f"({', '.join(map(str, classes[:10]))}).",
+            fix="pass one score column per class, in the order of `classes`.",
+        )
+    if task == "binary" and K != 2:
+        raise MetricError(
+            f"binary evaluation needs two classes; found {K}: {', '.join(map(str, classes[:10]))}.",
+            fix="evaluate data that holds both classes, or pass classes=[negative, "
+            "positive] (and task='multiclass' if there are more than two).",
+        )
+    codes = pd.Index(classes).get_indexer(y)
+    if (codes < 0).any():
+        unknown = pd.unique(y[codes < 0])
+        raise DataError(
+            f"y_true holds label(s) the model does not know: "
+            f"{', '.join(map(repr, unknown[:10]))}; the classes are "
+            f"{', '.join(map(repr, classes[:10]))}.",
+            fix="check the target column (a different encoding, such as 'yes'/'no' "
+            "against 1/0?) or drop rows of classes the model was not trained on.",
+        )
+    if probabilities is None:
+        probabilities = _looks_like_probabilities(s)
+    if probabilities:
+        _check_probabilities(s)
+    if task == "multiclass":
+        if s.ndim != 2:
+            raise InvalidInputError(
+                f"multiclass evaluation needs one score column per class; y_score has "
+                f"shape {s.shape}.",
+                fix="pass the (n, n_classes) output of predict_proba.",
+            )
+        return cls("multiclass", codes.astype(np.int64), s, classes, weight, probabilities, 0.0)
+    positive = 1
+    if pos_label is not None:
+        matches = pd.Index(classes).get_indexer([pos_label])
+        if matches[0] < 0:
+            raise InvalidInputError(
+                f"pos_label {pos_label!r} is not one of the classes "
+                f"{', '.join(map(repr, classes))}.",
+                fix="pass one of the classes as pos_label.",
+            )
+        positive = int(matches[0])
+    if s.ndim == 2:
+        score = s[:, positive]
+    elif positive == 1:
+        score = s
+    else:
+        score = 1 - s if probabilities else -s
+    if positive == 0:
+        classes = classes[::-1]
+        codes = 1 - codes
+    if threshold is None:
+        threshold = 0.5 if probabilities else 0.0
+    return cls("binary", codes.astype(np.int64), score, classes, weight, probabilities, threshold)
+
+
+def _sort_key(value: Any) -> tuple[str, Any]:
+    # Mixed label types sort by type name first instead of failing.
+    return (type(value).__name__, value)
+
+
+def _looks_like_probabilities(s: np.ndarray) -> bool:
+    if s.min() < 0 or s.max() > 1:
+        return False
+    if s.ndim == 1:
+        return True
+    sums = s.sum(axis=1)
+    if np.all(np.abs(sums - 1) <= SUM_TOLERANCE):
+        return True
+    row = int(np.argmax(np.abs(sums - 1)))
+    raise DataError(
+        f"y_score looks like class probabilities (all values in [0, 1]) but its rows do "
+        f"not sum to 1: row {row} sums to {sums[row]:.6g}.",
+        fix="pass predict_proba output (rows summing to 1), or pass "
+        "scores_are_probabilities=False for one-vs-rest scores.",
+    )
+
+
+def _check_probabilities(s: np.ndarray) -> None:
+    lo, hi = float(s.min()), float(s.max())
+    if lo < 0 or hi > 1:
+        raise DataError(
+            f"probabilities are required but y_score ranges over [{lo:.6g}, {hi:.6g}], "
+            "outside [0, 1].",
+            fix="pass probabilities (predict_proba), or mark the scores as decision "
+            "scores (scores_are_probabilities=False, CLI --score decision).",
+        )
+    if s.ndim == 2:
+        sums = s.sum(axis=1)
+        bad = np.abs(sums - 1) > SUM_TOLERANCE
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"class probabilities must sum to 1 in every row; {int(bad.sum())} row(s) "
+                f"do not (row {row} sums to {sums[row]:.6g}).",
+                fix="normalise the rows, or pass scores_are_probabilities=False.",
+            )
