@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
     from afterfit.evaluation.results import (
@@ -30,8 +27,9 @@ OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "
 def _axes(ax: Any = None, size: tuple[float, float] = (5.0, 4.5)) -> tuple[Any, Any]:
     if ax is not None:
         return ax.figure, ax
-    fig, ax = plt.subplots(figsize=size, layout="constrained")
-    return fig, ax
+    # A bare Figure, not pyplot: no global state, no backend switch, works headless.
+    fig = Figure(figsize=size, layout="constrained")
+    return fig, fig.subplots()
 
 
 def plot_confusion(result: ConfusionResult, *, normalize: bool = False, ax: Any = None) -> Any:

@@ -74,20 +74,9 @@ class MetricTable:
     def frame(self, *, per_class: bool = False) -> pd.DataFrame:
         """Columns ``metric, value, ci_low, ci_high, method`` (and ``class`` per class)."""
         rows = self.per_class() if per_class else self.overall()
-        df = pd.DataFrame(
-            [
-                {
-                    "class": r.label,
-                    "metric": r.metric,
-                    "value": r.value,
-                    "ci_low": r.ci_low,
-                    "ci_high": r.ci_high,
-                    "method": r.method,
-                }
-                for r in rows
-            ],  # fmt: skip
-            columns=["class", "metric", "value", "ci_low", "ci_high", "method"],
-        )
+        columns = ["class", "metric", "value", "ci_low", "ci_high", "method"]
+        records = [(r.label, r.metric, r.value, r.ci_low, r.ci_high, r.method) for r in rows]
+        df = pd.DataFrame(records, columns=columns)
         return df if per_class else df.drop(columns="class")
 
     def to_dict(self) -> list[dict[str, Any]]:
@@ -116,18 +105,14 @@ class ConfusionResult:
 
     def frame(self) -> pd.DataFrame:
         """Tidy: one row per (true, predicted) cell, with count and row-normalised share."""
-        norm = self.normalized
+        k = len(self.labels)
         return pd.DataFrame(
-            [
-                {
-                    "true": t,
-                    "predicted": p,
-                    "count": float(self.counts[i, j]),
-                    "normalized": float(norm[i, j]),
-                }
-                for i, t in enumerate(self.labels)
-                for j, p in enumerate(self.labels)
-            ]  # fmt: skip
+            {
+                "true": np.repeat(self.labels, k),
+                "predicted": np.tile(self.labels, k),
+                "count": self.counts.ravel().astype(float),
+                "normalized": self.normalized.ravel(),
+            }
         )
 
     def to_dict(self) -> dict[str, Any]:
