@@ -315,6 +315,11 @@ def _classification(
     if pos_label is not None:
         matches = pd.Index(classes).get_indexer([pos_label])
         if matches[0] < 0:
+            # A label typed as text ("1", "True") names the class whose text it is.
+            as_text = [str(c) for c in classes]
+            if str(pos_label) in as_text:
+                matches = [as_text.index(str(pos_label))]
+        if matches[0] < 0:
             raise InvalidInputError(
                 f"pos_label {pos_label!r} is not one of the classes "
                 f"{', '.join(map(repr, classes))}.",

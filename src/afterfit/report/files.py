@@ -1,0 +1,99 @@
+"""Write an evaluation to a folder: ``results.json``, ``tables/*.csv``, ``figures/*.png``.
+
+``results.json`` follows the versioned schema in ``afterfit/schemas/results.schema.json``
+(documented in ``docs/results-json.md``). Later steps add their own top-level sections
+beside ``evaluation`` without changing it. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from afterfit.evaluation.evaluate import Evaluation
+from afterfit.io import atomic_write, atomic_write_text
+
+SCHEMA_NAME = "afterfit.results"
+SCHEMA_VERSION = "1.0"
+
+
+def results_document(evaluation: Evaluation, *, source: dict[str, Any] | None = None) -> dict:
+    """The JSON document of one evaluation (JSON-safe: NaN becomes null)."""
+    from afterfit import __version__
+
+    return {
+        "schema": SCHEMA_NAME,
+        "schema_version": SCHEMA_VERSION,
+        "afterfit_version": __version__,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "source": source or {},
+        "evaluation": evaluation.to_dict(),
+    }
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "class"
+
+
+def write_results(
+    evaluation: Evaluation,
+    out: str | Path,
+    *,
+    source: dict[str, Any] | None = None,
+    figures: bool = True,
+) -> dict[str, Path]:
+    """Write every artifact of ``evaluation`` under ``out``; returns what was written."""
+    out = Path(out)
+    written: dict[str, Path] = {}
+    doc = results_document(evaluation, source=source)
+    text = json.dumps(doc, indent=2, allow_nan=False)
+    written["results.json"] = atomic_write_text(out / "results.json", text + "\n")
+
+    tables: dict[str, Any] = {"metrics": evaluation.metrics.frame()}
+    if evaluation.metrics.per_class():
+        tables["metrics_per_class"] = evaluation.metrics.frame(per_class=True)
+    if evaluation.confusion is not None:
+        tables["confusion_matrix"] = evaluation.confusion.frame()
+    if evaluation.roc is not None:
+        tables["roc"] = evaluation.roc.frame()
+        tables["pr"] = evaluation.pr.frame()
+    for curve in (*evaluation.roc_per_class, *evaluation.pr_per_class):
+        tables[f"{curve.kind}_{_slug(str(curve.label))}"] = curve.frame()
+    if evaluation.calibration is not None:
+        tables["calibration"] = evaluation.calibration.frame()
+    if evaluation.residuals is not None:
+        tables["residuals_sample"] = evaluation.residuals.frame()
+    for name, frame in tables.items():
+        path = out / "tables" / f"{name}.csv"
+        written[f"tables/{name}.csv"] = atomic_write(
+            path, lambda tmp, f=frame: f.to_csv(tmp, index=False)
+        )
+
+    if figures:
+        for name, fig in _figures(evaluation).items():
+            path = out / "figures" / f"{name}.png"
+            written[f"figures/{name}.png"] = atomic_write(
+                path, lambda tmp, f=fig: f.savefig(tmp, format="png", dpi=120)
+            )
+    return written
+
+
+def _figures(evaluation: Evaluation) -> dict[str, Any]:
+    figs: dict[str, Any] = {"metrics": evaluation.metrics.plot()}
+    if evaluation.confusion is not None:
+        figs["confusion_matrix"] = evaluation.confusion.plot()
+        figs["confusion_matrix_normalized"] = evaluation.confusion.plot(normalize=True)
+    if evaluation.roc is not None:
+        figs["roc"] = evaluation.roc.plot()
+        figs["pr"] = evaluation.pr.plot()
+    for curve in (*evaluation.roc_per_class, *evaluation.pr_per_class):
+        figs[f"{curve.kind}_{_slug(str(curve.label))}"] = curve.plot()
+    if evaluation.calibration is not None:
+        figs["calibration"] = evaluation.calibration.plot()
+    if evaluation.residuals is not None:
+        figs["residuals"] = evaluation.residuals.plot()
+        figs["predicted_vs_actual"] = evaluation.residuals.plot(kind="actual")
+    return figs
