@@ -1,6 +1,50 @@
-"""afterfit: everything after ``model.fit()``."""
+"""afterfit: everything after ``model.fit()``.
 
-from afterfit.errors import AfterfitError, AfterfitWarning
+>>> import afterfit
+>>> ev = afterfit.evaluate(model, X_test, y_test, random_state=0)  # doctest: +SKIP
+>>> ev.metrics.frame()  # doctest: +SKIP
+"""
+
+from afterfit.data import Dataset, load_dataset, read_table
+from afterfit.errors import (
+    AfterfitError,
+    AfterfitWarning,
+    DataError,
+    InvalidInputError,
+    MetricError,
+    MissingDependencyError,
+    ModelError,
+    ModelLoadError,
+    SchemaError,
+    UntrustedModelError,
+)
+from afterfit.evaluation import Evaluation, evaluate, evaluate_predictions
+from afterfit.models import Model, as_model, load_model
+from afterfit.predictions import Predictions
+from afterfit.report.files import write_results
 
 __version__ = "0.1.0"
-__all__ = ["AfterfitError", "AfterfitWarning", "__version__"]
+__all__ = [
+    "AfterfitError",
+    "AfterfitWarning",
+    "DataError",
+    "Dataset",
+    "Evaluation",
+    "InvalidInputError",
+    "MetricError",
+    "MissingDependencyError",
+    "Model",
+    "ModelError",
+    "ModelLoadError",
+    "Predictions",
+    "SchemaError",
+    "UntrustedModelError",
+    "__version__",
+    "as_model",
+    "evaluate",
+    "evaluate_predictions",
+    "load_dataset",
+    "load_model",
+    "read_table",
+    "write_results",
+]

@@ -89,7 +89,8 @@ class Predictions:
         y_true : array-like of shape (n,)
             True labels (ints, strings or bools) or regression targets.
         y_score : array-like of shape (n,) or (n, K)
-            Binary: score of the positive class, or two columns in ``classes`` order.
+            Binary: score of the positive class (``pos_label``), or two columns in
+            ``classes`` order.
             Multiclass: one column per class. Regression: predicted values.
         task : {"binary", "multiclass", "regression"}, optional
             Inferred when omitted: two score columns or two labels make ``binary``, more
@@ -326,12 +327,8 @@ def _classification(
                 fix="pass one of the classes as pos_label.",
             )
         positive = int(matches[0])
-    if s.ndim == 2:
-        score = s[:, positive]
-    elif positive == 1:
-        score = s
-    else:
-        score = 1 - s if probabilities else -s
+    # A single score column is, as in scikit-learn, the score of the positive class.
+    score = s[:, positive] if s.ndim == 2 else s
     if positive == 0:
         classes = classes[::-1]
         codes = 1 - codes
