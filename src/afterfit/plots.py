@@ -82,6 +82,27 @@ def plot_curve(result: CurveResult, *, ax: Any = None) -> Any:
     return fig
 
 
+def plot_curves(curves: tuple[CurveResult, ...], *, ax: Any = None) -> Any:
+    """One-vs-rest curves of every class on one set of axes."""
+    fig, ax = _axes(ax, (5.5, 4.8))
+    kind = curves[0].kind
+    for i, curve in enumerate(curves):
+        name = "AUC" if kind == "roc" else "AP"
+        ax.plot(curve.x, curve.y, color=OKABE_ITO[i % len(OKABE_ITO)],
+                linestyle=("-", "--", ":")[(i // len(OKABE_ITO)) % 3],
+                drawstyle="default" if kind == "roc" else "steps-post",
+                label=f"{curve.label} ({name} {curve.area.value:.3f})")  # fmt: skip
+    if kind == "roc":
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("false positive rate" if kind == "roc" else "recall")
+    ax.set_ylabel("true positive rate" if kind == "roc" else "precision")
+    ax.set_title(("ROC" if kind == "roc" else "Precision-recall") + " curves, one-vs-rest")
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.01)
+    ax.legend(fontsize="small", loc="lower right" if kind == "roc" else "lower left")
+    return fig
+
+
 def plot_calibration(result: CalibrationResult, *, ax: Any = None) -> Any:
     fig, ax = _axes(ax)
     keep = result.weight > 0

@@ -89,8 +89,11 @@ def _figures(evaluation: Evaluation) -> dict[str, Any]:
     if evaluation.roc is not None:
         figs["roc"] = evaluation.roc.plot()
         figs["pr"] = evaluation.pr.plot()
-    for curve in (*evaluation.roc_per_class, *evaluation.pr_per_class):
-        figs[f"{curve.kind}_{_slug(str(curve.label))}"] = curve.plot()
+    if evaluation.roc_per_class:
+        from afterfit import plots
+
+        figs["roc_ovr"] = plots.plot_curves(evaluation.roc_per_class)
+        figs["pr_ovr"] = plots.plot_curves(evaluation.pr_per_class)
     if evaluation.calibration is not None:
         figs["calibration"] = evaluation.calibration.plot()
     if evaluation.residuals is not None:
