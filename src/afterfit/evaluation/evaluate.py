@@ -36,7 +36,7 @@ from afterfit.predictions import Predictions
 CIOption = Literal["auto", "bootstrap", "none"] | None
 
 #: Curves with more points are thinned for tables, figures and results.json.
-MAX_CURVE_POINTS = 10_000
+MAX_CURVE_POINTS = 20_000
 #: Residual plots sample at most this many rows.
 MAX_RESIDUAL_POINTS = 5_000
 

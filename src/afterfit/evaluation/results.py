@@ -152,9 +152,9 @@ class CurveResult:
     """A ROC or precision-recall curve, with its area and an optional band.
 
     ``x``/``y`` are false positive rate/true positive rate (ROC) or recall/precision (PR).
-    Curves with more than ``max_points`` points are thinned to the points that keep their
-    shape (area change below about ``1/max_points``); the area is always computed on the
-    full curve.
+    Curves with more than 20,000 points are thinned to the points that keep their shape
+    (the trapezoidal area moves by at most 5e-5); the area is always computed on the full
+    curve, and ``n_points_full`` says how many points it had.
     """
 
     kind: str

@@ -1,0 +1,476 @@
+"""Adapter for ONNX models run with ONNX Runtime.
+
+Handles what skl2onnx produces: classifiers with a label output and a probability output
+(a tensor, or the list of dicts a ``ZipMap`` node gives), regressors with one output,
+and graphs with either one float matrix input or one input per column (what skl2onnx
+makes of a DataFrame pipeline with a ``ColumnTransformer``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from afterfit.errors import ModelError, ModelLoadError, SchemaError
+from afterfit.models._common import (
+    NUMERIC_DTYPES,
+    as_classes,
+    check_task,
+    check_task_classes,
+    labels_from_scores,
+    numeric_matrix,
+    short_list,
+    task_from_n_classes,
+    to_frame,
+    two_columns,
+)
+from afterfit.models.base import Task
+
+__all__ = ["OnnxModel", "onnx_class_labels"]
+
+_ONNX_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(double)": "float64",
+    "tensor(float16)": "float16",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(int16)": "int16",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(bool)": "bool",
+    "tensor(string)": "str",
+}
+_LABEL_ATTRS = ("classlabels_strings", "classlabels_int64s", "classlabels_ints")
+
+
+# --- a minimal protobuf reader: enough of ModelProto to find class labels -----------------
+# ONNX files are protobuf ModelProto messages. Reading the few fields we need here keeps
+# the `onnx` package an optional dependency. Field numbers are from onnx.proto:
+# ModelProto.graph = 7; GraphProto.node = 1; NodeProto.op_type = 4, .attribute = 5;
+# AttributeProto.name = 1, .ints = 8, .strings = 9.
+
+
+def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("malformed varint")
+
+
+def _fields(buf: memoryview):  # private generator
+    """Yield ``(field_number, wire_type, value)``; LEN values as memoryview slices."""
+    pos, end = 0, len(buf)
+    while pos < end:
+        key, pos = _varint(buf, pos)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+        elif wire == 1:
+            value, pos = None, pos + 8
+        elif wire == 2:
+            length, pos = _varint(buf, pos)
+            value, pos = buf[pos : pos + length], pos + length
+        elif wire == 5:
+            value, pos = None, pos + 4
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        if pos > end:
+            raise ValueError("truncated protobuf message")
+        yield field, wire, value
+
+
+def _attribute_labels(attr: memoryview) -> tuple[str, list[Any]] | None:
+    name: str | None = None
+    values: list[Any] = []
+    for field, wire, value in _fields(attr):
+        if field == 1 and wire == 2:
+            name = bytes(value).decode("utf-8", "replace")
+            if name not in _LABEL_ATTRS:
+                return None  # skip the (possibly huge) rest of this attribute
+        elif field == 8 and name is not None:
+            if wire == 0:
+                values.append(value - (1 << 64) if value >= 1 << 63 else value)
+            elif wire == 2:  # packed
+                pos = 0
+                while pos < len(value):
+                    v, pos = _varint(value, pos)
+                    values.append(v - (1 << 64) if v >= 1 << 63 else v)
+        elif field == 9 and wire == 2 and name is not None:
+            values.append(bytes(value).decode("utf-8", "replace"))
+    if name is None or not values:
+        return None
+    return name, values
+
+
+def onnx_class_labels(model_bytes: bytes) -> list[Any] | None:
+    """Class labels recorded in an ONNX graph, or None when it records none.
+
+    Reads the ``classlabels_*`` attribute of the ``ZipMap`` node when there is one, else
+    of the last node carrying such an attribute (``LinearClassifier``,
+    ``TreeEnsembleClassifier``, ``SVMClassifier``...).
+
+    Parameters
+    ----------
+    model_bytes : bytes
+        A serialized ``ModelProto``.
+
+    Returns
+    -------
+    list or None
+        The labels (str or int), in the order of the probability columns.
+    """
+    buf = memoryview(model_bytes)
+    found: list[Any] | None = None
+    try:
+        graph = next((v for f, w, v in _fields(buf) if f == 7 and w == 2), None)
+        if graph is None:
+            return None
+        for field, wire, node in _fields(graph):
+            if field != 1 or wire != 2:
+                continue
+            op_type = ""
+            attrs: list[memoryview] = []
+            for f, w, v in _fields(node):
+                if f == 4 and w == 2:
+                    op_type = bytes(v).decode("utf-8", "replace")
+                elif f == 5 and w == 2:
+                    attrs.append(v)
+            if not (op_type == "ZipMap" or op_type.endswith("Classifier")):
+                continue
+            for attr in attrs:
+                labels = _attribute_labels(attr)
+                if labels is not None:
+                    found = labels[1]
+                    if op_type == "ZipMap":
+                        return found
+    except (ValueError, IndexError):
+        return found
+    return found
+
+
+# --- the adapter ---------------------------------------------------------------------------
+
+
+def _is_session(obj: Any) -> bool:
+    return any(
+        c.__name__ == "InferenceSession" and c.__module__.startswith("onnxruntime")
+        for c in type(obj).__mro__
+    )
+
+
+def _make_session(model: bytes, providers: Sequence[str] | None, what: str) -> Any:
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(
+            model, providers=list(providers) if providers else ["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelLoadError(
+            f"{what} could not be read as an ONNX model by ONNX Runtime: {exc}",
+            fix="check that the file is a complete .onnx model (re-export it if it was cut "
+            "short or written by another tool).",
+        ) from exc
+
+
+class OnnxModel:
+    """An ONNX model, run with ONNX Runtime, seen through the ``Model`` protocol.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, bytes or onnxruntime.InferenceSession
+        A ``.onnx`` file, its bytes, or a session already made.
+    task : {"binary", "multiclass", "regression"}, optional
+        Overrides the task inferred from the outputs (a probability output means
+        classification, one output regression).
+    classes : sequence, optional
+        Class labels in the order of the probability columns. By default they are read
+        from the graph (``ZipMap`` or classifier node attributes), or are ``0..k-1`` when
+        the graph has an integer label output and records no labels.
+    scores_are_probabilities : bool, optional
+        Whether the score output holds probabilities; default True for classifiers
+        (skl2onnx writes probabilities, or decision scores for models without them).
+    providers : sequence of str, optional
+        ONNX Runtime execution providers; default ``["CPUExecutionProvider"]``.
+
+    Attributes
+    ----------
+    task, classes_, feature_names, scores_are_probabilities
+        As in :class:`~afterfit.models.base.Model`. ``feature_names`` are the input names
+        of a graph with one input per column, None for a single matrix input.
+    n_features : int or None
+        Number of input columns, when the graph fixes it.
+    feature_dtypes : dict or None
+        Dtype of each per-column input (``"float32"``, ``"int64"``, ``"str"``...).
+    input_dtype : str or None
+        Dtype of the single matrix input.
+    session : onnxruntime.InferenceSession
+    """
+
+    def __init__(
+        self,
+        source: str | os.PathLike[str] | bytes | Any,
+        *,
+        task: Task | None = None,
+        classes: Sequence[Any] | np.ndarray | None = None,
+        scores_are_probabilities: bool | None = None,
+        providers: Sequence[str] | None = None,
+    ) -> None:
+        task = check_task(task)
+        classes_arg = as_classes(classes)
+        self._relabelled = False
+        model_bytes: bytes | None
+        if _is_session(source):
+            self.session = source
+            model_bytes = getattr(source, "_model_bytes", None)
+            path = getattr(source, "_model_path", None)
+            if model_bytes is None and path:
+                try:
+                    model_bytes = Path(path).read_bytes()
+                except OSError:
+                    model_bytes = None
+        elif isinstance(source, bytes | bytearray | memoryview):
+            model_bytes = bytes(source)
+            self.session = _make_session(model_bytes, providers, "The bytes given")
+        elif isinstance(source, str | os.PathLike):
+            path = Path(source)
+            if not path.is_file():
+                raise ModelLoadError(
+                    f"The ONNX model file '{path}' does not exist.",
+                    fix="check the path and the working directory.",
+                )
+            model_bytes = path.read_bytes()
+            self.session = _make_session(model_bytes, providers, f"The file '{path}'")
+        else:
+            raise ModelError(
+                f"OnnxModel takes a path, bytes or an onnxruntime.InferenceSession; received "
+                f"a {type(source).__name__}.",
+                fix="pass the .onnx file path, its bytes, or an InferenceSession.",
+            )
+
+        inputs = self.session.get_inputs()
+        outputs = self.session.get_outputs()
+        self._inputs = [(i.name, _ONNX_DTYPES.get(i.type, "any"), i.shape) for i in inputs]
+        if len(inputs) == 1:
+            _, dtype, shape = self._inputs[0]
+            self.feature_names: list[str] | None = None
+            self.feature_dtypes: dict[str, str] | None = None
+            self.input_dtype: str | None = dtype
+            n = shape[-1] if shape is not None and len(shape) == 2 else None
+            self.n_features: int | None = n if isinstance(n, int) else None
+        else:
+            self.feature_names = [name for name, _, _ in self._inputs]
+            self.feature_dtypes = {name: dtype for name, dtype, _ in self._inputs}
+            self.input_dtype = None
+            self.n_features = len(self._inputs)
+
+        # Which output holds scores, which labels.
+        self._zipmap = False
+        self._score_output: str | None = None
+        self._label_output: str | None = None
+        self._label_is_int = False
+        n_cols: int | None = None
+        for out in outputs:
+            if out.type.startswith("seq(map("):
+                self._score_output, self._zipmap = out.name, True
+        if len(outputs) >= 2:
+            for out in outputs:
+                shape = out.shape or []
+                if self._score_output is None and out.type in (
+                    "tensor(float)",
+                    "tensor(double)",
+                ):
+                    if len(shape) == 2:
+                        self._score_output = out.name
+                        n_cols = shape[1] if isinstance(shape[1], int) else None
+                elif self._label_output is None and out.type in (
+                    "tensor(int64)",
+                    "tensor(int32)",
+                    "tensor(string)",
+                ):
+                    self._label_output = out.name
+                    self._label_is_int = out.type != "tensor(string)"
+        self._value_output = outputs[0].name
+
+        graph_classes = onnx_class_labels(model_bytes) if model_bytes is not None else None
+        self._zipmap_keys: list[Any] | None = graph_classes
+        if task is None:
+            if self._score_output is None:
+                task = "regression"
+            else:
+                known = classes_arg if classes_arg is not None else graph_classes
+                n = len(known) if known is not None else n_cols
+                if n is None:
+                    raise ModelError(
+                        "The ONNX model has a score output but the number of classes cannot "
+                        "be read from it.",
+                        fix="pass task='binary' or 'multiclass' and classes=[...].",
+                    )
+                task = task_from_n_classes(max(n, 2))
+
+        self.task: Task = task
+        if task == "regression":
+            self.classes_: np.ndarray | None = None
+            self.scores_are_probabilities = False
+            if self._score_output is not None and len(outputs) >= 2:
+                raise ModelError(
+                    "The ONNX model has classifier outputs (labels and scores), but the task "
+                    "given is 'regression'.",
+                    fix="leave task out, or pass task='binary' or 'multiclass'.",
+                )
+            if self._score_output is None and len(outputs) != 1:
+                names = [o.name for o in outputs]
+                raise ModelError(
+                    f"The ONNX model has {len(outputs)} outputs ({short_list(names)}); a "
+                    "regression model must have one.",
+                    fix="export the regressor with a single output variable.",
+                )
+            return
+        if self._score_output is None:
+            # A classifier exported with a single score tensor (from PyTorch, say).
+            self._score_output = outputs[0].name
+            shape = outputs[0].shape or []
+            n_cols = shape[-1] if len(shape) == 2 and isinstance(shape[-1], int) else None
+        if classes_arg is not None:
+            classes_ = classes_arg
+        elif graph_classes is not None:
+            classes_ = np.asarray(graph_classes)
+        elif self._label_output is None or self._label_is_int:
+            k = n_cols if n_cols is not None else (2 if task == "binary" else None)
+            if k is None:
+                raise ModelError(
+                    "The ONNX model's classes cannot be read from the graph, and the number "
+                    "of score columns is not fixed.",
+                    fix="pass classes=[...] in the order of the score columns.",
+                )
+            classes_ = np.arange(max(k, 2))
+        else:
+            raise ModelError(
+                "The ONNX model has string labels, but the graph does not record them in "
+                "the order of the score columns.",
+                fix="pass classes=[...] in the order of the score columns.",
+            )
+        if (
+            classes_arg is not None
+            and graph_classes is not None
+            and len(classes_arg) != len(graph_classes)
+        ):
+            raise ModelError(
+                f"The argument 'classes' has {len(classes_arg)} labels, but the ONNX model "
+                f"has {len(graph_classes)} classes ({short_list(graph_classes)}).",
+                fix="pass one label per class, in the order of the model's score columns.",
+            )
+        if n_cols is not None and n_cols not in (1, len(classes_)):
+            raise ModelError(
+                f"The ONNX model's score output has {n_cols} columns but {len(classes_)} "
+                f"classes are known ({short_list(classes_)}).",
+                fix="pass classes=[...] with one label per score column.",
+            )
+        check_task_classes(task, classes_, what="The ONNX model")
+        self.classes_ = classes_
+        # With classes given by the caller, labels come from the scores, not the graph.
+        self._relabelled = classes_arg is not None
+        self.scores_are_probabilities = (
+            True if scores_are_probabilities is None else bool(scores_are_probabilities)
+        )
+
+    def __repr__(self) -> str:
+        return f"OnnxModel(task={self.task!r}, inputs={[n for n, _, _ in self._inputs]})"
+
+    def _feed(self, X: Any) -> dict[str, np.ndarray]:
+        if len(self._inputs) == 1:
+            name, dtype, _ = self._inputs[0]
+            if dtype in NUMERIC_DTYPES:
+                return {name: numeric_matrix(X, dtype, what="the ONNX model")}
+            arr = X.to_numpy() if isinstance(X, pd.DataFrame) else np.asarray(to_frame(X))
+            if dtype == "str":
+                arr = arr.astype(str).astype(object)
+            return {name: arr}
+        X = to_frame(X)
+        if isinstance(X, np.ndarray):
+            if X.ndim != 2 or X.shape[1] != len(self._inputs):
+                raise SchemaError(
+                    f"The input has shape {X.shape}, but the ONNX model takes "
+                    f"{len(self._inputs)} columns ({short_list(self.feature_names)}).",
+                    fix="pass a frame with the model's columns.",
+                )
+            X = pd.DataFrame(X, columns=self.feature_names)
+        missing = [n for n, _, _ in self._inputs if n not in X.columns]
+        if missing:
+            from afterfit.data import renamed_columns
+
+            extra = [c for c in X.columns if c not in set(self.feature_names)]
+            renames = renamed_columns(missing, [str(c) for c in extra])
+            if renames:
+                X = X.rename(columns=renames)
+                missing = [n for n in missing if n not in renames.values()]
+        if missing:
+            raise SchemaError(
+                f"The input lacks the columns {short_list(missing)} that the ONNX model "
+                "takes as inputs.",
+                fix="pass a frame with every input column of the model.",
+            )
+        feed: dict[str, np.ndarray] = {}
+        for name, dtype, _ in self._inputs:
+            col = X[name]
+            if dtype == "str":
+                values = col.astype(str).to_numpy(dtype=object)
+            elif dtype in NUMERIC_DTYPES:
+                values = numeric_matrix(X[[name]], dtype, what="the ONNX model").reshape(-1)
+            else:
+                values = col.to_numpy()
+            feed[name] = values.reshape(-1, 1)
+        return feed
+
+    def _run(self, names: list[str], X: Any) -> list[Any]:
+        return self.session.run(names, self._feed(X))
+
+    def predict_scores(self, X: Any) -> np.ndarray:
+        """Scores for ``X``.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame, numpy.ndarray or polars.DataFrame
+            Feature rows: a matrix for a single-input graph, a frame with one column per
+            input for a multi-input graph.
+
+        Returns
+        -------
+        numpy.ndarray
+            Classification: ``(n, n_classes)`` scores in ``classes_`` order.
+            Regression: ``(n,)`` predictions.
+        """
+        if self.task == "regression":
+            (out,) = self._run([self._value_output], X)
+            return np.asarray(out, dtype=np.float64).reshape(-1)
+        (out,) = self._run([self._score_output], X)
+        if self._zipmap:
+            # Keys are the graph's labels (classes_ may relabel them, in the same order).
+            keys = (
+                self._zipmap_keys if self._zipmap_keys is not None else list(out[0]) if out else []
+            )
+            return np.array([[row[k] for k in keys] for row in out], dtype=np.float64)
+        scores = np.asarray(out, dtype=np.float64)
+        if scores.ndim == 1 or scores.shape[1] == 1:
+            return two_columns(scores)
+        return scores
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted labels (from the label output when there is one) or values."""
+        if self.task == "regression":
+            return self.predict_scores(X)
+        if self._label_output is not None and not self._relabelled:
+            (labels,) = self._run([self._label_output], X)
+            return np.asarray(labels).reshape(-1)
+        return labels_from_scores(self.predict_scores(X), self.classes_)
