@@ -32,10 +32,7 @@ def test_evaluation_reports_full_area_and_thinned_curve():
     s = rng.random(n) * 0.5 + y * 0.3
     ev = evaluate_predictions(y.astype(int), s, ci="none")
     fpr, tpr, _ = roc_curve(y, s)
-    assert (
-        ev.metrics["roc_auc"].value == np.float64(auc(fpr, tpr))
-        or abs(ev.metrics["roc_auc"].value - auc(fpr, tpr)) < 1e-12
-    )
+    assert abs(ev.metrics["roc_auc"].value - auc(fpr, tpr)) < 1e-12
     assert ev.roc.n_points_full > 20_000 >= ev.roc.x.size
     assert abs(np.trapezoid(ev.roc.y, ev.roc.x) - auc(fpr, tpr)) <= 5e-5
 
