@@ -223,7 +223,7 @@ def as_frame(X: Any, *, feature_names: Sequence[str] | None = None) -> pd.DataFr
 # --- datasets -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Dataset:
     """Features and target, ready for a model.
 

@@ -110,23 +110,43 @@ def to_frame(X: Any) -> pd.DataFrame | np.ndarray:
 
 
 def numeric_matrix(X: Any, dtype: str, *, what: str) -> np.ndarray:
-    """``X`` as a 2-D numeric array of ``dtype``, with a SchemaError naming a bad column."""
+    """``X`` as a 2-D numeric array of ``dtype``, with a SchemaError naming a bad column.
+
+    Text columns whose every value reads as a number are converted; missing values of
+    nullable pandas columns become NaN (for float dtypes).
+    """
     X = to_frame(X)
     if isinstance(X, np.ndarray):
         arr = X
     else:
+        converted: dict[Any, pd.Series] = {}
         for name in X.columns:
             col = X[name]
-            if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
-                converted = pd.to_numeric(col, errors="coerce")
-                bad = col[converted.isna() & col.notna()]
-                if len(bad):
-                    raise SchemaError(
-                        f"Column {name!r} holds text such as {bad.iloc[0]!r}, but {what} "
-                        f"takes a numeric matrix of {dtype}.",
-                        fix=f"encode or drop column {name!r} before evaluating.",
-                    )
-        arr = X.apply(pd.to_numeric).to_numpy() if len(X.columns) else X.to_numpy()
+            if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+                continue
+            as_num = pd.to_numeric(col.astype(object), errors="coerce")
+            bad = col[as_num.isna() & col.notna()]
+            if len(bad):
+                raise SchemaError(
+                    f"Column {name!r} holds text such as {bad.iloc[0]!r}, but {what} "
+                    f"takes a numeric matrix of {dtype}.",
+                    fix=f"encode column {name!r} as numbers, or drop it, before evaluating.",
+                )
+            converted[name] = as_num
+        if converted:
+            X = X.copy()
+            for name, values in converted.items():
+                X[name] = values
+        try:
+            if np.dtype(dtype).kind == "f":
+                arr = X.to_numpy(dtype=dtype, na_value=np.nan)
+            else:
+                arr = X.to_numpy(dtype=dtype)
+        except (TypeError, ValueError) as exc:
+            raise SchemaError(
+                f"The input cannot be converted to a numeric matrix of {dtype} for {what}: {exc}.",
+                fix="fill or drop missing values and encode text columns as numbers.",
+            ) from exc
     if arr.ndim == 1:
         arr = arr.reshape(-1, 1)
     try:

@@ -31,7 +31,14 @@ from afterfit.models.base import Task
 
 __all__ = ["LightGBMModel", "XGBoostModel", "is_lightgbm_booster", "is_xgboost_booster"]
 
-_XGB_TYPES = {"float": "float32", "q": "float32", "int": "int64", "i": "int64", "c": "category"}
+#: XGBoost feature types to the dtypes afterfit checks inputs against.
+XGB_FEATURE_TYPES = {
+    "float": "float32",
+    "q": "float32",
+    "int": "int64",
+    "i": "int64",
+    "c": "category",
+}
 
 
 def is_xgboost_booster(obj: Any) -> bool:
@@ -72,14 +79,16 @@ def _resolve_classes(
     if task == "regression":
         return None
     if classes is None:
-        return np.arange(n_classes)
+        classes = np.arange(n_classes)
+        check_task_classes(task, classes, what=what[0].upper() + what[1:])
+        return classes
     if len(classes) != n_classes:
         raise ModelError(
             f"The argument 'classes' has {len(classes)} labels, but {what} has {n_classes} "
             "classes.",
             fix="pass one label per class, in the order 0..k-1 the booster was trained on.",
         )
-    check_task_classes(task, classes, what=what)
+    check_task_classes(task, classes, what=what[0].upper() + what[1:])
     return classes
 
 
@@ -163,11 +172,12 @@ class XGBoostModel:
         self.scores_are_probabilities = task != "regression" and objective != "binary:hinge"
         self.feature_names: list[str] | None = _clean_names(booster.feature_names)
         types = booster.feature_types
-        self.feature_dtypes: dict[str, str] | None = (
-            {n: _XGB_TYPES.get(t, "any") for n, t in zip(self.feature_names, types, strict=True)}
-            if self.feature_names is not None and types is not None
-            else None
-        )
+        names = self.feature_names
+        self.feature_dtypes: dict[str, str] | None = None
+        if names is not None and types is not None and len(types) == len(names):
+            self.feature_dtypes = {
+                n: XGB_FEATURE_TYPES.get(t, "any") for n, t in zip(names, types, strict=True)
+            }
         self.n_features: int | None = n_feature or (
             len(self.feature_names) if self.feature_names else None
         )
@@ -211,9 +221,62 @@ class XGBoostModel:
         return labels_from_scores(scores, self.classes_)
 
 
-_LGB_BINARY = ("binary", "cross_entropy", "xentropy")
-_LGB_MULTI = ("multiclass", "softmax", "multiclassova", "multiclass_ova", "ova", "ovr")
-_LGB_RANKING = ("lambdarank", "rank_xendcg", "xendcg", "xe_ndcg", "xe_ndcg_mart", "xendcg_mart")
+# LightGBM objective aliases, to their canonical names.
+_LGB_ALIASES = {
+    "regression_l2": "regression",
+    "l2": "regression",
+    "mean_squared_error": "regression",
+    "mse": "regression",
+    "l2_root": "regression",
+    "root_mean_squared_error": "regression",
+    "rmse": "regression",
+    "l1": "regression_l1",
+    "mean_absolute_error": "regression_l1",
+    "mae": "regression_l1",
+    "softmax": "multiclass",
+    "multiclass_ova": "multiclassova",
+    "ova": "multiclassova",
+    "ovr": "multiclassova",
+    "xentropy": "cross_entropy",
+    "xentlambda": "cross_entropy_lambda",
+    "xendcg": "rank_xendcg",
+    "xe_ndcg": "rank_xendcg",
+    "xe_ndcg_mart": "rank_xendcg",
+    "xendcg_mart": "rank_xendcg",
+}
+_LGB_BINARY = ("binary", "cross_entropy", "cross_entropy_lambda")
+_LGB_MULTI = ("multiclass", "multiclassova")
+_LGB_REGRESSION = (
+    "regression",
+    "regression_l1",
+    "huber",
+    "fair",
+    "poisson",
+    "quantile",
+    "mape",
+    "gamma",
+    "tweedie",
+)
+
+
+def _lightgbm_objective(booster: Any) -> str:
+    params = getattr(booster, "params", None) or {}
+    for key in ("objective", "objective_type", "app", "application", "loss"):
+        objective = params.get(key)
+        if objective is not None:
+            break
+    else:
+        # Not in the parameters: LightGBM's default, unless the model header says more.
+        try:
+            header = booster.model_to_string(num_iteration=1).split("\nTree=", 1)[0]
+        except Exception:
+            header = ""
+        line = next((ln for ln in header.splitlines() if ln.startswith("objective=")), "")
+        objective = line.removeprefix("objective=") or "regression"
+    if not isinstance(objective, str):
+        return "custom"
+    objective = objective.split(" ")[0].strip().lower()
+    return _LGB_ALIASES.get(objective, objective)
 
 
 class LightGBMModel:
@@ -252,22 +315,24 @@ class LightGBMModel:
         import_lightgbm()
         task = check_task(task)
         classes_arg = as_classes(classes)
-        dump = booster.dump_model(num_iteration=0)
-        objective_line = str(dump.get("objective") or booster.params.get("objective", ""))
-        objective = objective_line.split(" ")[0]
-        n_class = int(dump.get("num_class", 1) or 1)
+        objective = _lightgbm_objective(booster)
+        n_class = int(booster.num_model_per_iteration())
         if objective in _LGB_BINARY:
             inferred: Task = "binary"
         elif objective in _LGB_MULTI:
             inferred = task_from_n_classes(max(n_class, 2))
-        elif objective in _LGB_RANKING or not objective:
+        elif objective in _LGB_REGRESSION:
+            inferred = "regression"
+        elif task is not None and objective == "custom":
+            inferred = task
+            n_class = n_class if task == "multiclass" else 2
+        else:
             raise ModelError(
                 f"The LightGBM model has the objective {objective!r}, which afterfit does not "
                 "evaluate (it handles binary, multiclass and regression objectives).",
-                fix="evaluate a classifier or regressor; ranking models are not supported.",
+                fix="evaluate a classifier or regressor (ranking models are not supported); "
+                "for a custom objective pass task=.",
             )
-        else:
-            inferred = "regression"
         task = task or inferred
         if (task == "regression") != (inferred == "regression"):
             raise ModelError(
@@ -282,8 +347,9 @@ class LightGBMModel:
         self.classes_: np.ndarray | None = _resolve_classes(
             task, n_classes, classes_arg, "the LightGBM model"
         )
-        # multiclassova gives one sigmoid per class: scores, not a distribution.
-        self.scores_are_probabilities = objective in ("binary", "multiclass", "softmax")
+        # multiclassova gives one sigmoid per class: scores, not a distribution; a custom
+        # objective gives raw scores.
+        self.scores_are_probabilities = objective in ("binary", "multiclass", "cross_entropy")
         self.feature_names: list[str] | None = _clean_names(booster.feature_name())
         self.n_features: int | None = int(booster.num_feature())
         self.feature_dtypes: dict[str, str] | None = None

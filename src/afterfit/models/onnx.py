@@ -169,7 +169,7 @@ def _is_session(obj: Any) -> bool:
     )
 
 
-def _make_session(model: bytes, providers: Sequence[str] | None, what: str) -> Any:
+def _make_session(model: bytes | str, providers: Sequence[str] | None, what: str) -> Any:
     import onnxruntime as ort
 
     try:
@@ -250,8 +250,9 @@ class OnnxModel:
                     f"The ONNX model file '{path}' does not exist.",
                     fix="check the path and the working directory.",
                 )
+            # From the path, so that ONNX Runtime finds external weight files beside it.
+            self.session = _make_session(str(path), providers, f"The file '{path}'")
             model_bytes = path.read_bytes()
-            self.session = _make_session(model_bytes, providers, f"The file '{path}'")
         else:
             raise ModelError(
                 f"OnnxModel takes a path, bytes or an onnxruntime.InferenceSession; received "

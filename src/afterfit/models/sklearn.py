@@ -23,11 +23,11 @@ from afterfit.models._common import (
     to_frame,
 )
 from afterfit.models.base import Task
+from afterfit.models.boosters import XGB_FEATURE_TYPES
 
 __all__ = ["SklearnModel", "check_sklearn_fitted", "estimator_kind"]
 
 _AUTO_NAME = re.compile(r"^(Column_|f)\d+$")
-_XGB_TYPES = {"float": "float32", "q": "float32", "int": "int64", "i": "int64", "c": "category"}
 
 
 def estimator_kind(estimator: Any) -> Literal["classifier", "regressor"] | None:
@@ -65,8 +65,16 @@ def check_sklearn_fitted(estimator: Any) -> None:
             fix="fit it first (model.fit(X, y)), then pass the fitted model.",
         ) from exc
     except (TypeError, AttributeError):
-        # Not a scikit-learn estimator proper (no fit method or no tags): check the
-        # scikit-learn convention by hand, attributes ending in "_".
+        # Not a scikit-learn estimator proper (no fit method or no tags): ask the model
+        # (CatBoost has is_fitted()), else check the convention of attributes ending in "_".
+        is_fitted = getattr(estimator, "is_fitted", None)
+        if callable(is_fitted):
+            try:
+                fitted = bool(is_fitted())
+            except Exception:
+                fitted = True
+            if fitted:
+                return
         fitted = any(
             k.endswith("_") and not k.startswith("__") for k in getattr(estimator, "__dict__", {})
         )
@@ -117,7 +125,7 @@ def _feature_dtypes(estimator: Any, names: list[str] | None) -> dict[str, str] |
         except Exception:
             return None
         if types is not None and len(types) == len(names):
-            return {n: _XGB_TYPES.get(t, "any") for n, t in zip(names, types, strict=True)}
+            return {n: XGB_FEATURE_TYPES.get(t, "any") for n, t in zip(names, types, strict=True)}
     return None
 
 
