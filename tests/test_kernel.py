@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.metrics import auc, roc_curve
 
 from afterfit.evaluation import evaluate_predictions
-from afterfit.metrics.kernel import RankedScores, keep_shape_points, roc_points
+from afterfit.metrics.kernel import RankedScores, keep_shape_points, roc_xy
 
 
 def test_thinned_roc_keeps_its_area_within_5e_5():
@@ -15,9 +15,10 @@ def test_thinned_roc_keeps_its_area_within_5e_5():
     y = rng.random(n) < 0.3
     s = rng.normal(size=n) + y * 0.8
     ranked = RankedScores.from_arrays(y, s)
-    pos = np.cumsum(ranked.y, dtype=float)[ranked.group_end]
-    fpr, tpr = roc_points(pos, ranked.group_end + 1 - pos)
-    keep = keep_shape_points(fpr, tpr, 20_000)
+    tp, total = ranked.counts_at_ends()
+    xy = roc_xy(tp, total - tp)
+    fpr, tpr = xy(slice(None))
+    keep = keep_shape_points(xy, fpr.size, 20_000)
     assert keep.size <= 20_000
     assert keep[0] == 0 and keep[-1] == fpr.size - 1
     full = np.trapezoid(tpr, fpr)

@@ -28,7 +28,8 @@ class Predictions:
     ----------
     task : {"binary", "multiclass", "regression"}
     y_true : ndarray
-        Classification: index into ``classes``. Regression: float target.
+        Classification: index into ``classes`` (a small integer type). Regression: float
+        target.
     scores : ndarray
         Binary: ``(n,)`` score of the positive class ``classes[1]``. Multiclass: ``(n, K)``
         in ``classes`` order. Regression: ``(n,)`` predictions.
@@ -206,7 +207,9 @@ def _as_1d(values: Any, name: str) -> np.ndarray:
             raise DataError(
                 f"{name} has {int(missing.sum())} missing value(s) (NaN or None), first at "
                 f"row {int(np.flatnonzero(missing)[0])}.",
-                fix="drop or fill the rows without a target before evaluating.",
+                fix="drop or fill the rows without a target before evaluating."
+                if name in ("y", "y_true")
+                else f"fill the missing {name} values, or drop those rows.",
             )
     return arr
 
@@ -280,23 +283,21 @@ def _classification(
     K = classes.size
     if s.ndim == 2 and s.shape[1] != K:
         raise InvalidInputError(
-            f"y_score has {s.shape[1]} columns but there are {K} classes "
-            f"({', '.join(map(str, classes[:10]))}).",
+            f"y_score has {s.shape[1]} columns but there are {K} classes ({label_list(classes)}).",
             fix="pass one score column per class, in the order of `classes`.",
         )
     if task == "binary" and K != 2:
         raise MetricError(
-            f"binary evaluation needs two classes; found {K}: {', '.join(map(str, classes[:10]))}.",
+            f"binary evaluation needs two classes; found {K}: {label_list(classes)}.",
             fix="evaluate data that holds both classes, or pass classes=[negative, "
             "positive] (and task='multiclass' if there are more than two).",
         )
-    codes = pd.Index(classes).get_indexer(y)
+    codes = _encode(y, classes)
     if (codes < 0).any():
         unknown = pd.unique(y[codes < 0])
         raise DataError(
             f"y_true holds label(s) the model does not know: "
-            f"{', '.join(map(repr, unknown[:10]))}; the classes are "
-            f"{', '.join(map(repr, classes[:10]))}.",
+            f"{label_list(unknown)}; the classes are {label_list(classes)}.",
             fix="check the target column (a different encoding, such as 'yes'/'no' "
             "against 1/0?) or drop rows of classes the model was not trained on.",
         )
@@ -322,8 +323,8 @@ def _classification(
                 matches = [as_text.index(str(pos_label))]
         if matches[0] < 0:
             raise InvalidInputError(
-                f"pos_label {pos_label!r} is not one of the classes "
-                f"{', '.join(map(repr, classes))}.",
+                f"pos_label {label_text(pos_label)} is not one of the classes "
+                f"{label_list(classes)}.",
                 fix="pass one of the classes as pos_label.",
             )
         positive = int(matches[0])
@@ -334,7 +335,32 @@ def _classification(
         codes = 1 - codes
     if threshold is None:
         threshold = 0.5 if probabilities else 0.0
-    return cls("binary", codes.astype(np.int64), score, classes, weight, probabilities, threshold)
+    return cls("binary", codes, score, classes, weight, probabilities, threshold)
+
+
+def _encode(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Index of each label in ``classes`` (-1 if unknown), in the smallest integer type.
+
+    Two numeric classes are compared directly, which avoids an int64 copy of a large
+    binary target; anything else goes through a pandas index.
+    """
+    small = np.int8 if classes.size < 127 else np.int32
+    if classes.size == 2 and y.dtype.kind in "biuf" and classes.dtype.kind in "biuf":
+        codes = (y == classes[1]).astype(small)
+        codes[(codes == 0) & (y != classes[0])] = -1
+        return codes
+    return pd.Index(classes).get_indexer(y).astype(small)
+
+
+def label_text(value: Any) -> str:
+    """A label as users wrote it: 1, 'yes', True (not np.int64(1) or np.str_('yes'))."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def label_list(values: Any, limit: int = 10) -> str:
+    values = list(values)
+    text = ", ".join(label_text(v) for v in values[:limit])
+    return text + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
 
 def _sort_key(value: Any) -> tuple[str, Any]:

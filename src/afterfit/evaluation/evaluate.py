@@ -21,7 +21,7 @@ from afterfit.evaluation.results import (
 )
 from afterfit.metrics import intervals
 from afterfit.metrics.binary import FPR_GRID, PROPORTIONS, RECALL_GRID, BinarySuite, MetricKey
-from afterfit.metrics.kernel import keep_shape_points, pr_points, roc_points
+from afterfit.metrics.kernel import RankedScores, keep_shape_points, pr_xy, roc_xy
 from afterfit.metrics.multiclass import MulticlassSuite
 from afterfit.metrics.regression import RegressionSuite
 from afterfit.metrics.resampling import (
@@ -31,7 +31,7 @@ from afterfit.metrics.resampling import (
     pointwise_band,
 )
 from afterfit.models.base import Task
-from afterfit.predictions import Predictions
+from afterfit.predictions import Predictions, label_text
 
 CIOption = Literal["auto", "bootstrap", "none"] | None
 
@@ -280,12 +280,12 @@ def _check_options(ci: str, confidence: float, n_resamples: int, method: str, n_
 
 
 def _require_two_classes(preds: Predictions) -> None:
-    present = np.unique(preds.y_true)
-    if present.size < 2:
-        only = preds.classes[present[0]]
+    counts = np.bincount(preds.y_true, minlength=len(preds.classes))
+    if np.count_nonzero(counts) < 2:
+        only = preds.classes[int(np.argmax(counts))]
         raise MetricError(
-            f"y_true holds only one class ({only!r}); ROC AUC, average precision, recall of "
-            "the other class and most other metrics need both classes.",
+            f"y_true holds only one class ({label_text(only)}); ROC AUC, average precision, "
+            "recall of the other class and most other metrics need both classes.",
             fix="evaluate on data that holds both classes (a larger or stratified test split).",
         )
 
@@ -334,22 +334,36 @@ def _band(draws: BootstrapDraws | None, key: MetricKey, grid: np.ndarray, s) -> 
 
 
 def _curves(
-    tp: np.ndarray, fp: np.ndarray, thresholds: np.ndarray, auc: MetricValue, ap: MetricValue,
-    label: str | None, roc_band: Band | None = None, pr_band: Band | None = None,
-) -> tuple[CurveResult, CurveResult]:  # fmt: skip
-    fpr, tpr = roc_points(tp, fp)
-    roc_thresholds = np.concatenate([[np.inf], thresholds])
-    keep = keep_shape_points(fpr, tpr, MAX_CURVE_POINTS)
+    tp: np.ndarray,
+    fp: np.ndarray,
+    ranked: RankedScores,
+    auc: MetricValue,
+    ap: MetricValue,
+    label: str | None,
+    roc_band: Band | None = None,
+    pr_band: Band | None = None,
+) -> tuple[CurveResult, CurveResult]:
+    """ROC and PR curves, thinned to their shape, from the counts at the group ends."""
+    d = tp.size
+    keep = keep_shape_points(roc_xy(tp, fp), d, MAX_CURVE_POINTS - 1)
+    thresholds = ranked.scores[ranked.group_end[keep]]
+    fpr, tpr = roc_xy(tp, fp)(keep)
     roc = CurveResult(
-        "roc", fpr[keep], tpr[keep], roc_thresholds[keep], auc, label, roc_band, fpr.size
-    )
-    precision, recall = pr_points(tp, fp)
-    pr_thresholds = np.concatenate([thresholds[::-1], [np.inf]])
-    keep = keep_shape_points(recall[::-1], precision[::-1], MAX_CURVE_POINTS)
-    keep = np.sort(recall.size - 1 - keep)
+        "roc",
+        np.concatenate([[0.0], fpr]),
+        np.concatenate([[0.0], tpr]),
+        np.concatenate([[np.inf], thresholds]),
+        auc, label, roc_band, d + 1,
+    )  # fmt: skip
+    keep = keep_shape_points(pr_xy(tp, fp), d, MAX_CURVE_POINTS - 1)
+    recall, precision = pr_xy(tp, fp)(keep)
+    # As scikit-learn's precision_recall_curve: increasing thresholds, ending at (0, 1).
     pr = CurveResult(
-        "pr", recall[keep], precision[keep], pr_thresholds[keep], ap, label, pr_band,
-        recall.size,
+        "pr",
+        np.concatenate([recall[::-1], [0.0]]),
+        np.concatenate([precision[::-1], [1.0]]),
+        np.concatenate([ranked.scores[ranked.group_end[keep]][::-1], [np.inf]]),
+        ap, label, pr_band, d + 1,
     )  # fmt: skip
     return roc, pr
 
@@ -365,11 +379,8 @@ def _evaluate_binary(preds: Predictions, s: EvaluationSettings, progress) -> Eva
         beta=s.beta,
         n_bins=s.n_bins,
     )
-    pos, total = suite.ranked.cumulative()
-    ends = suite.ranked.group_end
-    tp, fp = pos[0, ends], total[0, ends] - pos[0, ends]
-    cm = suite._confusion(pos, total)[0]
-    del pos, total
+    tp, fp = suite.point_counts()
+    cm = suite.confusion_matrices()[0]
     point = suite.compute()
     draws = _draws(suite, s, progress, bands=True)
     analytic: dict[MetricKey, tuple[float, float, str]] = {}
@@ -388,13 +399,13 @@ def _evaluate_binary(preds: Predictions, s: EvaluationSettings, progress) -> Eva
             analytic[(name, None)] = (*intervals.wilson_interval(k, m, s.confidence), "wilson")
     table = _table(suite.keys(), point, draws, s, analytic)
     roc, pr = _curves(
-        tp, fp, suite.ranked.thresholds, table["roc_auc"], table["average_precision"],
+        tp, fp, suite.ranked, table["roc_auc"], table["average_precision"],
         None, _band(draws, ("curve:roc", None), FPR_GRID, s),
         _band(draws, ("curve:pr", None), RECALL_GRID, s),
     )  # fmt: skip
     calibration = None
     if preds.scores_are_probabilities:
-        mean_score, fraction, weight = (a[0] for a in suite.calibration())
+        mean_score, fraction, weight = suite.calibration()
         band = _band(draws, ("curve:calibration", None), mean_score, s)
         calibration = CalibrationResult(
             suite.calibration_edges, mean_score, fraction, weight,
@@ -442,7 +453,7 @@ def _evaluate_multiclass(preds: Predictions, s: EvaluationSettings, progress) ->
         tp, fp = suite.ovr_counts(k)
         auc = next(r for r in table.per_class() if r.metric == "roc_auc" and r.label == c)
         ap = next(r for r in table.per_class() if r.metric == "average_precision" and r.label == c)
-        roc, pr = _curves(tp[0], fp[0], suite.ranked[k].thresholds, auc, ap, c)
+        roc, pr = _curves(tp[0], fp[0], suite.ranked[k], auc, ap, c)
         rocs.append(roc)
         prs.append(pr)
     confusion = ConfusionResult(cm, tuple(preds.class_names))

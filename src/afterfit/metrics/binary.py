@@ -3,14 +3,14 @@
 ``compute(W)`` evaluates all metrics for a batch of row-weight vectors at once (the point
 estimate is the batch of one: the sample weights). Ranking metrics read cumulative counts
 from :class:`~afterfit.metrics.kernel.RankedScores`; label metrics read the 2x2 confusion
-matrix at the decision threshold from the same cumulative counts; log loss and Brier score
-are weighted means, i.e. one matrix-vector product each.
+matrix at the decision threshold, and the calibration bins, from the same cumulative counts
+(the threshold and the bin edges cut the sorted rows at group ends); log loss and Brier
+score are weighted means, one matrix product for a whole batch.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from afterfit.metrics import confusion
 from afterfit.metrics.kernel import (
@@ -43,9 +43,11 @@ class BinarySuite:
     threshold : float
         Rows with ``score > threshold`` are predicted positive.
     probabilities : bool
-        Whether the scores are probabilities (enables log loss and Brier score).
+        Whether the scores are probabilities (enables log loss, Brier score, calibration).
     beta : float
         The beta of the F-beta score reported beside F1.
+    n_bins : int
+        Equal-width bins of the calibration curve.
     """
 
     def __init__(
@@ -59,19 +61,17 @@ class BinarySuite:
         beta: float = 2.0,
         n_bins: int = 10,
     ) -> None:
-        self.ranked = RankedScores.from_arrays(y01, scores, weight)
+        # Binary metrics never map back to the original rows: the order is not kept.
+        self.ranked = RankedScores.from_arrays(y01, scores, weight, keep_order=False)
         self.threshold = float(threshold)
         self.probabilities = probabilities
         self.beta = beta
-        self.k = self.ranked.n_above(self.threshold)
-        if probabilities:
-            y = self.ranked.y.astype(np.float64)
-            p = self.ranked.scores
-            eps = np.finfo(np.float64).eps
-            pc = np.clip(p, eps, 1 - eps)
-            self._log_loss_rows = -np.where(y == 1, np.log(pc), np.log1p(-pc))
-            self._brier_rows = (y - p) ** 2
-            self.set_calibration_bins(np.linspace(0.0, 1.0, n_bins + 1))
+        # The decision threshold and the calibration bins cut the sorted rows at group ends.
+        self._threshold_group = self.ranked.group_of_position(self.ranked.n_above(threshold))
+        self.calibration_edges = np.linspace(0.0, 1.0, n_bins + 1)
+        self._bin_groups = self._bin_cuts()
+        self._row_losses: np.ndarray | None = None
+        self._point: tuple[np.ndarray, np.ndarray] | None = None
 
     # Resampling reads these: rows are in sorted order, strata are the classes.
     @property
@@ -94,26 +94,33 @@ class BinarySuite:
             names += ["log_loss", "brier"]
         return [(name, None) for name in names]
 
-    def counts(self, W: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Cumulative positive and total weight at each tie-group end, shape ``(B, d)``."""
+    def point_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Cumulative (tp, fp) at the group ends for the sample weights, 1-D, cached."""
+        if self._point is None:
+            pos, total = self.ranked.counts_at_ends()
+            total -= pos
+            self._point = (pos, total)
+        return self._point
+
+    def _counts(self, W: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        if W is None:
+            tp, fp = self.point_counts()
+            return tp[None, :], fp[None, :]
         pos, total = self.ranked.cumulative(W)
-        ends = self.ranked.group_end
-        return pos[:, ends], total[:, ends]
+        total -= pos
+        return pos, total
 
     def confusion_matrices(self, W: np.ndarray | None = None) -> np.ndarray:
         """2x2 confusion matrices at the threshold, shape ``(B, 2, 2)``."""
-        pos, total = self.ranked.cumulative(W)
-        return self._confusion(pos, total)
+        return self._confusion(*self._counts(W))
 
-    def _confusion(self, pos: np.ndarray, total: np.ndarray) -> np.ndarray:
-        P, T = pos[:, -1], total[:, -1]
-        if self.k > 0:
-            tp, pp = pos[:, self.k - 1], total[:, self.k - 1]
-        else:
-            tp = pp = np.zeros_like(P)
-        fp = pp - tp
+    def _confusion(self, tp_cum: np.ndarray, fp_cum: np.ndarray) -> np.ndarray:
+        P, N = tp_cum[:, -1], fp_cum[:, -1]
+        g = self._threshold_group
+        tp = tp_cum[:, g] if g >= 0 else np.zeros_like(P)
+        fp = fp_cum[:, g] if g >= 0 else np.zeros_like(P)
         fn = P - tp
-        tn = T - P - fp
+        tn = N - fp
         return np.stack([np.stack([tn, fp], 1), np.stack([fn, tp], 1)], 1)
 
     def compute(
@@ -124,12 +131,8 @@ class BinarySuite:
         With ``bands``, also the curves on fixed grids (keys ``("curve:roc", None)``...),
         shape ``(B, m)``, from which the bootstrap draws pointwise bands.
         """
-        pos, total = self.ranked.cumulative(W)
-        cm = self._confusion(pos, total)
-        ends = self.ranked.group_end
-        tp, fp = pos[:, ends], total[:, ends] - pos[:, ends]
-        del pos, total
-
+        tp, fp = self._counts(W)
+        cm = self._confusion(tp, fp)
         cls = confusion.per_class(cm, self.beta)
         out: dict[MetricKey, np.ndarray] = {
             ("accuracy", None): confusion.accuracy(cm),
@@ -145,38 +148,91 @@ class BinarySuite:
             ("average_precision", None): average_precision_from_counts(tp, fp),
         }
         if self.probabilities:
-            out[("log_loss", None)] = weighted_mean(self._log_loss_rows, W, self.weight)
-            out[("brier", None)] = weighted_mean(self._brier_rows, W, self.weight)
+            log_loss, brier = self._mean_losses(W, tp[:, -1] + fp[:, -1])
+            out[("log_loss", None)] = log_loss
+            out[("brier", None)] = brier
         if bands:
             out.update(curves_on_grid(tp, fp))
             if self.probabilities:
-                out[("curve:calibration", None)] = self.calibration(W)[1]
+                out[("curve:calibration", None)] = self._bin_sums(tp, fp)[1]
         return out
 
-    def calibration(self, W: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Mean score, fraction of positives and total weight of each bin, ``(B, n_bins)``."""
+    def _mean_losses(
+        self, W: np.ndarray | None, total: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted mean log loss and Brier score (as scikit-learn: clipped at eps)."""
         if W is None:
-            W = np.ones((1, self.n)) if self.weight is None else self.weight[None, :]
-        # Sparse one-hot bins: (B, n) @ (n, bins) in O(B n), without an (n, bins) array.
-        bin_weight = np.asarray((self._bins.T @ W.T).T)
+            # The point estimate streams over blocks: no (n,) temporaries at any size.
+            sums = np.zeros(2)
+            w = self.weight
+            for start in range(0, self.n, LOSS_BLOCK):
+                block = slice(start, start + LOSS_BLOCK)
+                rows = _row_losses(self.ranked.y[block], self.ranked.scores[block])
+                sums += rows.sum(axis=0) if w is None else w[block] @ rows
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return sums[0:1] / total, sums[1:2] / total
+        if self._row_losses is None:
+            self._row_losses = _row_losses(self.ranked.y, self.ranked.scores)
+        sums = W @ self._row_losses
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean_score = np.asarray((self._bin_scores.T @ W.T).T) / bin_weight
-            positives = np.asarray((self._bin_positives.T @ W.T).T) / bin_weight
-        return mean_score, positives, bin_weight
+            return sums[:, 0] / total, sums[:, 1] / total
 
-    def set_calibration_bins(self, edges: np.ndarray) -> None:
-        """Bins of the calibration curve: ``edges`` from 0 to 1, as scikit-learn's."""
-        self.calibration_edges = np.asarray(edges, dtype=float)
-        index = np.searchsorted(self.calibration_edges[1:-1], self.ranked.scores)
-        shape = (self.n, self.calibration_edges.size - 1)
-        rows = np.arange(self.n)
+    def _bin_cuts(self) -> np.ndarray:
+        """Group index that ends each calibration bin, from the top bin down.
 
-        def onehot(values: np.ndarray) -> sp.csr_matrix:
-            return sp.csr_matrix((values, (rows, index)), shape=shape)
+        Scores are sorted, so each bin is a run of whole tie groups; bins follow
+        scikit-learn's ``calibration_curve`` (a score on an inner edge falls in the lower
+        bin).
+        """
+        ascending = self.ranked.scores[::-1]
+        inner = self.calibration_edges[1:-1]
+        above = self.n - np.searchsorted(ascending, inner, side="right")  # rows > each edge
+        # Bin b (from the top) ends where the rows above the next-lower edge end.
+        cuts = np.append(above[::-1], self.n)
+        return np.array([self.ranked.group_of_position(int(c)) for c in cuts])
 
-        self._bins = onehot(np.ones(self.n))
-        self._bin_scores = onehot(self.ranked.scores)
-        self._bin_positives = onehot(self.ranked.y.astype(np.float64))
+    def _bin_sums(self, tp: np.ndarray, fp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Weight and fraction of positives of each bin (ascending bins), ``(B, n_bins)``."""
+        g = self._bin_groups
+
+        def at(cum: np.ndarray) -> np.ndarray:
+            vals = np.where(g >= 0, cum[:, np.maximum(g, 0)], 0.0)
+            return np.diff(vals, axis=1, prepend=0.0)[:, ::-1]
+
+        positives, weight = at(tp), at(tp + fp)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return weight, positives / weight
+
+    def calibration(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mean score, fraction of positives and weight of each bin (1-D, ascending)."""
+        tp, fp = self.point_counts()
+        weight, fraction = (a[0] for a in self._bin_sums(tp[None, :], fp[None, :]))
+        g = self._bin_groups
+        ends = np.where(g >= 0, self.ranked.group_end[np.maximum(g, 0)] + 1, 0)
+        scores = self.ranked.scores
+        w = self.weight
+        score_sums = np.array(
+            [
+                (scores[a:b].sum() if w is None else w[a:b] @ scores[a:b]) if b > a else 0.0
+                for a, b in zip(np.concatenate([[0], ends[:-1]]), ends, strict=True)
+            ]
+        )[::-1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return score_sums / weight, fraction, weight
+
+
+#: Rows per block when streaming the point estimate of log loss and Brier score.
+LOSS_BLOCK = 1 << 20
+
+
+def _row_losses(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Per-row log loss and squared error, ``(n, 2)``."""
+    eps = np.finfo(np.float64).eps
+    pc = np.clip(p, eps, 1 - eps)
+    out = np.empty((y.size, 2))
+    out[:, 0] = -np.where(y == 1, np.log(pc), np.log1p(-pc))
+    out[:, 1] = (y - p) ** 2
+    return out
 
 
 #: Grids on which bootstrap bands of the curves are drawn.
@@ -184,24 +240,38 @@ FPR_GRID = np.linspace(0.0, 1.0, 101)
 RECALL_GRID = np.linspace(0.0, 1.0, 101)
 
 
+def _step_at(x: np.ndarray, y: np.ndarray, grid: np.ndarray, side: str) -> np.ndarray:
+    """Per row of nondecreasing ``x`` in [0, 1], ``y`` where ``x`` first passes each grid
+    point: one vectorised search over all rows (row ``b`` shifted by ``2b`` keeps the
+    flattened array sorted)."""
+    B, d = x.shape
+    shift = 2.0 * np.arange(B)[:, None]
+    flat = (x + shift).ravel()
+    at = np.searchsorted(flat, (grid[None, :] + shift).ravel(), side=side)
+    at = at.reshape(B, grid.size)
+    if side == "right":
+        at -= 1
+    at = np.clip(at - np.arange(B)[:, None] * d, 0, d - 1) + np.arange(B)[:, None] * d
+    return y.ravel()[at]
+
+
 def curves_on_grid(tp: np.ndarray, fp: np.ndarray) -> dict[MetricKey, np.ndarray]:
-    """ROC (TPR at FPR grid points) and PR (precision at recall grid points), per row."""
-    B = tp.shape[0]
-    roc = np.full((B, FPR_GRID.size), np.nan)
-    pr = np.full((B, RECALL_GRID.size), np.nan)
+    """ROC (highest TPR at each FPR grid point) and PR (precision where recall first
+    reaches each grid point), per row; NaN rows where a class is missing."""
+    P, N = tp[:, -1:], fp[:, -1:]
     with np.errstate(invalid="ignore", divide="ignore"):
-        for b in range(B):
-            P, N = tp[b, -1], fp[b, -1]
-            if P <= 0 or N <= 0:
-                continue
-            fpr = np.concatenate([[0.0], fp[b] / N])
-            tpr = np.concatenate([[0.0], tp[b] / P])
-            # The highest TPR reached at or below each false positive rate.
-            roc[b] = tpr[np.searchsorted(fpr, FPR_GRID, side="right") - 1]
-            recall = tp[b] / P
-            precision = tp[b] / np.maximum(tp[b] + fp[b], np.finfo(float).tiny)
-            at = np.minimum(np.searchsorted(recall, RECALL_GRID, side="left"), recall.size - 1)
-            pr[b] = precision[at]
+        fpr, tpr = fp / N, tp / P
+        recall = tpr
+        precision = tp / np.maximum(tp + fp, np.finfo(float).tiny)
+    ok = (P[:, 0] > 0) & (N[:, 0] > 0)
+    roc = np.full((tp.shape[0], FPR_GRID.size), np.nan)
+    pr = np.full((tp.shape[0], RECALL_GRID.size), np.nan)
+    if ok.any():
+        roc[ok] = _step_at(fpr[ok], tpr[ok], FPR_GRID, "right")
+        # Before the first group, (fpr, tpr) = (0, 0): grid points below the first step.
+        first = fpr[ok][:, :1]
+        roc[ok] = np.where(FPR_GRID[None, :] < first, 0.0, roc[ok])
+        pr[ok] = _step_at(recall[ok], precision[ok], RECALL_GRID, "left")
     return {("curve:roc", None): roc, ("curve:pr", None): pr}
 
 

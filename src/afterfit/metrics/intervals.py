@@ -25,7 +25,8 @@ def wilson_interval(successes: float, total: float, confidence: float) -> tuple[
     den = 1 + z * z / total
     centre = (p + z * z / (2 * total)) / den
     half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / den
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+    # At 0/n and n/n the ends equal the estimate; round-off must not push them past it.
+    return float(min(max(0.0, centre - half), p)), float(max(min(1.0, centre + half), p))
 
 
 def placement_values(ranked: RankedScores) -> tuple[np.ndarray, np.ndarray]:

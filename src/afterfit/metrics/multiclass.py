@@ -85,10 +85,12 @@ class MulticlassSuite:
     def ovr_counts(self, k: int, W: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Cumulative (tp, fp) at the tie-group ends of class ``k`` against the rest."""
         ranked = self.ranked[k]
-        Wk = None if W is None else W[:, ranked.order]
-        pos, total = ranked.cumulative(Wk)
-        ends = ranked.group_end
-        return pos[:, ends], total[:, ends] - pos[:, ends]
+        if W is None:
+            pos, total = ranked.counts_at_ends()
+            return pos[None, :], (total - pos)[None, :]
+        pos, total = ranked.cumulative(W[:, ranked.order])
+        total -= pos
+        return pos, total
 
     def compute(
         self, W: np.ndarray | None = None, *, bands: bool = False
@@ -122,7 +124,9 @@ class MulticlassSuite:
         support = cm.sum(axis=2)
         with np.errstate(invalid="ignore", divide="ignore"):
             out[("roc_auc_ovr_macro", None)] = auc.mean(axis=1)
-            out[("roc_auc_ovr_weighted", None)] = (auc * support).sum(1) / support.sum(1)
+            # A class without rows weighs 0: its undefined AUC is left out, as scikit-learn.
+            weighted = np.where(support > 0, auc * support, 0.0).sum(1)
+            out[("roc_auc_ovr_weighted", None)] = weighted / support.sum(1)
             out[("average_precision_macro", None)] = ap.mean(axis=1)
         if self.probabilities:
             out[("log_loss", None)] = weighted_mean(self._log_loss_rows, W, self.weight)

@@ -30,6 +30,8 @@ class RegressionSuite:
             [np.ones_like(y_c), y_c, y_c**2, e_c, e_c**2, abs_err, err**2,
              abs_err / np.maximum(np.abs(self.y), eps)]
         )  # fmt: skip
+        # Below this variance y counts as constant: round-off of centring, relative to |y|.
+        self._constant_var = (64 * eps * float(np.max(np.abs(self.y)))) ** 2
         self._abs_order = np.argsort(abs_err, kind="stable")
         self._abs_sorted = abs_err[self._abs_order]
 
@@ -63,8 +65,10 @@ class RegressionSuite:
                 ("rmse", None): np.sqrt(mse),
                 ("mse", None): mse,
                 # Constant y: scikit-learn's convention (1 if perfect, else 0).
-                ("r2", None): _score(1 - mse / var_y, mse, var_y),
-                ("explained_variance", None): _score(1 - var_e / var_y, var_e, var_y),
+                ("r2", None): _score(1 - mse / var_y, mse, var_y, self._constant_var),
+                ("explained_variance", None): _score(
+                    1 - var_e / var_y, var_e, var_y, self._constant_var
+                ),
                 ("mape", None): sape / total,
                 ("median_ae", None): self._weighted_median(W),
             }
@@ -85,6 +89,8 @@ class RegressionSuite:
         return np.where(exact, (lo + hi) / 2, lo)
 
 
-def _score(value: np.ndarray, num: np.ndarray, var_y: np.ndarray) -> np.ndarray:
-    constant = var_y <= np.finfo(np.float64).eps * 16
-    return np.where(constant, np.where(num <= 0, 1.0, 0.0), value)
+def _score(
+    value: np.ndarray, num: np.ndarray, var_y: np.ndarray, constant_var: float
+) -> np.ndarray:
+    constant = var_y <= constant_var
+    return np.where(constant, np.where(num <= constant_var, 1.0, 0.0), value)
