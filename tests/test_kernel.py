@@ -15,8 +15,8 @@ def test_thinned_roc_keeps_its_area_within_5e_5():
     y = rng.random(n) < 0.3
     s = rng.normal(size=n) + y * 0.8
     ranked = RankedScores.from_arrays(y, s)
-    tp, total = ranked.counts_at_ends()
-    xy = roc_xy(tp, total - tp)
+    counts = ranked.counts_at_ends()
+    xy = roc_xy(counts.pos[0], counts.total[0])
     fpr, tpr = xy(slice(None))
     keep = keep_shape_points(xy, fpr.size, 20_000)
     assert keep.size <= 20_000

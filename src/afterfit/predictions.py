@@ -256,7 +256,7 @@ def _infer_task(y: np.ndarray, s: np.ndarray) -> Task:
         return "binary"
     if y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
         return "regression"
-    n_labels = len(pd.unique(y))
+    n_labels = len(distinct(y))
     if n_labels <= 2 and (y.dtype.kind in "biuOUS" or np.all((s >= 0) & (s <= 1))):
         return "binary"
     raise InvalidInputError(
@@ -278,7 +278,7 @@ def _classification(
     threshold: float | None,
 ) -> Predictions:
     if classes is None:
-        classes = np.asarray(sorted(pd.unique(y), key=_sort_key))
+        classes = np.asarray(sorted(distinct(y), key=_sort_key))
     classes = np.asarray(classes)
     K = classes.size
     if s.ndim == 2 and s.shape[1] != K:
@@ -336,6 +336,21 @@ def _classification(
     if threshold is None:
         threshold = 0.5 if probabilities else 0.0
     return cls("binary", codes, score, classes, weight, probabilities, threshold)
+
+
+def distinct(y: np.ndarray) -> np.ndarray:
+    """The distinct labels of ``y``.
+
+    Small non-negative integer labels (and bools) are counted with ``bincount``: a hash
+    table sized for the whole column (``pd.unique``) would cost more memory than the column.
+    """
+    if y.size and y.dtype.kind in "biu":
+        values = y.view(np.uint8) if y.dtype.kind == "b" else y
+        lo, hi = int(values.min()), int(values.max())
+        if lo >= 0 and hi < 1 << 16:
+            present = np.flatnonzero(np.bincount(values, minlength=hi + 1))
+            return present.astype(bool) if y.dtype.kind == "b" else present.astype(y.dtype)
+    return pd.unique(y)
 
 
 def _encode(y: np.ndarray, classes: np.ndarray) -> np.ndarray:

@@ -280,7 +280,11 @@ def _check_options(ci: str, confidence: float, n_resamples: int, method: str, n_
 
 
 def _require_two_classes(preds: Predictions) -> None:
-    counts = np.bincount(preds.y_true, minlength=len(preds.classes))
+    if len(preds.classes) == 2:  # no int64 copy of a large binary target
+        positives = np.count_nonzero(preds.y_true)
+        counts = np.array([preds.n - positives, positives])
+    else:
+        counts = np.bincount(preds.y_true, minlength=len(preds.classes))
     if np.count_nonzero(counts) < 2:
         only = preds.classes[int(np.argmax(counts))]
         raise MetricError(
@@ -334,8 +338,8 @@ def _band(draws: BootstrapDraws | None, key: MetricKey, grid: np.ndarray, s) -> 
 
 
 def _curves(
-    tp: np.ndarray,
-    fp: np.ndarray,
+    pos: np.ndarray,
+    total: np.ndarray,
     ranked: RankedScores,
     auc: MetricValue,
     ap: MetricValue,
@@ -344,10 +348,11 @@ def _curves(
     pr_band: Band | None = None,
 ) -> tuple[CurveResult, CurveResult]:
     """ROC and PR curves, thinned to their shape, from the counts at the group ends."""
-    d = tp.size
-    keep = keep_shape_points(roc_xy(tp, fp), d, MAX_CURVE_POINTS - 1)
+    d = pos.size
+    roc_at = roc_xy(pos, total)
+    keep = keep_shape_points(roc_at, d, MAX_CURVE_POINTS - 1)
     thresholds = ranked.scores[ranked.group_end[keep]]
-    fpr, tpr = roc_xy(tp, fp)(keep)
+    fpr, tpr = roc_at(keep)
     roc = CurveResult(
         "roc",
         np.concatenate([[0.0], fpr]),
@@ -355,8 +360,9 @@ def _curves(
         np.concatenate([[np.inf], thresholds]),
         auc, label, roc_band, d + 1,
     )  # fmt: skip
-    keep = keep_shape_points(pr_xy(tp, fp), d, MAX_CURVE_POINTS - 1)
-    recall, precision = pr_xy(tp, fp)(keep)
+    pr_at = pr_xy(pos, total)
+    keep = keep_shape_points(pr_at, d, MAX_CURVE_POINTS - 1)
+    recall, precision = pr_at(keep)
     # As scikit-learn's precision_recall_curve: increasing thresholds, ending at (0, 1).
     pr = CurveResult(
         "pr",
@@ -379,7 +385,7 @@ def _evaluate_binary(preds: Predictions, s: EvaluationSettings, progress) -> Eva
         beta=s.beta,
         n_bins=s.n_bins,
     )
-    tp, fp = suite.point_counts()
+    counts = suite.point_counts()
     cm = suite.confusion_matrices()[0]
     point = suite.compute()
     draws = _draws(suite, s, progress, bands=True)
@@ -399,7 +405,8 @@ def _evaluate_binary(preds: Predictions, s: EvaluationSettings, progress) -> Eva
             analytic[(name, None)] = (*intervals.wilson_interval(k, m, s.confidence), "wilson")
     table = _table(suite.keys(), point, draws, s, analytic)
     roc, pr = _curves(
-        tp, fp, suite.ranked, table["roc_auc"], table["average_precision"],
+        counts.pos[0], counts.total[0], suite.ranked, table["roc_auc"],
+        table["average_precision"],
         None, _band(draws, ("curve:roc", None), FPR_GRID, s),
         _band(draws, ("curve:pr", None), RECALL_GRID, s),
     )  # fmt: skip
@@ -450,10 +457,10 @@ def _evaluate_multiclass(preds: Predictions, s: EvaluationSettings, progress) ->
     table = _table(suite.keys(), point, draws, s, analytic)
     rocs, prs = [], []
     for k, c in enumerate(preds.class_names):
-        tp, fp = suite.ovr_counts(k)
+        counts = suite.ovr_counts(k)
         auc = next(r for r in table.per_class() if r.metric == "roc_auc" and r.label == c)
         ap = next(r for r in table.per_class() if r.metric == "average_precision" and r.label == c)
-        roc, pr = _curves(tp[0], fp[0], suite.ranked[k], auc, ap, c)
+        roc, pr = _curves(counts.pos[0], counts.total[0], suite.ranked[k], auc, ap, c)
         rocs.append(roc)
         prs.append(pr)
     confusion = ConfusionResult(cm, tuple(preds.class_names))

@@ -13,11 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from afterfit.metrics import confusion
-from afterfit.metrics.kernel import (
-    RankedScores,
-    average_precision_from_counts,
-    roc_auc_from_counts,
-)
+from afterfit.metrics.kernel import GroupCounts, RankedScores, average_precision, roc_auc
 
 MetricKey = tuple[str, str | None]
 
@@ -94,31 +90,24 @@ class BinarySuite:
             names += ["log_loss", "brier"]
         return [(name, None) for name in names]
 
-    def point_counts(self) -> tuple[np.ndarray, np.ndarray]:
-        """Cumulative (tp, fp) at the group ends for the sample weights, 1-D, cached."""
+    def point_counts(self) -> GroupCounts:
+        """Cumulative counts at the group ends for the sample weights (cached)."""
         if self._point is None:
-            pos, total = self.ranked.counts_at_ends()
-            total -= pos
-            self._point = (pos, total)
+            self._point = self.ranked.counts_at_ends()
         return self._point
 
-    def _counts(self, W: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        if W is None:
-            tp, fp = self.point_counts()
-            return tp[None, :], fp[None, :]
-        pos, total = self.ranked.cumulative(W)
-        total -= pos
-        return pos, total
+    def _counts(self, W: np.ndarray | None) -> GroupCounts:
+        return self.point_counts() if W is None else self.ranked.cumulative(W)
 
     def confusion_matrices(self, W: np.ndarray | None = None) -> np.ndarray:
         """2x2 confusion matrices at the threshold, shape ``(B, 2, 2)``."""
-        return self._confusion(*self._counts(W))
+        return self._confusion(self._counts(W))
 
-    def _confusion(self, tp_cum: np.ndarray, fp_cum: np.ndarray) -> np.ndarray:
-        P, N = tp_cum[:, -1], fp_cum[:, -1]
+    def _confusion(self, c: GroupCounts) -> np.ndarray:
+        P, N = c.positives, c.negatives
         g = self._threshold_group
-        tp = tp_cum[:, g] if g >= 0 else np.zeros_like(P)
-        fp = fp_cum[:, g] if g >= 0 else np.zeros_like(P)
+        tp = c.pos[:, g] if g >= 0 else np.zeros_like(P)
+        fp = c.fp(g) if g >= 0 else np.zeros_like(P)
         fn = P - tp
         tn = N - fp
         return np.stack([np.stack([tn, fp], 1), np.stack([fn, tp], 1)], 1)
@@ -131,8 +120,8 @@ class BinarySuite:
         With ``bands``, also the curves on fixed grids (keys ``("curve:roc", None)``...),
         shape ``(B, m)``, from which the bootstrap draws pointwise bands.
         """
-        tp, fp = self._counts(W)
-        cm = self._confusion(tp, fp)
+        c = self._counts(W)
+        cm = self._confusion(c)
         cls = confusion.per_class(cm, self.beta)
         out: dict[MetricKey, np.ndarray] = {
             ("accuracy", None): confusion.accuracy(cm),
@@ -144,17 +133,17 @@ class BinarySuite:
             (fbeta_name(self.beta), None): cls["fbeta"][:, 1],
             ("mcc", None): confusion.matthews_corrcoef(cm),
             ("cohen_kappa", None): confusion.cohen_kappa(cm),
-            ("roc_auc", None): roc_auc_from_counts(tp, fp),
-            ("average_precision", None): average_precision_from_counts(tp, fp),
+            ("roc_auc", None): roc_auc(c),
+            ("average_precision", None): average_precision(c),
         }
         if self.probabilities:
-            log_loss, brier = self._mean_losses(W, tp[:, -1] + fp[:, -1])
+            log_loss, brier = self._mean_losses(W, c.total[:, -1])
             out[("log_loss", None)] = log_loss
             out[("brier", None)] = brier
         if bands:
-            out.update(curves_on_grid(tp, fp))
+            out.update(curves_on_grid(c))
             if self.probabilities:
-                out[("curve:calibration", None)] = self._bin_sums(tp, fp)[1]
+                out[("curve:calibration", None)] = self._bin_sums(c)[1]
         return out
 
     def _mean_losses(
@@ -191,7 +180,7 @@ class BinarySuite:
         cuts = np.append(above[::-1], self.n)
         return np.array([self.ranked.group_of_position(int(c)) for c in cuts])
 
-    def _bin_sums(self, tp: np.ndarray, fp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _bin_sums(self, c: GroupCounts) -> tuple[np.ndarray, np.ndarray]:
         """Weight and fraction of positives of each bin (ascending bins), ``(B, n_bins)``."""
         g = self._bin_groups
 
@@ -199,14 +188,13 @@ class BinarySuite:
             vals = np.where(g >= 0, cum[:, np.maximum(g, 0)], 0.0)
             return np.diff(vals, axis=1, prepend=0.0)[:, ::-1]
 
-        positives, weight = at(tp), at(tp + fp)
+        weight = at(c.total)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return weight, positives / weight
+            return weight, at(c.pos) / weight
 
     def calibration(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Mean score, fraction of positives and weight of each bin (1-D, ascending)."""
-        tp, fp = self.point_counts()
-        weight, fraction = (a[0] for a in self._bin_sums(tp[None, :], fp[None, :]))
+        weight, fraction = (a[0] for a in self._bin_sums(self.point_counts()))
         g = self._bin_groups
         ends = np.where(g >= 0, self.ranked.group_end[np.maximum(g, 0)] + 1, 0)
         scores = self.ranked.scores
@@ -240,38 +228,28 @@ FPR_GRID = np.linspace(0.0, 1.0, 101)
 RECALL_GRID = np.linspace(0.0, 1.0, 101)
 
 
-def _step_at(x: np.ndarray, y: np.ndarray, grid: np.ndarray, side: str) -> np.ndarray:
-    """Per row of nondecreasing ``x`` in [0, 1], ``y`` where ``x`` first passes each grid
-    point: one vectorised search over all rows (row ``b`` shifted by ``2b`` keeps the
-    flattened array sorted)."""
-    B, d = x.shape
-    shift = 2.0 * np.arange(B)[:, None]
-    flat = (x + shift).ravel()
-    at = np.searchsorted(flat, (grid[None, :] + shift).ravel(), side=side)
-    at = at.reshape(B, grid.size)
-    if side == "right":
-        at -= 1
-    at = np.clip(at - np.arange(B)[:, None] * d, 0, d - 1) + np.arange(B)[:, None] * d
-    return y.ravel()[at]
-
-
-def curves_on_grid(tp: np.ndarray, fp: np.ndarray) -> dict[MetricKey, np.ndarray]:
+def curves_on_grid(c: GroupCounts) -> dict[MetricKey, np.ndarray]:
     """ROC (highest TPR at each FPR grid point) and PR (precision where recall first
-    reaches each grid point), per row; NaN rows where a class is missing."""
-    P, N = tp[:, -1:], fp[:, -1:]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fpr, tpr = fp / N, tp / P
-        recall = tpr
-        precision = tp / np.maximum(tp + fp, np.finfo(float).tiny)
-    ok = (P[:, 0] > 0) & (N[:, 0] > 0)
-    roc = np.full((tp.shape[0], FPR_GRID.size), np.nan)
-    pr = np.full((tp.shape[0], RECALL_GRID.size), np.nan)
-    if ok.any():
-        roc[ok] = _step_at(fpr[ok], tpr[ok], FPR_GRID, "right")
-        # Before the first group, (fpr, tpr) = (0, 0): grid points below the first step.
-        first = fpr[ok][:, :1]
-        roc[ok] = np.where(FPR_GRID[None, :] < first, 0.0, roc[ok])
-        pr[ok] = _step_at(recall[ok], precision[ok], RECALL_GRID, "left")
+    reaches each grid point), per row; NaN rows where a class is missing.
+
+    Searched in count space (``fp <= g N``), so no row of rates is ever materialised: each
+    row costs two binary searches of the grid.
+    """
+    B, d = c.pos.shape
+    roc = np.full((B, FPR_GRID.size), np.nan)
+    pr = np.full((B, RECALL_GRID.size), np.nan)
+    tiny = np.finfo(np.float64).tiny
+    for b in range(B):
+        t, w = c.pos[b], c.total[b]
+        P, N = t[-1], w[-1] - t[-1]
+        if P <= 0 or N <= 0:
+            continue
+        f = w - t
+        i = np.searchsorted(f, FPR_GRID * N, side="right") - 1
+        # Below the first group's false positive rate the curve is still at (0, 0).
+        roc[b] = np.where(i >= 0, t[np.maximum(i, 0)] / P, 0.0)
+        j = np.minimum(np.searchsorted(t, RECALL_GRID * P, side="left"), d - 1)
+        pr[b] = t[j] / np.maximum(w[j], tiny)
     return {("curve:roc", None): roc, ("curve:pr", None): pr}
 
 

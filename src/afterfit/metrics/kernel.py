@@ -92,46 +92,80 @@ class RankedScores:
             return -1
         return int(np.searchsorted(self.group_end, position - 1))
 
-    def counts_at_ends(self) -> tuple[np.ndarray, np.ndarray]:
-        """Cumulative positive and total weight at each group end, for the sample weights.
-
-        1-D, without any ``(n,)`` float temporary beyond one cumulative sum.
-        """
+    def counts_at_ends(self) -> GroupCounts:
+        """Cumulative counts for the sample weights (a batch of one), without any ``(n,)``
+        float temporary beyond one cumulative sum."""
         ends = self.group_end
         if self.weight is None:
             dtype = np.int32 if self.n < 2**31 else np.int64
             pos = np.cumsum(self.y, dtype=dtype)[ends].astype(np.float64)
             total = ends.astype(np.float64)
             total += 1
-            return pos, total
-        pos = np.cumsum(self.weight * self.y)[ends]
-        return pos, np.cumsum(self.weight)[ends]
+        else:
+            pos = np.cumsum(self.weight * self.y)[ends]
+            total = np.cumsum(self.weight)[ends]
+        return GroupCounts(pos[None, :], total[None, :])
 
-    def cumulative(self, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Cumulative weight of positives and of all rows at each group end, per row of W.
+    def cumulative(self, W: np.ndarray) -> GroupCounts:
+        """Per-group and cumulative counts for each row of ``W`` (``(B, n)`` weights in
+        sorted order, one row per resample)."""
+        d_pos = W * self.y
+        d_total = W
+        if self.group_end.size < self.n:  # ties: sum each group's rows first
+            starts = np.concatenate([[0], self.group_end[:-1] + 1])
+            d_pos = np.add.reduceat(d_pos, starts, axis=1)
+            d_total = np.add.reduceat(W, starts, axis=1)
+        return GroupCounts(np.cumsum(d_pos, axis=1), np.cumsum(d_total, axis=1), d_pos, d_total)
 
-        Parameters
-        ----------
-        W : ndarray of shape (B, n)
-            Row weights in sorted order, one row per resample.
 
-        Returns
-        -------
-        pos, total : ndarray of shape (B, d)
-        """
-        pos = np.cumsum(W * self.y, axis=1)
-        total = np.cumsum(W, axis=1)
-        if self.group_end.size == self.n:  # no ties: every row ends a group
-            return pos, total
-        return pos[:, self.group_end], total[:, self.group_end]
+@dataclass(frozen=True)
+class GroupCounts:
+    """Weight of positives and of all rows through each tie group, shape ``(B, d)``.
+
+    ``pos`` and ``total`` are cumulative; ``d_pos`` and ``d_total`` are each group's own
+    weight (their differences), kept when the batch computed them anyway and otherwise
+    recomputed block by block.
+    """
+
+    pos: np.ndarray
+    total: np.ndarray
+    d_pos: np.ndarray | None = None
+    d_total: np.ndarray | None = None
+
+    @property
+    def positives(self) -> np.ndarray:
+        return self.pos[:, -1]
+
+    @property
+    def negatives(self) -> np.ndarray:
+        return self.total[:, -1] - self.pos[:, -1]
+
+    def fp(self, rows: Rows | int = slice(None)) -> np.ndarray:
+        """Cumulative weight of negatives at the given groups."""
+        return self.total[:, rows] - self.pos[:, rows]
+
+    def block(self, cols: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(d_pos, d_neg, pos, total)`` of a block of groups."""
+        pos, total = self.pos[:, cols], self.total[:, cols]
+        if self.d_pos is not None and self.d_total is not None:
+            d_pos = self.d_pos[:, cols]
+            d_neg = self.d_total[:, cols] - d_pos
+        else:
+            before = cols.start - 1
+            d_pos = np.diff(pos, axis=1, prepend=self.pos[:, before : before + 1] if before >= 0
+                            else 0.0)  # fmt: skip
+            d_neg = np.diff(total, axis=1, prepend=self.total[:, before : before + 1]
+                            if before >= 0 else 0.0)  # fmt: skip
+            d_neg -= d_pos
+        return d_pos, d_neg, pos, total
 
 
 #: A slice of groups, or an array of group indices.
 Rows = slice | np.ndarray
 
 #: Cells per block when a computation over all groups walks them in column blocks: bounds
-#: every temporary at a few tens of MB whatever the data size.
-BLOCK_CELLS = 1 << 22
+#: every temporary at about 8 MB whatever the data size.
+BLOCK_CELLS = 1 << 20
 
 
 def _blocks(B: int, d: int) -> list[slice]:
@@ -139,64 +173,62 @@ def _blocks(B: int, d: int) -> list[slice]:
     return [slice(a, min(d, a + width)) for a in range(0, d, width)]
 
 
-def roc_auc_from_counts(tp: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    """Area under the ROC curve from cumulative counts at group ends, per row.
+def roc_auc(counts: GroupCounts) -> np.ndarray:
+    """Area under the ROC curve, per row; equals the trapezoidal area of scikit-learn's
+    ``roc_curve`` (ties count one half).
 
-    ``tp`` and ``fp`` have shape ``(B, d)``; the last column holds the totals. Equals the
-    trapezoidal area of scikit-learn's ``roc_curve`` (ties count one half).
+    Each group adds a trapezoid ``d_neg * (tp_before + tp_after) / 2`` with
+    ``tp_before = tp_after - d_pos``.
     """
-    B, d = tp.shape
-    area = np.zeros(B)
-    prev_tp, prev_fp = np.zeros((B, 1)), np.zeros((B, 1))
+    B, d = counts.pos.shape
+    twice = np.zeros(B)
     for cols in _blocks(B, d):
-        t, f = tp[:, cols], fp[:, cols]
-        # Trapezoid: each step in fp pairs with the sum of tp before and after it.
-        d_fp = np.diff(f, axis=1, prepend=prev_fp)
-        t_pair = t + np.concatenate([prev_tp, t[:, :-1]], axis=1)
-        area += np.einsum("bd,bd->b", d_fp, t_pair)
-        prev_tp, prev_fp = t[:, -1:], f[:, -1:]
+        d_pos, d_neg, pos, _ = counts.block(cols)
+        twice += 2 * np.einsum("bd,bd->b", d_neg, pos) - np.einsum("bd,bd->b", d_neg, d_pos)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return 0.5 * area / (tp[:, -1] * fp[:, -1])
+        return 0.5 * twice / (counts.positives * counts.negatives)
 
 
-def average_precision_from_counts(tp: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    """Average precision, ``sum_k (R_k - R_{k-1}) P_k``, as scikit-learn computes it."""
-    B, d = tp.shape
+def average_precision(counts: GroupCounts) -> np.ndarray:
+    """Average precision, ``sum_k (R_k - R_{k-1}) P_k``, as scikit-learn computes it.
+
+    A group with no weight adds no recall, so its precision (0/0) must not count: the
+    denominator is raised to the smallest normal float, which changes no real weight and
+    turns 0/0 into 0.
+    """
+    B, d = counts.pos.shape
+    tiny = np.finfo(np.float64).tiny
     total = np.zeros(B)
-    prev_tp = np.zeros((B, 1))
     for cols in _blocks(B, d):
-        t, f = tp[:, cols], fp[:, cols]
-        d_tp = np.diff(t, axis=1, prepend=prev_tp)
-        denom = t + f
-        # A group with no weight adds no recall, so its undefined precision never counts.
-        precision = np.divide(t, denom, out=np.zeros_like(t), where=denom > 0)
-        total += np.einsum("bd,bd->b", d_tp, precision)
-        prev_tp = t[:, -1:]
+        d_pos, _, pos, weight = counts.block(cols)
+        precision = np.maximum(weight, tiny)
+        np.divide(pos, precision, out=precision)
+        total += np.einsum("bd,bd->b", d_pos, precision)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return total / tp[:, -1]
+        return total / counts.positives
 
 
-def roc_xy(tp: np.ndarray, fp: np.ndarray) -> Callable[[Rows], tuple[np.ndarray, np.ndarray]]:
-    """(false positive rate, true positive rate) of the groups in a slice (1-D counts)."""
-    P, N = tp[-1], fp[-1]
+def roc_xy(pos: np.ndarray, total: np.ndarray) -> Callable[[Rows], tuple[np.ndarray, np.ndarray]]:
+    """(false positive rate, true positive rate) of the groups asked for (1-D counts)."""
+    P, N = pos[-1], total[-1] - pos[-1]
 
     def xy(rows: Rows) -> tuple[np.ndarray, np.ndarray]:
+        t = pos[rows]
         with np.errstate(invalid="ignore", divide="ignore"):
-            return fp[rows] / N, tp[rows] / P
+            return (total[rows] - t) / N, t / P
 
     return xy
 
 
-def pr_xy(tp: np.ndarray, fp: np.ndarray) -> Callable[[Rows], tuple[np.ndarray, np.ndarray]]:
-    """(recall, precision) of the groups in a slice (1-D counts); precision 1 where no row
+def pr_xy(pos: np.ndarray, total: np.ndarray) -> Callable[[Rows], tuple[np.ndarray, np.ndarray]]:
+    """(recall, precision) of the groups asked for (1-D counts); precision 1 where no row
     is predicted positive, as scikit-learn."""
-    P = tp[-1]
+    P = pos[-1]
 
     def xy(rows: Rows) -> tuple[np.ndarray, np.ndarray]:
-        t = tp[rows]
-        denom = t + fp[rows]
+        t, w = pos[rows], total[rows]
         with np.errstate(invalid="ignore", divide="ignore"):
-            return t / P, np.divide(t, denom, out=np.ones_like(t), where=denom > 0)
+            return t / P, np.divide(t, w, out=np.ones_like(t), where=w > 0)
 
     return xy
 

@@ -13,11 +13,7 @@ import scipy.sparse as sp
 
 from afterfit.metrics import confusion
 from afterfit.metrics.binary import MetricKey, fbeta_name, weighted_mean
-from afterfit.metrics.kernel import (
-    RankedScores,
-    average_precision_from_counts,
-    roc_auc_from_counts,
-)
+from afterfit.metrics.kernel import GroupCounts, RankedScores, average_precision, roc_auc
 
 
 class MulticlassSuite:
@@ -82,15 +78,12 @@ class MulticlassSuite:
         flat = np.asarray((self._cells.T @ W.T).T)
         return flat.reshape(-1, self.K, self.K)
 
-    def ovr_counts(self, k: int, W: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Cumulative (tp, fp) at the tie-group ends of class ``k`` against the rest."""
+    def ovr_counts(self, k: int, W: np.ndarray | None = None) -> GroupCounts:
+        """Counts at the tie-group ends of class ``k`` against the rest."""
         ranked = self.ranked[k]
         if W is None:
-            pos, total = ranked.counts_at_ends()
-            return pos[None, :], (total - pos)[None, :]
-        pos, total = ranked.cumulative(W[:, ranked.order])
-        total -= pos
-        return pos, total
+            return ranked.counts_at_ends()
+        return ranked.cumulative(W[:, ranked.order])
 
     def compute(
         self, W: np.ndarray | None = None, *, bands: bool = False
@@ -116,9 +109,9 @@ class MulticlassSuite:
 
         aucs, aps = [], []
         for k in range(self.K):
-            tp, fp = self.ovr_counts(k, W)
-            aucs.append(roc_auc_from_counts(tp, fp))
-            aps.append(average_precision_from_counts(tp, fp))
+            counts = self.ovr_counts(k, W)
+            aucs.append(roc_auc(counts))
+            aps.append(average_precision(counts))
         auc = np.stack(aucs, axis=1)
         ap = np.stack(aps, axis=1)
         support = cm.sum(axis=2)

