@@ -295,3 +295,14 @@ def test_bootstrap_needs_two_resamples():
     suite = BinarySuite(y, s, threshold=0.5, probabilities=True)
     with pytest.raises(InvalidInputError, match="n_resamples"):
         bootstrap(suite, n_resamples=1)
+
+
+def test_thread_count_does_not_change_the_numbers():
+    rng = np.random.default_rng(11)
+    s = np.round(rng.random(3000), 2)  # ties: the grouped path
+    y = (rng.random(3000) < s).astype(int)
+    suite = BinarySuite(y, s, None, threshold=0.5, probabilities=True)
+    one = bootstrap(suite, n_resamples=300, random_state=5, n_jobs=1, bands=True)
+    two = bootstrap(suite, n_resamples=300, random_state=5, n_jobs=2, bands=True)
+    for key, values in one.replicates.items():
+        np.testing.assert_array_equal(values, two.replicates[key])

@@ -34,6 +34,10 @@ class RankedScores:
         Sample weights in sorted order; ``None`` means every row weighs 1.
     group_end : ndarray of int
         Index (in sorted order) of the last row of each tie group.
+    last_positive : ndarray of int or None
+        With ties: index of the last positive row of each group (rows are arranged
+        positives first inside each group), or of the row before the group when it has
+        none. ``None`` without ties.
     """
 
     order: np.ndarray | None
@@ -41,6 +45,7 @@ class RankedScores:
     scores: np.ndarray
     weight: np.ndarray | None
     group_end: np.ndarray
+    last_positive: np.ndarray | None = None
 
     @classmethod
     def from_arrays(
@@ -64,12 +69,23 @@ class RankedScores:
         del last_of_group
         if n < 2**31:
             group_end = group_end.astype(np.int32)
+        y = np.asarray(y01).astype(np.int8, copy=False)[order]
+        w = None if weight is None else np.asarray(weight, dtype=float)[order]
+        last_positive = None
+        if group_end.size < n:
+            # Inside a tie group the row order is free: positives first lets a resample's
+            # positive weight per group be read off one cumulative sum of its weights.
+            source, last_positive = _positives_first(y, group_end)
+            y = y[source]
+            w = None if w is None else w[source]
+            order = order[source]
         return cls(
             order=order if keep_order else None,
-            y=np.asarray(y01).astype(np.int8, copy=False)[order],
+            y=y,
             scores=sorted_scores,
-            weight=None if weight is None else np.asarray(weight, dtype=float)[order],
+            weight=w,
             group_end=group_end,
+            last_positive=last_positive,
         )
 
     @property
@@ -109,13 +125,47 @@ class RankedScores:
     def cumulative(self, W: np.ndarray) -> GroupCounts:
         """Per-group and cumulative counts for each row of ``W`` (``(B, n)`` weights in
         sorted order, one row per resample)."""
-        d_pos = W * self.y
-        d_total = W
-        if self.group_end.size < self.n:  # ties: sum each group's rows first
-            starts = np.concatenate([[0], self.group_end[:-1] + 1])
-            d_pos = np.add.reduceat(d_pos, starts, axis=1)
-            d_total = np.add.reduceat(W, starts, axis=1)
-        return GroupCounts(np.cumsum(d_pos, axis=1), np.cumsum(d_total, axis=1), d_pos, d_total)
+        if self.last_positive is None:  # no ties: every row is its own group
+            d_pos = W * self.y
+            return GroupCounts(np.cumsum(d_pos, axis=1), np.cumsum(W, axis=1), d_pos, W)
+        through = np.cumsum(W, axis=1)
+        total = through[:, self.group_end]
+        before = np.zeros_like(total)
+        before[:, 1:] = total[:, :-1]
+        # Positives come first in each group: their weight is the cumulative weight through
+        # the group's last positive row, less the weight before the group.
+        last = self.last_positive
+        d_pos = through[:, np.maximum(last, 0)]
+        del through
+        if last[0] < 0:
+            d_pos[:, 0] = 0.0
+        d_pos -= before
+        d_total = total - before
+        return GroupCounts(np.cumsum(d_pos, axis=1), total, d_pos, d_total)
+
+
+def _positives_first(y: np.ndarray, group_end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A stable reordering that puts each tie group's positives first.
+
+    Returns the source row of each new position and, per group, the index of its last
+    positive row (the row before the group when it has none). O(n), no sort.
+    """
+    n = y.size
+    index = np.int32 if n < 2**31 else np.int64
+    sizes = np.diff(group_end, prepend=-1).astype(index)
+    starts = (group_end - sizes + 1).astype(index)
+    through = np.cumsum(y, dtype=index)
+    before = np.where(starts > 0, through[np.maximum(starts - 1, 0)], 0).astype(index)
+    per_group = through[group_end] - before
+    group = np.repeat(np.arange(sizes.size, dtype=index), sizes)
+    # Positives in the row's group up to and including the row.
+    rank = through - before[group]
+    del through
+    row = np.arange(n, dtype=index)
+    target = np.where(y == 1, starts[group] + rank - 1, row + per_group[group] - rank)
+    source = np.empty(n, dtype=index)
+    source[target] = row
+    return source, starts + per_group - 1
 
 
 @dataclass(frozen=True)
@@ -144,20 +194,14 @@ class GroupCounts:
         """Cumulative weight of negatives at the given groups."""
         return self.total[:, rows] - self.pos[:, rows]
 
-    def block(self, cols: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(d_pos, d_neg, pos, total)`` of a block of groups."""
-        pos, total = self.pos[:, cols], self.total[:, cols]
-        if self.d_pos is not None and self.d_total is not None:
-            d_pos = self.d_pos[:, cols]
-            d_neg = self.d_total[:, cols] - d_pos
-        else:
-            before = cols.start - 1
-            d_pos = np.diff(pos, axis=1, prepend=self.pos[:, before : before + 1] if before >= 0
-                            else 0.0)  # fmt: skip
-            d_neg = np.diff(total, axis=1, prepend=self.total[:, before : before + 1]
-                            if before >= 0 else 0.0)  # fmt: skip
-            d_neg -= d_pos
-        return d_pos, d_neg, pos, total
+    def increments(self, cols: slice, *, of_total: bool = False) -> np.ndarray:
+        """Each group's own positive (or, with ``of_total``, total) weight in a block."""
+        kept = self.d_total if of_total else self.d_pos
+        if kept is not None:
+            return kept[:, cols]
+        cum = self.total if of_total else self.pos
+        before = cum[:, cols.start - 1 : cols.start] if cols.start > 0 else 0.0
+        return np.diff(cum[:, cols], axis=1, prepend=before)
 
 
 #: A slice of groups, or an array of group indices.
@@ -183,7 +227,9 @@ def roc_auc(counts: GroupCounts) -> np.ndarray:
     B, d = counts.pos.shape
     twice = np.zeros(B)
     for cols in _blocks(B, d):
-        d_pos, d_neg, pos, _ = counts.block(cols)
+        d_pos = counts.increments(cols)
+        d_neg = counts.increments(cols, of_total=True) - d_pos
+        pos = counts.pos[:, cols]
         twice += 2 * np.einsum("bd,bd->b", d_neg, pos) - np.einsum("bd,bd->b", d_neg, d_pos)
     with np.errstate(invalid="ignore", divide="ignore"):
         return 0.5 * twice / (counts.positives * counts.negatives)
@@ -200,10 +246,9 @@ def average_precision(counts: GroupCounts) -> np.ndarray:
     tiny = np.finfo(np.float64).tiny
     total = np.zeros(B)
     for cols in _blocks(B, d):
-        d_pos, _, pos, weight = counts.block(cols)
-        precision = np.maximum(weight, tiny)
-        np.divide(pos, precision, out=precision)
-        total += np.einsum("bd,bd->b", d_pos, precision)
+        precision = np.maximum(counts.total[:, cols], tiny)
+        np.divide(counts.pos[:, cols], precision, out=precision)
+        total += np.einsum("bd,bd->b", counts.increments(cols), precision)
     with np.errstate(invalid="ignore", divide="ignore"):
         return total / counts.positives
 

@@ -9,8 +9,10 @@ replicate is a row with zeros on the left-out rows. Both go through the same
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -95,8 +97,12 @@ def bootstrap(
     bands: bool = False,
     random_state: int | np.random.SeedSequence | None = None,
     progress: Callable[[int], None] | None = None,
+    n_jobs: int | None = None,
 ) -> BootstrapDraws:
-    """Draw ``n_resamples`` bootstrap replicates of every metric of ``suite``."""
+    """Draw ``n_resamples`` bootstrap replicates of every metric of ``suite``.
+
+    ``n_jobs`` threads (default: one per core) work on chunks of resamples at once.
+    """
     if n_resamples < 2:
         raise InvalidInputError(
             f"n_resamples must be at least 2 for a bootstrap interval; got {n_resamples}.",
@@ -111,15 +117,23 @@ def bootstrap(
     strata = suite.strata if stratify else None
     sizes = chunk_sizes(suite.n, n_resamples)
     children = seed.spawn(len(sizes))
-    parts: dict[MetricKey, list[np.ndarray]] = {k: [] for k in point}
-    for size, child in zip(sizes, children, strict=True):
+
+    def replicate(size: int, child: np.random.SeedSequence) -> dict[MetricKey, np.ndarray]:
         W = resample_counts(suite.n, size, np.random.default_rng(child), strata)
         if suite.weight is not None:
             W *= suite.weight
-        for k, v in suite.compute(W, bands=bands).items():
-            parts[k].append(v)
-        if progress is not None:
-            progress(size)
+        return suite.compute(W, bands=bands)
+
+    parts: dict[MetricKey, list[np.ndarray]] = {k: [] for k in point}
+    # NumPy releases the GIL in its loops, so threads share the cores; each chunk has its
+    # own seed, so the numbers do not depend on how many threads ran.
+    workers = max(1, min(len(sizes), n_jobs or os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for size, values in zip(sizes, pool.map(replicate, sizes, children), strict=True):
+            for k, v in values.items():
+                parts[k].append(v)
+            if progress is not None:
+                progress(size)
     replicates = {k: np.concatenate(v) for k, v in parts.items()}
     jack = grouped_jackknife(suite) if jackknife else None
     return BootstrapDraws(point, replicates, jack, n_resamples, strata is not None)
