@@ -37,6 +37,12 @@ _PICKLE_EXTENSIONS = (".pkl", ".pickle", ".joblib")
 _XGB_JSON_HEAD = re.compile(rb'"learner"\s*:')
 
 
+#: Modules whose classes (decision wrappers such as a thresholded or calibrated model) are
+#: trusted in skops files: afterfit's own plain containers, whose loading runs no code of
+#: the file's. The estimators they wrap are still checked type by type.
+AFTERFIT_MODULES = ("afterfit.thresholds.", "afterfit.calibration.")
+
+
 def _extensions_text() -> str:
     return ", ".join(SUPPORTED_EXTENSIONS)
 
@@ -177,7 +183,9 @@ def _load_skops(
             f"The file '{path}' could not be read as a skops file: {type(exc).__name__}: {exc}",
             fix="check that the file is complete and was written with skops.io.dump.",
         ) from exc
-    not_trusted = [t for t in untrusted if t not in set(trusted_types)]
+    allowed = set(trusted_types)
+    allowed.update(t for t in untrusted if t.startswith(AFTERFIT_MODULES))
+    not_trusted = [t for t in untrusted if t not in allowed]
     if not_trusted and not trust:
         listed = ", ".join(not_trusted)
         flags = " ".join(f"--trusted-type {t}" for t in not_trusted)
@@ -188,7 +196,7 @@ def _load_skops(
             f"here {flags} (trusted_types=[...] in Python), or pass --trust (trust=True) if "
             "you trust the file's source.",
         )
-    trusted = untrusted if trust else [t for t in untrusted if t in set(trusted_types)]
+    trusted = untrusted if trust else [t for t in untrusted if t in allowed]
     try:
         obj = sio.load(path, trusted=trusted)
     except Exception as exc:

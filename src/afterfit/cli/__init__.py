@@ -1,0 +1,18 @@
+"""The ``afterfit`` command. Thin: it parses options, calls the Python API, prints.
+
+One module per command; each registers itself on the shared Typer ``app``. Every
+:class:`~afterfit.errors.AfterfitError` becomes a one-paragraph message on stderr and exit
+code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+from afterfit.cli import evaluate  # noqa: F401  (registers the command)
+from afterfit.cli._app import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Entry point of the ``afterfit`` console script."""
+    app(prog_name="afterfit")

@@ -1,0 +1,5 @@
+"""``python -m afterfit.cli``."""
+
+from afterfit.cli import main
+
+main()

@@ -1,0 +1,99 @@
+"""The Typer application, its consoles, shared option types and error handling."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+from afterfit import __version__
+from afterfit.errors import AfterfitError
+
+app = typer.Typer(
+    name="afterfit",
+    help="Everything after model.fit(): evaluate, choose thresholds, calibrate and compare "
+    "trained models, with confidence intervals.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out_console = Console()
+err_console = Console(stderr=True)
+
+
+class TaskOption(StrEnum):
+    binary = "binary"
+    multiclass = "multiclass"
+    regression = "regression"
+
+
+class CIOption(StrEnum):
+    auto = "auto"
+    bootstrap = "bootstrap"
+    none = "none"
+
+
+class BootstrapMethod(StrEnum):
+    bca = "bca"
+    percentile = "percentile"
+
+
+class ScoreKind(StrEnum):
+    auto = "auto"
+    proba = "proba"
+    decision = "decision"
+
+
+def _version(value: bool) -> None:
+    if value:
+        out_console.print(f"afterfit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Everything after model.fit(): evaluate a trained model with confidence intervals."""
+
+
+@contextlib.contextmanager
+def clear_errors() -> Iterator[None]:
+    """Turn afterfit's errors (and unwritable outputs) into a message and exit code 2."""
+    try:
+        yield
+    except AfterfitError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        err_console.print(
+            f"[bold red]error:[/] could not write the output: {exc}. Fix: choose a writable "
+            "--out folder with enough free space.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2) from None
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, quiet: bool) -> Iterator[Any]:
+    """A bootstrap progress bar on a terminal; nothing when quiet or not a TTY."""
+    if quiet or not err_console.is_terminal:
+        yield None
+        return
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("bootstrap", total=total)
+        yield lambda done: bar.advance(task, done)
+
+
+def fmt(value: float) -> str:
+    return "—" if not math.isfinite(value) else f"{value:.4f}"

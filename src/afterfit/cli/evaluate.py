@@ -1,0 +1,146 @@
+"""``afterfit evaluate``: every metric with a confidence interval, tables and figures."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from afterfit.cli._app import (
+    BootstrapMethod,
+    CIOption,
+    ScoreKind,
+    TaskOption,
+    app,
+    clear_errors,
+    fmt,
+    out_console,
+    progress_bar,
+)
+from afterfit.cli._inputs import load_predictions
+
+
+def _print_table(evaluation: Any) -> None:
+    p = evaluation.predictions
+    title = f"{p.task} · {p.n:,} rows"
+    if p.task == "binary":
+        title += f" · positive class '{p.positive_label}' · threshold {p.threshold:g}"
+    conf = f"{evaluation.settings.confidence:.0%} CI"
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column(conf, justify="right")
+    table.add_column("method")
+    for row in evaluation.metrics.overall():
+        interval = f"[{fmt(row.ci_low)}, {fmt(row.ci_high)}]" if math.isfinite(row.ci_low) else ""
+        table.add_row(row.metric, fmt(row.value), interval, row.method)
+    out_console.print(table)
+
+
+@app.command()
+def evaluate(
+    target: Annotated[str, typer.Option(help="Name of the target (true label) column.")],
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Model file: .skops, .onnx, XGBoost/LightGBM, .pkl (with --trust)."),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Test data (CSV or Parquet) with the target column.")
+    ] = None,
+    predictions: Annotated[
+        Path | None,
+        typer.Option(help="Saved predictions (CSV or Parquet) to evaluate without a model."),
+    ] = None,
+    score: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="With --predictions: the score column (binary: positive-class score; "
+            "regression: prediction). Repeat once per class for multiclass."
+        ),
+    ] = None,
+    score_kind: Annotated[
+        ScoreKind,
+        typer.Option(help="Scores are probabilities (proba), decision scores, or guess."),
+    ] = ScoreKind.auto,
+    classes: Annotated[
+        str | None,
+        typer.Option(help="With --predictions: class labels of the score columns, a,b,c."),
+    ] = None,
+    task: Annotated[
+        TaskOption | None, typer.Option(help="Task; inferred from the model or data.")
+    ] = None,
+    pos_label: Annotated[
+        str | None, typer.Option(help="Binary: the positive class (default: the second).")
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Binary decision threshold (default 0.5 for proba).")
+    ] = None,
+    weight: Annotated[
+        str | None, typer.Option(help="Column of sample weights (left out of the features).")
+    ] = None,
+    drop: Annotated[
+        list[str] | None, typer.Option(help="Column to leave out of the features; repeat.")
+    ] = None,
+    trust: Annotated[
+        bool,
+        typer.Option(
+            help="Trust the model file's source: allows pickle/joblib and every type in a "
+            "skops file. Unpickling runs arbitrary code: use only for files you trust."
+        ),
+    ] = False,
+    trusted_type: Annotated[
+        list[str] | None,
+        typer.Option(help="A type to trust when loading a .skops file; repeat."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for results.json, tables and figures.")] = Path(
+        "results"
+    ),
+    ci: Annotated[
+        CIOption,
+        typer.Option(help="auto: DeLong/Wilson where exact, else bootstrap; or all bootstrap."),
+    ] = CIOption.auto,
+    confidence: Annotated[float, typer.Option(help="Confidence level of intervals.")] = 0.95,
+    n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    bootstrap_method: Annotated[BootstrapMethod, typer.Option()] = BootstrapMethod.bca,
+    stratify: Annotated[
+        bool, typer.Option(help="Resample within each class (classification).")
+    ] = True,
+    seed: Annotated[int, typer.Option(help="Random seed of the bootstrap.")] = 0,
+    figures: Annotated[bool, typer.Option(help="Write PNG figures.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+) -> None:
+    """Evaluate a model (or saved predictions): every metric with a confidence interval.
+
+    Writes results.json, tables/*.csv and figures/*.png under --out.
+    """
+    with clear_errors():
+        preds, source = load_predictions(
+            target=target, model=model, data=data, predictions=predictions, score=score,
+            score_kind=score_kind, classes=classes, task=task, pos_label=pos_label,
+            threshold=threshold, weight=weight, drop=drop or [], trust=trust,
+            trusted_types=trusted_type or [],
+        )  # fmt: skip
+        from afterfit.evaluation import evaluate_predictions
+        from afterfit.report.files import write_results
+
+        with progress_bar(n_resamples if ci != CIOption.none else 0, quiet) as progress:
+            evaluation = evaluate_predictions(
+                preds,
+                ci=ci.value,
+                confidence=confidence,
+                n_resamples=n_resamples,
+                bootstrap_method=bootstrap_method.value,
+                stratify=stratify,
+                random_state=seed,
+                progress=progress,
+            )
+        written = write_results(evaluation, out, source=source, figures=figures)
+        if not quiet:
+            _print_table(evaluation)
+            out_console.print(
+                f"Wrote {len(written)} files to {out}/ (results.json, tables/, "
+                f"{'figures/' if figures else 'no figures'})."
+            )
