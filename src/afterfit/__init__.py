@@ -5,6 +5,7 @@
 >>> ev.metrics.frame()  # doctest: +SKIP
 """
 
+from afterfit.compare import Comparison, compare_models, compare_predictions
 from afterfit.data import Dataset, load_dataset, read_table
 from afterfit.errors import (
     AfterfitError,
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AfterfitError",
     "AfterfitWarning",
+    "Comparison",
     "DataError",
     "Dataset",
     "Evaluation",
@@ -41,6 +43,8 @@ __all__ = [
     "UntrustedModelError",
     "__version__",
     "as_model",
+    "compare_models",
+    "compare_predictions",
     "evaluate",
     "evaluate_predictions",
     "load_dataset",

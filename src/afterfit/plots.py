@@ -156,3 +156,70 @@ def plot_metrics(table: MetricTable, *, ax: Any = None) -> Any:
     ax.set_title(f"Metrics with {table.confidence:.0%} intervals")
     ax.grid(axis="x", alpha=0.3)
     return fig
+
+
+def _panels(count: int, height: float, ax: Any = None) -> tuple[Any, list[Any]]:
+    """A grid of ``count`` panels, at most three a row (or the one ``ax`` given)."""
+    if ax is not None:
+        return ax.figure, [ax] * count
+    cols = min(3, max(count, 1))
+    rows = -(-count // cols)
+    fig = Figure(figsize=(4.2 * cols, height * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for extra in axes[count:]:
+        extra.set_visible(False)
+    return fig, list(axes[:count])
+
+
+def plot_comparison(comparison: Any, *, ax: Any = None) -> Any:
+    """Compared models (a :class:`afterfit.compare.Comparison`): one panel per metric,
+    each model's value with its interval."""
+    models = list(comparison.models)
+    metrics = list(comparison.metrics)
+    fig, axes = _panels(len(metrics), 0.9 + 0.35 * len(models), ax)
+    frame = comparison.models_frame()
+    ys = np.arange(len(models))[::-1]
+    for panel, metric in zip(axes, metrics, strict=True):
+        rows = frame[frame.metric == metric].set_index("model").loc[models]
+        values = rows["value"].to_numpy(float)
+        lows = np.where(np.isfinite(rows["ci_low"]), rows["ci_low"], values)
+        highs = np.where(np.isfinite(rows["ci_high"]), rows["ci_high"], values)
+        for k, y in enumerate(ys):
+            panel.errorbar(values[k], y, xerr=[[values[k] - lows[k]], [highs[k] - values[k]]],
+                           fmt="o", color=OKABE_ITO[k % len(OKABE_ITO)], capsize=3)  # fmt: skip
+        panel.set_yticks(ys, models)
+        panel.set_title(metric)
+        panel.grid(axis="x", alpha=0.3)
+        panel.locator_params(axis="x", nbins=5)
+    fig.suptitle(f"Models compared: metrics with {comparison.settings.confidence:.0%} intervals")
+    return fig
+
+
+def plot_comparison_differences(comparison: Any, *, ax: Any = None) -> Any:
+    """Pairwise differences ``b - a`` with their intervals, one panel per metric; filled
+    markers where the Holm-adjusted p-value is below alpha."""
+    frame = comparison.frame()
+    metrics = list(comparison.metrics)
+    pairs = frame[["model_a", "model_b"]].drop_duplicates()
+    fig, axes = _panels(len(metrics), 0.9 + 0.35 * len(pairs), ax)
+    for panel, metric in zip(axes, metrics, strict=True):
+        rows = frame[frame.metric == metric].reset_index(drop=True)
+        ys = np.arange(len(rows))[::-1]
+        for y, row in zip(ys, rows.itertuples(), strict=True):
+            d = row.difference
+            lo = row.ci_low if np.isfinite(row.ci_low) else d
+            hi = row.ci_high if np.isfinite(row.ci_high) else d
+            significant = row.verdict.endswith(" better")
+            colour = OKABE_ITO[3] if significant else OKABE_ITO[0]
+            panel.errorbar(d, y, xerr=[[d - lo], [hi - d]], fmt="o", color=colour, capsize=3,
+                           markerfacecolor=colour if significant else "white")  # fmt: skip
+        panel.axvline(0, color="grey", linestyle=":", linewidth=1)
+        panel.set_yticks(ys, [f"{r.model_b} − {r.model_a}" for r in rows.itertuples()])
+        panel.set_title(metric)
+        panel.grid(axis="x", alpha=0.3)
+        panel.locator_params(axis="x", nbins=5)
+    fig.suptitle(
+        f"Differences with {comparison.settings.confidence:.0%} intervals "
+        f"(filled: Holm p < {comparison.settings.alpha:g})"
+    )
+    return fig

@@ -7,7 +7,10 @@ code 2, without a traceback.
 
 from __future__ import annotations
 
-from afterfit.cli import evaluate  # noqa: F401  (registers the command)
+from afterfit.cli import (
+    compare,  # noqa: F401  (registers the command)
+    evaluate,  # noqa: F401  (registers the command)
+)
 from afterfit.cli._app import app
 
 __all__ = ["app", "main"]

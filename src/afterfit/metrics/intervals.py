@@ -6,6 +6,8 @@ bootstrap; they apply to unweighted data. Weighted data falls back to the bootst
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy.special import ndtri
 
@@ -67,3 +69,65 @@ def delong_interval(ranked: RankedScores, confidence: float) -> tuple[float, flo
     var = v10.var(ddof=1) / v10.size + v01.var(ddof=1) / v01.size
     half = z_value(confidence) * np.sqrt(var)
     return auc, float(max(0.0, auc - half)), float(min(1.0, auc + half))
+
+
+def delong_covariance(ranked: Sequence[RankedScores]) -> tuple[np.ndarray, np.ndarray]:
+    """ROC AUCs of several scorings of the same rows and their DeLong covariance matrix.
+
+    The fast algorithm of Sun & Xu (2014): each scoring's structural components come from
+    its own sort (:func:`placement_values`); they are put back in the original row order
+    of the positives and of the negatives, so that component ``i`` of every scoring belongs
+    to the same row, and their covariance across scorings gives the covariance of the AUCs
+    (DeLong, DeLong & Clarke-Pearson, 1988)::
+
+        S = S10 / m + S01 / n
+
+    with ``S10``, ``S01`` the (ddof=1) covariance matrices of the positives' and the
+    negatives' components and ``m``, ``n`` the numbers of positives and negatives.
+
+    Parameters
+    ----------
+    ranked : sequence of RankedScores
+        One per scoring, each built with ``keep_order=True`` from the same labels (same
+        rows, same order), without sample weights.
+
+    Returns
+    -------
+    auc : ndarray of shape (k,)
+    cov : ndarray of shape (k, k)
+        NaN when there are fewer than two positives or two negatives.
+
+    Raises
+    ------
+    ValueError
+        A scoring without its sort order, or with other labels than the first.
+    """
+    first = ranked[0]
+    if any(r.order is None for r in ranked):
+        raise ValueError("delong_covariance needs RankedScores built with keep_order=True.")
+    n = first.n
+    y = np.empty(n, dtype=np.int8)
+    y[first.order] = first.y
+    is_pos = y == 1
+    m_pos = int(np.count_nonzero(is_pos))
+    m_neg = n - m_pos
+    # Index of each row among the positives (or among the negatives), in original order.
+    index = np.empty(n, dtype=np.int64)
+    index[is_pos] = np.arange(m_pos)
+    index[~is_pos] = np.arange(m_neg)
+    k = len(ranked)
+    v10 = np.empty((k, m_pos))
+    v01 = np.empty((k, m_neg))
+    for j, r in enumerate(ranked):
+        if r.n != n or not np.array_equal(y[r.order], r.y):
+            raise ValueError("delong_covariance needs scorings of the same labelled rows.")
+        p10, p01 = placement_values(r)
+        pos = r.y == 1
+        v10[j, index[r.order[pos]]] = p10
+        v01[j, index[r.order[~pos]]] = p01
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = v10.mean(axis=1) if m_pos else np.full(k, np.nan)
+    if m_pos < 2 or m_neg < 2:
+        return auc, np.full((k, k), np.nan)
+    cov = np.atleast_2d(np.cov(v10, ddof=1)) / m_pos + np.atleast_2d(np.cov(v01, ddof=1)) / m_neg
+    return auc, cov
