@@ -700,3 +700,17 @@ def test_delong_size_and_power_by_simulation():
     power = rejections(2.3)
     print(f"DeLong power {power:.3f} (SE {math.sqrt(power * (1 - power) / reps):.3f})")
     assert power > 0.8, f"power {power:.3f}"
+
+
+def test_one_class_and_model_specific_errors_name_the_problem():
+    y = np.zeros(20, dtype=int)
+    s = np.linspace(0.1, 0.9, 20)
+    with pytest.raises(afterfit.MetricError, match="only one class"):
+        compare_predictions(y, {"a": s, "b": s[::-1].copy()}, classes=[0, 1], task="binary")
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(40, 2)), columns=["u", "v"])
+    yy = (X["u"] > 0).astype(int)
+    a = LogisticRegression().fit(X, yy)
+    b = LogisticRegression().fit(X[["u"]], yy)  # expects only column u
+    with pytest.raises(afterfit.SchemaError, match=r"^model 'b': "):
+        compare_models({"a": a, "b": b}, X, yy)
