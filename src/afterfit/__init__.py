@@ -23,12 +23,19 @@ from afterfit.evaluation import Evaluation, evaluate, evaluate_predictions
 from afterfit.models import Model, as_model, load_model
 from afterfit.predictions import Predictions
 from afterfit.report.files import write_results
+from afterfit.thresholds import (
+    CostSensitiveModel,
+    ThresholdedModel,
+    select_threshold,
+    select_threshold_predictions,
+)
 
 __version__ = "0.1.0"
 __all__ = [
     "AfterfitError",
     "AfterfitWarning",
     "Comparison",
+    "CostSensitiveModel",
     "DataError",
     "Dataset",
     "Evaluation",
@@ -40,6 +47,7 @@ __all__ = [
     "ModelLoadError",
     "Predictions",
     "SchemaError",
+    "ThresholdedModel",
     "UntrustedModelError",
     "__version__",
     "as_model",
@@ -50,5 +58,7 @@ __all__ = [
     "load_dataset",
     "load_model",
     "read_table",
+    "select_threshold",
+    "select_threshold_predictions",
     "write_results",
 ]

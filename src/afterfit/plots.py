@@ -223,3 +223,55 @@ def plot_comparison_differences(comparison: Any, *, ax: Any = None) -> Any:
         f"(filled: Holm p < {comparison.settings.alpha:g})"
     )
     return fig
+
+
+def plot_threshold_curve(curve: Any, *, ax: Any = None) -> Any:
+    """Threshold metrics (a ``ThresholdCurve``) against the threshold, the chosen one
+    marked; the expected cost on a second axis when it is the objective."""
+    fig, ax = _axes(ax, (6.5, 4.5))
+    frame = curve.frame()
+    objective = curve.objective
+    x = frame["threshold"].to_numpy()
+    names = ["precision", "recall", "specificity", objective.fbeta_column,
+             "balanced_accuracy", "positive_rate"]  # fmt: skip
+    if objective.name == "youden":
+        names.append("youden")
+    for i, name in enumerate(names):
+        ax.plot(x, frame[name], color=OKABE_ITO[i % len(OKABE_ITO)], label=name, linewidth=1.4)
+    ax.axvline(curve.chosen, color="black", linestyle="--", linewidth=1,
+               label=f"chosen {curve.chosen:.4g}")  # fmt: skip
+    target = {"recall_at_precision": objective.min_precision,
+              "precision_at_recall": objective.min_recall}.get(objective.name)  # fmt: skip
+    if target is not None:
+        ax.axhline(target, color="grey", linestyle=":", linewidth=1, label=f"target {target:g}")
+    at = int(np.argmin(np.abs(x - curve.chosen)))
+    marked = ax
+    if objective.name == "cost":
+        marked = ax.twinx()
+        marked.plot(x, frame["expected_cost"], color="black", linewidth=1.4, alpha=0.7,
+                    label="expected cost")  # fmt: skip
+        marked.set_ylabel("expected cost per row")
+        marked.legend(loc="upper right", fontsize="small")
+    if objective.metric in frame and objective.name != "top_k":
+        marked.plot([x[at]], [frame[objective.metric].iloc[at]], marker="o", markersize=8,
+                    color="black", zorder=5)  # fmt: skip
+    ax.set_xlabel("threshold (positive iff score > threshold)")
+    ax.set_ylabel("metric")
+    ax.set_ylim(-0.02, 1.02)
+    title = objective.describe()
+    ax.set_title(title if curve.label is None else f"{curve.label}: {title}")
+    ax.legend(loc="lower left", fontsize="small")
+    return fig
+
+
+def plot_threshold_curves(curves: tuple[Any, ...]) -> Any:
+    """One-vs-rest threshold curves, one panel per class."""
+    cols = min(3, len(curves))
+    rows = -(-len(curves) // cols)
+    fig = Figure(figsize=(5.5 * cols, 4.2 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for curve, ax in zip(curves, axes, strict=False):
+        plot_threshold_curve(curve, ax=ax)
+    for ax in axes[len(curves) :]:
+        ax.set_visible(False)
+    return fig

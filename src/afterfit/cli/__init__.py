@@ -10,6 +10,7 @@ from __future__ import annotations
 from afterfit.cli import (
     compare,  # noqa: F401  (registers the command)
     evaluate,  # noqa: F401  (registers the command)
+    threshold,  # noqa: F401  (registers the command)
 )
 from afterfit.cli._app import app
 

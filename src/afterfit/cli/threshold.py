@@ -1,0 +1,306 @@
+"""``afterfit threshold``: choose a decision threshold for an objective, with intervals."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from afterfit.cli._app import (
+    ScoreKind,
+    TaskOption,
+    app,
+    clear_errors,
+    err_console,
+    fmt,
+    out_console,
+    progress_bar,
+)
+from afterfit.cli._inputs import load_predictions
+from afterfit.errors import InvalidInputError
+
+
+class ObjectiveOption(StrEnum):
+    f1 = "f1"
+    fbeta = "fbeta"
+    youden = "youden"
+    balanced_accuracy = "balanced-accuracy"
+    cost = "cost"
+    precision_at = "precision-at"
+    recall_at = "recall-at"
+    positive_rate = "positive-rate"
+    top_k = "top-k"
+
+
+class SplitOption(StrEnum):
+    validation = "validation"
+    oof = "oof"
+    test = "test"
+
+
+def parse_matrix(text: str | None) -> list[list[float]] | None:
+    """``"0,1;5,0"`` -> ``[[0, 1], [5, 0]]`` (rows: true class, columns: predicted)."""
+    if text is None:
+        return None
+    try:
+        rows = [[float(v) for v in row.split(",")] for row in text.split(";") if row.strip()]
+    except ValueError:
+        raise InvalidInputError(
+            f"--cost-matrix {text!r} is not a matrix of numbers.",
+            fix="write rows separated by ';' and entries by ',', rows the true class and "
+            "columns the predicted class, e.g. --cost-matrix '0,1,4;1,0,4;2,2,0'.",
+        ) from None
+    if len({len(r) for r in rows}) > 1:
+        raise InvalidInputError(
+            f"--cost-matrix {text!r} has rows of different lengths.",
+            fix="give every row one cost per class, e.g. '0,1,4;1,0,4;2,2,0'.",
+        )
+    return rows
+
+
+def _interval(lo: float, hi: float) -> str:
+    return f"[{fmt(lo)}, {fmt(hi)}]" if math.isfinite(lo) else ""
+
+
+def _print_binary(sel: Any, title_extra: str = "") -> None:
+    title = (
+        f"threshold · {sel.objective.describe()} · {sel.n_rows:,} rows · positive class "
+        f"'{sel.positive_label}' · split {sel.split}{title_extra}"
+    )
+    conf = f"{sel.confidence:.0%} CI"
+    table = Table(title=title, title_justify="left")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    table.add_column(conf, justify="right")
+    table.add_row("objective", sel.objective.describe(), "")
+    table.add_row("threshold (score >)", f"{sel.threshold:.6g}", _interval(*sel.ci))
+    metric = sel.objective.metric
+    table.add_row(f"{metric} at threshold", fmt(sel.value), _interval(*sel.value_ci))
+    table.add_row(f"{metric}, re-optimised", "", _interval(*sel.optimum_ci))
+    table.add_section()
+    for row in sel.metrics.rows:
+        if row.metric == "predicted_positive":  # a (weighted) count, not a rate
+            ci = f"[{row.ci_low:,.6g}, {row.ci_high:,.6g}]" if math.isfinite(row.ci_low) else ""
+            table.add_row(row.metric, f"{row.value:,.6g}", ci)
+        else:
+            table.add_row(row.metric, fmt(row.value), _interval(row.ci_low, row.ci_high))
+    out_console.print(table)
+
+
+def _print_per_class(result: Any) -> None:
+    first = result.selections[0]
+    table = Table(
+        title=f"one-vs-rest thresholds · {first.objective.describe()} · {first.n_rows:,} "
+        f"rows · split {result.split}",
+        title_justify="left",
+    )
+    for column in ("class", "threshold (score >)", "CI", first.objective.metric, "CI"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for c, sel in zip(result.classes, result.selections, strict=True):
+        table.add_row(str(c), f"{sel.threshold:.6g}", _interval(*sel.ci), fmt(sel.value),
+                      _interval(*sel.value_ci))  # fmt: skip
+    out_console.print(table)
+
+
+def _print_cost(result: Any) -> None:
+    table = Table(
+        title=f"minimum expected cost decisions · {len(result.classes)} classes · "
+        f"{result.n_rows:,} rows · split {result.split}",
+        title_justify="left",
+    )
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column(f"{result.confidence:.0%} CI", justify="right")
+    for row in result.metrics.rows:
+        table.add_row(row.metric, fmt(row.value), _interval(row.ci_low, row.ci_high))
+    out_console.print(table)
+
+
+def _save_model(result: Any, path: Path, model: Path | None, trust: bool, types: list[str]):
+    from afterfit.io import atomic_write
+    from afterfit.models import load_model
+    from afterfit.models.sklearn import SklearnModel
+
+    if model is None:
+        raise InvalidInputError(
+            "--save-model needs --model: the model the decision rule wraps.",
+            fix="pass --model model.skops (with --data), or leave --save-model out.",
+        )
+    if path.suffix.lower() != ".skops":
+        raise InvalidInputError(
+            f"--save-model {path} must end in .skops (the model is saved with skops).",
+            fix="pass a path such as --save-model thresholded.skops.",
+        )
+    loaded = load_model(model, trust=trust, trusted_types=types)
+    if not isinstance(loaded, SklearnModel):
+        raise InvalidInputError(
+            f"--save-model wraps scikit-learn models; {model} loads as a {type(loaded).__name__}.",
+            fix="leave --save-model out and apply the threshold yourself: predict positive "
+            "iff score > threshold (threshold.json).",
+        )
+    wrapped = result.apply(loaded.estimator)
+    import skops.io as sio
+
+    return atomic_write(path, lambda tmp: sio.dump(wrapped, tmp))
+
+
+@app.command()
+def threshold(
+    target: Annotated[str, typer.Option(help="Name of the target (true label) column.")],
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Model file: .skops, .onnx, XGBoost/LightGBM, .pkl (with --trust)."),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Validation data (CSV or Parquet) with the target column."),
+    ] = None,
+    predictions: Annotated[
+        Path | None,
+        typer.Option(help="Saved predictions (CSV or Parquet), instead of a model."),
+    ] = None,
+    score: Annotated[
+        list[str] | None,
+        typer.Option(help="With --predictions: the score column; one per class (multiclass)."),
+    ] = None,
+    score_kind: Annotated[
+        ScoreKind,
+        typer.Option(help="Scores are probabilities (proba), decision scores, or guess."),
+    ] = ScoreKind.auto,
+    classes: Annotated[
+        str | None,
+        typer.Option(help="With --predictions: class labels of the score columns, a,b,c."),
+    ] = None,
+    task: Annotated[
+        TaskOption | None, typer.Option(help="Task; inferred from the model or data.")
+    ] = None,
+    pos_label: Annotated[
+        str | None, typer.Option(help="Binary: the positive class (default: the second).")
+    ] = None,
+    objective: Annotated[
+        ObjectiveOption,
+        typer.Option(
+            help="What the threshold optimises: max F1 / F-beta (--beta), Youden's J, "
+            "balanced accuracy; min expected cost (--fp-cost, --fn-cost; multiclass "
+            "--cost-matrix); max recall with precision >= --min-precision (precision-at); "
+            "max precision with recall >= --min-recall (recall-at); flag at most "
+            "--positive-rate or --top-k rows."
+        ),
+    ] = ObjectiveOption.f1,
+    beta: Annotated[float | None, typer.Option(help="Beta of F-beta (fbeta).")] = None,
+    fp_cost: Annotated[float | None, typer.Option(help="Cost of a false positive (>= 0).")] = None,
+    fn_cost: Annotated[float | None, typer.Option(help="Cost of a false negative (>= 0).")] = None,
+    tp_gain: Annotated[float | None, typer.Option(help="Gain of a true positive.")] = None,
+    tn_gain: Annotated[float | None, typer.Option(help="Gain of a true negative.")] = None,
+    cost_matrix: Annotated[
+        str | None,
+        typer.Option(help="Multiclass costs, rows true, columns predicted: '0,1;5,0'."),
+    ] = None,
+    min_precision: Annotated[
+        float | None, typer.Option(help="precision-at: the precision to reach.")
+    ] = None,
+    min_recall: Annotated[
+        float | None, typer.Option(help="recall-at: the recall to reach.")
+    ] = None,
+    positive_rate: Annotated[
+        float | None, typer.Option(help="positive-rate: the share of rows to flag at most.")
+    ] = None,
+    top_k: Annotated[int | None, typer.Option(help="top-k: the rows to flag at most.")] = None,
+    split: Annotated[
+        SplitOption,
+        typer.Option(help="The data given: validation, out-of-fold, or test (optimistic)."),
+    ] = SplitOption.validation,
+    weight: Annotated[
+        str | None, typer.Option(help="Column of sample weights (left out of the features).")
+    ] = None,
+    drop: Annotated[
+        list[str] | None, typer.Option(help="Column to leave out of the features; repeat.")
+    ] = None,
+    trust: Annotated[
+        bool,
+        typer.Option(
+            help="Trust the model file's source: allows pickle/joblib and every type in a "
+            "skops file. Unpickling runs arbitrary code: use only for files you trust."
+        ),
+    ] = False,
+    trusted_type: Annotated[
+        list[str] | None,
+        typer.Option(help="A type to trust when loading a .skops file; repeat."),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Folder for threshold.json, tables and figures.")
+    ] = Path("results"),
+    save_model: Annotated[
+        Path | None,
+        typer.Option(help="Write the model with the chosen threshold here (.skops)."),
+    ] = None,
+    confidence: Annotated[float, typer.Option(help="Confidence level of intervals.")] = 0.95,
+    n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples (0: no intervals).")] = 1000,
+    stratify: Annotated[bool, typer.Option(help="Resample within each class.")] = True,
+    seed: Annotated[int, typer.Option(help="Random seed of the bootstrap.")] = 0,
+    figures: Annotated[bool, typer.Option(help="Write PNG figures.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+) -> None:
+    """Choose a decision threshold for an objective: the exact optimum over every distinct
+    score, with bootstrap intervals.
+
+    A row is predicted positive iff score > threshold. Writes threshold.json,
+    tables/threshold_curve.csv and figures/threshold_curve.png under --out.
+    """
+    with clear_errors():
+        matrix = parse_matrix(cost_matrix)
+        if save_model is not None and model is None:
+            raise InvalidInputError(
+                "--save-model needs --model: the model the decision rule wraps.",
+                fix="pass --model model.skops (with --data), or leave --save-model out.",
+            )
+        preds, source = load_predictions(
+            target=target, model=model, data=data, predictions=predictions, score=score,
+            score_kind=score_kind, classes=classes, task=task, pos_label=pos_label,
+            threshold=None, weight=weight, drop=drop or [], trust=trust,
+            trusted_types=trusted_type or [],
+        )  # fmt: skip
+        from afterfit.thresholds import select_threshold_predictions, write_threshold_results
+
+        per_class = preds.task == "multiclass" and objective != ObjectiveOption.cost
+        total = n_resamples * (len(preds.classes) if per_class else 1)
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            progress_bar(total, quiet) as progress,
+        ):
+            warnings.simplefilter("always")
+            result = select_threshold_predictions(
+                preds, objective=objective.value, beta=beta, fp_cost=fp_cost,
+                fn_cost=fn_cost, tp_gain=tp_gain, tn_gain=tn_gain,
+                min_precision=min_precision, min_recall=min_recall,
+                positive_rate=positive_rate, top_k=top_k, cost_matrix=matrix,
+                split=split.value, n_resamples=n_resamples, confidence=confidence,
+                stratify=stratify, random_state=seed, progress=progress,
+            )  # fmt: skip
+        written = write_threshold_results(result, out, source=source, figures=figures)
+        saved = None
+        if save_model is not None:
+            saved = _save_model(result, save_model, model, trust, trusted_type or [])
+        if quiet:
+            return
+        if preds.task == "binary":
+            _print_binary(result)
+        elif per_class:
+            _print_per_class(result)
+        else:
+            _print_cost(result)
+        for w in caught:
+            err_console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+        if result.warning:
+            err_console.print(f"[bold yellow]warning (optimistic):[/] {result.warning}",
+                              highlight=False, soft_wrap=True)  # fmt: skip
+        out_console.print(
+            f"Wrote {len(written)} files to {out}/ (threshold.json, tables/"
+            f"{', figures/' if figures else ''})."
+            + (f" Saved the thresholded model to {saved}." if saved is not None else "")
+        )
