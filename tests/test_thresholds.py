@@ -533,12 +533,6 @@ def test_as_model_wraps_a_thresholded_model(cancer):
     np.testing.assert_array_equal(preds.y_pred, tm.predict(X))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SklearnModel scores a ThresholdedModel with predict_proba and Predictions uses "
-    "the default threshold 0.5, not the wrapper's threshold (needs a change in "
-    "afterfit.models / afterfit.predictions)",
-)
 def test_predictions_from_model_use_the_wrappers_threshold(cancer):
     model, X, y = cancer
     tm = ThresholdedModel(model, threshold=0.8)
@@ -598,3 +592,13 @@ def test_public_api_and_weights_frames():
     assert sel.weighted and sel.n_rows == 300  # fmt: skip
     same = select_threshold_predictions(y, s, n_resamples=0)
     assert same.threshold == sel.threshold and same.value == pytest.approx(sel.value)
+
+
+def test_sklearn_fixed_threshold_classifier_is_evaluated_at_its_threshold(cancer):
+    from sklearn.model_selection import FixedThresholdClassifier
+
+    model, X, y = cancer
+    fixed = FixedThresholdClassifier(model, threshold=0.3).fit(X, y)
+    preds = Predictions.from_model(fixed, X, y)
+    assert preds.threshold == 0.3
+    np.testing.assert_array_equal(preds.classes[preds.y_pred], fixed.predict(X))

@@ -153,11 +153,20 @@ class Predictions:
         pos_label: Any = None,
         threshold: float | None = None,
     ) -> Predictions:
-        """Score ``X`` with ``model`` (any object :func:`afterfit.models.as_model` takes)."""
+        """Score ``X`` with ``model`` (any object :func:`afterfit.models.as_model` takes).
+
+        A model that decides at its own threshold (a ``ThresholdedModel``, scikit-learn's
+        ``FixedThresholdClassifier``) is evaluated at it unless ``threshold`` is given.
+        """
         from afterfit.data import as_frame, check_features
         from afterfit.models import as_model
 
         m = as_model(model)
+        # A model that decides at its own threshold is evaluated at that threshold.
+        if threshold is None:
+            threshold = getattr(m, "decision_threshold", None)
+        if pos_label is None:
+            pos_label = getattr(m, "decision_pos_label", None)
         frame = check_features(as_frame(X, feature_names=m.feature_names), m)
         if len(frame) == 0:
             raise DataError(

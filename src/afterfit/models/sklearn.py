@@ -253,6 +253,14 @@ class SklearnModel:
                 )
         self.estimator = estimator
         self.task: Task = task
+        # A wrapper that decides at its own threshold (afterfit's ThresholdedModel,
+        # scikit-learn's FixedThresholdClassifier / TunedThresholdClassifierCV) is evaluated
+        # at that threshold, not at the default.
+        self.decision_threshold, self.decision_pos_label = (
+            _decision_rule(estimator, self.scores_are_probabilities)
+            if task == "binary"
+            else (None, None)
+        )
         self.feature_names: list[str] | None = _feature_names(estimator)
         n = getattr(estimator, "n_features_in_", None)
         self.n_features: int | None = int(n) if n is not None else None
@@ -313,3 +321,21 @@ class SklearnModel:
         if self._relabel is not None:
             pred = np.array([self._relabel[p] for p in pred.tolist()], dtype=self.classes_.dtype)
         return pred
+
+
+def _decision_rule(estimator: Any, probabilities: bool) -> tuple[float | None, Any]:
+    """The threshold and positive class a thresholding wrapper decides with, if any.
+
+    Only when the wrapper thresholds the same score afterfit reads (``predict_proba`` when
+    there is one, else ``decision_function``); otherwise ``(None, None)``.
+    """
+    threshold = getattr(estimator, "best_threshold_", None)
+    if threshold is None:
+        threshold = getattr(estimator, "threshold", None)
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float | np.floating):
+        return None, None
+    method = getattr(estimator, "response_method", "auto")
+    ours = "predict_proba" if probabilities else "decision_function"
+    if method not in ("auto", ours):
+        return None, None
+    return float(threshold), getattr(estimator, "pos_label", None)
