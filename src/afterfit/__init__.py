@@ -5,6 +5,14 @@
 >>> ev.metrics.frame()  # doctest: +SKIP
 """
 
+from afterfit.calibration import (
+    CalibratedModel,
+    CalibrationComparison,
+    CalibrationReport,
+    calibrate,
+    calibration_report,
+    compare_calibration,
+)
 from afterfit.compare import Comparison, compare_models, compare_predictions
 from afterfit.data import Dataset, load_dataset, read_table
 from afterfit.errors import (
@@ -34,6 +42,9 @@ __version__ = "0.1.0"
 __all__ = [
     "AfterfitError",
     "AfterfitWarning",
+    "CalibratedModel",
+    "CalibrationComparison",
+    "CalibrationReport",
     "Comparison",
     "CostSensitiveModel",
     "DataError",
@@ -51,6 +62,9 @@ __all__ = [
     "UntrustedModelError",
     "__version__",
     "as_model",
+    "calibrate",
+    "calibration_report",
+    "compare_calibration",
     "compare_models",
     "compare_predictions",
     "evaluate",

@@ -8,6 +8,7 @@ code 2, without a traceback.
 from __future__ import annotations
 
 from afterfit.cli import (
+    calibrate,  # noqa: F401  (registers the command)
     compare,  # noqa: F401  (registers the command)
     evaluate,  # noqa: F401  (registers the command)
     threshold,  # noqa: F401  (registers the command)
