@@ -6,6 +6,7 @@ import contextlib
 import math
 from collections.abc import Iterator
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -97,3 +98,53 @@ def progress_bar(total: int, quiet: bool) -> Iterator[Any]:
 
 def fmt(value: float) -> str:
     return "—" if not math.isfinite(value) else f"{value:.4f}"
+
+
+# Options shared by several commands, declared once so their help reads the same.
+ModelOpt = Annotated[
+    Path | None,
+    typer.Option(help="Model file: .skops, .onnx, XGBoost/LightGBM, .pkl (with --trust)."),
+]
+
+DataOpt = Annotated[
+    Path | None, typer.Option(help="Test data (CSV or Parquet) with the target column.")
+]
+
+ScoreKindOpt = Annotated[
+    ScoreKind,
+    typer.Option(help="Scores are probabilities (proba), decision scores, or guess."),
+]
+
+ClassesOpt = Annotated[
+    str | None,
+    typer.Option(help="With --predictions: class labels of the score columns, a,b,c."),
+]
+
+TaskOpt = Annotated[TaskOption | None, typer.Option(help="Task; inferred from the model or data.")]
+
+PosLabelOpt = Annotated[
+    str | None, typer.Option(help="Binary: the positive class (default: the second).")
+]
+
+WeightOpt = Annotated[
+    str | None, typer.Option(help="Column of sample weights (left out of the features).")
+]
+
+DropOpt = Annotated[
+    list[str] | None, typer.Option(help="Column to leave out of the features; repeat.")
+]
+
+TrustOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Trust the model file's source: allows pickle/joblib and every type in a "
+        "skops file. Unpickling runs arbitrary code: use only for files you trust."
+    ),
+]
+
+TrustedTypeOpt = Annotated[
+    list[str] | None,
+    typer.Option(help="A type to trust when loading a .skops file; repeat."),
+]
+
+StratifyOpt = Annotated[bool, typer.Option(help="Resample within each class (classification).")]

@@ -54,6 +54,10 @@ from rich.table import Table
 
 from afterfit.cli._app import (
     BootstrapMethod,
+    DropOpt,
+    TrustedTypeOpt,
+    TrustOpt,
+    WeightOpt,
     app,
     clear_errors,
     err_console,
@@ -193,23 +197,10 @@ def calibrate(
     pos_label: Annotated[
         str | None, typer.Option(help="Binary: the class whose probability is assessed.")
     ] = None,
-    weight: Annotated[
-        str | None, typer.Option(help="Column of sample weights (left out of the features).")
-    ] = None,
-    drop: Annotated[
-        list[str] | None, typer.Option(help="Column to leave out of the features; repeat.")
-    ] = None,
-    trust: Annotated[
-        bool,
-        typer.Option(
-            help="Trust the model file's source: allows pickle/joblib and every type in a "
-            "skops file. Unpickling runs arbitrary code: use only for files you trust."
-        ),
-    ] = False,
-    trusted_type: Annotated[
-        list[str] | None,
-        typer.Option(help="A type to trust when loading a .skops file; repeat."),
-    ] = None,
+    weight: WeightOpt = None,
+    drop: DropOpt = None,
+    trust: TrustOpt = False,
+    trusted_type: TrustedTypeOpt = None,
     confidence: Annotated[float, typer.Option(help="Confidence level of intervals.")] = 0.95,
     n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples (0: no intervals).")] = 1000,
     bootstrap_method: Annotated[BootstrapMethod, typer.Option()] = BootstrapMethod.bca,

@@ -33,8 +33,16 @@ import typer
 from rich.table import Table
 
 from afterfit.cli._app import (
+    ClassesOpt,
+    DataOpt,
+    DropOpt,
+    PosLabelOpt,
     ScoreKind,
+    ScoreKindOpt,
+    StratifyOpt,
     TaskOption,
+    TrustedTypeOpt,
+    WeightOpt,
     app,
     clear_errors,
     fmt,
@@ -198,9 +206,7 @@ def compare(
             "without extension); repeat, at least twice. Scored on --data."
         ),
     ] = None,
-    data: Annotated[
-        Path | None, typer.Option(help="Test data (CSV or Parquet) with the target column.")
-    ] = None,
+    data: DataOpt = None,
     predictions: Annotated[
         Path | None,
         typer.Option(help="Saved predictions (CSV or Parquet), one score column per model."),
@@ -213,30 +219,18 @@ def compare(
             "per class, in --classes order. Repeat, at least twice."
         ),
     ] = None,
-    score_kind: Annotated[
-        ScoreKind,
-        typer.Option(help="Scores are probabilities (proba), decision scores, or guess."),
-    ] = ScoreKind.auto,
-    classes: Annotated[
-        str | None,
-        typer.Option(help="With --predictions: class labels of the score columns, a,b,c."),
-    ] = None,
+    score_kind: ScoreKindOpt = ScoreKind.auto,
+    classes: ClassesOpt = None,
     task: Annotated[
         TaskOption | None, typer.Option(help="Task; inferred from the models or data.")
     ] = None,
-    pos_label: Annotated[
-        str | None, typer.Option(help="Binary: the positive class (default: the second).")
-    ] = None,
+    pos_label: PosLabelOpt = None,
     threshold: Annotated[
         list[str] | None,
         typer.Option(help="Binary decision threshold: T for every model, or NAME=T; repeat."),
     ] = None,
-    weight: Annotated[
-        str | None, typer.Option(help="Column of sample weights (left out of the features).")
-    ] = None,
-    drop: Annotated[
-        list[str] | None, typer.Option(help="Column to leave out of the features; repeat.")
-    ] = None,
+    weight: WeightOpt = None,
+    drop: DropOpt = None,
     trust: Annotated[
         bool,
         typer.Option(
@@ -244,10 +238,7 @@ def compare(
             "skops file. Unpickling runs arbitrary code: use only for files you trust."
         ),
     ] = False,
-    trusted_type: Annotated[
-        list[str] | None,
-        typer.Option(help="A type to trust when loading a .skops file; repeat."),
-    ] = None,
+    trusted_type: TrustedTypeOpt = None,
     metric: Annotated[
         list[str] | None,
         typer.Option(help="A metric to compare; repeat (default: the task's usual ones)."),
@@ -274,9 +265,7 @@ def compare(
     bootstrap_method: Annotated[
         CompareBootstrapMethod, typer.Option()
     ] = CompareBootstrapMethod.percentile,
-    stratify: Annotated[
-        bool, typer.Option(help="Resample within each class (classification).")
-    ] = True,
+    stratify: StratifyOpt = True,
     seed: Annotated[int, typer.Option(help="Random seed of the bootstrap.")] = 0,
     out: Annotated[
         Path, typer.Option(help="Folder for comparison.json, tables and figures.")

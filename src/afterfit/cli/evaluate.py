@@ -12,8 +12,18 @@ from rich.table import Table
 from afterfit.cli._app import (
     BootstrapMethod,
     CIOption,
+    ClassesOpt,
+    DataOpt,
+    DropOpt,
+    ModelOpt,
+    PosLabelOpt,
     ScoreKind,
-    TaskOption,
+    ScoreKindOpt,
+    StratifyOpt,
+    TaskOpt,
+    TrustedTypeOpt,
+    TrustOpt,
+    WeightOpt,
     app,
     clear_errors,
     fmt,
@@ -43,13 +53,8 @@ def _print_table(evaluation: Any) -> None:
 @app.command()
 def evaluate(
     target: Annotated[str, typer.Option(help="Name of the target (true label) column.")],
-    model: Annotated[
-        Path | None,
-        typer.Option(help="Model file: .skops, .onnx, XGBoost/LightGBM, .pkl (with --trust)."),
-    ] = None,
-    data: Annotated[
-        Path | None, typer.Option(help="Test data (CSV or Parquet) with the target column.")
-    ] = None,
+    model: ModelOpt = None,
+    data: DataOpt = None,
     predictions: Annotated[
         Path | None,
         typer.Option(help="Saved predictions (CSV or Parquet) to evaluate without a model."),
@@ -61,40 +66,17 @@ def evaluate(
             "regression: prediction). Repeat once per class for multiclass."
         ),
     ] = None,
-    score_kind: Annotated[
-        ScoreKind,
-        typer.Option(help="Scores are probabilities (proba), decision scores, or guess."),
-    ] = ScoreKind.auto,
-    classes: Annotated[
-        str | None,
-        typer.Option(help="With --predictions: class labels of the score columns, a,b,c."),
-    ] = None,
-    task: Annotated[
-        TaskOption | None, typer.Option(help="Task; inferred from the model or data.")
-    ] = None,
-    pos_label: Annotated[
-        str | None, typer.Option(help="Binary: the positive class (default: the second).")
-    ] = None,
+    score_kind: ScoreKindOpt = ScoreKind.auto,
+    classes: ClassesOpt = None,
+    task: TaskOpt = None,
+    pos_label: PosLabelOpt = None,
     threshold: Annotated[
         float | None, typer.Option(help="Binary decision threshold (default 0.5 for proba).")
     ] = None,
-    weight: Annotated[
-        str | None, typer.Option(help="Column of sample weights (left out of the features).")
-    ] = None,
-    drop: Annotated[
-        list[str] | None, typer.Option(help="Column to leave out of the features; repeat.")
-    ] = None,
-    trust: Annotated[
-        bool,
-        typer.Option(
-            help="Trust the model file's source: allows pickle/joblib and every type in a "
-            "skops file. Unpickling runs arbitrary code: use only for files you trust."
-        ),
-    ] = False,
-    trusted_type: Annotated[
-        list[str] | None,
-        typer.Option(help="A type to trust when loading a .skops file; repeat."),
-    ] = None,
+    weight: WeightOpt = None,
+    drop: DropOpt = None,
+    trust: TrustOpt = False,
+    trusted_type: TrustedTypeOpt = None,
     out: Annotated[Path, typer.Option(help="Folder for results.json, tables and figures.")] = Path(
         "results"
     ),
@@ -105,9 +87,7 @@ def evaluate(
     confidence: Annotated[float, typer.Option(help="Confidence level of intervals.")] = 0.95,
     n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
     bootstrap_method: Annotated[BootstrapMethod, typer.Option()] = BootstrapMethod.bca,
-    stratify: Annotated[
-        bool, typer.Option(help="Resample within each class (classification).")
-    ] = True,
+    stratify: StratifyOpt = True,
     seed: Annotated[int, typer.Option(help="Random seed of the bootstrap.")] = 0,
     figures: Annotated[bool, typer.Option(help="Write PNG figures.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,

@@ -12,8 +12,16 @@ import typer
 from rich.table import Table
 
 from afterfit.cli._app import (
+    ClassesOpt,
+    DropOpt,
+    ModelOpt,
+    PosLabelOpt,
     ScoreKind,
-    TaskOption,
+    ScoreKindOpt,
+    TaskOpt,
+    TrustedTypeOpt,
+    TrustOpt,
+    WeightOpt,
     app,
     clear_errors,
     err_console,
@@ -152,10 +160,7 @@ def _save_model(result: Any, path: Path, model: Path | None, trust: bool, types:
 @app.command()
 def threshold(
     target: Annotated[str, typer.Option(help="Name of the target (true label) column.")],
-    model: Annotated[
-        Path | None,
-        typer.Option(help="Model file: .skops, .onnx, XGBoost/LightGBM, .pkl (with --trust)."),
-    ] = None,
+    model: ModelOpt = None,
     data: Annotated[
         Path | None,
         typer.Option(help="Validation data (CSV or Parquet) with the target column."),
@@ -168,20 +173,10 @@ def threshold(
         list[str] | None,
         typer.Option(help="With --predictions: the score column; one per class (multiclass)."),
     ] = None,
-    score_kind: Annotated[
-        ScoreKind,
-        typer.Option(help="Scores are probabilities (proba), decision scores, or guess."),
-    ] = ScoreKind.auto,
-    classes: Annotated[
-        str | None,
-        typer.Option(help="With --predictions: class labels of the score columns, a,b,c."),
-    ] = None,
-    task: Annotated[
-        TaskOption | None, typer.Option(help="Task; inferred from the model or data.")
-    ] = None,
-    pos_label: Annotated[
-        str | None, typer.Option(help="Binary: the positive class (default: the second).")
-    ] = None,
+    score_kind: ScoreKindOpt = ScoreKind.auto,
+    classes: ClassesOpt = None,
+    task: TaskOpt = None,
+    pos_label: PosLabelOpt = None,
     objective: Annotated[
         ObjectiveOption,
         typer.Option(
@@ -215,23 +210,10 @@ def threshold(
         SplitOption,
         typer.Option(help="The data given: validation, out-of-fold, or test (optimistic)."),
     ] = SplitOption.validation,
-    weight: Annotated[
-        str | None, typer.Option(help="Column of sample weights (left out of the features).")
-    ] = None,
-    drop: Annotated[
-        list[str] | None, typer.Option(help="Column to leave out of the features; repeat.")
-    ] = None,
-    trust: Annotated[
-        bool,
-        typer.Option(
-            help="Trust the model file's source: allows pickle/joblib and every type in a "
-            "skops file. Unpickling runs arbitrary code: use only for files you trust."
-        ),
-    ] = False,
-    trusted_type: Annotated[
-        list[str] | None,
-        typer.Option(help="A type to trust when loading a .skops file; repeat."),
-    ] = None,
+    weight: WeightOpt = None,
+    drop: DropOpt = None,
+    trust: TrustOpt = False,
+    trusted_type: TrustedTypeOpt = None,
     out: Annotated[
         Path, typer.Option(help="Folder for threshold.json, tables and figures.")
     ] = Path("results"),
