@@ -43,20 +43,17 @@ curve), ``tables/calibration_brier_decomposition.csv`` and, after calibration,
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from afterfit.calibration.results import CalibrationComparison, CalibrationReport
-from afterfit.io import atomic_write, atomic_write_text
+from afterfit.report.files import document, write_folder
 
-__all__ = ["SCHEMA_NAME", "SCHEMA_VERSION", "calibration_document", "write_calibration"]
+__all__ = ["SCHEMA_NAME", "calibration_document", "write_calibration"]
 
 SCHEMA_NAME = "afterfit.calibration"
-SCHEMA_VERSION = "1.0"
 
 
 def calibration_document(
@@ -70,14 +67,7 @@ def calibration_document(
     notes: list[str] | None = None,
 ) -> dict[str, Any]:
     """The JSON document (JSON-safe: NaN becomes null); keys in the module docstring."""
-    from afterfit import __version__
-
-    return {
-        "schema": SCHEMA_NAME,
-        "schema_version": SCHEMA_VERSION,
-        "afterfit_version": __version__,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "source": source or {},
+    sections = {
         "calibrator": calibrator,
         "saved_model": saved_model,
         "notes": list(notes or []),
@@ -85,6 +75,7 @@ def calibration_document(
         "calibrated": None if calibrated is None else calibrated.to_dict(),
         "comparison": None if comparison is None else comparison.to_dict(),
     }
+    return document(SCHEMA_NAME, sections, source=source)
 
 
 def _reports(report: CalibrationReport | None, calibrated: CalibrationReport | None):
@@ -179,24 +170,12 @@ def write_calibration(
     figures : bool
         Write the PNG figures.
     """
-    out = Path(out)
-    written: dict[str, Path] = {}
+    if report is None and calibrated is None:
+        raise ValueError("write_calibration needs a report or a calibrated report")
     doc = calibration_document(
         report, calibrated=calibrated, comparison=comparison, calibrator=calibrator,
         saved_model=saved_model, source=source, notes=notes,
     )  # fmt: skip
-    if report is None and calibrated is None:
-        raise ValueError("write_calibration needs a report or a calibrated report")
-    text = json.dumps(doc, indent=2, allow_nan=False)
-    written["calibration.json"] = atomic_write_text(out / "calibration.json", text + "\n")
-    for name, frame in _tables(report, calibrated, comparison).items():
-        written[f"tables/{name}.csv"] = atomic_write(
-            out / "tables" / f"{name}.csv", lambda tmp, f=frame: f.to_csv(tmp, index=False)
-        )
-    if figures:
-        for name, fig in _figures(report, calibrated, comparison).items():
-            written[f"figures/{name}.png"] = atomic_write(
-                out / "figures" / f"{name}.png",
-                lambda tmp, f=fig: f.savefig(tmp, format="png", dpi=120),
-            )
-    return written
+    tables = _tables(report, calibrated, comparison)
+    figs = _figures(report, calibrated, comparison) if figures else {}
+    return write_folder(out, "calibration.json", doc, tables, figs)

@@ -29,32 +29,20 @@ file is written atomically.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
 from afterfit.compare.results import Comparison
-from afterfit.io import atomic_write, atomic_write_text
+from afterfit.report.files import document, write_folder
 
 SCHEMA_NAME = "afterfit.comparison"
-SCHEMA_VERSION = "1.0"
 
 
 def comparison_document(
     comparison: Comparison, *, source: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The JSON document of a comparison (JSON-safe: NaN becomes null)."""
-    from afterfit import __version__
-
-    return {
-        "schema": SCHEMA_NAME,
-        "schema_version": SCHEMA_VERSION,
-        "afterfit_version": __version__,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "source": source or {},
-        "comparison": comparison.to_dict(),
-    }
+    return document(SCHEMA_NAME, {"comparison": comparison.to_dict()}, source=source)
 
 
 def write_comparison(
@@ -68,23 +56,14 @@ def write_comparison(
     ``tables/comparison_models.csv`` (each model's metrics) and, with ``figures``,
     ``figures/comparison.png`` (metrics with intervals per model) and
     ``figures/comparison_differences.png`` under ``out``; returns what was written."""
-    out = Path(out)
-    written: dict[str, Path] = {}
-    text = json.dumps(comparison_document(comparison, source=source), indent=2, allow_nan=False)
-    written["comparison.json"] = atomic_write_text(out / "comparison.json", text + "\n")
     tables = {"comparison": comparison.frame(), "comparison_models": comparison.models_frame()}
-    for name, frame in tables.items():
-        written[f"tables/{name}.csv"] = atomic_write(
-            out / "tables" / f"{name}.csv", lambda tmp, f=frame: f.to_csv(tmp, index=False)
-        )
-    if figures:
-        figs = {
+    figs = (
+        {
             "comparison": comparison.plot(),
             "comparison_differences": comparison.plot(kind="differences"),
         }
-        for name, fig in figs.items():
-            written[f"figures/{name}.png"] = atomic_write(
-                out / "figures" / f"{name}.png",
-                lambda tmp, f=fig: f.savefig(tmp, format="png", dpi=120),
-            )
-    return written
+        if figures
+        else {}
+    )
+    doc = comparison_document(comparison, source=source)
+    return write_folder(out, "comparison.json", doc, tables, figs)

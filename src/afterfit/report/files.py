@@ -17,25 +17,63 @@ from afterfit.evaluation.evaluate import Evaluation
 from afterfit.io import atomic_write, atomic_write_text
 
 SCHEMA_NAME = "afterfit.results"
+#: The version of every document afterfit writes; see docs/results-json.md for the rules.
 SCHEMA_VERSION = "1.0"
 
 
-def results_document(evaluation: Evaluation, *, source: dict[str, Any] | None = None) -> dict:
-    """The JSON document of one evaluation (JSON-safe: NaN becomes null)."""
+def document(
+    schema: str, sections: dict[str, Any], *, source: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A versioned JSON document: the common header, then ``sections``.
+
+    Every document afterfit writes (``results.json``, ``threshold.json``,
+    ``calibration.json``, ``comparison.json``) starts with the same keys: ``schema``,
+    ``schema_version``, ``afterfit_version``, ``created`` (UTC) and ``source``.
+    """
     from afterfit import __version__
 
     return {
-        "schema": SCHEMA_NAME,
+        "schema": schema,
         "schema_version": SCHEMA_VERSION,
         "afterfit_version": __version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "source": source or {},
-        "evaluation": evaluation.to_dict(),
+        **sections,
     }
 
 
-def _slug(text: str) -> str:
+def results_document(evaluation: Evaluation, *, source: dict[str, Any] | None = None) -> dict:
+    """The JSON document of one evaluation (JSON-safe: NaN becomes null)."""
+    return document(SCHEMA_NAME, {"evaluation": evaluation.to_dict()}, source=source)
+
+
+def slug(text: str) -> str:
+    """A label as a safe file-name part."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "class"
+
+
+def write_folder(
+    out: str | Path,
+    json_name: str,
+    doc: dict[str, Any],
+    tables: dict[str, Any],
+    figures: dict[str, Any],
+) -> dict[str, Path]:
+    """Write ``json_name``, ``tables/<name>.csv`` and ``figures/<name>.png`` under ``out``,
+    each atomically; returns what was written, by relative path."""
+    out = Path(out)
+    text = json.dumps(doc, indent=2, allow_nan=False)
+    written = {json_name: atomic_write_text(out / json_name, text + "\n")}
+    for name, frame in tables.items():
+        written[f"tables/{name}.csv"] = atomic_write(
+            out / "tables" / f"{name}.csv", lambda tmp, f=frame: f.to_csv(tmp, index=False)
+        )
+    for name, fig in figures.items():
+        written[f"figures/{name}.png"] = atomic_write(
+            out / "figures" / f"{name}.png",
+            lambda tmp, f=fig: f.savefig(tmp, format="png", dpi=120),
+        )
+    return written
 
 
 def write_results(
@@ -46,12 +84,6 @@ def write_results(
     figures: bool = True,
 ) -> dict[str, Path]:
     """Write every artifact of ``evaluation`` under ``out``; returns what was written."""
-    out = Path(out)
-    written: dict[str, Path] = {}
-    doc = results_document(evaluation, source=source)
-    text = json.dumps(doc, indent=2, allow_nan=False)
-    written["results.json"] = atomic_write_text(out / "results.json", text + "\n")
-
     tables: dict[str, Any] = {"metrics": evaluation.metrics.frame()}
     if evaluation.metrics.per_class():
         tables["metrics_per_class"] = evaluation.metrics.frame(per_class=True)
@@ -61,24 +93,13 @@ def write_results(
         tables["roc"] = evaluation.roc.frame()
         tables["pr"] = evaluation.pr.frame()
     for curve in (*evaluation.roc_per_class, *evaluation.pr_per_class):
-        tables[f"{curve.kind}_{_slug(str(curve.label))}"] = curve.frame()
+        tables[f"{curve.kind}_{slug(str(curve.label))}"] = curve.frame()
     if evaluation.calibration is not None:
         tables["calibration"] = evaluation.calibration.frame()
     if evaluation.residuals is not None:
         tables["residuals_sample"] = evaluation.residuals.frame()
-    for name, frame in tables.items():
-        path = out / "tables" / f"{name}.csv"
-        written[f"tables/{name}.csv"] = atomic_write(
-            path, lambda tmp, f=frame: f.to_csv(tmp, index=False)
-        )
-
-    if figures:
-        for name, fig in _figures(evaluation).items():
-            path = out / "figures" / f"{name}.png"
-            written[f"figures/{name}.png"] = atomic_write(
-                path, lambda tmp, f=fig: f.savefig(tmp, format="png", dpi=120)
-            )
-    return written
+    doc = results_document(evaluation, source=source)
+    return write_folder(out, "results.json", doc, tables, _figures(evaluation) if figures else {})
 
 
 def _figures(evaluation: Evaluation) -> dict[str, Any]:
