@@ -16,6 +16,7 @@ from afterfit.metrics.resampling import (
     BootstrapDraws,
     bootstrap,
     bootstrap_interval,
+    check_interval_options,
     pointwise_band,
 )
 from afterfit.predictions import Predictions, label_text
@@ -69,21 +70,12 @@ def check_settings(
             f"got {strategy!r}.",
             fix="pass strategy='uniform' or strategy='quantile'.",
         )
-    if n_resamples != 0 and n_resamples < 2:
-        raise InvalidInputError(
-            f"n_resamples must be 0 (no intervals) or at least 2; got {n_resamples}.",
-            fix="pass n_resamples=1000 (the default), or 0 for point values only.",
-        )
-    if not 0 < confidence < 1:
-        raise InvalidInputError(
-            f"confidence must be between 0 and 1; got {confidence}.",
-            fix="pass confidence=0.95 for 95% intervals.",
-        )
-    if bootstrap_method not in ("bca", "percentile"):
-        raise InvalidInputError(
-            f"bootstrap_method must be 'bca' or 'percentile'; got {bootstrap_method!r}.",
-            fix="pass bootstrap_method='bca' (the default).",
-        )
+    check_interval_options(
+        confidence=confidence,
+        n_resamples=n_resamples,
+        bootstrap_method=bootstrap_method,
+        no_intervals="n_resamples=0",
+    )
     return CalibrationSettings(
         int(n_bins), strategy, int(n_resamples), float(confidence), bootstrap_method, random_state
     )

@@ -48,7 +48,11 @@ from afterfit.metrics.intervals import delong_covariance, z_value
 from afterfit.metrics.kernel import RankedScores
 from afterfit.metrics.multiclass import MulticlassSuite
 from afterfit.metrics.regression import RegressionSuite
-from afterfit.metrics.resampling import bca_interval, percentile_interval
+from afterfit.metrics.resampling import (
+    bca_interval,
+    check_interval_options,
+    percentile_interval,
+)
 from afterfit.models.base import Task
 from afterfit.predictions import Predictions, label_list, label_text
 
@@ -481,11 +485,7 @@ def _check_options(tests: str, family: str, alpha: float, confidence: float, n_r
                 f"{argument} must be between 0 and 1; got {value}.",
                 fix="pass alpha=0.05 and confidence=0.95 (the defaults).",
             )
-    if n_resamples < 2:
-        raise InvalidInputError(
-            f"n_resamples must be at least 2 for the paired bootstrap; got {n_resamples}.",
-            fix="pass n_resamples=1000 (the default).",
-        )
+    check_interval_options(confidence=confidence, n_resamples=n_resamples)
 
 
 # --- the comparison ---------------------------------------------------------------------

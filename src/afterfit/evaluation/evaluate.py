@@ -28,6 +28,7 @@ from afterfit.metrics.resampling import (
     BootstrapDraws,
     bootstrap,
     bootstrap_interval,
+    check_interval_options,
     pointwise_band,
 )
 from afterfit.models.base import Task
@@ -260,21 +261,12 @@ def _check_options(ci: str, confidence: float, n_resamples: int, method: str, n_
             f"ci must be 'auto', 'bootstrap' or 'none'; got {ci!r}.",
             fix="pass ci='auto' (analytic where exact, bootstrap otherwise).",
         )
-    if not 0 < confidence < 1:
-        raise InvalidInputError(
-            f"confidence must be between 0 and 1; got {confidence}.",
-            fix="pass confidence=0.95 for 95% intervals.",
-        )
-    if ci != "none" and n_resamples < 2:
-        raise InvalidInputError(
-            f"n_resamples must be at least 2; got {n_resamples}.",
-            fix="pass n_resamples=1000 (the default), or ci='none'.",
-        )
-    if method not in ("bca", "percentile"):
-        raise InvalidInputError(
-            f"bootstrap_method must be 'bca' or 'percentile'; got {method!r}.",
-            fix="pass bootstrap_method='bca' (the default).",
-        )
+    check_interval_options(
+        confidence=confidence,
+        n_resamples=None if ci == "none" else n_resamples,
+        bootstrap_method=method,
+        no_intervals="ci='none'",
+    )
     if n_bins < 1:
         raise InvalidInputError(f"n_bins must be at least 1; got {n_bins}.", fix="pass n_bins=10.")
 

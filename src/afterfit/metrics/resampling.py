@@ -43,6 +43,38 @@ class Suite(Protocol):
     ) -> dict[MetricKey, np.ndarray]: ...
 
 
+def check_interval_options(
+    *,
+    confidence: float,
+    n_resamples: int | None = None,
+    bootstrap_method: str | None = None,
+    no_intervals: str | None = None,
+) -> None:
+    """Check the options every step with intervals shares.
+
+    ``no_intervals`` says how the caller turns intervals off (``"ci='none'"``,
+    ``"n_resamples=0"``); ``n_resamples`` of 0 is then allowed when that is the way.
+    """
+    if not 0 < confidence < 1:
+        raise InvalidInputError(
+            f"confidence must be between 0 and 1; got {confidence}.",
+            fix="pass confidence=0.95 for 95% intervals.",
+        )
+    if n_resamples is not None:
+        zero_ok = no_intervals == "n_resamples=0" and n_resamples == 0
+        if int(n_resamples) != n_resamples or (n_resamples < 2 and not zero_ok):
+            also = f", or {no_intervals} for no intervals" if no_intervals else ""
+            raise InvalidInputError(
+                f"n_resamples must be at least 2 for bootstrap intervals; got {n_resamples}.",
+                fix=f"pass n_resamples=1000 (the default){also}.",
+            )
+    if bootstrap_method is not None and bootstrap_method not in ("bca", "percentile"):
+        raise InvalidInputError(
+            f"bootstrap_method must be 'bca' or 'percentile'; got {bootstrap_method!r}.",
+            fix="pass bootstrap_method='bca' (the default) or 'percentile'.",
+        )
+
+
 def resample_counts(
     n: int,
     size: int,
@@ -103,11 +135,7 @@ def bootstrap(
 
     ``n_jobs`` threads (default: one per core) work on chunks of resamples at once.
     """
-    if n_resamples < 2:
-        raise InvalidInputError(
-            f"n_resamples must be at least 2 for a bootstrap interval; got {n_resamples}.",
-            fix="pass n_resamples=1000 (the default), or ci=None for no intervals.",
-        )
+    check_interval_options(confidence=0.5, n_resamples=n_resamples)
     point = {k: v[0] for k, v in suite.compute(bands=bands).items()}
     seed = (
         random_state

@@ -22,7 +22,7 @@ from afterfit.errors import AfterfitWarning, InvalidInputError, MetricError
 from afterfit.evaluation.results import ConfusionResult, MetricTable, MetricValue
 from afterfit.metrics.binary import MetricKey, weighted_mean
 from afterfit.metrics.kernel import GroupCounts, RankedScores, keep_shape_points
-from afterfit.metrics.resampling import bootstrap, percentile_interval
+from afterfit.metrics.resampling import bootstrap, check_interval_options, percentile_interval
 from afterfit.predictions import Predictions, label_list, label_text
 from afterfit.thresholds._core import (
     Costs,
@@ -113,16 +113,9 @@ class _SelectionSuite:
 
 
 def _settings(n_resamples: int, confidence: float, split: str) -> None:
-    if not 0 < confidence < 1:
-        raise InvalidInputError(
-            f"confidence must be between 0 and 1; got {confidence}.",
-            fix="pass confidence=0.95 for 95% intervals.",
-        )
-    if int(n_resamples) != n_resamples or n_resamples < 0 or n_resamples == 1:
-        raise InvalidInputError(
-            f"n_resamples must be 0 (no intervals) or at least 2; got {n_resamples}.",
-            fix="pass n_resamples=1000 (the default), or 0 for no intervals.",
-        )
+    check_interval_options(
+        confidence=confidence, n_resamples=n_resamples, no_intervals="n_resamples=0"
+    )
     if split not in SPLITS:
         raise InvalidInputError(
             f"split must be one of {', '.join(SPLITS)}; got {split!r}.",
