@@ -45,7 +45,6 @@ from afterfit.compare.results import (
 from afterfit.errors import AfterfitWarning, InvalidInputError, MetricError
 from afterfit.metrics.binary import BinarySuite
 from afterfit.metrics.intervals import delong_covariance, z_value
-from afterfit.metrics.kernel import RankedScores
 from afterfit.metrics.multiclass import MulticlassSuite
 from afterfit.metrics.regression import RegressionSuite
 from afterfit.metrics.resampling import (
@@ -495,18 +494,9 @@ def _scoring(name: str, p: Predictions, beta: float) -> Scoring:
     if p.task == "binary":
         suite = BinarySuite(
             p.y_true, p.scores, p.sample_weight, threshold=p.threshold,
-            probabilities=p.scores_are_probabilities, beta=beta,
+            probabilities=p.scores_are_probabilities, beta=beta, keep_order=True,
         )  # fmt: skip
-        # The suite drops its sort order; paired resampling needs it: the same sort again,
-        # with the order kept (same scores, same deterministic sort, same rows).
-        ranked = RankedScores.from_arrays(p.y_true, p.scores, p.sample_weight, keep_order=True)
-        if not (
-            np.array_equal(ranked.y, suite.ranked.y)
-            and np.array_equal(ranked.group_end, suite.ranked.group_end)
-        ):  # pragma: no cover - numpy's sorts are deterministic
-            raise RuntimeError("the sort of the scores is not reproducible")
-        suite.ranked = ranked
-        return Scoring(name, suite, ranked.order, ranked)
+        return Scoring(name, suite, suite.ranked.order, suite.ranked)
     if p.task == "multiclass":
         suite = MulticlassSuite(
             p.y_true, p.scores, p.sample_weight, labels=p.y_pred, class_names=p.class_names,

@@ -44,6 +44,8 @@ class BinarySuite:
         The beta of the F-beta score reported beside F1.
     n_bins : int
         Equal-width bins of the calibration curve.
+    keep_order : bool
+        Keep the sort order (``ranked.order``), to map weights of the original rows.
     """
 
     def __init__(
@@ -56,9 +58,11 @@ class BinarySuite:
         probabilities: bool,
         beta: float = 2.0,
         n_bins: int = 10,
+        keep_order: bool = False,
     ) -> None:
-        # Binary metrics never map back to the original rows: the order is not kept.
-        self.ranked = RankedScores.from_arrays(y01, scores, weight, keep_order=False)
+        # Metrics never map back to the original rows, so by default the order is dropped
+        # (it is as large as the scores); paired resampling across models keeps it.
+        self.ranked = RankedScores.from_arrays(y01, scores, weight, keep_order=keep_order)
         self.threshold = float(threshold)
         self.probabilities = probabilities
         self.beta = beta
