@@ -27,6 +27,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_metrics.py
+	$(BIN)/python benchmarks/bench_thresholds.py
 
 clean:
 	rm -rf $(VENV) results demo-data .pytest_cache build src/*.egg-info
