@@ -602,3 +602,16 @@ def test_sklearn_fixed_threshold_classifier_is_evaluated_at_its_threshold(cancer
     preds = Predictions.from_model(fixed, X, y)
     assert preds.threshold == 0.3
     np.testing.assert_array_equal(preds.classes[preds.y_pred], fixed.predict(X))
+
+
+def test_cost_sensitive_model_is_evaluated_with_its_decisions():
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    base = LogisticRegression(max_iter=2000).fit(X, y)
+    costs = np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 20.0], [1.0, 1.0, 0.0]])
+    model = CostSensitiveModel(base, costs)
+    preds = Predictions.from_model(model, X, y)
+    np.testing.assert_array_equal(preds.classes[preds.y_pred], model.predict(X))
+    assert not np.array_equal(model.predict(X), base.predict(X))

@@ -7,6 +7,7 @@ model again unless their method needs it.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,9 @@ class Predictions:
     scores_are_probabilities : bool
     threshold : float
         Binary only: rows with ``score > threshold`` are predicted positive.
+    cost_matrix : ndarray or None
+        Multiclass only: ``C[true, predicted]``; the predicted class is the one of minimum
+        expected cost instead of the most probable one.
     """
 
     task: Task
@@ -48,6 +52,7 @@ class Predictions:
     sample_weight: np.ndarray | None = None
     scores_are_probabilities: bool = True
     threshold: float = 0.5
+    cost_matrix: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -63,6 +68,8 @@ class Predictions:
         if self.task == "binary":
             return (self.scores > self.threshold).astype(np.int64)
         if self.task == "multiclass":
+            if self.cost_matrix is not None:  # minimum expected cost, ties to the first
+                return np.argmin(self.scores @ self.cost_matrix, axis=1)
             return np.argmax(self.scores, axis=1)
         return self.scores
 
@@ -156,7 +163,8 @@ class Predictions:
         """Score ``X`` with ``model`` (any object :func:`afterfit.models.as_model` takes).
 
         A model that decides at its own threshold (a ``ThresholdedModel``, scikit-learn's
-        ``FixedThresholdClassifier``) is evaluated at it unless ``threshold`` is given.
+        ``FixedThresholdClassifier``) is evaluated at it unless ``threshold`` is given; a
+        ``CostSensitiveModel`` with its minimum-expected-cost decisions.
         """
         from afterfit.data import as_frame, check_features
         from afterfit.models import as_model
@@ -180,7 +188,7 @@ class Predictions:
                 f"X has {scores.shape[0]} rows but y has {y_arr.shape[0]}.",
                 fix="pass the target of the same rows as X, in the same order.",
             )
-        return cls.from_arrays(
+        preds = cls.from_arrays(
             y_arr,
             scores,
             task=m.task,
@@ -190,6 +198,10 @@ class Predictions:
             scores_are_probabilities=m.scores_are_probabilities if m.task != "regression" else None,
             threshold=threshold,
         )
+        costs = getattr(m, "decision_costs", None)
+        if costs is not None and preds.task == "multiclass":
+            preds = dataclasses.replace(preds, cost_matrix=costs)
+        return preds
 
 
 def _as_1d(values: Any, name: str) -> np.ndarray:

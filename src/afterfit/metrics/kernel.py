@@ -71,6 +71,8 @@ class RankedScores:
             group_end = group_end.astype(np.int32)
         y = np.asarray(y01).astype(np.int8, copy=False)[order]
         w = None if weight is None else np.asarray(weight, dtype=float)[order]
+        if not keep_order:
+            order = None
         last_positive = None
         if group_end.size < n:
             # Inside a tie group the row order is free: positives first lets a resample's
@@ -78,9 +80,9 @@ class RankedScores:
             source, last_positive = _positives_first(y, group_end)
             y = y[source]
             w = None if w is None else w[source]
-            order = order[source]
+            order = None if order is None else order[source]
         return cls(
-            order=order if keep_order else None,
+            order=order,
             y=y,
             scores=sorted_scores,
             weight=w,
@@ -148,24 +150,34 @@ def _positives_first(y: np.ndarray, group_end: np.ndarray) -> tuple[np.ndarray, 
     """A stable reordering that puts each tie group's positives first.
 
     Returns the source row of each new position and, per group, the index of its last
-    positive row (the row before the group when it has none). O(n), no sort.
+    positive row (the row before the group when it has none). O(n), no sort, and walked
+    in blocks of rows so its temporaries stay small whatever the size.
     """
     n = y.size
     index = np.int32 if n < 2**31 else np.int64
-    sizes = np.diff(group_end, prepend=-1).astype(index)
-    starts = (group_end - sizes + 1).astype(index)
-    through = np.cumsum(y, dtype=index)
-    before = np.where(starts > 0, through[np.maximum(starts - 1, 0)], 0).astype(index)
-    per_group = through[group_end] - before
-    group = np.repeat(np.arange(sizes.size, dtype=index), sizes)
-    # Positives in the row's group up to and including the row.
-    rank = through - before[group]
-    del through
-    row = np.arange(n, dtype=index)
-    target = np.where(y == 1, starts[group] + rank - 1, row + per_group[group] - rank)
+    starts = np.empty_like(group_end, dtype=index)
+    starts[0] = 0
+    starts[1:] = group_end[:-1] + 1
+    per_group = np.add.reduceat(y, starts, dtype=index)
+    before = np.cumsum(per_group, dtype=index)
+    before -= per_group
     source = np.empty(n, dtype=index)
-    source[target] = row
+    carried = 0
+    for first in range(0, n, ROW_BLOCK):
+        rows = np.arange(first, min(n, first + ROW_BLOCK), dtype=index)
+        yb = y[rows[0] : rows[-1] + 1]
+        group = np.searchsorted(group_end, rows)
+        # Positives of the row's group up to and including the row.
+        rank = np.cumsum(yb, dtype=index)
+        rank += carried - before[group]
+        carried += int(yb.sum(dtype=np.int64))
+        target = np.where(yb == 1, starts[group] + rank - 1, rows + per_group[group] - rank)
+        source[target] = rows
     return source, starts + per_group - 1
+
+
+#: Rows per block when a pass over all rows is walked in blocks (bounds temporaries).
+ROW_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)

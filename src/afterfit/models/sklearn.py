@@ -261,6 +261,11 @@ class SklearnModel:
             if task == "binary"
             else (None, None)
         )
+        # A cost-sensitive wrapper decides by minimum expected cost: C[true, predicted].
+        costs = getattr(estimator, "cost_matrix", None) if task == "multiclass" else None
+        self.decision_costs: np.ndarray | None = (
+            None if costs is None else np.asarray(costs, dtype=np.float64)
+        )
         self.feature_names: list[str] | None = _feature_names(estimator)
         n = getattr(estimator, "n_features_in_", None)
         self.n_features: int | None = int(n) if n is not None else None
