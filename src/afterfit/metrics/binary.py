@@ -243,12 +243,13 @@ def curves_on_grid(c: GroupCounts) -> dict[MetricKey, np.ndarray]:
     roc = np.full((B, FPR_GRID.size), np.nan)
     pr = np.full((B, RECALL_GRID.size), np.nan)
     tiny = np.finfo(np.float64).tiny
+    f = np.empty(d)  # one buffer for every row: fresh large arrays cost page faults
     for b in range(B):
         t, w = c.pos[b], c.total[b]
         P, N = t[-1], w[-1] - t[-1]
         if P <= 0 or N <= 0:
             continue
-        f = w - t
+        np.subtract(w, t, out=f)
         i = np.searchsorted(f, FPR_GRID * N, side="right") - 1
         # Below the first group's false positive rate the curve is still at (0, 0).
         roc[b] = np.where(i >= 0, t[np.maximum(i, 0)] / P, 0.0)
