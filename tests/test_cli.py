@@ -245,3 +245,19 @@ def test_version_and_help():
     help_text = run("evaluate", "--help").output
     for option in ("--model", "--predictions", "--trust", "--trusted-type", "--ci"):
         assert option in help_text
+
+
+def test_warnings_are_one_clean_line_each(tmp_path):
+    frame = pd.DataFrame({"y": [0, 1] * 3 + [0] * 6, "p": np.linspace(0.05, 0.95, 12)})
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    args = ["evaluate", "--predictions", tmp_path / "p.csv", "--target", "y", "--score",
+            "p", "--out", tmp_path / "out", "--no-stratify", "--n-resamples", "200",
+            "--no-figures"]  # fmt: skip
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert lines and any("resamples gave no value" in line for line in lines)
+    assert "AfterfitWarning" not in result.output
+    assert len(lines) == len(set(lines))
+    quiet = run(*args, "--quiet")
+    assert quiet.exit_code == 0 and "warning:" not in quiet.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -67,21 +68,27 @@ def _main(
 
 
 @contextlib.contextmanager
-def clear_errors() -> Iterator[None]:
-    """Turn afterfit's errors (and unwritable outputs) into a message and exit code 2."""
-    try:
-        yield
-    except AfterfitError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-    except OSError as exc:
-        err_console.print(
-            f"[bold red]error:[/] could not write the output: {exc}. Fix: choose a writable "
-            "--out folder with enough free space.",
-            highlight=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(2) from None
+def clear_errors(*, quiet: bool = False) -> Iterator[None]:
+    """Run a command: its warnings become one clean line each on stderr (unless quiet),
+    and afterfit's errors (and unwritable outputs) a message and exit code 2."""
+    error: str | None = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except AfterfitError as exc:
+            error = str(exc)
+        except OSError as exc:
+            error = (
+                f"could not write the output: {exc}. Fix: choose a writable --out folder "
+                "with enough free space."
+            )
+    if not quiet:
+        for message in dict.fromkeys(str(w.message) for w in caught):
+            err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    if error is not None:
+        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
 
 
 @contextlib.contextmanager

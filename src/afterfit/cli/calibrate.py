@@ -44,7 +44,6 @@ run goes on.
 from __future__ import annotations
 
 import math
-import warnings
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -66,7 +65,7 @@ from afterfit.cli._app import (
     progress_bar,
 )
 from afterfit.cli._inputs import match_label, weight_column
-from afterfit.errors import AfterfitWarning, InvalidInputError
+from afterfit.errors import InvalidInputError
 
 
 class MethodOption(StrEnum):
@@ -213,8 +212,7 @@ def calibrate(
     Writes calibration.json, tables/calibration_*.csv and figures/calibration_*.png
     under --out.
     """
-    with clear_errors(), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", AfterfitWarning)
+    with clear_errors(quiet=quiet):
         _check_options(data, calibration_data, method, save_model)
         from afterfit.calibration import (
             calibrate as fit_map,
@@ -297,9 +295,6 @@ def calibrate(
             calibrator=calibrator, saved_model=None if save_model is None else str(save_model),
             source=source, notes=notes, figures=figures,
         )  # fmt: skip
-    for w in caught:
-        if issubclass(w.category, AfterfitWarning):
-            err_console.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
     if quiet:
         return
     for note in notes:

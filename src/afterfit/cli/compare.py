@@ -279,7 +279,7 @@ def compare(
     comparison.json, tables/comparison.csv, tables/comparison_models.csv and
     figures/comparison.png (+ comparison_differences.png) under --out.
     """
-    with clear_errors():
+    with clear_errors(quiet=quiet):
         from afterfit.compare import write_comparison
 
         options = {

@@ -96,7 +96,7 @@ def evaluate(
 
     Writes results.json, tables/*.csv and figures/*.png under --out.
     """
-    with clear_errors():
+    with clear_errors(quiet=quiet):
         preds, source = load_predictions(
             target=target, model=model, data=data, predictions=predictions, score=score,
             score_kind=score_kind, classes=classes, task=task, pos_label=pos_label,

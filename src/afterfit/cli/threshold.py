@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -234,7 +233,7 @@ def threshold(
     A row is predicted positive iff score > threshold. Writes threshold.json,
     tables/threshold_curve.csv and figures/threshold_curve.png under --out.
     """
-    with clear_errors():
+    with clear_errors(quiet=quiet):
         matrix = parse_matrix(cost_matrix)
         if save_model is not None and model is None:
             raise InvalidInputError(
@@ -251,11 +250,7 @@ def threshold(
 
         per_class = preds.task == "multiclass" and objective != ObjectiveOption.cost
         total = n_resamples * (len(preds.classes) if per_class else 1)
-        with (
-            warnings.catch_warnings(record=True) as caught,
-            progress_bar(total, quiet) as progress,
-        ):
-            warnings.simplefilter("always")
+        with progress_bar(total, quiet) as progress:
             result = select_threshold_predictions(
                 preds, objective=objective.value, beta=beta, fp_cost=fp_cost,
                 fn_cost=fn_cost, tp_gain=tp_gain, tn_gain=tn_gain,
@@ -276,8 +271,6 @@ def threshold(
             _print_per_class(result)
         else:
             _print_cost(result)
-        for w in caught:
-            err_console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
         if result.warning:
             err_console.print(f"[bold yellow]warning (optimistic):[/] {result.warning}",
                               highlight=False, soft_wrap=True)  # fmt: skip
