@@ -245,3 +245,19 @@ def test_bad_inputs(cancer):
     assert ok.importance.max() > 0
     for exc in (MetricError, InvalidInputError):
         assert issubclass(exc, AfterfitError)
+
+
+def test_sample_weight_and_confidence(cancer):
+    model, X, y = cancer
+    plain = permutation_importance(model, X, y, n_repeats=3, random_state=0)
+    ones = permutation_importance(model, X, y, n_repeats=3, random_state=0,
+                                  sample_weight=np.ones(len(y)))  # fmt: skip
+    np.testing.assert_allclose(plain.importances, ones.importances, atol=1e-12)
+    wide = permutation_importance(model, X, y, n_repeats=3, random_state=0, confidence=0.99)
+    assert (wide.frame()["ci_high"].to_numpy() >= wide.frame()["importance"].to_numpy()).all()
+    narrow, broad = plain.interval(), wide.interval()
+    assert np.all(broad[1] - broad[0] >= narrow[1] - narrow[0])
+    with pytest.raises(InvalidInputError, match="confidence"):
+        permutation_importance(model, X, y, confidence=1.5)
+    with pytest.raises(InvalidInputError, match="sample_weight"):
+        permutation_importance(model, X, y, sample_weight=np.ones(3))
