@@ -548,3 +548,16 @@ def test_numeric_inputs_with_nullable_missing_values(iris):
     model = TorchModel(torch.nn.Linear(4, 3))
     scores = model.predict_scores(nullable)
     assert np.isnan(scores[0]).all() and np.isfinite(scores[1:]).all()
+
+
+def test_sklearn_column_names_like_f00_are_kept():
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from afterfit.models import SklearnModel
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(60, 3)), columns=["f00", "f01", "f02"])
+    y = (X["f00"] > 0).astype(int)
+    model = SklearnModel(LogisticRegression().fit(X, y))
+    assert model.feature_names == ["f00", "f01", "f02"]

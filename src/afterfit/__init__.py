@@ -28,6 +28,7 @@ from afterfit.errors import (
     UntrustedModelError,
 )
 from afterfit.evaluation import Evaluation, evaluate, evaluate_predictions
+from afterfit.explain import LimeTabular, PermutationImportance, permutation_importance
 from afterfit.models import Model, as_model, load_model
 from afterfit.predictions import Predictions
 from afterfit.report.files import write_results
@@ -51,11 +52,13 @@ __all__ = [
     "Dataset",
     "Evaluation",
     "InvalidInputError",
+    "LimeTabular",
     "MetricError",
     "MissingDependencyError",
     "Model",
     "ModelError",
     "ModelLoadError",
+    "PermutationImportance",
     "Predictions",
     "SchemaError",
     "ThresholdedModel",
@@ -71,6 +74,7 @@ __all__ = [
     "evaluate_predictions",
     "load_dataset",
     "load_model",
+    "permutation_importance",
     "read_table",
     "select_threshold",
     "select_threshold_predictions",

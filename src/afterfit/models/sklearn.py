@@ -87,9 +87,11 @@ def check_sklearn_fitted(estimator: Any) -> None:
 
 
 def _feature_names(estimator: Any) -> list[str] | None:
+    # scikit-learn records feature_names_in_ only for real column names: trust them all.
     names = getattr(estimator, "feature_names_in_", None)
-    if names is None:
-        names = _booster_feature_names(estimator)
+    if names is not None:
+        return [str(n) for n in names]
+    names = _booster_feature_names(estimator)
     if names is None:
         return None
     names = [str(n) for n in names]
