@@ -261,3 +261,16 @@ def test_warnings_are_one_clean_line_each(tmp_path):
     assert len(lines) == len(set(lines))
     quiet = run(*args, "--quiet")
     assert quiet.exit_code == 0 and "warning:" not in quiet.output
+
+
+def test_a_model_that_fails_on_the_data_is_a_clear_error(binary_files, tmp_path):
+    test = pd.read_parquet(binary_files["data"])
+    column = test.columns[0]
+    test[column] = "not a number"
+    test.to_parquet(tmp_path / "text.parquet")
+    result = run("evaluate", "--model", binary_files["model"], "--data",
+                 tmp_path / "text.parquet", "--target", "target", "--out", tmp_path / "o",
+                 "--ci", "none")  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "error:" in result.output and "Fix:" in result.output

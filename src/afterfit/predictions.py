@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from afterfit.errors import DataError, InvalidInputError, MetricError
+from afterfit.errors import AfterfitError, DataError, InvalidInputError, MetricError, ModelError
 from afterfit.models.base import TASKS, Task
 
 #: How far a row of class probabilities may sum from 1 (float32 models round off).
@@ -181,7 +181,18 @@ class Predictions:
                 "the data is empty: there are no rows to evaluate.",
                 fix="pass data with at least one row.",
             )
-        scores = np.asarray(m.predict_scores(frame))
+        try:
+            scores = np.asarray(m.predict_scores(frame))
+        except AfterfitError:
+            raise
+        except Exception as exc:  # the model's own code: any error type
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ModelError(
+                f"the model ({type(m).__name__}) failed to score the data: "
+                f"{type(exc).__name__}: {first}",
+                fix="check that the data has the columns, types and categories the model "
+                "was trained on (and that the model file matches its library versions).",
+            ) from exc
         y_arr = _as_1d(y, "y")
         if y_arr.shape[0] != scores.shape[0]:
             raise InvalidInputError(
