@@ -353,3 +353,47 @@ def test_sample_with_unknown_anchor_column(iris) -> None:
 def test_no_training_data() -> None:
     with pytest.raises(AfterfitError):
         AnchorTabular(None)
+
+
+def test_constant_model_gives_the_empty_anchor(iris) -> None:
+    from sklearn.dummy import DummyClassifier
+
+    X, y = iris
+    model = DummyClassifier(strategy="constant", constant=1).fit(X, y)
+    anchor = AnchorTabular(X, random_state=0).explain(model, X.iloc[0])
+    assert anchor.rule == ""
+    assert anchor.predicates == []
+    assert anchor.precision == 1.0
+    assert anchor.coverage == 1.0
+    assert anchor.label == 1
+    assert anchor.valid
+    assert anchor.frame().empty
+    assert anchor.to_dict()["predicates"] == []
+
+
+def test_vectorised_bounds_match_scalar() -> None:
+    from afterfit.explain.anchors import _bounds_many
+
+    p = np.array([0.0, 0.05, 0.5, 0.93, 1.0])
+    level = np.array([0.3, 0.01, 0.002, 0.05, 0.1])
+    up = _bounds_many(p, level, upper=True)
+    low = _bounds_many(p, level, upper=False)
+    for k in range(len(p)):
+        assert up[k] == pytest.approx(dup_bernoulli(p[k], level[k]), abs=1e-12)
+        assert low[k] == pytest.approx(dlow_bernoulli(p[k], level[k]), abs=1e-12)
+
+
+def test_mixed_dtypes_keep_their_dtypes() -> None:
+    rng = np.random.default_rng(4)
+    n = 300
+    X = pd.DataFrame(
+        {
+            "kind": pd.Categorical(rng.choice(["a", "b"], size=n)),
+            "count": rng.integers(0, 10, size=n),
+            "level": rng.normal(size=n),
+        }
+    )
+    explainer = AnchorTabular(X, random_state=0)
+    samples = explainer.sample(X.iloc[0], ["kind", "count"], 200)
+    assert samples.dtypes.equals(X.dtypes)
+    assert (samples["kind"] == X.iloc[0]["kind"]).all()

@@ -15,20 +15,22 @@ Model-Agnostic Explanations", and the reference implementation (``anchor`` and a
 3. **Precision** of ``A``: the share of samples from ``D(.|A)`` on which the model predicts
    the row's label. **Coverage**: the share of ``coverage_samples`` unconditioned samples
    (training rows drawn with replacement) that satisfy ``A``.
-4. **Search.** A beam search grows the anchors one predicate at a time. At every size the
-   ``beam_size`` candidates of highest precision are chosen with the KL-LUCB bandit
-   (Kaufmann and Kalyanakrishnan, 2013): bounds from the Bernoulli KL divergence
-   (:func:`kl_bernoulli`, :func:`dup_bernoulli`, :func:`dlow_bernoulli`), confidence
-   level :func:`compute_beta`, sampling in batches until the gap between the best
+4. **Search.** First the empty anchor is checked: when the model predicts the row's label on
+   (nearly) all of ``D``, with a lower bound above ``threshold``, the anchor is empty
+   (``rule == ""``, coverage 1). Otherwise a beam search grows the anchors one predicate at
+   a time. At every size the ``beam_size`` candidates of highest precision are chosen with
+   the KL-LUCB bandit (Kaufmann and Kalyanakrishnan, 2013): bounds from the Bernoulli KL
+   divergence (:func:`kl_bernoulli`, :func:`dup_bernoulli`, :func:`dlow_bernoulli`),
+   confidence level :func:`compute_beta`, sampling in batches until the gap between the best
    rejected candidate's upper bound and the worst chosen one's lower bound is at most
    ``tau``. A chosen candidate is then sampled until its precision is known to within
-   ``epsilon_stop`` (0.05) at confidence ``1 - delta`` (divided among the
-   ``1 + (beam_size - 1) * n_features`` candidates that can be chosen); it is a valid
-   anchor when its mean precision is at least ``threshold`` and its lower bound above
-   ``threshold - epsilon_stop``. Among valid anchors the one of highest coverage wins;
-   larger anchors are only considered when their coverage beats it. When no anchor is
-   valid, the candidate of highest precision among all the beams is returned (and
-   :attr:`AnchorExplanation.valid` is False).
+   ``epsilon_stop`` (0.05) at confidence ``1 - delta`` (divided among the ``1 + (beam_size -
+   1) * n_features`` candidates that can be chosen); it is a valid anchor when its mean
+   precision is at least ``threshold`` and its lower bound above ``threshold -
+   epsilon_stop``. Among valid anchors the one of highest coverage wins; larger anchors are
+   only considered when their coverage beats it. When no anchor is valid, the candidate of
+   highest precision among all the beams is returned (and :attr:`AnchorExplanation.valid` is
+   False).
 
 Unlike the reference implementation, the samples drawn for an anchor are *not* reused for
 the larger anchors: under this ``D(.|A)`` the samples of ``A`` that happen to satisfy a
@@ -147,6 +149,31 @@ def dlow_bernoulli(p: float, level: float) -> float:
     return lm
 
 
+def _kl_many(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-7, 1.0 - 1e-16)
+    q = np.clip(q, 1e-7, 1.0 - 1e-16)
+    return p * np.log(p / q) + (1.0 - p) * np.log((1.0 - p) / (1.0 - q))
+
+
+def _bounds_many(p: np.ndarray, level: np.ndarray, *, upper: bool) -> np.ndarray:
+    """:func:`dup_bernoulli` (``upper``) or :func:`dlow_bernoulli` of many arms at once."""
+    p = np.asarray(p, dtype=np.float64)
+    level = np.asarray(level, dtype=np.float64)
+    width = np.sqrt(level / 2.0)
+    if upper:
+        lm, um = p.copy(), np.minimum(1.0, p + width)
+    else:
+        lm, um = np.maximum(0.0, p - width), p.copy()
+    for _ in range(_BISECTION_STEPS):
+        qm = (um + lm) / 2.0
+        beyond = _kl_many(p, qm) > level
+        if upper:
+            um, lm = np.where(beyond, qm, um), np.where(beyond, lm, qm)
+        else:
+            lm, um = np.where(beyond, qm, lm), np.where(beyond, um, qm)
+    return um if upper else lm
+
+
 def compute_beta(n_arms: int, t: int, delta: float) -> float:
     """KL-LUCB's exploration rate ``beta(t, delta)`` (reference implementation's constants).
 
@@ -219,8 +246,8 @@ def kl_lucb(
         order = np.argsort(means, kind="stable")
         beta = compute_beta(n_arms, t, delta)
         chosen, rest = order[-top_n:], order[:-top_n]
-        ub = np.array([dup_bernoulli(means[f], beta / n_samples[f]) for f in rest])
-        lb = np.array([dlow_bernoulli(means[f], beta / n_samples[f]) for f in chosen])
+        ub = _bounds_many(means[rest], beta / n_samples[rest], upper=True)
+        lb = _bounds_many(means[chosen], beta / n_samples[chosen], upper=False)
         ut, lt = int(rest[np.argmax(ub)]), int(chosen[np.argmin(lb)])
         return ut, lt, float(ub.max() - lb.min())
 
@@ -479,6 +506,15 @@ class AnchorTabular:
         self.discretizer = self._lime.discretizer
         self.random_state = random_state
         self._values = {c: self.train[c].to_numpy() for c in self.columns}
+        # columns whose numpy values lose the pandas dtype (category, nullable...)
+        self._recast = [
+            c
+            for c in self.columns
+            if isinstance(self.train[c].dtype, pd.api.extensions.ExtensionDtype)
+        ]
+        self._matrix: np.ndarray | None = None
+        if all(self.train[c].dtype == np.float64 for c in self.columns):
+            self._matrix = self.train.to_numpy(dtype=np.float64)
 
     # -- predicates -----------------------------------------------------------------------
 
@@ -507,23 +543,42 @@ class AnchorTabular:
         """``n`` samples of ``D(.|anchor)`` (model space) and their satisfied predicates."""
         idx = rng.integers(0, len(self.train), size=n)
         sat = search.train_sat[idx].copy()
-        columns: dict[str, np.ndarray] = {}
+        if self._matrix is not None:  # every column float64: one matrix, one frame
+            data = self._matrix[idx]
+            for j in anchor:
+                broken = np.flatnonzero(~sat[:, j])
+                if len(broken):
+                    pool = search.pools[j]
+                    if len(pool):
+                        data[broken, j] = self._matrix[
+                            pool[rng.integers(0, len(pool), len(broken))], j
+                        ]
+                    else:  # no training value satisfies it: use the row's own value
+                        data[broken, j] = float(search.row[self.columns[j]])
+                sat[:, j] = True
+            return pd.DataFrame(data, columns=self.columns), sat
+        columns = {c: self._values[c][idx] for c in self.columns}
+        recast = set(self._recast)
         for j in anchor:
             c = self.columns[j]
             broken = np.flatnonzero(~sat[:, j])
             if len(broken):
-                col = self._values[c][idx].copy()
+                col = columns[c]
                 pool = search.pools[j]
                 if len(pool):
                     col[broken] = self._values[c][pool[rng.integers(0, len(pool), len(broken))]]
                 else:  # no training value satisfies it: use the row's own value
                     col = col.astype(object)
                     col[broken] = search.row[c]
+                    recast.add(c)
                 columns[c] = col
             sat[:, j] = True
-        frame = self.train.iloc[idx].reset_index(drop=True)
-        for c, col in columns.items():
-            frame[c] = pd.Series(col).astype(self.train[c].dtype, errors="ignore")
+        frame = pd.DataFrame(columns, columns=self.columns)
+        for c in recast:
+            try:
+                frame[c] = frame[c].astype(self.train[c].dtype)
+            except (TypeError, ValueError):
+                pass
         return frame, sat
 
     def sample(
