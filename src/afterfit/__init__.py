@@ -28,7 +28,12 @@ from afterfit.errors import (
     UntrustedModelError,
 )
 from afterfit.evaluation import Evaluation, evaluate, evaluate_predictions
-from afterfit.explain import LimeTabular, PermutationImportance, permutation_importance
+from afterfit.explain import (
+    AnchorTabular,
+    LimeTabular,
+    PermutationImportance,
+    permutation_importance,
+)
 from afterfit.models import Model, as_model, load_model
 from afterfit.predictions import Predictions
 from afterfit.report.files import write_results
@@ -43,6 +48,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AfterfitError",
     "AfterfitWarning",
+    "AnchorTabular",
     "CalibratedModel",
     "CalibrationComparison",
     "CalibrationReport",

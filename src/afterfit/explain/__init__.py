@@ -1,6 +1,7 @@
-"""Explanations of a trained model: permutation importance and LIME (SHAP and anchors to
-come, issue 5)."""
+"""Explanations of a trained model: permutation importance, LIME and anchors (SHAP to come,
+issue 5)."""
 
+from afterfit.explain.anchors import AnchorExplanation, AnchorTabular
 from afterfit.explain.lime import LimeExplanation, LimeTabular, explain_rows
 from afterfit.explain.permutation import (
     PermutationImportance,
@@ -9,6 +10,8 @@ from afterfit.explain.permutation import (
 )
 
 __all__ = [
+    "AnchorExplanation",
+    "AnchorTabular",
     "LimeExplanation",
     "LimeTabular",
     "PermutationImportance",
