@@ -156,7 +156,12 @@ def test_kernel_on_request(iris):
     assert (sv.algorithm, sv.output) == ("kernel", "probability")
     assert sv.values.shape == (5, 4)
     assert len(sv.background) == 10
+    assert sv.background_weights is not None
+    np.testing.assert_allclose(sv.background_weights.sum(), 1.0)
     assert sv.additivity.within_tolerance
+    # The base value is the weighted mean output over the k-means centres.
+    p = model.predict_proba(sv.background)[:, 1]
+    np.testing.assert_allclose(sv.base_values, np.average(p, weights=sv.background_weights))
 
 
 def test_xgboost_and_lightgbm(cancer):

@@ -175,6 +175,9 @@ class ShapValues:
     random_state : int or None
     notes : tuple of str
         Why ``"auto"`` fell back from the tree or linear explainer, when it did.
+    background_weights : numpy.ndarray or None
+        Kernel explainer: the share of background rows each ``shap.kmeans`` centre stands
+        for (None: the background rows weigh the same).
     """
 
     values: np.ndarray
@@ -191,6 +194,7 @@ class ShapValues:
     n_background_total: int
     random_state: int | None
     notes: tuple[str, ...] = field(default=())
+    background_weights: np.ndarray | None = None
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -769,6 +773,7 @@ def shap_values(
         chosen = "tree" if kind is not None else "linear" if _is_linear(est) else "permutation"
 
     result: tuple[np.ndarray, np.ndarray, str, np.ndarray, str] | None = None
+    bg_weights: np.ndarray | None = None
     if chosen == "tree":
         try:
             result = _run_tree(shap, est, kind, m, frame, bg, task)
@@ -798,9 +803,12 @@ def shap_values(
             notes.append(f"linear explainer refused the model ({exc}); used permutation")
             chosen = "permutation"
     if chosen in ("permutation", "kernel"):
+        summary = None
         if chosen == "kernel":
-            bg = _kmeans_background(shap, bg_full, int(max_background))
-        result = _run_model_agnostic(shap, chosen, m, frame, bg, task, seed, max_evals)
+            bg, bg_weights, summary = _kmeans_background(shap, bg_full, int(max_background))
+        result = _run_model_agnostic(
+            shap, chosen, m, frame, bg, task, seed, max_evals, summary=summary
+        )
     assert result is not None
     values, base, output, target, compared_with = result
 
@@ -822,18 +830,24 @@ def shap_values(
         n_background_total=len(bg_full),
         random_state=random_state,
         notes=tuple(notes),
+        background_weights=bg_weights,
     )
 
 
-def _kmeans_background(shap: Any, bg_full: pd.DataFrame, k: int) -> pd.DataFrame:
-    """``shap.kmeans`` centres of the background (each rounded to an observed value)."""
+def _kmeans_background(
+    shap: Any, bg_full: pd.DataFrame, k: int
+) -> tuple[pd.DataFrame, np.ndarray | None, Any]:
+    """``shap.kmeans`` centres of the background (each rounded to an observed value), their
+    weights (the share of rows each stands for) and shap's summary object; the rows
+    themselves (no weights, no summary) when there are ``k`` or fewer."""
     B = _numeric_matrix(bg_full, "the background")
     if len(B) <= k:
-        return bg_full.reset_index(drop=True)
+        return bg_full.reset_index(drop=True), None, None
     summary = shap.kmeans(B, k)
-    return pd.DataFrame(np.asarray(summary.data), columns=bg_full.columns).astype(
+    frame = pd.DataFrame(np.asarray(summary.data), columns=bg_full.columns).astype(
         bg_full.dtypes.to_dict()
     )
+    return frame, np.asarray(summary.weights, dtype=np.float64), summary
 
 
 def _shape(values: np.ndarray, base: Any, n: int, task: str) -> tuple[np.ndarray, np.ndarray]:
@@ -963,8 +977,11 @@ def _run_model_agnostic(
     task: str,
     seed: int,
     max_evals: int | Literal["auto"],
+    *,
+    summary: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, str, np.ndarray, str]:
-    """Permutation or kernel explainer on ``predict_scores``."""
+    """Permutation or kernel explainer on ``predict_scores`` (kernel: on ``summary``, a
+    weighted ``shap.kmeans`` summary, when given, else on ``bg``)."""
     columns = frame.columns
     dtypes = frame.dtypes
     X = _numeric_matrix(frame, "X")
@@ -988,7 +1005,7 @@ def _run_model_agnostic(
         values, base = _shape(ex.values, ex.base_values, len(frame), task)
     else:
         with _numpy_seed(seed):
-            explainer = shap.KernelExplainer(f, B)
+            explainer = shap.KernelExplainer(f, B if summary is None else summary)
             raw = explainer.shap_values(
                 X, nsamples="auto" if max_evals == "auto" else int(max_evals), silent=True
             )
