@@ -363,3 +363,60 @@ def test_missing_shap(monkeypatch, cancer, forest):
     monkeypatch.setitem(sys.modules, "shap", None)
     with pytest.raises(MissingDependencyError, match="pip install 'afterfit\\[shap\\]'"):
         shap_values(forest, X.iloc[:5])
+
+
+def test_native_boosters(cancer):
+    X, y = cancer
+    xgb = pytest.importorskip("xgboost")
+    lgb = pytest.importorskip("lightgbm")
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 3}, xgb.DMatrix(X, label=y), 10
+    )
+    sv = shap_values(booster, X.iloc[:20], background=X, max_background=20, random_state=0)
+    assert (sv.algorithm, sv.output) == ("tree", "probability")
+    assert sv.additivity.within_tolerance, sv.additivity
+    lbooster = lgb.train(
+        {"objective": "multiclass", "num_class": 3, "verbose": -1},
+        lgb.Dataset(X, label=np.arange(len(y)) % 3),
+        num_boost_round=5,
+    )
+    sv = shap_values(lbooster, X.iloc[:20], background=X, max_background=20, random_state=0)
+    assert sv.algorithm == "tree" and sv.values.shape == (20, X.shape[1], 3)
+    assert sv.additivity.within_tolerance, sv.additivity
+
+
+def test_refused_tree_falls_back_to_permutation(iris):
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    X, y = iris
+    model = GradientBoostingClassifier(n_estimators=5, random_state=0).fit(X, y)
+    sv = shap_values(model, X.iloc[:3], max_background=10, random_state=0)
+    assert sv.algorithm == "permutation" and sv.values.shape == (3, 4, 3)
+    assert sv.notes and "tree explainer" in sv.notes[0]
+    assert sv.additivity.within_tolerance
+    with pytest.raises(InvalidInputError, match="tree explainer"):
+        shap_values(model, X.iloc[:3], algorithm="tree")
+
+
+def test_non_numeric_features():
+    from sklearn.compose import make_column_transformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0] * 5, "c": ["x", "y"] * 10})
+    y = np.array([0, 1] * 10)
+    model = make_pipeline(
+        make_column_transformer((OneHotEncoder(), ["c"]), remainder="passthrough"),
+        LogisticRegression(),
+    ).fit(X, y)
+    with pytest.raises(InvalidInputError, match="numeric"):
+        shap_values(model, X)
+
+
+def test_binary_class_argument(cancer, forest):
+    X, _ = cancer
+    sv = shap_values(forest, X.iloc[:5], max_background=5, random_state=0)
+    np.testing.assert_array_equal(
+        sv.local_frame(0, class_=1)["shap"].to_numpy(), sv.local_frame(0)["shap"].to_numpy()
+    )
+    with pytest.raises(InvalidInputError, match="positive class"):
+        sv.local_frame(0, class_=0)
