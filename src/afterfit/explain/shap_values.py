@@ -538,6 +538,9 @@ class ShapValues:
             left += step
         ax.axvline(start, color="grey", linewidth=1, linestyle=":")
         ax.axvline(left, color="black", linewidth=1)
+        path = np.concatenate([[start], start + np.cumsum(steps)])
+        span = float(path.max() - path.min()) or max(abs(start), 1.0)
+        ax.set_xlim(path.min() - 0.2 * span, path.max() + 0.2 * span)  # room for the labels
         ax.set_yticks(range(k), labels[::-1])
         ax.set_xlabel(f"{self.output} ({label}): base {start:.3g} → f(x) {left:.3g}")
         ax.set_title(f"SHAP waterfall, row {i}")
