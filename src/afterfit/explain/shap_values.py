@@ -792,7 +792,7 @@ def shap_values(
                     f"shap's tree explainer cannot explain this {type(est).__name__}: {exc}",
                     fix="pass algorithm='auto' or 'permutation'.",
                 ) from exc
-            notes.append(f"tree explainer refused the model ({exc}); used permutation")
+            notes.append(f"tree explainer refused the model ({_brief(exc)}); used permutation")
             chosen = "permutation"
     if chosen == "linear":
         try:
@@ -803,7 +803,7 @@ def shap_values(
                     f"shap's linear explainer cannot explain this {type(est).__name__}: {exc}",
                     fix="pass algorithm='auto' or 'permutation'.",
                 ) from exc
-            notes.append(f"linear explainer refused the model ({exc}); used permutation")
+            notes.append(f"linear explainer refused the model ({_brief(exc)}); used permutation")
             chosen = "permutation"
     if chosen in ("permutation", "kernel"):
         summary = None
@@ -835,6 +835,11 @@ def shap_values(
         notes=tuple(notes),
         background_weights=bg_weights,
     )
+
+
+def _brief(exc: Exception, limit: int = 200) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _kmeans_background(
@@ -956,8 +961,10 @@ def _run_linear(
     if task == "regression":
         return values, base, "raw", _scores(m, frame, task), "predict_scores"
     target = _margin(est, "sklearn", frame, task)
-    if task == "binary":
+    if task == "binary" and "Logistic" in type(est).__name__:
         return values, base, "log_odds", target, "decision_function (log-odds)"
+    if task == "binary":  # a margin that is not a log-odds (hinge loss, ridge classifier)
+        return values, base, "raw", target, "decision_function"
     return values, base, "raw", target, "decision_function (per-class logits)"
 
 
