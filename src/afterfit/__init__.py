@@ -33,6 +33,7 @@ from afterfit.explain import (
     LimeTabular,
     PermutationImportance,
     permutation_importance,
+    shap_values,
 )
 from afterfit.models import Model, as_model, load_model
 from afterfit.predictions import Predictions
@@ -84,5 +85,6 @@ __all__ = [
     "read_table",
     "select_threshold",
     "select_threshold_predictions",
+    "shap_values",
     "write_results",
 ]

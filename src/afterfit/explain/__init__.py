@@ -1,5 +1,4 @@
-"""Explanations of a trained model: permutation importance, LIME and anchors (SHAP to come,
-issue 5)."""
+"""Explanations of a trained model: permutation importance, SHAP, LIME and anchors."""
 
 from afterfit.explain.anchors import AnchorExplanation, AnchorTabular
 from afterfit.explain.lime import LimeExplanation, LimeTabular, explain_rows
@@ -8,14 +7,18 @@ from afterfit.explain.permutation import (
     group_by_prefix,
     permutation_importance,
 )
+from afterfit.explain.shap_values import Additivity, ShapValues, shap_values
 
 __all__ = [
+    "Additivity",
     "AnchorExplanation",
     "AnchorTabular",
     "LimeExplanation",
     "LimeTabular",
     "PermutationImportance",
+    "ShapValues",
     "explain_rows",
     "group_by_prefix",
     "permutation_importance",
+    "shap_values",
 ]
