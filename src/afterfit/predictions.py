@@ -170,11 +170,6 @@ class Predictions:
         from afterfit.models import as_model
 
         m = as_model(model)
-        # A model that decides at its own threshold is evaluated at that threshold.
-        if threshold is None:
-            threshold = getattr(m, "decision_threshold", None)
-        if pos_label is None:
-            pos_label = getattr(m, "decision_pos_label", None)
         frame = check_features(as_frame(X, feature_names=m.feature_names), m)
         if len(frame) == 0:
             raise DataError(
@@ -199,17 +194,42 @@ class Predictions:
                 f"X has {scores.shape[0]} rows but y has {y_arr.shape[0]}.",
                 fix="pass the target of the same rows as X, in the same order.",
             )
+        return cls.from_model_scores(
+            m, y_arr, scores, sample_weight=sample_weight, pos_label=pos_label,
+            threshold=threshold,
+        )  # fmt: skip
+
+    @classmethod
+    def from_model_scores(
+        cls,
+        model: Any,
+        y: Any,
+        scores: np.ndarray,
+        *,
+        sample_weight: Any = None,
+        pos_label: Any = None,
+        threshold: float | None = None,
+    ) -> Predictions:
+        """Encode scores an adapted model (:class:`afterfit.models.Model`) already gave,
+        with the model's task, classes and decision rule: its own threshold and positive
+        class (a thresholding wrapper) unless given, its cost matrix (a cost-sensitive
+        wrapper)."""
+        if threshold is None:
+            threshold = getattr(model, "decision_threshold", None)
+        if pos_label is None:
+            pos_label = getattr(model, "decision_pos_label", None)
+        regression = model.task == "regression"
         preds = cls.from_arrays(
-            y_arr,
+            y,
             scores,
-            task=m.task,
-            classes=m.classes_,
+            task=model.task,
+            classes=model.classes_,
             pos_label=pos_label,
             sample_weight=sample_weight,
-            scores_are_probabilities=m.scores_are_probabilities if m.task != "regression" else None,
+            scores_are_probabilities=None if regression else model.scores_are_probabilities,
             threshold=threshold,
         )
-        costs = getattr(m, "decision_costs", None)
+        costs = getattr(model, "decision_costs", None)
         if costs is not None and preds.task == "multiclass":
             preds = dataclasses.replace(preds, cost_matrix=costs)
         return preds

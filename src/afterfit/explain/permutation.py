@@ -606,21 +606,9 @@ def permutation_importance(
     n = len(frame)
 
     raw_base = np.asarray(m.predict_scores(frame))
-    preds = Predictions.from_arrays(
-        y_arr,
-        raw_base,
-        task=m.task,
-        classes=m.classes_,
-        pos_label=pos_label,
-        sample_weight=w_arr,
-        scores_are_probabilities=m.scores_are_probabilities if m.task != "regression" else None,
-        threshold=threshold,
+    preds = Predictions.from_model_scores(
+        m, y_arr, raw_base, sample_weight=w_arr, pos_label=pos_label, threshold=threshold
     )
-    costs = getattr(m, "decision_costs", None)
-    if costs is not None and preds.task == "multiclass":
-        import dataclasses
-
-        preds = dataclasses.replace(preds, cost_matrix=costs)
     scorer = _Scorer(preds, m.classes_, metric)
     available = scorer.available()
     if metric not in available:
