@@ -29,6 +29,7 @@ from afterfit.errors import InvalidInputError, MetricError
 from afterfit.metrics.binary import BinarySuite
 from afterfit.metrics.multiclass import MulticlassSuite
 from afterfit.metrics.regression import RegressionSuite
+from afterfit.metrics.resampling import check_interval_options
 from afterfit.predictions import Predictions
 
 __all__ = [
@@ -560,11 +561,7 @@ def permutation_importance(
     _check_int(batch_rows, "batch_rows", 1, "pass a row budget such as 2_000_000.")
     if max_rows is not None:
         _check_int(max_rows, "max_rows", 1, "pass a positive row count, or None for all.")
-    if not (isinstance(confidence, float | int) and 0 < confidence < 1):
-        raise InvalidInputError(
-            f"The argument 'confidence' must be in (0, 1); received {confidence!r}.",
-            fix="pass confidence=0.95, for example.",
-        )
+    check_interval_options(confidence=confidence)
     if not isinstance(metric, str):
         raise MetricError(
             f"The argument 'metric' must be a metric name; received {metric!r}.",
@@ -572,10 +569,6 @@ def permutation_importance(
         )
 
     m = as_model(model)
-    if threshold is None:
-        threshold = getattr(m, "decision_threshold", None)
-    if pos_label is None:
-        pos_label = getattr(m, "decision_pos_label", None)
     frame = check_features(as_frame(X, feature_names=m.feature_names), m)
     n_total = len(frame)
     y_arr = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
