@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint format bench clean
+.PHONY: setup system-deps demo test lint format bench clean
 
 setup: $(STAMP)
 
@@ -13,10 +13,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
+# Debian packages the tests use (Chromium for the browser test); a no-op once installed.
+system-deps:
+	bash scripts/system-deps.sh
+
 demo: setup
 	$(BIN)/python examples/demo.py
 
-test: setup
+test: setup system-deps
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/python -m pytest
