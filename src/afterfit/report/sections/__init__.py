@@ -1,0 +1,1 @@
+"""Section builders: one module per step, each turning a result into a report Section."""
