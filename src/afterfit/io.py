@@ -20,6 +20,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp makes the file private (0600); a written file gets the usual permissions.
+    os.chmod(tmp, 0o666 & ~current_umask())
     try:
         write(tmp)
         with open(tmp, "rb+") as f:
@@ -30,6 +32,12 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
             tmp.unlink()
         raise
     return path
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

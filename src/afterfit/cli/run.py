@@ -1,0 +1,312 @@
+"""``afterfit run``: every applicable step, one self-contained HTML report.
+
+Options come from the command line, from a TOML file (``--config``), or both: a value
+typed on the command line wins over the file, the file over the defaults. The file uses
+the options' names (``n_resamples`` or ``n-resamples``); relative paths in it are relative
+to the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+
+from afterfit.cli._app import (
+    DropOpt,
+    PosLabelOpt,
+    TrustedTypeOpt,
+    TrustOpt,
+    app,
+    clear_errors,
+    err_console,
+    out_console,
+)
+from afterfit.errors import DataError, InvalidInputError
+
+#: Options whose values are file paths: relative ones in a config file are resolved
+#: against the file's folder.
+PATH_OPTIONS = ("model", "data", "train", "valid", "out", "history")
+DEFAULT_MLFLOW = "sqlite:///mlflow.db"
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Model file: .skops, .onnx, XGBoost/LightGBM, .pkl (with --trust)."),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Test data (CSV or Parquet) with the target column.")
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="Name of the target column.")] = None,
+    train: Annotated[
+        Path | None,
+        typer.Option(help="Training data: LIME/anchors sample from it; learning curve refits."),
+    ] = None,
+    valid: Annotated[
+        Path | None,
+        typer.Option(
+            help="Validation data to choose the threshold on (else: the test data, with a warning)."
+        ),
+    ] = None,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(help="Another model to compare, as path or name=path; repeat."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Report folder (replaced when complete).")] = Path(
+        "report"
+    ),
+    config: Annotated[
+        Path | None, typer.Option(help="TOML file with any of these options.")
+    ] = None,
+    steps: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated steps to run (default: all that apply): "
+            "evaluation,thresholds,calibration,comparison,explanations,training."
+        ),
+    ] = None,
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            help="Training log to plot: Keras History JSON/CSVLogger, Lightning metrics.csv."
+        ),
+    ] = None,
+    threshold_objective: Annotated[
+        str, typer.Option(help="Objective of the threshold step (f1, youden, cost, ...).")
+    ] = "f1",
+    explain_methods: Annotated[
+        str, typer.Option(help="Explanation methods: permutation,shap,lime,anchors.")
+    ] = "permutation,shap,lime",
+    explain_time_budget: Annotated[
+        float, typer.Option(help="Seconds the slow explanation methods may take.")
+    ] = 60.0,
+    learning_curve: Annotated[
+        bool, typer.Option(help="With --train: refit on growing subsets (learning curve).")
+    ] = True,
+    confidence: Annotated[float, typer.Option(help="Confidence level of intervals.")] = 0.95,
+    n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed of every step.")] = 0,
+    pos_label: PosLabelOpt = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Binary decision threshold (default 0.5 for proba).")
+    ] = None,
+    drop: DropOpt = None,
+    trust: TrustOpt = False,
+    trusted_type: TrustedTypeOpt = None,
+    title: Annotated[str | None, typer.Option(help="Title of the page.")] = None,
+    figures: Annotated[bool, typer.Option(help="Write PNG figures.")] = True,
+    mlflow: Annotated[
+        str | None,
+        typer.Option(
+            is_flag=False,
+            flag_value=DEFAULT_MLFLOW,
+            help=f"Log metrics, parameters and files to MLflow: --mlflow (= {DEFAULT_MLFLOW}) "
+            "or --mlflow URI.",
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+) -> None:
+    """Run every step that applies and write a self-contained HTML report.
+
+    Writes index.html (opens offline), results.json, tables/*.csv and figures/*.png under
+    --out. Steps that do not apply (thresholds for a regression model, ...) are listed on
+    the page with the reason.
+    """
+    with clear_errors(quiet=quiet):
+        values = _merge_config(ctx, config)
+        _run(values, quiet=quiet)
+
+
+def _merge_config(ctx: typer.Context, config: Path | None) -> dict[str, Any]:
+    """The command line's values, with the config file's where the command line has none."""
+    values = dict(ctx.params)
+    if config is None:
+        return values
+    try:
+        raw = tomllib.loads(config.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"--config {config} does not exist.", fix="pass a TOML file.") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(
+            f"--config {config} is not valid TOML: {exc}.", fix="fix the file's syntax."
+        ) from None
+    known = set(values) - {"config"}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name == "trusted_types":
+            name = "trusted_type"
+        if name not in known:
+            raise InvalidInputError(
+                f"--config {config}: unknown option {key!r}.",
+                fix=f"use the names of `afterfit run --help`: {', '.join(sorted(known))}.",
+            )
+        source = ctx.get_parameter_source(name)
+        if source not in (click.core.ParameterSource.DEFAULT, None):
+            continue  # typed on the command line: it wins
+        if name in PATH_OPTIONS and isinstance(value, str):
+            value = config.parent / value
+        if name == "compare" and isinstance(value, dict):
+            value = [f"{k}={config.parent / v}" for k, v in value.items()]
+        if name in ("steps", "explain_methods") and isinstance(value, list):
+            value = ",".join(value)
+        values[name] = value
+    return values
+
+
+def _split(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    return tuple(p.strip() for p in str(text).split(",") if p.strip())
+
+
+def _others(specs: list[str] | None, trust: bool, trusted: list[str]) -> dict[str, Any]:
+    from afterfit.models import load_model
+
+    others: dict[str, Any] = {}
+    for spec in specs or []:
+        name, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+        name = name or Path(path).stem
+        if name in others or name == "model":
+            raise InvalidInputError(
+                f"--compare: two models are named {name!r}.",
+                fix="name them: --compare other=path/to/other.skops.",
+            )
+        others[name] = load_model(Path(path), trust=trust, trusted_types=trusted)
+    return others
+
+
+@contextlib.contextmanager
+def _progress(quiet: bool) -> Iterator[Any]:
+    """A factory of per-step progress bars on a terminal; nothing when quiet or piped."""
+    from afterfit.report.steps import no_progress
+
+    if quiet or not err_console.is_terminal:
+        yield no_progress
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (
+        SpinnerColumn(),
+        "{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err_console) as bar:
+
+        @contextlib.contextmanager
+        def step(title: str, total: int) -> Iterator[Any]:
+            task = bar.add_task(title, total=total or None)
+            try:
+                yield lambda done: bar.advance(task, done)
+            finally:
+                bar.update(task, total=total or 1, completed=total or 1)
+
+        yield step
+
+
+def _run(v: dict[str, Any], *, quiet: bool) -> None:
+    from afterfit.data import load_dataset
+    from afterfit.models import load_model
+    from afterfit.report.run import RunOptions, run_report, write_report
+
+    missing = [f"--{n}" for n in ("model", "data", "target") if not v.get(n)]
+    if missing:
+        raise InvalidInputError(
+            f"afterfit run needs {', '.join(missing)}.",
+            fix="afterfit run --model model.skops --data test.parquet --target y, or put "
+            "them in a TOML file passed with --config.",
+        )
+    start = time.perf_counter()
+    trusted = list(v.get("trusted_type") or [])
+    drop = list(v.get("drop") or [])
+    model = load_model(Path(v["model"]), trust=v["trust"], trusted_types=trusted)
+    test = load_dataset(Path(v["data"]), target=v["target"], drop=drop)
+    train = load_dataset(Path(v["train"]), target=v["target"], drop=drop) if v["train"] else None
+    valid = load_dataset(Path(v["valid"]), target=v["target"], drop=drop) if v["valid"] else None
+    others = _others(v.get("compare"), v["trust"], trusted)
+    from afterfit.cli._inputs import match_label
+
+    options = RunOptions(
+        steps=_split(v["steps"]) or RunOptions().steps,
+        confidence=float(v["confidence"]),
+        n_resamples=int(v["n_resamples"]),
+        seed=int(v["seed"]),
+        threshold_objective=str(v["threshold_objective"]),
+        explain_methods=_split(v["explain_methods"]) or (),
+        explain_time_budget=float(v["explain_time_budget"]),
+        learning_curve=bool(v["learning_curve"]),
+        history=str(v["history"]) if v["history"] else None,
+        model_name=Path(v["model"]).stem,
+        title=v["title"],
+        figures=bool(v["figures"]),
+    )
+    source = {"model": str(v["model"]), "data": str(v["data"]), "target": v["target"]}
+    if train is not None:
+        source["train"] = str(v["train"])
+    with _progress(quiet) as progress:
+        report = run_report(
+            model,
+            test,
+            options=options,
+            train=train,
+            valid=valid,
+            others=others,
+            source=source,
+            progress=progress,
+            pos_label=match_label(v["pos_label"], model.classes_),
+            threshold=v["threshold"],
+        )
+    out = Path(v["out"])
+    title = v["title"] or f"afterfit report: {Path(v['model']).name} on {Path(v['data']).name}"
+    write_report(report, out, title=title, figures=options.figures)
+    run_id = None
+    if v.get("mlflow"):
+        from afterfit.report.mlflow_log import log_to_mlflow
+
+        run_id = log_to_mlflow(
+            out, report.doc, uri=v["mlflow"], params=report.doc["report"]["options"]
+        )
+    if not quiet:
+        _print_summary(report, out, time.perf_counter() - start, run_id, v.get("mlflow"))
+
+
+def _print_summary(report: Any, out: Path, seconds: float, run_id: str | None, uri: str | None):
+    from rich.table import Table
+
+    table = Table(title="headline", title_justify="left", show_header=False)
+    for h in report.doc["report"]["headline"]:
+        ci = ""
+        if h["ci_low"] is not None:
+            ci = f"[{h['ci_low']:.4g}, {h['ci_high']:.4g}]"
+        table.add_row(h["name"], f"{h['value']:.4g}", ci)
+    out_console.print(table)
+    for f in report.doc["report"]["findings"]:
+        err_console.print(f"[yellow]finding:[/] {f['text']}", highlight=False, soft_wrap=True)
+    for s in report.skipped:
+        out_console.print(f"[dim]not run: {s}[/]", highlight=False, soft_wrap=True)
+    size = (out / "index.html").stat().st_size / 1e6
+    n_findings = len(report.doc["report"]["findings"])
+    out_console.print(
+        f"Report: {out / 'index.html'} ({size:.1f} MB) · {len(report.sections)} sections · "
+        f"{n_findings} finding{'s' if n_findings != 1 else ''} · {len(report.written)} files · "
+        f"{seconds:.1f} s",
+        highlight=False,
+    )
+    if run_id:
+        out_console.print(f"MLflow run {run_id} logged to {uri}.", highlight=False)

@@ -1,0 +1,300 @@
+"""``afterfit run``: every applicable step on a model and its data, one report folder.
+
+The folder holds ``index.html`` (self-contained), ``results.json`` (every section's data,
+versioned schema), ``tables/*.csv`` and ``figures/*.png``. It is built beside the target in
+a temporary folder and moved into place at the end, so an interrupted run leaves the
+previous report as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from afterfit.data import Dataset
+from afterfit.errors import AfterfitError, InvalidInputError
+from afterfit.io import atomic_write, atomic_write_text, current_umask
+from afterfit.predictions import Predictions
+from afterfit.report.files import SCHEMA_NAME, document
+from afterfit.report.page import Section
+from afterfit.report.steps import STEP_NAMES, STEPS, ProgressFactory, RunContext, no_progress
+
+#: Steps ``afterfit run`` runs unless told otherwise: all of them (each skips itself where
+#: it does not apply).
+DEFAULT_STEPS = STEP_NAMES
+
+
+@dataclass
+class RunOptions:
+    """Every option of a run; ``afterfit run --config`` reads the same names from TOML."""
+
+    steps: Sequence[str] = DEFAULT_STEPS
+    confidence: float = 0.95
+    n_resamples: int = 1000
+    seed: int = 0
+    threshold_objective: str = "f1"
+    explain_methods: Sequence[str] = ("permutation", "shap", "lime")
+    n_repeats: int = 5
+    explain_time_budget: float | None = 60.0
+    #: Explanations use at most this many test rows (a seeded sample): permutation
+    #: importance and SHAP converge long before a million rows.
+    explain_max_rows: int = 5_000
+    learning_curve: bool = True
+    history: str | None = None
+    model_name: str = "model"
+    title: str | None = None
+    figures: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.steps if s not in STEP_NAMES]
+        if unknown:
+            raise InvalidInputError(
+                f"unknown step(s) {', '.join(map(repr, unknown))}.",
+                fix=f"choose among: {', '.join(STEP_NAMES)}.",
+            )
+        if not 0 < self.confidence < 1:
+            raise InvalidInputError(
+                f"confidence must lie between 0 and 1; got {self.confidence}.",
+                fix="pass e.g. 0.95 for 95% intervals.",
+            )
+        if self.n_resamples < 0:
+            raise InvalidInputError(
+                f"n_resamples must be >= 0; got {self.n_resamples}.",
+                fix="pass 1000 (the default), or 0 for no intervals.",
+            )
+
+
+@dataclass
+class Report:
+    """What a run produced: the sections, the ``results.json`` document, the files."""
+
+    sections: list[Section]
+    doc: dict[str, Any]
+    skipped: list[str]
+    timings: dict[str, float]
+    out: Path | None = None
+    written: list[str] = field(default_factory=list)
+    results: dict[str, Any] = field(default_factory=dict)
+
+    def section(self, name: str) -> Section:
+        for s in self.sections:
+            if s.id == name:
+                return s
+        raise KeyError(name)
+
+
+def describe_model(model: Any) -> str:
+    """The model's type as a reader knows it: the estimator's class, a pipeline's steps."""
+    estimator = getattr(model, "estimator", model)
+    steps = getattr(estimator, "steps", None)
+    if steps:
+        return "Pipeline(" + " → ".join(type(s).__name__ for _, s in steps) + ")"
+    return type(estimator).__name__
+
+
+def run_report(
+    model: Any,
+    test: Dataset,
+    *,
+    options: RunOptions | None = None,
+    train: Dataset | None = None,
+    valid: Dataset | None = None,
+    others: dict[str, Any] | None = None,
+    source: dict[str, Any] | None = None,
+    progress: ProgressFactory = no_progress,
+    pos_label: Any = None,
+    threshold: float | None = None,
+) -> Report:
+    """Run every applicable step and build the report's sections (nothing is written).
+
+    Parameters
+    ----------
+    model : object
+        Anything :func:`afterfit.models.as_model` takes.
+    test : Dataset
+        The test rows with their target (see :func:`afterfit.load_dataset`).
+    options : RunOptions, optional
+    train : Dataset, optional
+        Training rows: LIME and anchors sample from them, the learning curve refits on them.
+    valid : Dataset, optional
+        Held-out rows to choose the threshold on (otherwise it is chosen on the test rows,
+        and the report warns that its metrics are then optimistic).
+    others : dict of str to model, optional
+        Models to compare with ``model`` on the same test rows.
+    """
+    from afterfit.models import as_model
+
+    options = options or RunOptions()
+    model = as_model(model)
+    preds = Predictions.from_model(model, test.X, test.y, pos_label=pos_label, threshold=threshold)
+    ctx = RunContext(
+        model=model,
+        test=test,
+        options=options,
+        preds=preds,
+        train=train,
+        valid=valid,
+        others={name: as_model(m) for name, m in (others or {}).items()},
+        progress=progress,
+    )
+    sections: list[Section] = []
+    skipped: list[str] = []
+    timings: dict[str, float] = {}
+    for step in STEPS:
+        if step.name not in options.steps:
+            continue
+        reason = step.applies(ctx)
+        if reason is not None:
+            skipped.append(reason)
+            continue
+        start = time.perf_counter()
+        try:
+            section = step.run(ctx)
+        except AfterfitError as exc:
+            if step.name == "evaluation":
+                raise
+            skipped.append(f"{step.name}: {exc}")
+            continue
+        finally:
+            timings[step.name] = time.perf_counter() - start
+        if section is None:
+            skipped.append(f"{step.name}: nothing to show for this model and data.")
+        else:
+            sections.append(section)
+    summary = {
+        "task": preds.task,
+        "n_rows": preds.n,
+        "model": describe_model(model),
+        "classes": None if preds.classes is None else preds.class_names,
+        "sections": [s.id for s in sections],
+        "skipped": skipped,
+        "findings": [asdict(f) for s in sections for f in s.warnings],
+        "headline": [asdict(h) for s in sections for h in s.headline],
+        "options": _jsonable(asdict(options)),
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+    }
+    doc = document(
+        SCHEMA_NAME, {"report": summary, **{s.id: s.data for s in sections}}, source=source
+    )
+    return Report(sections, doc, skipped, timings, results=ctx.results)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def write_report(
+    report: Report,
+    out: str | Path,
+    *,
+    title: str | None = None,
+    figures: bool = True,
+    inline_plotly: bool = True,
+) -> Report:
+    """Write ``index.html``, ``results.json``, ``tables/`` and ``figures/`` to ``out``.
+
+    Everything is written to a new folder beside ``out`` first; only a complete report
+    replaces the old one, so an interrupted or failed write leaves it untouched.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(
+            f"--out {out} is a file, not a folder.",
+            fix="pass a folder path for the report (it is created if missing).",
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    os.chmod(staging, 0o777 & ~current_umask())
+    try:
+        written = _write_all(
+            report, staging, title=title, figures=figures, inline_plotly=inline_plotly
+        )
+        _swap(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    report.out = out
+    report.written = written
+    return report
+
+
+def _write_all(
+    report: Report, folder: Path, *, title: str | None, figures: bool, inline_plotly: bool
+) -> list[str]:
+    from afterfit.report.html import render_page
+
+    written: list[str] = []
+    for section in report.sections:
+        for table in section.tables():
+            if table.csv:
+                name = f"tables/{table.id}.csv"
+                atomic_write(folder / name, lambda t, f=table.frame: f.to_csv(t, index=False))
+                written.append(name)
+    figure_files: set[str] = set()
+    if figures:
+        for section in report.sections:
+            for fig in section.figures():
+                if fig.png is None:
+                    continue
+                drawn = fig.png()
+                name = f"figures/{fig.id}.png"
+                atomic_write(folder / name, lambda t, d=drawn: d.savefig(t, format="png", dpi=110))
+                figure_files.add(fig.id)
+                written.append(name)
+    text = json.dumps(report.doc, indent=1, allow_nan=False)
+    atomic_write_text(folder / "results.json", text + "\n")
+    written.append("results.json")
+    summary = report.doc["report"]
+    evaluation = report.doc.get("evaluation") or {}
+    facts = [
+        ("task", summary["task"]),
+        ("rows", f"{summary['n_rows']:,}"),
+        ("model", summary["model"]),
+    ]
+    if summary["classes"]:
+        shown = ", ".join(summary["classes"][:8]) + (" …" if len(summary["classes"]) > 8 else "")
+        facts.append(("classes", shown))
+    if evaluation.get("positive_label") is not None:
+        facts.append(("positive class", evaluation["positive_label"]))
+        facts.append(("threshold", f"{evaluation['threshold']:g}"))
+    source = report.doc.get("source") or {}
+    source_text = " · ".join(f"{k}: {v}" for k, v in source.items() if isinstance(v, str))
+    html = render_page(
+        report.sections,
+        title=title or "afterfit report",
+        created=report.doc["created"],
+        facts=facts,
+        source_text=source_text,
+        skipped=report.skipped,
+        confidence=summary["options"]["confidence"],
+        figure_files=figure_files,
+        inline_plotly=inline_plotly,
+    )
+    atomic_write_text(folder / "index.html", html)
+    written.append("index.html")
+    return written
+
+
+def _swap(staging: Path, out: Path) -> None:
+    """Put the finished ``staging`` folder at ``out``; the old report goes only after."""
+    if not out.exists():
+        os.replace(staging, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+    os.rmdir(old)
+    os.replace(out, old)
+    try:
+        os.replace(staging, out)
+    except BaseException:
+        os.replace(old, out)
+        raise
+    with contextlib.suppress(OSError):
+        shutil.rmtree(old)

@@ -1,0 +1,215 @@
+"""The steps of ``afterfit run``: each decides whether it applies and returns a Section.
+
+A step is a name, a title, a test of whether it applies to the run (task, data given,
+extras installed) and a function that computes its result and builds its section. Adding
+a step to the report is adding one entry to :data:`STEPS`; the page, ``results.json``,
+tables and figures follow from its section.
+
+A step that cannot run on this input raises :class:`~afterfit.errors.AfterfitError`; the
+run records why in the summary ("Steps not run") and goes on with the others. Evaluation
+is the exception: without it there is no report, so its errors stop the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from afterfit.data import Dataset
+from afterfit.predictions import Predictions
+from afterfit.report.page import Section
+
+#: ``progress(step_title, total)`` is a context manager yielding ``advance(n)`` (or None).
+ProgressFactory = Callable[[str, int], contextlib.AbstractContextManager[Any]]
+
+
+@contextlib.contextmanager
+def no_progress(_title: str, _total: int) -> Iterator[None]:
+    yield None
+
+
+@dataclass
+class RunContext:
+    """What the steps share: the model, the data and what earlier steps computed."""
+
+    model: Any
+    test: Dataset
+    options: Any  # RunOptions (afterfit.report.run); typed loosely to avoid a cycle
+    preds: Predictions
+    train: Dataset | None = None
+    valid: Dataset | None = None
+    others: dict[str, Any] = field(default_factory=dict)
+    progress: ProgressFactory = no_progress
+    results: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def task(self) -> str:
+        return self.preds.task
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    title: str
+    applies: Callable[[RunContext], str | None]
+    """None when the step runs; otherwise why it does not (shown in the summary)."""
+    run: Callable[[RunContext], Section | None]
+
+
+def _always(_ctx: RunContext) -> str | None:
+    return None
+
+
+def _evaluation(ctx: RunContext) -> Section:
+    from afterfit.evaluation import evaluate_predictions
+    from afterfit.report.sections.evaluation import evaluation_section
+
+    o = ctx.options
+    with ctx.progress("evaluation", o.n_resamples) as advance:
+        ev = evaluate_predictions(
+            ctx.preds,
+            confidence=o.confidence,
+            n_resamples=o.n_resamples,
+            random_state=o.seed,
+            progress=advance,
+        )
+    ctx.results["evaluation"] = ev
+    calibration_step_runs = _calibration_applies(ctx) is None and "calibration" in o.steps
+    return evaluation_section(ev, calibration=not calibration_step_runs)
+
+
+def _thresholds_applies(ctx: RunContext) -> str | None:
+    if ctx.task != "binary":
+        return f"thresholds: the model is {ctx.task}; threshold selection is for binary models."
+    return None
+
+
+def _thresholds(ctx: RunContext) -> Section:
+    from afterfit.report.sections.thresholds import thresholds_section
+    from afterfit.thresholds import select_threshold_predictions
+
+    o = ctx.options
+    preds, split = ctx.preds, "test"
+    if ctx.valid is not None:
+        preds = Predictions.from_model(
+            ctx.model, ctx.valid.X, ctx.valid.y, pos_label=ctx.preds.positive_label
+        )
+        split = "validation"
+    with ctx.progress("thresholds", o.n_resamples) as advance:
+        selection = select_threshold_predictions(
+            preds,
+            objective=o.threshold_objective,
+            split=split,
+            n_resamples=o.n_resamples,
+            confidence=o.confidence,
+            random_state=o.seed,
+            progress=advance,
+        )
+    ctx.results["thresholds"] = selection
+    return thresholds_section(selection)
+
+
+def _calibration_applies(ctx: RunContext) -> str | None:
+    if ctx.task == "regression":
+        return "calibration: regression models have no class probabilities."
+    if not ctx.preds.scores_are_probabilities:
+        return "calibration: the model gives decision scores, not probabilities."
+    return None
+
+
+def _calibration(ctx: RunContext) -> Section:
+    from afterfit.calibration import calibration_report
+    from afterfit.report.sections.calibration import calibration_section
+
+    o = ctx.options
+    with ctx.progress("calibration", o.n_resamples) as advance:
+        report = calibration_report(
+            ctx.preds,
+            n_resamples=o.n_resamples,
+            confidence=o.confidence,
+            random_state=o.seed,
+            progress=advance,
+        )
+    ctx.results["calibration"] = report
+    return calibration_section(report)
+
+
+def _comparison_applies(ctx: RunContext) -> str | None:
+    return None if ctx.others else "comparison: pass --compare with other models to compare."
+
+
+def _comparison(ctx: RunContext) -> Section:
+    from afterfit.compare import compare_models
+    from afterfit.report.sections.comparison import comparison_section
+
+    o = ctx.options
+    models = {o.model_name: ctx.model, **ctx.others}
+    with ctx.progress("comparison", o.n_resamples) as advance:
+        comparison = compare_models(
+            models,
+            ctx.test.X,
+            ctx.test.y,
+            pos_label=ctx.preds.positive_label,
+            n_resamples=o.n_resamples,
+            confidence=o.confidence,
+            random_state=o.seed,
+            progress=advance,
+        )
+    ctx.results["comparison"] = comparison
+    return comparison_section(comparison)
+
+
+def _explanations(ctx: RunContext) -> Section:
+    from afterfit.explain.explain import explain
+    from afterfit.report.sections.explanations import explanations_section
+
+    o = ctx.options
+    train = None if ctx.train is None else ctx.train.X
+    with ctx.progress("explanations", 0):
+        expl = explain(
+            ctx.model,
+            ctx.test.X,
+            ctx.test.y,
+            train=train,
+            methods=tuple(o.explain_methods),
+            n_repeats=o.n_repeats,
+            time_budget=o.explain_time_budget,
+            random_state=o.seed,
+        )
+    ctx.results["explanations"] = expl
+    return explanations_section(expl)
+
+
+def _training_applies(ctx: RunContext) -> str | None:
+    return None
+
+
+def _training(ctx: RunContext) -> Section | None:
+    from afterfit.report.sections.training import training_section
+    from afterfit.report.training import learning_curve, read_history, training_curves
+
+    o = ctx.options
+    curves = training_curves(ctx.model)
+    history = read_history(o.history) if o.history else None
+    learning = None
+    if ctx.train is not None and o.learning_curve:
+        with ctx.progress("learning curve", 0):
+            learning = learning_curve(ctx.model, ctx.train.X, ctx.train.y, random_state=o.seed)
+    if curves is None and history is None and learning is None:
+        return None
+    ctx.results["training"] = {"curves": curves, "history": history, "learning": learning}
+    return training_section(curves=curves, history=history, learning=learning)
+
+
+#: Every step, in page order. ``afterfit run --steps`` picks among their names.
+STEPS: tuple[Step, ...] = (
+    Step("evaluation", "Evaluation", _always, _evaluation),
+    Step("thresholds", "Decision threshold", _thresholds_applies, _thresholds),
+    Step("calibration", "Calibration", _calibration_applies, _calibration),
+    Step("comparison", "Model comparison", _comparison_applies, _comparison),
+    Step("explanations", "Explanations", _always, _explanations),
+    Step("training", "Training", _training_applies, _training),
+)
+STEP_NAMES = tuple(s.name for s in STEPS)
