@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 from typer.testing import CliRunner
 
+from afterfit.report.files import SCHEMA_VERSION
 import afterfit
 from afterfit.cli import app
 
@@ -60,7 +61,7 @@ def test_report_only(files, tmp_path):
     assert result.exit_code == 0, result.output
     assert "ece_uniform" in result.output and "resolution" in result.output
     doc = json.loads((out / "calibration.json").read_text())
-    assert doc["schema"] == "afterfit.calibration" and doc["schema_version"] == "1.0"
+    assert doc["schema"] == "afterfit.calibration" and doc["schema_version"] == SCHEMA_VERSION
     assert doc["calibrator"] is None and doc["calibrated"] is None and doc["comparison"] is None
     assert doc["source"]["calibration_data"] is None
     report = doc["model"]

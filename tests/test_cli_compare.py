@@ -17,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 from typer.testing import CliRunner
 
+from afterfit.report.files import SCHEMA_VERSION
 import afterfit
 from afterfit.cli import app
 from afterfit.compare.results import FRAME_COLUMNS
@@ -61,7 +62,7 @@ def test_compare_models_writes_json_tables_figures(files, tmp_path):
     assert result.exit_code == 0, result.output
     assert "delong" in result.output and "better than" in result.output
     doc = json.loads((out / "comparison.json").read_text())
-    assert doc["schema"] == "afterfit.comparison" and doc["schema_version"] == "1.0"
+    assert doc["schema"] == "afterfit.comparison" and doc["schema_version"] == SCHEMA_VERSION
     assert doc["source"]["models"] == {"logit": str(d / "logit.skops"),
                                        "stump": str(d / "tree.skops")}  # fmt: skip
     c = doc["comparison"]

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 
 from afterfit.cli._app import (
@@ -105,13 +104,15 @@ def run(
     title: Annotated[str | None, typer.Option(help="Title of the page.")] = None,
     figures: Annotated[bool, typer.Option(help="Write PNG figures.")] = True,
     mlflow: Annotated[
-        str | None,
+        bool,
         typer.Option(
-            is_flag=False,
-            flag_value=DEFAULT_MLFLOW,
-            help=f"Log metrics, parameters and files to MLflow: --mlflow (= {DEFAULT_MLFLOW}) "
-            "or --mlflow URI.",
+            help="Log metrics (with interval ends), parameters and every file of the "
+            "report to MLflow."
         ),
+    ] = False,
+    mlflow_uri: Annotated[
+        str | None,
+        typer.Option(help=f"MLflow tracking URI (implies --mlflow; default {DEFAULT_MLFLOW})."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
@@ -150,7 +151,8 @@ def _merge_config(ctx: typer.Context, config: Path | None) -> dict[str, Any]:
                 fix=f"use the names of `afterfit run --help`: {', '.join(sorted(known))}.",
             )
         source = ctx.get_parameter_source(name)
-        if source not in (click.core.ParameterSource.DEFAULT, None):
+        # Compared by name: Typer may bring its own copy of click's ParameterSource enum.
+        if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
             continue  # typed on the command line: it wins
         if name in PATH_OPTIONS and isinstance(value, str):
             value = config.parent / value
@@ -275,15 +277,14 @@ def _run(v: dict[str, Any], *, quiet: bool) -> None:
     out = Path(v["out"])
     title = v["title"] or f"afterfit report: {Path(v['model']).name} on {Path(v['data']).name}"
     write_report(report, out, title=title, figures=options.figures)
-    run_id = None
-    if v.get("mlflow"):
+    run_id, uri = None, v.get("mlflow_uri") or (DEFAULT_MLFLOW if v.get("mlflow") else None)
+    if uri:
         from afterfit.report.mlflow_log import log_to_mlflow
 
-        run_id = log_to_mlflow(
-            out, report.doc, uri=v["mlflow"], params=report.doc["report"]["options"]
-        )
+        params = report.doc["report"]["options"]
+        run_id = log_to_mlflow(out, report.doc, uri=uri, params=params)
     if not quiet:
-        _print_summary(report, out, time.perf_counter() - start, run_id, v.get("mlflow"))
+        _print_summary(report, out, time.perf_counter() - start, run_id, uri)
 
 
 def _print_summary(report: Any, out: Path, seconds: float, run_id: str | None, uri: str | None):

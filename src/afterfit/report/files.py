@@ -18,7 +18,7 @@ from afterfit.io import atomic_write, atomic_write_text
 
 SCHEMA_NAME = "afterfit.results"
 #: The version of every document afterfit writes; see docs/results-json.md for the rules.
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 def document(
