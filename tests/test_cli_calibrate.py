@@ -16,9 +16,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 from typer.testing import CliRunner
 
-from afterfit.report.files import SCHEMA_VERSION
 import afterfit
 from afterfit.cli import app
+from afterfit.report.files import SCHEMA_VERSION
 
 runner = CliRunner()
 

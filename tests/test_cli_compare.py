@@ -17,10 +17,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 from typer.testing import CliRunner
 
-from afterfit.report.files import SCHEMA_VERSION
 import afterfit
 from afterfit.cli import app
 from afterfit.compare.results import FRAME_COLUMNS
+from afterfit.report.files import SCHEMA_VERSION
 
 runner = CliRunner()
 
