@@ -403,6 +403,7 @@ class LearningCurve:
     def folds_frame(self) -> pd.DataFrame:
         """Every fold's score: ``train_size, fold, split, score``."""
         n_sizes, k = self.train_scores.shape
+        both = (("train", self.train_scores), ("validation", self.validation_scores))
         parts = [
             pd.DataFrame(
                 {
@@ -412,8 +413,7 @@ class LearningCurve:
                     "score": scores.ravel(),
                 }
             )
-            for split, scores in (("train", self.train_scores),
-                                  ("validation", self.validation_scores))  # fmt: skip
+            for split, scores in both
         ]
         return pd.concat(parts, ignore_index=True)
 
@@ -433,7 +433,7 @@ class LearningCurve:
             "train_sizes": [int(n) for n in self.train_sizes],
             "notes": list(self.notes),
         }
-        for split in ("train", "validation"):
+        for split, folds in (("train", self.train_scores), ("validation", self.validation_scores)):
             s = self.stats(split)
             out[split] = {
                 "mean": _nums(s["mean"]),
@@ -441,8 +441,7 @@ class LearningCurve:
                 "ci_low": _nums(s["ci_low"]),
                 "ci_high": _nums(s["ci_high"]),
                 "n_folds": [int(n) for n in s["n_folds"]],
-                "folds": [_nums(row) for row in (self.train_scores if split == "train"
-                                                 else self.validation_scores)],  # fmt: skip
+                "folds": [_nums(row) for row in folds],
             }
         out["fit_times"] = (
             None if self.fit_times is None else [_nums(row) for row in self.fit_times]
@@ -767,7 +766,7 @@ def training_curves(model: Any) -> TrainingCurves | None:
 _HISTORY_FIX = (
     "pass a training log as --history: Keras History.history saved as JSON "
     '({"loss": [...], "val_loss": [...]}), a Keras or PyTorch Lightning CSVLogger file '
-    "(epoch,loss,val_loss,...), or a JSON list of records ([{\"epoch\": 0, \"loss\": ...}])."
+    '(epoch,loss,val_loss,...), or a JSON list of records ([{"epoch": 0, "loss": ...}]).'
 )
 
 
@@ -822,8 +821,7 @@ def read_history(path: str | os.PathLike[str]) -> TrainingCurves:
     if not p.exists():
         raise DataError(
             f"The training history file '{p}' does not exist.",
-            fix="check the path given to --history (relative paths start in the current "
-            "folder).",
+            fix="check the path given to --history (relative paths start in the current folder).",
         )
     try:
         raw = p.read_bytes()
@@ -878,10 +876,20 @@ def _read_json(text: str, source: str) -> TrainingCurves:
     )
 
 
+def _delimiter(path: Path) -> str:
+    """Comma, semicolon, tab or bar, sniffed from the first lines (comma when unsure);
+    pandas' own sniffing (``sep=None``) can pick a letter in a one-column file."""
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        sample = "".join(f.readline() for _ in range(20))
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
 def _read_csv(path: Path, source: str) -> TrainingCurves:
     try:
-        # sep=None sniffs commas, semicolons or tabs (the python engine is needed for that)
-        frame = pd.read_csv(path, sep=None, engine="python")
+        frame = pd.read_csv(path, sep=_delimiter(path))
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"The training history file '{source}' is empty.",
                         fix=_HISTORY_FIX) from exc  # fmt: skip
@@ -898,16 +906,31 @@ def _read_csv(path: Path, source: str) -> TrainingCurves:
     return _from_frame(frame, source=source)
 
 
-def _pairs_names(keys: Sequence[str]) -> dict[str, tuple[str | None, str]]:
-    """Split and metric of each key; an unprefixed key is the training curve when another
-    key has the same metric with a split (Keras: ``loss`` beside ``val_loss``)."""
-    parsed = {k: _split_metric(k) for k in keys}
-    with_split = {m for s, m in parsed.values() if s is not None}
-    return {k: ("train" if s is None and m in with_split else s, m) for k, (s, m) in parsed.items()}
+def _label_columns(keys: Sequence[str]) -> dict[str, tuple[str, str | None, str]]:
+    """Name, split and metric of each log column.
 
-
-def _name(split: str | None, metric: str) -> str:
-    return metric if split is None else f"{split} {metric}"
+    An unprefixed key is the training curve when another key has the same metric with a
+    split (Keras: ``loss`` beside ``val_loss``). Lightning's ``_epoch`` / ``_step``
+    suffixes share the panel of their metric; a name that two columns would share falls
+    back to the column names.
+    """
+    parsed: dict[str, tuple[str | None, str, str]] = {}
+    for key in keys:
+        split, metric = _split_metric(key)
+        m = re.match(r"^(.+?)[_/](epoch|step)$", metric)
+        # Lightning's train_loss_epoch is the epoch's loss; train_loss_step the loss of
+        # single steps (averaged per epoch below): both on the loss panel
+        suffix = " (steps)" if m and m.group(2) == "step" else ""
+        parsed[key] = (split, m.group(1) if m else metric, suffix)
+    with_split = {m for s, m, _ in parsed.values() if s is not None}
+    out: dict[str, tuple[str, str | None, str]] = {}
+    for key, (split, metric, suffix) in parsed.items():
+        if split is None and metric in with_split:
+            split = "train"
+        name = (metric if split is None else f"{split} {metric}") + suffix
+        out[key] = (name, split, metric)
+    names = [n for n, _, _ in out.values()]
+    return {k: (k if names.count(n) > 1 else n, s, m) for k, (n, s, m) in out.items()}
 
 
 def _from_mapping(data: dict[str, Any], *, source: str) -> TrainingCurves:
@@ -934,15 +957,14 @@ def _from_mapping(data: dict[str, Any], *, source: str) -> TrainingCurves:
             fix=_HISTORY_FIX,
         )
     x_key = next((k for k in _INDEX_COLUMNS if k in series), None)
-    names = _pairs_names([k for k in series if k != x_key])
+    labels = _label_columns([k for k in series if k != x_key])
     curves = []
-    for key, (split, metric) in names.items():
+    for key, (name, split, metric) in labels.items():
         y = series[key]
         x = (series[x_key][: y.size] if x_key and series[x_key].size >= y.size
              else np.arange(y.size, dtype=np.float64))  # fmt: skip
         keep = np.isfinite(y) & np.isfinite(x)
-        curves.append(Curve(_name(split, metric), x[keep], y[keep], metric, split,
-                            _direction(metric)))  # fmt: skip
+        curves.append(Curve(name, x[keep], y[keep], metric, split, _direction(metric)))
     notes = [f"skipped keys without numbers: {', '.join(skipped)}"] if skipped else []
     if x_key is None:
         notes.append("epochs counted from 0, as Keras does")
@@ -988,7 +1010,7 @@ def _from_frame(frame: pd.DataFrame, *, source: str) -> TrainingCurves:
                              + ", ".join(per_step))  # fmt: skip
         else:
             table = table.set_index(x_col).sort_index()
-    names = _pairs_names(metric_cols)
+    labels = _label_columns(metric_cols)
     curves = []
     for col in metric_cols:
         y = table[col].to_numpy(float)
@@ -996,9 +1018,8 @@ def _from_frame(frame: pd.DataFrame, *, source: str) -> TrainingCurves:
         keep = np.isfinite(y) & np.isfinite(x)
         if not keep.any():
             continue
-        split, metric = names[col]
-        curves.append(Curve(_name(split, metric), x[keep], y[keep], metric, split,
-                            _direction(metric)))  # fmt: skip
+        name, split, metric = labels[col]
+        curves.append(Curve(name, x[keep], y[keep], metric, split, _direction(metric)))
     if not curves:
         raise DataError(
             f"The training history file '{source}' has no finite values in its metric "
@@ -1213,8 +1234,9 @@ def learning_curve(
 # --- matplotlib ---------------------------------------------------------------------------
 
 
-def _colours(splits: list[str]) -> dict[str, str]:
-    """Train blue, validation orange where the splits say so; others in order."""
+def split_colours(splits: list[str]) -> dict[str, str]:
+    """A colour per split name: train blue, validation orange where the names say so,
+    the others in Okabe-Ito order."""
     out: dict[str, str] = {}
     rest = iter(OKABE_ITO[2:] + OKABE_ITO[:2])
     for s in splits:
@@ -1229,6 +1251,18 @@ def _colours(splits: list[str]) -> dict[str, str]:
     return out
 
 
+def line_dashes(members: Sequence[Curve]) -> list[str]:
+    """``"solid"``, then ``"dash"`` and ``"dot"`` for further curves of the same split in
+    one panel (Lightning's per-step and per-epoch train loss share a colour)."""
+    seen: dict[str, int] = {}
+    out = []
+    for c in members:
+        k = seen.get(c.split or "", 0)
+        seen[c.split or ""] = k + 1
+        out.append(("solid", "dash", "dot")[min(k, 2)])
+    return out
+
+
 def _plot_curves(curves: TrainingCurves, *, max_panels: int = 6) -> Any:
     from matplotlib.figure import Figure
 
@@ -1237,16 +1271,23 @@ def _plot_curves(curves: TrainingCurves, *, max_panels: int = 6) -> Any:
     rows = -(-len(groups) // cols)
     fig = Figure(figsize=(5.5 * cols, 3.2 * rows + 0.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
-    colours = _colours(curves.splits())
+    colours = split_colours(curves.splits())
     for ax, (metric, members) in zip(axes, groups, strict=False):
-        for c in members:
+        for c, dash in zip(members, line_dashes(members), strict=True):
             ax.plot(c.x, c.y, color=colours[c.split or ""], label=c.name,
+                    linestyle={"solid": "-", "dash": "--", "dot": ":"}[dash],
                     marker="o" if c.x.size <= 30 else None, markersize=3)  # fmt: skip
         if curves.best_iteration is not None:
             ax.axvline(curves.best_iteration, color="grey", linestyle="--", linewidth=1,
                        label=f"kept: {curves.x_label} {curves.best_iteration:g}")  # fmt: skip
         direction = members[0].higher_is_better
-        hint = "" if direction is None else " (higher is better)" if direction else " (lower is better)"  # noqa: E501
+        hint = (
+            ""
+            if direction is None
+            else " (higher is better)"
+            if direction
+            else " (lower is better)"
+        )
         ax.set_ylabel(metric + hint)
         ax.set_xlabel(curves.x_label)
         ax.grid(alpha=0.3)
@@ -1268,12 +1309,13 @@ def _plot_learning_curve(lc: LearningCurve, *, ax: Any = None) -> Any:
         fig = ax.figure
     for split, colour in (("train", OKABE_ITO[0]), ("validation", OKABE_ITO[1])):
         s = lc.stats(split)
-        ax.fill_between(lc.train_sizes, s["ci_low"], s["ci_high"], color=colour, alpha=0.2)
+        ax.fill_between(lc.train_sizes, s["ci_low"], s["ci_high"], color=colour, alpha=0.2,
+                        label=f"{split} {lc.confidence:.0%} band")  # fmt: skip
         ax.plot(lc.train_sizes, s["mean"], marker="o", color=colour, label=split)
     direction = " (higher is better)" if lc.higher_is_better else " (lower is better)"
     ax.set_xlabel("training rows")
     ax.set_ylabel(lc.metric + direction)
-    ax.set_title(f"Learning curve: {lc.estimator}, {lc.confidence:.0%} bands across folds")
+    ax.set_title(f"Learning curve: {lc.estimator}")
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
     return fig
