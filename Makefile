@@ -34,4 +34,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench_thresholds.py
 
 clean:
-	rm -rf $(VENV) results demo-data .pytest_cache build src/*.egg-info
+	rm -rf $(VENV) results report demo-data .pytest_cache build src/*.egg-info

@@ -14,13 +14,14 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from afterfit.data import Dataset
-from afterfit.errors import AfterfitError, InvalidInputError
+from afterfit.errors import AfterfitError, AfterfitWarning, InvalidInputError
 from afterfit.io import atomic_write, atomic_write_text, current_umask
 from afterfit.predictions import Predictions
 from afterfit.report.files import SCHEMA_NAME, document
@@ -162,6 +163,15 @@ def run_report(
             if step.name == "evaluation":
                 raise
             skipped.append(f"{step.name}: {exc}")
+            continue
+        except Exception as exc:
+            if step.name == "evaluation":
+                raise
+            # One step's failure (a library that cannot explain this model, say) should
+            # not cost the user the rest of the report; it is named on the page and warned.
+            reason = f"{step.name}: failed with {type(exc).__name__}: {exc}"
+            warnings.warn(reason, AfterfitWarning, stacklevel=2)
+            skipped.append(reason)
             continue
         finally:
             timings[step.name] = time.perf_counter() - start
