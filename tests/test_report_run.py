@@ -215,3 +215,14 @@ def test_a_large_test_set_keeps_the_page_small(tmp_path):
 
     html = render_page(report.sections)
     assert len(html.encode()) < 5_000_000
+
+
+def test_near_perfect_score_is_a_leakage_suspect():
+    rng = np.random.default_rng(0)
+    n = 500
+    y = rng.integers(0, 2, n)
+    X = pd.DataFrame({"noise": rng.normal(size=n), "leak": y + rng.normal(0, 0.01, n)})
+    model = LogisticRegression().fit(X, y)
+    report = _run(model, load_dataset(X.assign(y=y), target="y"), steps=("evaluation",))
+    texts = [f["text"] for f in report.doc["report"]["findings"]]
+    assert any(t.startswith("Leakage suspect: roc_auc is 1.0000") for t in texts)
