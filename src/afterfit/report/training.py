@@ -1073,6 +1073,7 @@ def learning_curve(
     n_jobs: int | None = None,
     max_rows: int | None = 20_000,
     confidence: float = 0.95,
+    threads: int | None = 1,
 ) -> LearningCurve:
     """Score against the number of training rows, cross-validated, on a clone of ``model``.
 
@@ -1104,6 +1105,12 @@ def learning_curve(
         in the result); None uses every row.
     confidence : float
         Level of the interval across folds.
+    threads : int or None
+        OpenMP / BLAS threads per fit (through threadpoolctl). One by default: fits on at
+        most ``max_rows`` rows are short, and threads cost more than they give there (a
+        HistGradientBoosting fit on 20,000 rows took 14 s with threads on a busy 2-core
+        machine, 1 s without); run fits side by side with ``n_jobs`` instead. None keeps
+        the libraries' defaults.
 
     Returns
     -------
@@ -1182,7 +1189,9 @@ def learning_curve(
         splitter: Any = kind(n_splits=int(cv), shuffle=True, random_state=random_state)
     else:
         splitter = cv
-    with warnings.catch_warnings(record=True) as caught:
+    from threadpoolctl import threadpool_limits
+
+    with warnings.catch_warnings(record=True) as caught, threadpool_limits(limits=threads):
         warnings.simplefilter("always")
         try:
             sizes, train, val, fit_times, _ = model_selection.learning_curve(
