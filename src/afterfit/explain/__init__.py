@@ -1,24 +1,45 @@
 """Explanations of a trained model: permutation importance, SHAP, LIME and anchors."""
 
 from afterfit.explain.anchors import AnchorExplanation, AnchorTabular
+from afterfit.explain.explain import Explanations, explain_model, write_explanations
 from afterfit.explain.lime import LimeExplanation, LimeTabular, explain_rows
+from afterfit.explain.local import (
+    Agreement,
+    LocalExplanations,
+    RowExplanation,
+    explain_local,
+    explain_row,
+    rank_agreement,
+)
 from afterfit.explain.permutation import (
     PermutationImportance,
     group_by_prefix,
     permutation_importance,
 )
+from afterfit.explain.rows import RowSelection, select_rows
 from afterfit.explain.shap_values import Additivity, ShapValues, shap_values
 
 __all__ = [
     "Additivity",
+    "Agreement",
     "AnchorExplanation",
     "AnchorTabular",
+    "Explanations",
     "LimeExplanation",
     "LimeTabular",
+    "LocalExplanations",
     "PermutationImportance",
+    "RowExplanation",
+    "RowSelection",
     "ShapValues",
+    "explain_local",
+    "explain_model",
+    "explain_row",
     "explain_rows",
     "group_by_prefix",
     "permutation_importance",
+    "rank_agreement",
+    "select_rows",
     "shap_values",
+    "write_explanations",
 ]
