@@ -11,6 +11,7 @@ from afterfit.cli import (
     calibrate,  # noqa: F401  (registers the command)
     compare,  # noqa: F401  (registers the command)
     evaluate,  # noqa: F401  (registers the command)
+    explain,  # noqa: F401  (registers the command)
     run,  # noqa: F401  (registers the command)
     threshold,  # noqa: F401  (registers the command)
 )

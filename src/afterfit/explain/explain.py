@@ -272,30 +272,30 @@ class Explanations:
                             feature=str(top["feature"]),
                         )
                     )
-        disagree = self.local.disagreements()
+        disagree = [r for r in self.local.disagreements() if r.agreement is not None]
         if disagree:
-            names = [r.name for r in disagree]
-            details = "; ".join(
-                f"{r.name}: top-{r.agreement.k} Jaccard {r.agreement.jaccard:.2f}, "
-                f"Kendall's tau "
-                + (
-                    f"{r.agreement.kendall_tau:.2f}"
-                    if math.isfinite(r.agreement.kendall_tau)
-                    else "n/a"
+
+            def tau(r: Any) -> str:
+                t = r.agreement.kendall_tau
+                return f"{t:.2f}" if math.isfinite(t) else "n/a"
+
+            k = disagree[0].agreement.k
+            if len(disagree) == 1:
+                r = disagree[0]
+                where = (
+                    f"{r.name} (top-{k} Jaccard {r.agreement.jaccard:.2f}, Kendall's tau {tau(r)})"
                 )
-                for r in disagree
-                if r.agreement is not None
-            )
-            rows_text = (
-                names[0]
-                if len(names) == 1
-                else "rows " + ", ".join(n.removeprefix("row ") for n in names)
-            )
+            else:
+                ids = ", ".join(str(r.position) for r in disagree)
+                details = "; ".join(
+                    f"{r.position}: {r.agreement.jaccard:.2f}/{tau(r)}" for r in disagree
+                )
+                where = f"rows {ids} (top-{k} Jaccard/Kendall's tau: {details})"
             out.append(
                 Flag(
                     "disagreement",
-                    f"SHAP and LIME disagree on {rows_text} ({details}): read those "
-                    "explanations with care (LIME's fidelity says how well its surrogate fits).",
+                    f"SHAP and LIME disagree on {where}: read those explanations with care "
+                    "(LIME's fidelity says how well its surrogate fits).",
                     positions=tuple(r.position for r in disagree if r.position is not None),
                 )
             )

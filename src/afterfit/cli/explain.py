@@ -1,0 +1,279 @@
+"""``afterfit explain``: global importance, chosen rows explained side by side, agreement.
+
+::
+
+    afterfit explain --model model.skops --data test.parquet --target y \
+                     [--train train.parquet] [--rows 17,42] \
+                     [--methods permutation,shap,lime,anchors] [--time-budget 60] --out expl/
+
+Writes ``explanations.json`` (afterfit's versioned header, schema
+``afterfit.explanations``), ``tables/*.csv`` and ``figures/*.png`` under ``--out``; nothing
+is written until everything is computed, and each file is written atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from afterfit.cli._app import (
+    DataOpt,
+    DropOpt,
+    ModelOpt,
+    TrustedTypeOpt,
+    TrustOpt,
+    app,
+    clear_errors,
+    err_console,
+    fmt,
+    out_console,
+)
+from afterfit.errors import InvalidInputError
+
+
+class BackendOption(StrEnum):
+    local = "local"
+    threads = "threads"
+    dask = "dask"
+
+
+@contextlib.contextmanager
+def _progress(quiet: bool) -> Iterator[Any]:
+    """One bar per method on a terminal; nothing when quiet or not a TTY."""
+    if quiet or not err_console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def advance(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=total)
+            bar.update(tasks[step], completed=done, total=total)
+
+        yield advance
+
+
+def _parallel(backend: BackendOption | None, scheduler: str | None) -> Any:
+    """The parallel backend block, when one is asked for."""
+    if backend is None and scheduler is None:
+        return contextlib.nullcontext()
+    try:
+        from afterfit.parallel import parallel_backend
+    except ImportError:  # pragma: no cover - the module ships with afterfit
+        raise InvalidInputError(
+            "--backend and --scheduler need afterfit.parallel, which this installation lacks.",
+            fix="upgrade afterfit, or leave --backend and --scheduler out.",
+        ) from None
+    name = None if backend is None else backend.value
+    if name is None and scheduler is not None:
+        name = "dask"  # a scheduler address only makes sense for dask
+    return parallel_backend(name, scheduler)
+
+
+def _training_frame(path: Path, target: str, drop: list[str]) -> Any:
+    """Training features: the file without the target and the dropped columns."""
+    from afterfit.data import read_table
+
+    frame = read_table(path)
+    columns = [c for c in (*drop, target) if c in frame.columns]
+    return frame.drop(columns=columns)
+
+
+def _ci(low: float, high: float) -> str:
+    return f"[{fmt(low)}, {fmt(high)}]" if math.isfinite(low) and math.isfinite(high) else ""
+
+
+def _print_summary(expl: Any, top: int = 10) -> None:
+    df = expl.frame().head(top)
+    title = f"{expl.task} · {expl.n_rows:,} rows · {len(expl.feature_names)} features"
+    if expl.permutation is not None:
+        title += f" · permutation metric {expl.permutation.metric}"
+    table = Table(title=title, title_justify="left")
+    table.add_column("feature")
+    if expl.permutation is not None:
+        table.add_column("permutation", justify="right")
+        table.add_column(f"{expl.permutation.confidence:.0%} CI", justify="right")
+    if expl.shap_importance is not None:
+        table.add_column("mean |SHAP|", justify="right")
+        table.add_column("95% CI", justify="right")
+    for rec in df.to_dict("records"):
+        cells = [str(rec["feature"])]
+        if expl.permutation is not None:
+            low, high = float(rec["permutation_ci_low"]), float(rec["permutation_ci_high"])
+            cells += [fmt(float(rec["permutation"])), _ci(low, high)]
+        if expl.shap_importance is not None:
+            low, high = float(rec["shap_ci_low"]), float(rec["shap_ci_high"])
+            cells += [fmt(float(rec["mean_abs_shap"])), _ci(low, high)]
+        table.add_row(*cells)
+    out_console.print(table)
+
+    if not len(expl.local):
+        return
+    methods = expl.local.methods
+    columns = ["row", "reason", "true → predicted"]
+    columns += ["SHAP top"] if "shap" in methods else []
+    columns += ["LIME top (fidelity)"] if "lime" in methods else []
+    columns += ["anchor (precision, coverage)"] if "anchors" in methods else []
+    columns += ["agree"] if {"shap", "lime"} <= set(methods) else []
+    columns += ["skipped"] if expl.local.skipped else []
+    rows = Table(title="Explained rows", title_justify="left")
+    for name in columns:
+        rows.add_column(name)
+    for r in expl.local.rows:
+        cells = {
+            "row": str(r.position) if r.label == r.position else f"{r.position} ({r.label})",
+            "reason": r.reason,
+            "true → predicted": f"{r.true_value} → {r.prediction}",
+            "SHAP top": "" if r.shap is None else ", ".join(r.shap.frame()["feature"].head(3)),
+            "LIME top (fidelity)": "",
+            "anchor (precision, coverage)": "",
+            "agree": "" if r.agreement is None else ("yes" if r.agreement.agree else "[red]no[/]"),
+            "skipped": ", ".join(s.method for s in r.skipped),
+        }
+        if r.lime is not None:
+            fid = "n/a" if not math.isfinite(r.lime.fidelity) else f"{r.lime.fidelity:.2f}"
+            cells["LIME top (fidelity)"] = f"{', '.join(r.lime.columns[:3])} ({fid})"
+        if r.anchor is not None:
+            preds = r.anchor.predicates
+            rule = " AND ".join(preds[:3]) or "(empty)"
+            if len(preds) > 3:  # the whole rule is in explanations.json and anchors.csv
+                rule += f" AND {len(preds) - 3} more"
+            cells["anchor (precision, coverage)"] = (
+                f"{rule} ({r.anchor.precision:.2f}, {r.anchor.coverage:.2f})"
+            )
+        rows.add_row(*(cells[c] for c in columns))
+    out_console.print(rows)
+
+
+def _print_skipped(skipped: Any) -> None:
+    """One line per method: rows skipped (time budget), or why it did not run at all."""
+    per_row: dict[str, int] = {}
+    for s in skipped:
+        if s.position is None:
+            err_console.print(f"[dim]skipped:[/] {s.method}: {s.reason}.", highlight=False,
+                              soft_wrap=True)  # fmt: skip
+        else:
+            per_row[s.method] = per_row.get(s.method, 0) + 1
+    if per_row:
+        text = ", ".join(f"{m} on {k} row(s)" for m, k in per_row.items())
+        err_console.print(f"[dim]skipped:[/] {text} (time budget; see tables/skipped.csv).",
+                          highlight=False, soft_wrap=True)  # fmt: skip
+
+
+@app.command()
+def explain(
+    target: Annotated[str, typer.Option(help="Name of the target (true label) column.")],
+    model: ModelOpt = None,
+    data: DataOpt = None,
+    train: Annotated[
+        Path | None,
+        typer.Option(help="Training data: LIME and anchors sample from it; SHAP's background."),
+    ] = None,
+    rows: Annotated[
+        str | None,
+        typer.Option(help="Rows to explain first: 0-based positions or index labels, 17,42."),
+    ] = None,
+    methods: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated methods (default: all that apply): permutation,shap,lime,anchors."
+        ),
+    ] = None,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            help="Permutation importance metric (default roc_auc, roc_auc_ovr_macro, r2)."
+        ),
+    ] = None,
+    n_repeats: Annotated[int, typer.Option(help="Permutation importance repeats.")] = 5,
+    n_errors: Annotated[int, typer.Option(help="Most confident errors to explain.")] = 3,
+    n_uncertain: Annotated[int, typer.Option(help="Least confident rows to explain.")] = 3,
+    n_random: Annotated[int, typer.Option(help="Random rows to explain.")] = 2,
+    time_budget: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds each slow method (LIME, anchors, model-agnostic SHAP) may spend "
+            "before it stops starting new rows."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of every method.")] = 0,
+    drop: DropOpt = None,
+    trust: TrustOpt = False,
+    trusted_type: TrustedTypeOpt = None,
+    backend: Annotated[
+        BackendOption | None,
+        typer.Option(help="Where permutation importance and SHAP run: local, threads, dask."),
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="With --backend dask: the scheduler, tcp://HOST:8786.")
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Folder for explanations.json, tables and figures.")
+    ] = Path("explanations"),
+    figures: Annotated[bool, typer.Option(help="Write PNG figures.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+) -> None:
+    """Explain a model: permutation importance and SHAP with intervals, the rows worth a
+    look (confident errors, least confident, random, yours) with SHAP, LIME and anchors side
+    by side, and where SHAP and LIME disagree.
+
+    Writes explanations.json, tables/*.csv and figures/*.png under --out.
+    """
+    with clear_errors(quiet=quiet):
+        if model is None or data is None:
+            raise InvalidInputError(
+                "afterfit explain needs --model and --data (the rows to explain, with the "
+                "target column).",
+                fix="pass --model model.skops --data test.parquet --target y.",
+            )
+        from afterfit.data import load_dataset
+        from afterfit.explain.explain import explain_model, write_explanations
+        from afterfit.explain.rows import parse_rows
+        from afterfit.models import load_model
+
+        user_rows = parse_rows(rows)
+        with warnings.catch_warnings(), contextlib.suppress(ImportError):
+            # shap warns about matplotlib colormaps on import: not the user's concern
+            warnings.simplefilter("ignore")
+            import shap  # noqa: F401
+        loaded = load_model(model, trust=trust, trusted_types=trusted_type or [])
+        ds = load_dataset(data, target=target, drop=drop or [])
+        train_X = None if train is None else _training_frame(train, target, drop or [])
+        with _parallel(backend, scheduler), _progress(quiet) as progress:
+            expl = explain_model(
+                loaded, ds.X, ds.y, train=train_X, rows=user_rows, methods=methods,
+                metric=metric, n_repeats=n_repeats, n_errors=n_errors,
+                n_uncertain=n_uncertain, n_random=n_random, time_budget=time_budget,
+                random_state=seed, progress=progress,
+            )  # fmt: skip
+        source = {
+            "model": str(model),
+            "data": str(data),
+            "target": target,
+            "train": None if train is None else str(train),
+        }
+        written = write_explanations(expl, out, source=source, figures=figures)
+        if not quiet:
+            _print_summary(expl)
+            for flag in expl.flags():
+                err_console.print(f"[yellow]warning:[/] {flag.text}", highlight=False,
+                                  soft_wrap=True)  # fmt: skip
+            for note in expl.notes:
+                err_console.print(f"[dim]note:[/] {note}", highlight=False, soft_wrap=True)
+            _print_skipped(expl.skipped)
+            out_console.print(
+                f"Wrote {len(written)} files to {out}/ (explanations.json, tables/, "
+                f"{'figures/' if figures else 'no figures'})."
+            )
