@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import warnings
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -244,10 +243,6 @@ def explain(
         from afterfit.models import load_model
 
         user_rows = parse_rows(rows)
-        with warnings.catch_warnings(), contextlib.suppress(ImportError):
-            # shap warns about matplotlib colormaps on import: not the user's concern
-            warnings.simplefilter("ignore")
-            import shap  # noqa: F401
         loaded = load_model(model, trust=trust, trusted_types=trusted_type or [])
         ds = load_dataset(data, target=target, drop=drop or [])
         train_X = None if train is None else _training_frame(train, target, drop or [])

@@ -46,6 +46,7 @@ from afterfit.explain.local import (
     _json_value,
     _num,
     explain_local,
+    quiet_shap_import,
 )
 from afterfit.explain.permutation import PermutationImportance
 from afterfit.explain.rows import RowSelection, select_rows
@@ -667,6 +668,8 @@ def explain_model(
                 fix="leave 'anchors' out of the methods for a regression model.",
             )
     local_methods = tuple(x for x in chosen_t if x != "permutation")
+    if "shap" in chosen_t:
+        quiet_shap_import()
 
     preds = Predictions.from_model(m, frame, y, sample_weight=sample_weight)
     y_arr = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)

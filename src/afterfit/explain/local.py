@@ -824,6 +824,17 @@ def sampling_data(
     return fallback, note
 
 
+def quiet_shap_import() -> None:
+    """Import shap with its import-time warnings silenced (matplotlib colormap deprecations
+    from shap's own plotting module: nothing the user can act on)."""
+    import contextlib
+    import warnings
+
+    with warnings.catch_warnings(), contextlib.suppress(ImportError):
+        warnings.simplefilter("ignore")
+        import shap  # noqa: F401
+
+
 @dataclass
 class _Clock:
     """Time spent per method, against the budget."""
@@ -962,6 +973,7 @@ def _run_rows(
     # SHAP
     shap_rows: list[ShapRow | None] = [None] * n
     if "shap" in methods:
+        quiet_shap_import()
         options = dict(shap_options or {})
         options.setdefault("random_state", random_state)
         bg = background
