@@ -22,6 +22,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
+from threadpoolctl import threadpool_limits
 
 from afterfit.calibration import CalibratedModel
 from afterfit.errors import DataError, InvalidInputError, ModelError
@@ -113,20 +114,23 @@ def test_gradient_boosting_curves_are_its_attributes(cancer):
 
 def test_hist_gradient_boosting_curves(cancer):
     X, y = cancer
-    hgb = HistGradientBoostingClassifier(early_stopping=True, max_iter=25, random_state=0)
-    curves = training_curves(hgb.fit(X, y))
+    # one thread: OpenMP threads make small fits slow on a busy machine
+    with threadpool_limits(limits=1):
+        hgb = HistGradientBoostingClassifier(early_stopping=True, max_iter=25, random_state=0)
+        hgb.fit(X, y)
+        scored = HistGradientBoostingClassifier(
+            early_stopping=True, scoring="roc_auc", max_iter=10, random_state=0
+        ).fit(X, y)
+        no_es = HistGradientBoostingClassifier(early_stopping=False, max_iter=5).fit(X, y)
+    curves = training_curves(hgb)
     assert curves.names == ("train loss", "validation loss")
     # HistGradientBoosting records negative losses, from iteration 0 (the baseline)
     np.testing.assert_array_equal(curves["train loss"].y, -hgb.train_score_)
     np.testing.assert_array_equal(curves["validation loss"].y, -hgb.validation_score_)
     np.testing.assert_array_equal(curves["validation loss"].x, np.arange(hgb.n_iter_ + 1))
-    scored = HistGradientBoostingClassifier(
-        early_stopping=True, scoring="roc_auc", max_iter=10, random_state=0
-    ).fit(X, y)
     auc = training_curves(scored)["validation roc_auc"]
     np.testing.assert_array_equal(auc.y, scored.validation_score_)
     assert auc.higher_is_better is True
-    no_es = HistGradientBoostingClassifier(early_stopping=False, max_iter=5).fit(X, y)
     assert training_curves(no_es) is None
 
 
@@ -134,7 +138,11 @@ def test_xgboost_evals_result(cancer):
     xgb = pytest.importorskip("xgboost")
     X, y = cancer
     model = xgb.XGBClassifier(
-        n_estimators=60, max_depth=2, eval_metric=["logloss", "auc"], early_stopping_rounds=5
+        n_estimators=60,
+        max_depth=2,
+        eval_metric=["logloss", "auc"],
+        early_stopping_rounds=5,
+        n_jobs=1,
     )
     model.fit(X[:400], y[:400], eval_set=[(X[:400], y[:400]), (X[400:], y[400:])], verbose=False)
     curves = training_curves(model)
@@ -158,7 +166,7 @@ def test_xgboost_evals_result(cancer):
 def test_lightgbm_evals_result(cancer):
     lgb = pytest.importorskip("lightgbm")
     X, y = cancer
-    model = lgb.LGBMClassifier(n_estimators=40, num_leaves=4, verbose=-1)
+    model = lgb.LGBMClassifier(n_estimators=40, num_leaves=4, verbose=-1, n_jobs=1)
     model.fit(
         X[:400],
         y[:400],
@@ -175,6 +183,17 @@ def test_lightgbm_evals_result(cancer):
             np.testing.assert_allclose(curves[f"{split} {metric}"].y, values)
     assert curves.best_iteration == model.best_iteration_
     assert curves["holdout binary_logloss"].higher_is_better is False
+
+
+def test_keras_model_history():
+    from types import SimpleNamespace
+
+    # what a fitted Keras model exposes: model.history.history, a dict of lists
+    model = SimpleNamespace(history=SimpleNamespace(history={"loss": [0.7, 0.5],
+                                                             "val_loss": [0.8, 0.6]}))  # fmt: skip
+    curves = training_curves(model)
+    assert curves.kind == "estimator" and curves.names == ("train loss", "validation loss")
+    np.testing.assert_array_equal(curves["validation loss"].y, [0.8, 0.6])
 
 
 def test_models_without_curves(cancer):

@@ -170,7 +170,9 @@ def curves_spec(curves: TrainingCurves, *, max_points: int = MAX_POINTS) -> dict
                 "yanchor": "bottom",
             }
         ]
-    layout["legend"] = {"orientation": "h", "y": -0.08 if n > 1 else -0.2}
+    # the legend 64 px below the plot area, under the x axis title, whatever the height
+    plot_height = layout["height"] - layout["margin"]["t"] - layout["margin"]["b"]
+    layout["legend"] = {"orientation": "h", "y": -64 / plot_height}
     return {"data": traces, "layout": layout}
 
 
@@ -255,7 +257,7 @@ def _learning_blocks(lc: LearningCurve) -> list[Any]:
     )
     notes = "".join(f" Note: {n}." for n in lc.notes)
     caption = (
-        f"{lc.metric} of a {lc.estimator} refitted on growing parts of the training "
+        f"The {lc.metric} of a {lc.estimator} refitted on growing parts of the training "
         f"folds ({lc.cv}), on those rows (train) and on the held-out fold "
         f"(validation). Bands: {lc.interval}.{sampled}{notes}"
     )
