@@ -179,6 +179,7 @@ def run_report(
             skipped.append(f"{step.name}: nothing to show for this model and data.")
         else:
             sections.append(section)
+    skipped += ctx.skipped
     summary = {
         "task": preds.task,
         "n_rows": preds.n,

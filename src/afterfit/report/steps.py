@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from afterfit.data import Dataset
+from afterfit.errors import InvalidInputError, ModelError
 from afterfit.predictions import Predictions
 from afterfit.report.page import Section
 
@@ -43,6 +44,8 @@ class RunContext:
     others: dict[str, Any] = field(default_factory=dict)
     progress: ProgressFactory = no_progress
     results: dict[str, Any] = field(default_factory=dict)
+    #: Parts of a step that could not run, with the reason ("Steps not run" on the page).
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def task(self) -> str:
@@ -162,22 +165,28 @@ def _comparison(ctx: RunContext) -> Section:
 
 
 def _explanations(ctx: RunContext) -> Section:
-    from afterfit.explain.explain import explain
+    from afterfit.explain.explain import explain_model
     from afterfit.report.sections.explanations import explanations_section
 
     o = ctx.options
     train = None if ctx.train is None else ctx.train.X
-    with ctx.progress("explanations", 0):
-        expl = explain(
-            ctx.model,
-            ctx.test.X,
-            ctx.test.y,
-            train=train,
-            methods=tuple(o.explain_methods),
-            n_repeats=o.n_repeats,
-            time_budget=o.explain_time_budget,
-            random_state=o.seed,
-        )
+    bars: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+
+        def progress(step: str, done: int, total: int) -> None:
+            # One bar per explanation method, opened when the method starts.
+            if step not in bars:
+                bars[step] = [stack.enter_context(ctx.progress(f"explanations: {step}", total)), 0]
+            advance, seen = bars[step]
+            if advance is not None and done > seen:
+                advance(done - seen)
+            bars[step][1] = done
+
+        expl = explain_model(
+            ctx.model, ctx.test.X, ctx.test.y, train=train, methods=tuple(o.explain_methods),
+            n_repeats=o.n_repeats, permutation_max_rows=o.explain_max_rows,
+            time_budget=o.explain_time_budget, random_state=o.seed, progress=progress,
+        )  # fmt: skip
     ctx.results["explanations"] = expl
     return explanations_section(expl)
 
@@ -196,7 +205,11 @@ def _training(ctx: RunContext) -> Section | None:
     learning = None
     if ctx.train is not None and o.learning_curve:
         with ctx.progress("learning curve", 0):
-            learning = learning_curve(ctx.model, ctx.train.X, ctx.train.y, random_state=o.seed)
+            try:
+                learning = learning_curve(ctx.model, ctx.train.X, ctx.train.y, random_state=o.seed)
+            except (ModelError, InvalidInputError) as exc:
+                # An ONNX file or a torch module cannot be refitted: the rest still shows.
+                ctx.skipped.append(f"learning curve: {exc}")
     if curves is None and history is None and learning is None:
         return None
     ctx.results["training"] = {"curves": curves, "history": history, "learning": learning}
