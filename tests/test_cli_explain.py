@@ -166,3 +166,30 @@ def test_backend_threads(files, tmp_path):
     ex = json.loads((out / "explanations.json").read_text())["explanations"]
     assert ex["permutation"]["metric"] == "roc_auc_ovr_macro"
     assert ex["local"]["rows"] == []
+
+
+@pytest.mark.slow
+def test_backend_dask_local_cluster_same_numbers(files, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    common = ("explain", "--model", files["model"], "--data", files["test"], "--target",
+              "target", "--methods", "permutation", "--n-repeats", "3", "--no-figures",
+              "--quiet", "--trusted-type", TREE)  # fmt: skip
+    local = run(*common, "--out", tmp_path / "local")
+    assert local.exit_code == 0, local.output
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:  # fmt: skip
+        result = run(*common, "--backend", "dask", "--scheduler", cluster.scheduler_address,
+                     "--out", tmp_path / "dask")  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+    def importances(folder):
+        doc = json.loads((folder / "explanations.json").read_text())
+        return {
+            f["feature"]: f["importance"] for f in doc["explanations"]["permutation"]["features"]
+        }
+
+    assert importances(tmp_path / "dask") == importances(tmp_path / "local")
+    bad = run(*common, "--backend", "dask", "--scheduler", "tcp://127.0.0.1:1",
+              "--out", tmp_path / "bad")  # fmt: skip
+    assert bad.exit_code == 2 and "Dask scheduler" in text(bad)
+    assert not (tmp_path / "bad").exists()
