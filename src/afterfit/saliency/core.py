@@ -121,7 +121,8 @@ def saliency(
         Most rows per forward pass (IG steps, noisy copies and occluded copies count);
         default: what holds 4M input floats, at most 4,096.
     max_images : int, optional
-        Explain only the first ``max_images`` images.
+        Explain at most this many images, evenly spaced through the set (so a folder
+        sorted by class keeps every class).
     faithfulness : bool, default True
         Compute deletion and insertion curves (:attr:`SaliencyMaps.faithfulness`).
     faithfulness_steps : int, default 16
@@ -194,7 +195,9 @@ def saliency(
     )
     image_set: ImageSet = load_images(images, labels, preprocess=preprocess)
     if max_images is not None and len(image_set) > max_images:
-        image_set = image_set.subset(np.arange(max_images))
+        # Evenly spaced rather than the first ones: a class-per-folder set stays mixed.
+        keep = np.unique(np.rint(np.linspace(0, len(image_set) - 1, max_images)).astype(int))
+        image_set = image_set.subset(keep)
     n_classes = check_inputs(module, image_set.inputs)
     layer_name = None
     if "gradcam" in names:
