@@ -302,7 +302,12 @@ def _device(module: Any) -> Any:
 
 
 def _brief(exc: BaseException, limit: int = 200) -> str:
-    text = " ".join(str(exc).split())
+    text = str(exc)
+    if "Traceback of TorchScript" in text:
+        # TorchScript wraps the error in its own traceback; its last line is the error.
+        lines = [line for line in text.splitlines() if line.strip()]
+        text = lines[-1] if lines else text
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
