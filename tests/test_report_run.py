@@ -226,3 +226,12 @@ def test_near_perfect_score_is_a_leakage_suspect():
     report = _run(model, load_dataset(X.assign(y=y), target="y"), steps=("evaluation",))
     texts = [f["text"] for f in report.doc["report"]["findings"]]
     assert any(t.startswith("Leakage suspect: roc_auc is 1.0000") for t in texts)
+
+
+def test_zero_resamples_means_no_bootstrap(binary):
+    hgb, _, test = binary
+    options = RunOptions(steps=("evaluation", "thresholds", "calibration"), n_resamples=0)
+    report = run_report(hgb, test, options=options)
+    methods = {m["method"] for m in report.doc["evaluation"]["metrics"]}
+    assert methods == {"none"}
+    assert report.doc["report"]["sections"] == ["evaluation", "thresholds", "calibration"]

@@ -73,6 +73,7 @@ def _evaluation(ctx: RunContext) -> Section:
     with ctx.progress("evaluation", o.n_resamples) as advance:
         ev = evaluate_predictions(
             ctx.preds,
+            ci="none" if o.n_resamples == 0 else "auto",
             confidence=o.confidence,
             n_resamples=o.n_resamples,
             random_state=o.seed,

@@ -60,6 +60,8 @@ def reliability_spec(curve: Any) -> dict[str, Any]:
         "side": "right",
         "showgrid": False,
         "title": {"text": "rows"},
+        "tickformat": "~s",
+        "rangemode": "tozero",
     }
     return {"data": [hist, specs.diagonal("perfect calibration"), trace], "layout": layout}
 

@@ -41,6 +41,7 @@ def comparison_section(comparison: Any) -> Section:
     diff_layout = specs.layout(
         x="difference (b - a)", barmode="group", height=max(300, 60 + 40 * len(pairs))
     )
+    diff_layout["yaxis"]["automargin"] = True  # long "b - a" labels
     diff_layout["shapes"] = [
         {
             "type": "line",

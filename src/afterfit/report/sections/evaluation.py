@@ -154,6 +154,7 @@ def _confusion(evaluation: Evaluation) -> Figure:
             "x": labels,
             "y": labels,
             "colorscale": "Blues",
+            "reversescale": True,  # plotly.js' Blues runs dark to light: high counts dark
             "texttemplate": fmt if len(labels) <= 20 else None,
             "hovertemplate": "true %{y}<br>predicted %{x}<br>" + fmt + "<extra></extra>",
             "visible": visible,
