@@ -30,8 +30,11 @@ lint: setup
 	$(BIN)/ruff format src tests benchmarks examples
 
 bench: setup
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	$(BIN)/python benchmarks/bench_metrics.py
 	$(BIN)/python benchmarks/bench_thresholds.py
+	$(BIN)/python benchmarks/bench_permutation.py
+	$(BIN)/python benchmarks/bench_report.py
 
 clean:
 	rm -rf $(VENV) results report demo-data .pytest_cache build src/*.egg-info
