@@ -119,7 +119,7 @@ def saliency(
         Occlusion's square patch side and step; default ``max(2, side // 8)`` and half.
     batch_size : int, optional
         Most rows per forward pass (IG steps, noisy copies and occluded copies count);
-        default: what holds 4M input floats, at most 4,096.
+        default: what holds 1M input floats, at most 512.
     max_images : int, optional
         Explain at most this many images, evenly spaced through the set (so a folder
         sorted by class keeps every class).
