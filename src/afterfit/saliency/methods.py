@@ -411,9 +411,11 @@ def resolve_targets(
 
 
 @contextlib.contextmanager
-def _seeded(torch: Any, seed: int) -> Iterator[None]:
-    """Seed torch's global generator (which Captum's noise uses) without disturbing it."""
-    with torch.random.fork_rng(devices=[]):
+def _seeded(torch: Any, seed: int, device: Any = None) -> Iterator[None]:
+    """Seed torch's global generators (Captum draws its noise from them, on the inputs'
+    device) and restore them afterwards."""
+    cuda = [device.index or 0] if device is not None and device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)
         yield
 
@@ -502,7 +504,7 @@ def attribute(
                     internal_batch_size=max(inner * (stop - start), stop - start),
                 )
             elif method == "smoothgrad":
-                with _seeded(torch, settings.random_state * 1_000_003 + start):
+                with _seeded(torch, settings.random_state * 1_000_003 + start, device):
                     a = attr.NoiseTunnel(attr.Saliency(module)).attribute(
                         x,
                         nt_type="smoothgrad",
