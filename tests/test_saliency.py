@@ -673,6 +673,7 @@ def test_result_object(run):
     assert d["settings"]["gradcam_layer"] == "conv2" and d["settings"]["n_steps"] == 8
     assert set(d["faithfulness"]["mean_curves"]["deletion"]) == {*run.methods, RANDOM}
     assert d["sanity"]["steps"] == [["fc2"], ["fc1"], ["conv2"], ["conv1"]]
+    assert d["sanity"]["images"] == [0, 5, 10, 15]  # spread through the set, not the first 4
     assert len(run.to_dict(include_maps=True)["maps"]["gradients"]) == 16
     assert run.sanity.frame().shape[0] == 3 * 5
     assert run.faithfulness.frame().shape[0] == 4

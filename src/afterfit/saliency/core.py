@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -20,7 +21,7 @@ from afterfit.saliency.methods import (
     predict_logits,
     resolve_targets,
 )
-from afterfit.saliency.results import SaliencyMaps
+from afterfit.saliency.results import SaliencyMaps, spread_rows
 
 __all__ = ["DEFAULT_METHODS", "Progress", "saliency"]
 
@@ -132,7 +133,7 @@ def saliency(
     sanity : bool, default True
         Run the cascading randomisation check (:attr:`SaliencyMaps.sanity`).
     sanity_images : int, default 8
-        Images (the first ones) used by the sanity check.
+        Images used by the sanity check, evenly spaced through the set.
     sanity_steps : int or None, default 8
         Most cascade steps; deeper networks are randomised in blocks.
     sanity_threshold : float, default 0.5
@@ -245,23 +246,26 @@ def saliency(
         from afterfit.saliency.sanity import cascade_layers, sanity_check
 
         start = time.perf_counter()
-        k = min(sanity_images, len(inputs))
+        rows_used = spread_rows(len(inputs), sanity_images)
+        k = len(rows_used)
         n_steps_cascade = len(cascade_layers(module, sanity_steps))
         sane = sanity_check(
             module,
-            inputs[:k],
-            t[:k],
+            inputs[rows_used],
+            t[rows_used],
             names,
             settings,
             # SmoothGrad's reference is recomputed on the subset so that the trained and
             # randomised models see the same noise draws.
-            reference={m: maps[m][:k] for m in names if m != "smoothgrad"},
+            reference={m: maps[m][rows_used] for m in names if m != "smoothgrad"},
             max_steps=sanity_steps,
             threshold=sanity_threshold,
             random_state=random_state,
             noise_std=noise_std,
             progress=_stage(progress, "sanity", k * len(names) * n_steps_cascade),
         )
+        # spread_rows starts at 0: the sanity check's example image is the set's first.
+        sane = dataclasses.replace(sane, rows=tuple(int(r) for r in rows_used))
         timings["sanity"] = time.perf_counter() - start
     record = {
         "methods": list(names),

@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from afterfit.plots import OKABE_ITO
+from afterfit.saliency.results import spread_rows
 
 if TYPE_CHECKING:
     from afterfit.saliency.results import Faithfulness, SaliencyMaps, SanityCheck
@@ -75,19 +76,21 @@ def _image_title(result: SaliencyMaps, i: int) -> str:
 
 
 def plot_overview(result: SaliencyMaps, *, n: int = 8, methods: Sequence[str] | None = None) -> Any:
-    """Images in the first row, then one row of overlays per method."""
+    """``n`` images spread through the set in the first row, then a row of overlays per
+    method."""
     methods = list(methods) if methods is not None else list(result.methods)
     for m in methods:
         result.map(m, 0)  # checks the name
-    n = max(1, min(int(n), result.n_images))
+    shown = spread_rows(result.n_images, max(1, int(n)))
+    n = len(shown)
     rows = 1 + len(methods)
     fig = Figure(figsize=(1.45 * n + 1.2, 1.5 * rows + 0.4), layout="constrained")
     axes = np.atleast_2d(fig.subplots(rows, n, squeeze=False))
-    for i in range(n):
-        _overlay(axes[0, i], result.images[i], None)
-        axes[0, i].set_title(_image_title(result, i), fontsize=7)
+    for c, i in enumerate(shown):
+        _overlay(axes[0, c], result.images[i], None)
+        axes[0, c].set_title(_image_title(result, i), fontsize=7)
         for r, m in enumerate(methods, start=1):
-            _overlay(axes[r, i], result.images[i], result.maps[m][i])
+            _overlay(axes[r, c], result.images[i], result.maps[m][i])
     axes[0, 0].set_ylabel("image", fontsize=8)
     for r, m in enumerate(methods, start=1):
         axes[r, 0].set_ylabel(label(m), fontsize=8)
@@ -96,8 +99,9 @@ def plot_overview(result: SaliencyMaps, *, n: int = 8, methods: Sequence[str] | 
 
 
 def plot_method_grid(result: SaliencyMaps, method: str, *, n: int = 16, columns: int = 8) -> Any:
-    """One method's overlays on the first ``n`` images, ``columns`` per row."""
-    n = max(1, min(int(n), result.n_images))
+    """One method's overlays on ``n`` images spread through the set, ``columns`` per row."""
+    shown = spread_rows(result.n_images, max(1, int(n)))
+    n = len(shown)
     columns = max(1, min(int(columns), n))
     rows = -(-n // columns)
     fig = Figure(figsize=(1.45 * columns + 0.4, 1.6 * rows + 0.5), layout="constrained")
@@ -106,8 +110,9 @@ def plot_method_grid(result: SaliencyMaps, method: str, *, n: int = 16, columns:
         if k >= n:
             ax.set_axis_off()
             continue
-        _overlay(ax, result.images[k], result.maps[method][k])
-        ax.set_title(_image_title(result, k), fontsize=7)
+        i = shown[k]
+        _overlay(ax, result.images[i], result.maps[method][i])
+        ax.set_title(_image_title(result, i), fontsize=7)
     fig.suptitle(f"{label(method)}: saliency over the image", fontsize=10)
     return fig
 

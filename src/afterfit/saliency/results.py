@@ -15,10 +15,21 @@ import pandas as pd
 
 from afterfit.errors import InvalidInputError
 
-__all__ = ["RANDOM", "Faithfulness", "SaliencyMaps", "SanityCheck"]
+__all__ = ["RANDOM", "Faithfulness", "SaliencyMaps", "SanityCheck", "spread_rows"]
 
 #: The name of the random-order reference in faithfulness results.
 RANDOM = "random"
+
+
+def spread_rows(n_total: int, k: int) -> np.ndarray:
+    """``k`` positions evenly spaced over ``n_total`` (all of them when ``k >= n_total``).
+
+    Figures and the sanity check take images this way rather than the first ``k``, so a set
+    sorted by class (a class-per-folder layout) shows every class.
+    """
+    if k >= n_total:
+        return np.arange(n_total)
+    return np.unique(np.rint(np.linspace(0, n_total - 1, max(k, 1))).astype(np.int64))
 
 
 def _num(value: Any) -> float | None:
@@ -205,6 +216,9 @@ class SanityCheck:
     example_maps : dict of str to numpy.ndarray
         ``(n_steps + 1, H, W)`` absolute maps of the first image along the cascade.
     n_images : int
+    rows : tuple of int
+        Positions of the images used in the explained set (when run by
+        :func:`afterfit.saliency.saliency`; the first is the example image).
     """
 
     methods: tuple[str, ...]
@@ -214,6 +228,7 @@ class SanityCheck:
     threshold: float = 0.5
     example_maps: dict[str, np.ndarray] = field(default_factory=dict)
     n_images: int = 0
+    rows: tuple[int, ...] = ()
 
     def step_labels(self) -> list[str]:
         """A short label per cascade step: ``trained``, then the layers randomised."""
@@ -277,6 +292,7 @@ class SanityCheck:
         return {
             "threshold": self.threshold,
             "n_images": self.n_images,
+            "images": [int(r) for r in self.rows],
             "steps": [list(b) for b in self.steps],
             "methods": {
                 m: {
@@ -418,7 +434,7 @@ class SaliencyMaps:
         Parameters
         ----------
         n : int, default 8
-            Images drawn (the first ``n``).
+            Images drawn, evenly spaced through the set (all when there are fewer).
         methods : sequence of str, optional
             Methods drawn; default all.
         """
@@ -427,7 +443,7 @@ class SaliencyMaps:
         return plot_overview(self, n=n, methods=methods)
 
     def plot_method(self, method: str, n: int = 16, *, columns: int = 8) -> Any:
-        """A grid of one method's overlays on the first ``n`` images."""
+        """A grid of one method's overlays on ``n`` images spread through the set."""
         from afterfit.saliency.plots import plot_method_grid
 
         return plot_method_grid(self, _check_method(method, self.methods), n=n, columns=columns)

@@ -163,12 +163,15 @@ def grid_spec(
 
 
 def maps_spec(result: Any, n: int = PAGE_IMAGES) -> dict[str, Any]:
-    """Plotly spec: a row of images, then a row of heatmaps over them per method."""
-    n = max(1, min(n, result.n_images))
-    cells = [[(result.images[i], None) for i in range(n)]]
-    cells += [[(result.images[i], result.maps[m][i]) for i in range(n)] for m in result.methods]
+    """Plotly spec: a row of images (spread through the set), then a row of heatmaps over
+    them per method."""
+    from afterfit.saliency.results import spread_rows
+
+    shown = spread_rows(result.n_images, max(1, n))
+    cells = [[(result.images[i], None) for i in shown]]
+    cells += [[(result.images[i], result.maps[m][i]) for i in shown] for m in result.methods]
     titles = []
-    for i in range(n):
+    for i in shown:
         t = int(result.targets[i])
         titles.append(f"target {result.class_name(t)} ({result.probabilities[i, t]:.2f})")
     return grid_spec(cells, ["image", *(_label(m) for m in result.methods)], titles)
@@ -305,7 +308,7 @@ def saliency_section(result: Any) -> Section:
             "saliency-maps",
             "Saliency maps",
             maps_spec(result, n_page),
-            caption=f"The first {n_page} images, then each method's map over them "
+            caption=f"{n_page} images spread through the set, then each method's map over them "
             "(absolute value, scaled to its maximum per image; brighter is more salient)."
             + (
                 f" Shown at most {MAX_SIDE} pixels wide; the PNG has full resolution."
