@@ -819,3 +819,12 @@ def test_every_method_runs_on_rgb_images_with_normalisation():
     assert all(m.shape == (3, 12, 12) and np.isfinite(m).all() for m in out.maps.values())
     assert out.images.shape == (3, 12, 12, 3) and out.images.max() <= 1.0
     assert out.settings["occlusion_window_used"] == 2
+
+
+def test_missing_captum_names_the_extra(monkeypatch, digits):
+    from afterfit.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "captum", None)  # import captum now fails
+    monkeypatch.setitem(sys.modules, "captum.attr", None)
+    with pytest.raises(MissingDependencyError, match=r"'captum'.*afterfit\[saliency\]"):
+        saliency(digits[0], digits[1][:2], methods="gradients")
