@@ -261,3 +261,140 @@ def test_sample_weight_and_confidence(cancer):
         permutation_importance(model, X, y, confidence=1.5)
     with pytest.raises(InvalidInputError, match="sample_weight"):
         permutation_importance(model, X, y, sample_weight=np.ones(3))
+
+
+# --- the exact fast path for HistGradientBoosting -------------------------------------------
+
+
+def _boosting_data(n=1500, seed=0):
+    """Numeric features with missing values (in training and scoring) and a few-valued
+    column, so splits on NaN and ties between bins are exercised."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, 6)), columns=list("abcdef"))
+    X.loc[rng.random(n) < 0.1, "b"] = np.nan
+    X["c"] = np.round(X["c"])
+    signal = X["a"] + np.nan_to_num(X["b"]) + 0.5 * X["c"] + 0.3 * X["d"]
+    y = (signal + rng.normal(size=n) > 0).astype(int)
+    X_score = X.copy()
+    X_score.loc[rng.random(n) < 0.05, "a"] = np.nan  # NaN where training had none
+    return X, y, X_score
+
+
+@pytest.fixture
+def engine_calls(monkeypatch):
+    """Records whether the fast engine was built (and not None) in each call."""
+    import afterfit.explain._fast_hgb as fast
+
+    built: list[bool] = []
+    original = fast.hgb_engine
+
+    def spy(*args, **kwargs):
+        engine = original(*args, **kwargs)
+        built.append(engine is not None)
+        return engine
+
+    monkeypatch.setattr(fast, "hgb_engine", spy)
+    return built
+
+
+def _assert_same(a: PermutationImportance, b: PermutationImportance) -> None:
+    assert a.baseline == b.baseline
+    np.testing.assert_array_equal(a.permuted_scores, b.permuted_scores)
+    np.testing.assert_array_equal(a.importances, b.importances)
+
+
+@pytest.mark.parametrize(
+    ("params", "metric"),
+    [
+        ({"max_iter": 30}, "roc_auc"),
+        ({"max_iter": 30}, "log_loss"),
+        # Deep trees: more than 256 nodes (uint16 leaf ids), many split bins per column.
+        ({"max_iter": 8, "max_leaf_nodes": 300, "min_samples_leaf": 2}, "accuracy"),
+    ],
+)
+def test_fast_path_equals_generic_binary(engine_calls, params, metric):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y, X_score = _boosting_data()
+    model = HistGradientBoostingClassifier(random_state=0, **params).fit(X, y)
+    kw = dict(metric=metric, n_repeats=4, random_state=1)
+    fast = permutation_importance(model, X_score, y, **kw)
+    assert engine_calls == [True]
+    generic = permutation_importance(model, X_score, y, fast=False, **kw)
+    assert engine_calls == [True]  # fast=False never builds the engine
+    _assert_same(fast, generic)
+    assert fast.importance.max() > 0
+    # Tiny budget: leaves recomputed by row chunks, one repeat per unit (direct traversal).
+    _assert_same(fast, permutation_importance(model, X_score, y, batch_rows=40, **kw))
+    # Groups: columns permuted together, several columns read by one tree.
+    groups = {"ab": ["a", "b"], "rest": ["c", "d", "e", "f"]}
+    _assert_same(
+        permutation_importance(model, X_score, y, groups=groups, **kw),
+        permutation_importance(model, X_score, y, groups=groups, fast=False, **kw),
+    )
+
+
+def test_fast_path_equals_generic_multiclass_and_regression(engine_calls):
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    X, _, X_score = _boosting_data(n=1200, seed=1)
+    classes = np.digitize(X["a"].fillna(0) + X["d"], [-1.0, 0.0, 1.0])
+    clf = HistGradientBoostingClassifier(max_iter=15, random_state=0).fit(X, classes)
+    for metric in ("accuracy", "log_loss"):
+        kw = dict(metric=metric, n_repeats=3, random_state=2)
+        _assert_same(
+            permutation_importance(clf, X_score, classes, **kw),
+            permutation_importance(clf, X_score, classes, fast=False, **kw),
+        )
+    target = np.exp(0.3 * X["a"].fillna(0)) + np.random.default_rng(0).random(len(X))
+    for loss in ("squared_error", "poisson"):  # identity and log links
+        reg = HistGradientBoostingRegressor(loss=loss, max_iter=15, random_state=0)
+        reg.fit(X, target)
+        kw = dict(metric="r2", n_repeats=3, random_state=2)
+        fast = permutation_importance(reg, X_score, target, **kw)
+        _assert_same(fast, permutation_importance(reg, X_score, target, fast=False, **kw))
+        assert fast.frame()["feature"].iloc[0] == "a"
+    assert engine_calls == [True] * 4
+
+
+def test_fast_engine_scores_equal_predict_proba_bit_for_bit():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from afterfit.explain._fast_hgb import hgb_engine
+    from afterfit.models import as_model
+
+    X, y, X_score = _boosting_data(n=800, seed=3)
+    model = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(X, y)
+    engine = hgb_engine(as_model(model), X_score, budget_bytes=10**8)
+    assert engine is not None
+    np.testing.assert_array_equal(engine.original_scores(), model.predict_proba(X_score))
+    perm = np.random.default_rng(0).permutation(len(X_score))
+    copy = X_score.copy()
+    copy["b"] = X_score["b"].to_numpy()[perm]
+    (scores,) = engine.scores([1], [perm])
+    np.testing.assert_array_equal(scores, model.predict_proba(copy))
+
+
+def test_fast_path_falls_back_for_other_models(engine_calls):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from afterfit.explain._fast_hgb import hgb_engine
+    from afterfit.models import as_model
+
+    X, y, _ = _boosting_data(n=600, seed=4)
+
+    class MyBoosting(HistGradientBoostingClassifier):
+        """A subclass could change predict: not handled."""
+
+    mixed = X.assign(color=pd.Categorical(np.where(X["a"] > 0, "red", "blue")))
+    models = [
+        (MyBoosting(max_iter=5, random_state=0).fit(X, y), X),
+        (make_pipeline(StandardScaler(), HistGradientBoostingClassifier(max_iter=5)).fit(X, y), X),
+        # categorical features (from the pandas dtype) go through a preprocessor
+        (HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(mixed, y), mixed),
+    ]
+    for model, data in models:
+        assert hgb_engine(as_model(model), data, budget_bytes=10**8) is None
+        imp = permutation_importance(model, data, y, n_repeats=2, random_state=0)
+        assert np.isfinite(imp.importances).all()
+    assert engine_calls == [False] * 6  # the direct calls above go through the spy too

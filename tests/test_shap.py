@@ -278,6 +278,48 @@ def test_permutation_equal_shap_oracle_and_reproducible(cancer):
     np.testing.assert_allclose(a.values, ex.values, atol=1e-12)
 
 
+def test_model_agnostic_chunks_are_seeded_and_equal_shap_per_chunk(cancer):
+    # Rows are explained by chunks of CHUNK_ROWS (tasks for joblib/Dask): the first chunk
+    # draws from random_state itself, the next ones from seeds spawned from it.
+    from afterfit.explain.shap_values import CHUNK_ROWS
+    from afterfit.parallel import spawn_seeds
+
+    X, y = cancer
+    Xs = X.iloc[:, :4]
+    model = LogisticRegression(max_iter=5000).fit(Xs, y)
+    rows = CHUNK_ROWS + 4
+    kw = dict(background=Xs, max_background=10, random_state=5, algorithm="permutation",
+              max_evals=18)  # fmt: skip
+    sv = shap_values(model, Xs.iloc[:rows], **kw)
+    assert sv.values.shape == (rows, 4) and sv.base_values.shape == (rows,)
+    assert sv.additivity.within_tolerance
+    np.testing.assert_array_equal(sv.values, shap_values(model, Xs.iloc[:rows], **kw).values)
+
+    def f(z):
+        return model.predict_proba(pd.DataFrame(z, columns=Xs.columns))[:, 1]
+
+    masker = shap.maskers.Independent(sv.background.to_numpy(), max_samples=10)
+    data = Xs.iloc[:rows].to_numpy()
+    for seed, part in ((5, slice(0, CHUNK_ROWS)),
+                       (spawn_seeds(5, 2)[1], slice(CHUNK_ROWS, rows))):  # fmt: skip
+        ex = shap.PermutationExplainer(f, masker, seed=seed)(data[part], max_evals=18,
+                                                             silent=True)  # fmt: skip
+        np.testing.assert_allclose(sv.values[part], ex.values, atol=1e-12)
+
+
+def test_threads_give_the_same_values(cancer):
+    X, y = cancer
+    Xs = X.iloc[:, :4]
+    model = LogisticRegression(max_iter=5000).fit(Xs, y)
+    kw = dict(background=Xs, max_background=8, random_state=1, algorithm="kernel",
+              max_evals=40)  # fmt: skip
+    one = shap_values(model, Xs.iloc[:36], **kw)
+    from afterfit.parallel import parallel_backend
+
+    with parallel_backend("threads"):  # processes and Dask: tests/test_parallel.py
+        np.testing.assert_array_equal(one.values, shap_values(model, Xs.iloc[:36], **kw).values)
+
+
 # --- results ----------------------------------------------------------------------------------
 
 

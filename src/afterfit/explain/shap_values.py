@@ -28,15 +28,21 @@
 - **kernel** (``shap.KernelExplainer``), only when asked for, against a ``shap.kmeans``
   summary of the background.
 
+The permutation and kernel explainers run on chunks of :data:`CHUNK_ROWS` rows, each a
+task of :func:`afterfit.parallel.run_tasks`: with ``n_jobs`` or inside
+:func:`afterfit.parallel.parallel_backend` they run in processes, threads or on a Dask
+cluster. The first chunk draws from ``random_state`` itself (so up to ``CHUNK_ROWS`` rows
+give what ``shap`` gives with that seed), the others from seeds spawned from it; the
+chunking is fixed, so the values are the same wherever the chunks run.
+
 Whatever the algorithm, ``base_values + values.sum(features)`` should equal the explained
 model output; :attr:`ShapValues.additivity` reports how far it is, without raising.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from afterfit.errors import InvalidInputError, MissingDependencyError
+from afterfit.parallel import run_tasks, spawn_seeds
 
 __all__ = ["ALGORITHMS", "Additivity", "ShapValues", "shap_values"]
 
@@ -55,6 +62,11 @@ Output = Literal["probability", "log_odds", "raw"]
 
 #: Relative tolerance of the additivity check: ``1e-6 * max(1, max |model output|)``.
 ADDITIVITY_RTOL = 1e-6
+
+#: Rows per task of the permutation and kernel explainers. A constant, not derived from
+#: the number of workers: each chunk has its own seed, so the values depend on the
+#: chunking, and must not depend on where the chunks run.
+CHUNK_ROWS = 16
 
 _SKLEARN_TREES = frozenset(
     {
@@ -97,17 +109,6 @@ def _import_shap() -> Any:
     except ImportError as exc:
         raise MissingDependencyError("shap", "shap", purpose="SHAP values") from exc
     return shap
-
-
-@contextlib.contextmanager
-def _numpy_seed(seed: int) -> Iterator[None]:
-    """Seed numpy's global generator (which shap draws from), then restore its state."""
-    state = np.random.get_state()  # noqa: NPY002 - shap draws from numpy's global generator
-    np.random.seed(seed)  # noqa: NPY002 - shap draws from numpy's global generator
-    try:
-        yield
-    finally:
-        np.random.set_state(state)  # noqa: NPY002 - shap draws from numpy's global generator
 
 
 # --- the result ------------------------------------------------------------------------------
@@ -665,6 +666,7 @@ def shap_values(
     random_state: int | None = None,
     algorithm: Algorithm = "auto",
     max_evals: int | Literal["auto"] = "auto",
+    n_jobs: int | None = None,
 ) -> ShapValues:
     """SHAP values of the rows of ``X``, with the explainer that fits the model.
 
@@ -691,6 +693,11 @@ def shap_values(
         Permutation explainer: model evaluations per row (``"auto"``: ``max(500,
         2 * n_features + 1)``, rounded up so each permutation is complete). Kernel:
         ``nsamples``.
+    n_jobs : int, optional
+        Permutation and kernel explainers: workers for the chunks of :data:`CHUNK_ROWS`
+        rows, through joblib (-1: every core, or every core of the Dask cluster). Default:
+        that of the active :func:`afterfit.parallel.parallel_backend`, else 1 (this
+        process). The values are the same whatever the workers.
 
     Returns
     -------
@@ -810,7 +817,7 @@ def shap_values(
         if chosen == "kernel":
             bg, bg_weights, summary = _kmeans_background(shap, bg_full, int(max_background))
         result = _run_model_agnostic(
-            shap, chosen, m, frame, bg, task, seed, max_evals, summary=summary
+            chosen, m, frame, bg, task, seed, max_evals, summary=summary, n_jobs=n_jobs
         )
     assert result is not None
     values, base, output, target, compared_with = result
@@ -979,7 +986,6 @@ def _scores(m: Any, frame: pd.DataFrame, task: str) -> np.ndarray:
 
 
 def _run_model_agnostic(
-    shap: Any,
     algorithm: str,
     m: Any,
     frame: pd.DataFrame,
@@ -989,39 +995,103 @@ def _run_model_agnostic(
     max_evals: int | Literal["auto"],
     *,
     summary: Any = None,
+    n_jobs: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, str, np.ndarray, str]:
     """Permutation or kernel explainer on ``predict_scores`` (kernel: on ``summary``, a
-    weighted ``shap.kmeans`` summary, when given, else on ``bg``)."""
-    columns = frame.columns
-    dtypes = frame.dtypes
+    weighted ``shap.kmeans`` summary, when given, else on ``bg``), by chunks of rows."""
     X = _numeric_matrix(frame, "X")
     B = _numeric_matrix(bg, "the background")
-
-    def f(z: np.ndarray) -> np.ndarray:
-        table = pd.DataFrame(np.asarray(z, dtype=np.float64), columns=columns)
-        table = table.astype(dtypes.to_dict())
-        return _scores(m, table, task)
-
+    fn = _ModelFunction(m, frame.columns, frame.dtypes, task)
     p = X.shape[1]
     if algorithm == "permutation":
-        if max_evals == "auto":
-            evals = max(500, 2 * p + 1)
-        else:
-            evals = max(int(max_evals), 2 * p + 1)
-        with _numpy_seed(seed):
-            masker = shap.maskers.Independent(B, max_samples=len(B))
-            explainer = shap.PermutationExplainer(f, masker, seed=seed)
-            ex = explainer(X, max_evals=evals, silent=True)
-        values, base = _shape(ex.values, ex.base_values, len(frame), task)
+        evals: int | str = (
+            max(500, 2 * p + 1) if max_evals == "auto" else max(int(max_evals), 2 * p + 1)
+        )
     else:
-        with _numpy_seed(seed):
-            explainer = shap.KernelExplainer(f, B if summary is None else summary)
-            raw = explainer.shap_values(
-                X, nsamples="auto" if max_evals == "auto" else int(max_evals), silent=True
-            )
-        values = np.asarray(raw, dtype=np.float64)
-        if task == "multiclass" and values.ndim == 3 and values.shape[0] != len(frame):
-            values = np.moveaxis(values, 0, -1)  # old shap: a list per class
-        values, base = _shape(values, explainer.expected_value, len(frame), task)
+        evals = "auto" if max_evals == "auto" else int(max_evals)
+    starts = list(range(0, len(X), CHUNK_ROWS))
+    # Chunk 0 keeps the seed itself: up to CHUNK_ROWS rows give exactly shap's values.
+    seeds = [seed, *spawn_seeds(seed, len(starts))[1:]]
+    background = B if summary is None else summary
+    state = np.random.get_state()  # noqa: NPY002 - shap draws from numpy's global generator
+    try:
+        parts = run_tasks(
+            _explain_chunk,
+            [
+                (algorithm, fn, X[a : a + CHUNK_ROWS], background, s, evals)
+                for a, s in zip(starts, seeds, strict=True)
+            ],
+            n_jobs=n_jobs,
+        )
+    finally:
+        # Chunks on threads hand the generator's state to each other; leave it as it was.
+        np.random.set_state(state)  # noqa: NPY002 - shap draws from numpy's global generator
+    raw_values = np.concatenate([v for v, _ in parts], axis=0)
+    if algorithm == "permutation":
+        base_raw: Any = np.concatenate([np.asarray(b, dtype=np.float64) for _, b in parts])
+    else:
+        base_raw = parts[0][1]  # the kernel's expected value, the same for every chunk
+    values, base = _shape(raw_values, base_raw, len(frame), task)
     output = "probability" if task != "regression" and m.scores_are_probabilities else "raw"
     return values, base, output, _scores(m, frame, task), "predict_scores"
+
+
+class _ModelFunction:
+    """``predict_scores`` on a numeric matrix, as shap calls it (picklable for workers)."""
+
+    def __init__(self, m: Any, columns: pd.Index, dtypes: pd.Series, task: str) -> None:
+        self.m = m
+        self.columns = columns
+        self.dtypes = dtypes.to_dict()
+        self.task = task
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        table = pd.DataFrame(np.asarray(z, dtype=np.float64), columns=self.columns)
+        return _scores(self.m, table.astype(self.dtypes), self.task)
+
+
+#: shap draws from numpy's global generator, which the threads of a process share. A chunk
+#: holds this lock while shap runs and releases it only around model calls (saving and
+#: restoring its generator's state), so chunks on threads keep their own random streams.
+_RNG_LOCK = threading.Lock()
+
+
+class _Unlocked:
+    """Calls the model with :data:`_RNG_LOCK` released, keeping this chunk's RNG state."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        state = np.random.get_state()  # noqa: NPY002 - shap draws from numpy's global generator
+        _RNG_LOCK.release()
+        try:
+            return self.fn(z)
+        finally:
+            _RNG_LOCK.acquire()
+            np.random.set_state(state)  # noqa: NPY002 - shap draws from numpy's global generator
+
+
+def _explain_chunk(
+    algorithm: str, fn: Any, X: np.ndarray, background: Any, seed: int, evals: int | str
+) -> tuple[np.ndarray, Any]:
+    """SHAP values of the rows ``X`` (rows first) and their base value(s), seeded."""
+    shap = _import_shap()
+    model = _Unlocked(fn)
+    with _RNG_LOCK:
+        state = np.random.get_state()  # noqa: NPY002 - shap draws from numpy's global generator
+        np.random.seed(seed)  # noqa: NPY002 - shap draws from numpy's global generator
+        try:
+            if algorithm == "permutation":
+                masker = shap.maskers.Independent(background, max_samples=len(background))
+                explainer = shap.PermutationExplainer(model, masker, seed=seed)
+                ex = explainer(X, max_evals=evals, silent=True)
+                return np.asarray(ex.values, dtype=np.float64), ex.base_values
+            explainer = shap.KernelExplainer(model, background)
+            raw = explainer.shap_values(X, nsamples=evals, silent=True)
+            values = np.asarray(raw, dtype=np.float64)
+            if values.ndim == 3 and values.shape[0] != len(X):
+                values = np.moveaxis(values, 0, -1)  # old shap: a list per class
+            return values, explainer.expected_value
+        finally:
+            np.random.set_state(state)  # noqa: NPY002 - shap draws from numpy's global generator
