@@ -725,7 +725,10 @@ def test_plots(run):
         run.sanity.plot_maps(image=run.images[0]),
     ):
         assert isinstance(fig, Figure)
-    assert len(run.plot(n=3).axes) == 4 * 3
+    # One image per grid (not an axes per cell): wider with more images, taller with methods.
+    small, wide = run.plot(n=3), run.plot(n=6)
+    assert len(small.axes) == 1 and wide.get_figwidth() > small.get_figwidth()
+    assert run.plot(n=3, methods=["gradcam"]).get_figheight() < small.get_figheight()
     with pytest.raises(InvalidInputError, match="not in these results"):
         run.plot_method("occlusion")
 

@@ -92,8 +92,10 @@ def train_digits_cnn(
     """Train :class:`DigitsCNN` on scikit-learn's digits in a few seconds on the CPU.
 
     Adam (learning rate 0.005), mini-batches of 32, ``epochs`` passes over 1,347 training
-    images. ``torch.manual_seed(random_state)`` seeds the weights and the batch order, so
-    the same seed gives the same network (on the same torch build and thread count).
+    images, on one CPU thread (the network is too small to gain from more, and on a busy
+    machine extra threads slow it down many times; the caller's setting is restored).
+    ``torch.manual_seed(random_state)`` seeds the weights and the batch order, so the same
+    seed gives the same network on the same torch build.
 
     Parameters
     ----------
@@ -126,14 +128,19 @@ def train_digits_cnn(
     optimiser = torch.optim.Adam(module.parameters(), lr=5e-3)
     loss_fn = nn.CrossEntropyLoss()
     xs, ys = torch.from_numpy(X_train), torch.from_numpy(y_train)
-    module.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(xs), generator=generator)
-        for start in range(0, len(xs), 32):
-            idx = order[start : start + 32]
-            optimiser.zero_grad()
-            loss_fn(module(xs[idx]), ys[idx]).backward()
-            optimiser.step()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        module.train()
+        for _ in range(epochs):
+            order = torch.randperm(len(xs), generator=generator)
+            for start in range(0, len(xs), 32):
+                idx = order[start : start + 32]
+                optimiser.zero_grad()
+                loss_fn(module(xs[idx]), ys[idx]).backward()
+                optimiser.step()
+    finally:
+        torch.set_num_threads(threads)
     module.eval()
     return module, X_test, y_test
 

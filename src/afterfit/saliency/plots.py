@@ -56,15 +56,79 @@ def picture(image: np.ndarray) -> tuple[np.ndarray, str | None]:
     return x, None
 
 
-def _overlay(ax: Any, image: np.ndarray, m: np.ndarray | None) -> None:
-    pic, cmap = picture(image)
-    ax.imshow(pic, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+def composite(image: np.ndarray | None, m: np.ndarray | None) -> np.ndarray:
+    """One cell of a grid as ``(H, W, 3)`` RGB in ``[0, 1]``: the image (grey or colour),
+    the map's heat colours over it with opacity :data:`OVERLAY_ALPHA`, or the map alone."""
+    from matplotlib import colormaps
+
+    rgb = None
+    if image is not None:
+        pic, _ = picture(image)
+        rgb = np.repeat(pic[..., None], 3, axis=2) if pic.ndim == 2 else pic
     if m is not None:
-        ax.imshow(
-            heat(m), cmap=HEATMAP, vmin=0, vmax=1, alpha=OVERLAY_ALPHA, interpolation="nearest"
-        )
-    ax.set_xticks([])
-    ax.set_yticks([])
+        colours = colormaps[HEATMAP](heat(m))[..., :3]
+        rgb = colours if rgb is None else (1 - OVERLAY_ALPHA) * rgb + OVERLAY_ALPHA * colours
+    if rgb is None:
+        raise ValueError("a grid cell needs an image or a map")
+    return rgb
+
+
+def mosaic(
+    cells: list[list[np.ndarray]],
+    *,
+    titles: list[list[str]] | None = None,
+    row_labels: Sequence[str] = (),
+    suptitle: str = "",
+    cell_inches: float = 1.45,
+) -> Any:
+    """A grid of equal-size RGB cells drawn as one image, with a title over each cell and a
+    label left of each row.
+
+    One ``imshow`` instead of an axes per cell: a grid of 60 cells draws in a fraction of
+    the time, and small maps stay sharp (nearest-neighbour when enlarged).
+    """
+    rows, cols = len(cells), len(cells[0])
+    h, w = cells[0][0].shape[:2]
+    gap = max(1, round(0.06 * max(h, w)))
+    # Each row gets room above it for its cells' titles (if any), in pixels of the cells.
+    heads = []
+    for r in range(rows):
+        lines = max((t.count("\n") + 1 for t in (titles[r] if titles else []) if t), default=0)
+        heads.append(gap + round(0.17 * h * lines) if lines else gap)
+    tops = np.cumsum([0] + [hd + h for hd in heads])  # row r's cells start at tops[r] + heads[r]
+    canvas = np.ones((int(tops[-1]), cols * (w + gap) - gap, 3))
+    for r, row in enumerate(cells):
+        for c, cell in enumerate(row):
+            y, x = tops[r] + heads[r], c * (w + gap)
+            canvas[y : y + h, x : x + w] = cell
+    per_px = cell_inches / w
+    # Row labels at 8 points: about 0.07 inch a character.
+    left = 0.2 + 0.07 * max((len(t) for t in row_labels), default=0) if row_labels else 0.1
+    top = 0.45 if suptitle else 0.1
+    width = left + canvas.shape[1] * per_px + 0.1
+    height = top + canvas.shape[0] * per_px + 0.1
+    fig = Figure(figsize=(width, height))
+    box = (left / width, 0.1 / height, 1 - (left + 0.1) / width, 1 - (top + 0.1) / height)
+    ax = fig.add_axes(box)
+    ax.imshow(canvas, extent=(0, canvas.shape[1], canvas.shape[0], 0))
+    ax.set_axis_off()
+    for r in range(rows):
+        y0 = tops[r] + heads[r]
+        if r < len(row_labels):
+            ax.text(-gap, y0 + h / 2, row_labels[r], ha="right", va="center", fontsize=8)
+        for c in range(cols):
+            if titles and titles[r][c]:
+                ax.text(
+                    c * (w + gap) + w / 2,
+                    y0 - gap / 2,
+                    titles[r][c],
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10, y=1 - 0.08 / height, va="top")
+    return fig
 
 
 def _image_title(result: SaliencyMaps, i: int) -> str:
@@ -82,39 +146,29 @@ def plot_overview(result: SaliencyMaps, *, n: int = 8, methods: Sequence[str] | 
     for m in methods:
         result.map(m, 0)  # checks the name
     shown = spread_rows(result.n_images, max(1, int(n)))
-    n = len(shown)
-    rows = 1 + len(methods)
-    fig = Figure(figsize=(1.45 * n + 1.2, 1.5 * rows + 0.4), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(rows, n, squeeze=False))
-    for c, i in enumerate(shown):
-        _overlay(axes[0, c], result.images[i], None)
-        axes[0, c].set_title(_image_title(result, i), fontsize=7)
-        for r, m in enumerate(methods, start=1):
-            _overlay(axes[r, c], result.images[i], result.maps[m][i])
-    axes[0, 0].set_ylabel("image", fontsize=8)
-    for r, m in enumerate(methods, start=1):
-        axes[r, 0].set_ylabel(label(m), fontsize=8)
-    fig.suptitle("Saliency maps (absolute value, scaled per image)", fontsize=10)
-    return fig
+    cells = [[composite(result.images[i], None) for i in shown]]
+    cells += [[composite(result.images[i], result.maps[m][i]) for i in shown] for m in methods]
+    titles = [[_image_title(result, i) for i in shown]] + [[""] * len(shown)] * len(methods)
+    return mosaic(
+        cells,
+        titles=titles,
+        row_labels=["image", *(label(m) for m in methods)],
+        suptitle="Saliency maps (absolute value, scaled per image)",
+    )
 
 
 def plot_method_grid(result: SaliencyMaps, method: str, *, n: int = 16, columns: int = 8) -> Any:
     """One method's overlays on ``n`` images spread through the set, ``columns`` per row."""
     shown = spread_rows(result.n_images, max(1, int(n)))
-    n = len(shown)
-    columns = max(1, min(int(columns), n))
-    rows = -(-n // columns)
-    fig = Figure(figsize=(1.45 * columns + 0.4, 1.6 * rows + 0.5), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(rows, columns, squeeze=False))
-    for k, ax in enumerate(axes.ravel()):
-        if k >= n:
-            ax.set_axis_off()
-            continue
-        i = shown[k]
-        _overlay(ax, result.images[i], result.maps[method][i])
-        ax.set_title(_image_title(result, i), fontsize=7)
-    fig.suptitle(f"{label(method)}: saliency over the image", fontsize=10)
-    return fig
+    columns = max(1, min(int(columns), len(shown)))
+    cells, titles = [], []
+    for start in range(0, len(shown), columns):
+        part = shown[start : start + columns]
+        row = [composite(result.images[i], result.maps[method][i]) for i in part]
+        blank = np.ones_like(row[0])
+        cells.append(row + [blank] * (columns - len(part)))
+        titles.append([_image_title(result, i) for i in part] + [""] * (columns - len(part)))
+    return mosaic(cells, titles=titles, suptitle=f"{label(method)}: saliency over the image")
 
 
 def plot_faithfulness(result: Faithfulness, *, ax: Any = None) -> Any:
@@ -191,29 +245,17 @@ def plot_sanity(result: SanityCheck, *, ax: Any = None) -> Any:
 def plot_sanity_maps(result: SanityCheck, *, image: np.ndarray | None = None) -> Any:
     """The first image's maps as the layers are randomised: a row per method."""
     labels = result.step_labels()
-    rows, cols = len(result.methods), len(labels) + (image is not None)
-    fig = Figure(figsize=(1.35 * cols + 1.0, 1.45 * rows + 0.6), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False))
-    for r, m in enumerate(result.methods):
-        c0 = 0
-        if image is not None:
-            _overlay(axes[r, 0], image, None)
-            if r == 0:
-                axes[r, 0].set_title("image", fontsize=7)
-            c0 = 1
-        for j, lab in enumerate(labels):
-            a = axes[r, c0 + j]
-            a.imshow(
-                heat(result.example_maps[m][j]),
-                cmap=HEATMAP,
-                vmin=0,
-                vmax=1,
-                interpolation="nearest",
-            )
-            a.set_xticks([])
-            a.set_yticks([])
-            if r == 0:
-                a.set_title(lab, fontsize=7)
-        axes[r, 0].set_ylabel(label(m), fontsize=8)
-    fig.suptitle("Maps of the first image as the layers are randomised (from the top)", fontsize=10)
-    return fig
+    cells = []
+    for m in result.methods:
+        row = [composite(image, None)] if image is not None else []
+        row += [composite(None, result.example_maps[m][j]) for j in range(len(labels))]
+        cells.append(row)
+    first = (["image"] if image is not None else []) + labels
+    titles = [first] + [[""] * len(first)] * (len(cells) - 1)
+    return mosaic(
+        cells,
+        titles=titles,
+        row_labels=[label(m) for m in result.methods],
+        suptitle="Maps of the first image as the layers are randomised (from the top)",
+        cell_inches=1.3,
+    )
