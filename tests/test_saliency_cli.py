@@ -152,8 +152,15 @@ def test_cli_torchscript_end_to_end(files, tmp_path):
     assert s["faithfulness"]["n_images"] == 6 and s["sanity"]["n_images"] == 2
     for name in ("images", "faithfulness", "faithfulness_curves", "sanity", "sanity_summary"):
         assert (out / "tables" / f"{name}.csv").stat().st_size > 0
-    for name in ("overview", "maps_gradients", "maps_integrated_gradients", "maps_smoothgrad",
-                 "faithfulness", "sanity", "sanity_maps"):  # fmt: skip
+    for name in (
+        "overview",
+        "maps_gradients",
+        "maps_integrated_gradients",
+        "maps_smoothgrad",
+        "faithfulness",
+        "sanity",
+        "sanity_maps",
+    ):
         assert (out / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     with np.load(out / "maps.npz") as maps:
         assert maps["smoothgrad"].shape == (6, 8, 8)
@@ -164,10 +171,26 @@ def test_cli_torchscript_end_to_end(files, tmp_path):
 def test_cli_state_dict_with_module_class(files, tmp_path):
     d = files["dir"]
     out = tmp_path / "sal"
-    result = run("--model", d / "state.pt", "--module-class", CLASS, "--module-kwargs",
-                 '{"channels": 4}', "--images", d / "images.npz", "--out", out,
-                 "--methods", "gradcam,ig", "--targets", "labels", "--no-sanity",
-                 "--no-figures", "--quiet", *FAST)  # fmt: skip
+    result = run(
+        "--model",
+        d / "state.pt",
+        "--module-class",
+        CLASS,
+        "--module-kwargs",
+        '{"channels": 4}',
+        "--images",
+        d / "images.npz",
+        "--out",
+        out,
+        "--methods",
+        "gradcam,ig",
+        "--targets",
+        "labels",
+        "--no-sanity",
+        "--no-figures",
+        "--quiet",
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
     assert result.output == ""
     s = json.loads((out / "saliency.json").read_text())["saliency"]
@@ -179,13 +202,36 @@ def test_cli_state_dict_with_module_class(files, tmp_path):
 
 def test_cli_preprocessing_options(files, tmp_path):
     d = files["dir"]
-    result = run("--model", d / "cnn.pt", "--images", d / "images", "--out", tmp_path / "o",
-                 "--methods", "gradients", "--resize", "8x8", "--mean", "0.5", "--std", "0.25",
-                 "--channels", "1", "--no-faithfulness", "--no-sanity", "--no-figures")  # fmt: skip
+    result = run(
+        "--model",
+        d / "cnn.pt",
+        "--images",
+        d / "images",
+        "--out",
+        tmp_path / "o",
+        "--methods",
+        "gradients",
+        "--resize",
+        "8x8",
+        "--mean",
+        "0.5",
+        "--std",
+        "0.25",
+        "--channels",
+        "1",
+        "--no-faithfulness",
+        "--no-sanity",
+        "--no-figures",
+    )
     assert result.exit_code == 0, result.output
     s = json.loads((tmp_path / "o" / "saliency.json").read_text())["saliency"]
     assert s["settings"]["images"]["preprocess"] == {
-        "size": [8, 8], "mean": [0.5], "std": [0.25], "channels": 1, "scale": "auto"}  # fmt: skip
+        "size": [8, 8],
+        "mean": [0.5],
+        "std": [0.25],
+        "channels": 1,
+        "scale": "auto",
+    }
 
 
 STATE = ["--module-class", CLASS, "--module-kwargs", '{"channels": 4}']
@@ -200,20 +246,34 @@ STATE = ["--module-class", CLASS, "--module-kwargs", '{"channels": 4}']
         ("cnn.pt", "images", ["--resize", "16x16"], "fails on images of shape (1, 16, 16)"),
         ("cnn.pt", "images", ["--channels", "3"], "3 channels but the model's first"),
         ("cnn.pt", "images", ["--targets", "12"], "out of range: 12"),
-        ("state.pt", "images", [*STATE, "--methods", "gradcam", "--layer", "conv9"],
-         "'conv9' is not in the model"),
+        (
+            "state.pt",
+            "images",
+            [*STATE, "--methods", "gradcam", "--layer", "conv9"],
+            "'conv9' is not in the model",
+        ),
         ("cnn.pt", "empty", [], "holds no images"),
         ("cnn.pt", "images", ["--methods", "integrated_gradient"], "did you mean"),
         ("cnn.pt", "images", ["--methods", "gradcam"], "TorchScript"),
         ("cnn.pt", "images", ["--resize", "big"], "--resize must be HEIGHTxWIDTH"),
         ("cnn.pt", "images", ["--mean", "0.5,x", "--std", "1"], "--mean must be numbers"),
     ],
-)  # fmt: skip
+)
 def test_cli_errors_exit_2_without_traceback(files, tmp_path, model, images, extra, message):
     d = files["dir"]
     out = tmp_path / "o"
-    result = run("--model", d / model, "--images", d / images, "--out", out, *extra,
-                 "--no-sanity", "--no-faithfulness", *FAST)  # fmt: skip
+    result = run(
+        "--model",
+        d / model,
+        "--images",
+        d / images,
+        "--out",
+        out,
+        *extra,
+        "--no-sanity",
+        "--no-faithfulness",
+        *FAST,
+    )
     assert result.exit_code == 2, result.output
     text = " ".join(result.output.split())
     assert "error:" in text and message in text
@@ -224,3 +284,24 @@ def test_cli_errors_exit_2_without_traceback(files, tmp_path, model, images, ext
 def test_cli_help_lists_the_command():
     result = runner.invoke(app, ["--help"])
     assert "saliency" in result.output
+
+
+def test_cli_trust_loads_a_pickled_module(files, tmp_path):
+    d = files["dir"]
+    result = run(
+        "--model",
+        d / "whole.pt",
+        "--trust",
+        "--images",
+        d / "images",
+        "--out",
+        tmp_path / "o",
+        "--methods",
+        "gradcam",
+        "--no-sanity",
+        "--no-figures",
+        "--quiet",
+        *FAST,
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "o" / "saliency.json").exists()

@@ -44,8 +44,17 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from afterfit.cli._app import TrustOpt, app, clear_errors, err_console, fmt, out_console
+from afterfit.cli._app import app, clear_errors, err_console, fmt, out_console
 from afterfit.errors import AfterfitWarning, InvalidInputError
+
+TorchTrustOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trust",
+        help="Load a whole pickled module (torch.load with weights_only=False). Unpickling "
+        "runs arbitrary code: use only for files you trust.",
+    ),
+]
 
 _STAGES = {"maps": "saliency maps", "faithfulness": "faithfulness", "sanity": "sanity check"}
 
@@ -229,7 +238,7 @@ def saliency(
     module_kwargs: Annotated[
         str | None, typer.Option(help="Constructor arguments as JSON, e.g. '{\"width\": 32}'.")
     ] = None,
-    trust: TrustOpt = False,
+    trust: TorchTrustOpt = False,
     resize: Annotated[
         str | None, typer.Option(help="Resize every image to HEIGHTxWIDTH (or one side).")
     ] = None,
