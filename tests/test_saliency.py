@@ -831,3 +831,17 @@ def test_missing_captum_names_the_extra(monkeypatch, digits):
     monkeypatch.setitem(sys.modules, "captum.attr", None)
     with pytest.raises(MissingDependencyError, match=r"'captum'.*afterfit\[saliency\]"):
         saliency(digits[0], digits[1][:2], methods="gradients")
+
+
+def test_float64_network_takes_float32_images(digits):
+    torch.manual_seed(0)
+    net = DigitsCNN(channels=4).double()
+    out = saliency(
+        net,
+        digits[1][:3],
+        methods=("gradients", "ig", "gradcam"),
+        n_steps=4,
+        faithfulness_steps=4,
+        sanity_images=2,
+    )
+    assert all(m.dtype == np.float32 and np.isfinite(m).all() for m in out.maps.values())

@@ -29,7 +29,7 @@ import numpy as np
 
 from afterfit.errors import InvalidInputError
 from afterfit.saliency.loading import import_torch
-from afterfit.saliency.methods import _device, eval_mode
+from afterfit.saliency.methods import eval_mode, to_model
 from afterfit.saliency.results import RANDOM, Faithfulness
 
 __all__ = ["baseline_inputs", "faithfulness", "pixel_ranks"]
@@ -93,7 +93,6 @@ def _curves(
     per_chunk = max(1, rows // (2 * s))
     deletion = np.empty((n, s))
     insertion = np.empty((n, s))
-    device = _device(module)
     for start in range(0, n, per_chunk):
         stop = min(n, start + per_chunk)
         m = stop - start
@@ -109,7 +108,7 @@ def _curves(
         ).astype(np.float32)
         t = np.tile(np.repeat(targets[start:stop], s), 2)
         with torch.no_grad():
-            out = module(torch.from_numpy(np.ascontiguousarray(batch)).to(device))
+            out = module(to_model(torch.from_numpy(np.ascontiguousarray(batch)), module))
         p = _softmax_at(out.detach().to("cpu", torch.float64).numpy(), t)
         deletion[start:stop] = p[: m * s].reshape(m, s)
         insertion[start:stop] = p[m * s :].reshape(m, s)

@@ -293,7 +293,7 @@ def predict_logits(module: Any, inputs: np.ndarray, rows: int) -> np.ndarray:
     with eval_mode(module), torch.no_grad():
         for start in range(0, len(inputs), rows):
             batch = torch.from_numpy(np.ascontiguousarray(inputs[start : start + rows]))
-            out = module(batch.to(_device(module)))
+            out = module(to_model(batch, module))
             chunks.append(out.detach().to("cpu", torch.float64).numpy())
     return np.concatenate(chunks) if chunks else np.empty((0, 0))
 
@@ -302,6 +302,15 @@ def _device(module: Any) -> Any:
     param = next(iter(module.parameters()), None)
     torch = import_torch()
     return param.device if param is not None else torch.device("cpu")
+
+
+def to_model(x: Any, module: Any) -> Any:
+    """A float tensor on the module's device, in the dtype of its floating parameters
+    (float32 images for a float64 or float16 network)."""
+    param = next((p for p in module.parameters() if p.is_floating_point()), None)
+    if param is None:
+        return x
+    return x.to(param.device, param.dtype)
 
 
 def _brief(exc: BaseException, limit: int = 200) -> str:
@@ -487,7 +496,7 @@ def attribute(
     with eval_mode(module):
         for start in range(0, n, per_call):
             stop = min(n, start + per_call)
-            x = torch.from_numpy(np.ascontiguousarray(inputs[start:stop])).to(device)
+            x = to_model(torch.from_numpy(np.ascontiguousarray(inputs[start:stop])), module)
             if method != "occlusion":  # Captum warns when it has to switch gradients on
                 x.requires_grad_(True)
             t = torch.from_numpy(targets[start:stop]).to(device)
