@@ -1,5 +1,6 @@
 """Bootstrap: reproducibility, stratification, replicate-by-replicate agreement with a
-plain loop over scikit-learn, BCa and percentile intervals, and degenerate resamples."""
+plain loop over scikit-learn, BCa and percentile intervals, degenerate resamples, and the
+m-out-of-n rescaled bootstrap of large data."""
 
 from __future__ import annotations
 
@@ -16,12 +17,16 @@ from afterfit.errors import AfterfitWarning, InvalidInputError
 from afterfit.evaluation import evaluate_predictions
 from afterfit.metrics.binary import BinarySuite
 from afterfit.metrics.multiclass import MulticlassSuite
+from afterfit.metrics.regression import RegressionSuite
 from afterfit.metrics.resampling import (
+    LARGE_N,
+    bca_interval,
     bootstrap,
     bootstrap_interval,
     chunk_sizes,
     percentile_interval,
     resample_counts,
+    subsample_rows,
 )
 
 
@@ -306,3 +311,230 @@ def test_thread_count_does_not_change_the_numbers():
     two = bootstrap(suite, n_resamples=300, random_state=5, n_jobs=2, bands=True)
     for key, values in one.replicates.items():
         np.testing.assert_array_equal(values, two.replicates[key])
+
+
+# --------------------------------------------------------------------------------------
+# Large data: the m-out-of-n rescaled bootstrap
+# --------------------------------------------------------------------------------------
+
+
+def large_binary(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(int)
+    s = 1 / (1 + np.exp(-(rng.normal(size=n) + 1.2 * y - 0.6)))
+    return y, s
+
+
+LARGE_KEYS = [("roc_auc", None), ("average_precision", None), ("log_loss", None),
+              ("accuracy", None)]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_m_out_of_n_intervals_agree_with_the_full_bootstrap():
+    """n = 400,000: intervals from 50,000 rows rescaled agree with the bootstrap of all rows
+    within Monte-Carlo error (each end within 15% of the full interval's width)."""
+    y, s = large_binary(400_000)
+    suite = BinarySuite(y, s, threshold=0.5, probabilities=True)
+    full = bootstrap(suite, n_resamples=400, random_state=1, max_rows=None)
+    sub = bootstrap(suite, n_resamples=400, random_state=1, max_rows=50_000)
+    assert full.subsample is None and sub.subsample == 50_000
+    for key in LARGE_KEYS:
+        assert sub.estimate[key] == full.estimate[key]  # the estimate uses every row
+        for method in ("bca", "percentile"):
+            lo, hi, _ = bootstrap_interval(full, key, confidence=0.95, method=method)
+            lo_m, hi_m, label = bootstrap_interval(sub, key, confidence=0.95, method=method)
+            width = hi - lo
+            assert abs(lo_m - lo) < 0.15 * width, (key, method, lo, lo_m, width)
+            assert abs(hi_m - hi) < 0.15 * width, (key, method, hi, hi_m, width)
+            assert label.endswith(", m-out-of-n (m=50,000)")
+        # Spread of the replicates: the rescaled one estimates the full one.
+        ratio = np.std(sub.replicates[key]) / np.std(full.replicates[key])
+        assert 0.85 < ratio < 1.15, (key, ratio)
+
+
+def test_m_out_of_n_is_the_rescaled_bootstrap_of_a_seeded_subsample():
+    """The documented recipe, replayed: SeedSequence(seed).spawn(2) -> (subsample, resamples);
+    replicates = estimate + (m/n)**rate * (subsample replicates - subsample estimate)."""
+    y, s = large_binary(30_000, seed=3)
+    suite = BinarySuite(y, s, threshold=0.5, probabilities=True)
+    m, seed = 4_000, 12
+    rates = {("roc_auc", None): 1 / 3, ("accuracy", None): -0.5}
+    draws = bootstrap(suite, n_resamples=120, random_state=seed, max_rows=m, rates=rates,
+                      bands=True)  # fmt: skip
+    pick, resample = np.random.SeedSequence(seed).spawn(2)
+    rows = subsample_rows(suite.n, m, np.random.default_rng(pick), suite.ranked.y)
+    inner = bootstrap(suite.subset(rows), n_resamples=120, random_state=resample,
+                      max_rows=None, bands=True)  # fmt: skip
+    assert draws.subsample == rows.size == m
+    assert draws.acceleration_scale == pytest.approx(math.sqrt(m / suite.n))
+    point = suite.compute(bands=True)
+    for key, reps in draws.replicates.items():
+        rate = rates.get(key, 0.5)
+        expected = point[key][0] + (m / suite.n) ** rate * (
+            inner.replicates[key] - inner.estimate[key]
+        )
+        np.testing.assert_allclose(reps, expected, rtol=0, atol=1e-12, equal_nan=True)
+        np.testing.assert_array_equal(draws.estimate[key], point[key][0])
+    for key, jack in inner.jackknife.items():
+        np.testing.assert_array_equal(draws.jackknife[key], jack)
+    # Curves are rescaled column by column around the full-data curve.
+    assert draws.replicates[("curve:roc", None)].shape == (120, 101)
+
+
+def test_m_out_of_n_is_seeded_and_labelled():
+    y, s = large_binary(40_000, seed=1)
+    suite = BinarySuite(y, s, threshold=0.5, probabilities=True)
+    a, b, c = (bootstrap(suite, n_resamples=100, random_state=r, max_rows=5_000, n_jobs=j)
+               for r, j in ((4, 1), (4, 2), (5, 1)))  # fmt: skip
+    for key in a.replicates:
+        np.testing.assert_array_equal(a.replicates[key], b.replicates[key])
+    assert not np.array_equal(a.replicates[("roc_auc", None)], c.replicates[("roc_auc", None)])
+    assert bootstrap_interval(a, ("roc_auc", None), confidence=0.95, method="bca")[2] == (
+        "stratified bootstrap BCa, m-out-of-n (m=5,000)"
+    )
+    plain = bootstrap(suite, n_resamples=100, random_state=4, max_rows=5_000, stratify=False)
+    assert plain.method("percentile") == "bootstrap percentile, m-out-of-n (m=5,000)"
+
+
+@pytest.mark.parametrize("max_rows", [None, 0, 500, 10_000])
+def test_small_data_or_no_max_rows_resamples_every_row(max_rows):
+    """Up to max_rows rows (and with None or 0) the bootstrap is the one of all rows, bit
+    for bit: the same numbers as before the large-data path existed."""
+    y, s = binary_data(n=500, seed=8)
+    suite = BinarySuite(y, s, threshold=0.5, probabilities=True)
+    draws = bootstrap(suite, n_resamples=60, random_state=2, max_rows=max_rows)
+    default = bootstrap(suite, n_resamples=60, random_state=2)
+    assert LARGE_N >= 100_000 and draws.subsample is None
+    assert draws.acceleration_scale == 1.0
+    counts = replay_counts(suite, 60, 2, stratify=True)
+    expected = suite.compute(counts)
+    for key, reps in draws.replicates.items():
+        np.testing.assert_array_equal(reps, expected[key])
+        np.testing.assert_array_equal(reps, default.replicates[key])
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, True, "many"])
+def test_max_rows_is_checked(bad):
+    y, s = binary_data(n=50)
+    suite = BinarySuite(y, s, threshold=0.5, probabilities=True)
+    with pytest.raises(InvalidInputError, match="max_rows"):
+        bootstrap(suite, n_resamples=10, max_rows=bad)
+
+
+def test_subsample_rows_keeps_the_class_proportions():
+    rng = np.random.default_rng(0)
+    strata = rng.choice([0, 1, 2], size=100_003, p=[0.7, 0.299, 0.001])
+    rows = subsample_rows(strata.size, 10_000, np.random.default_rng(1), strata)
+    assert rows.size == 10_000 and np.all(np.diff(rows) > 0)  # ascending, no repeats
+    want = np.bincount(strata) * 10_000 / strata.size
+    np.testing.assert_allclose(np.bincount(strata[rows]), want, atol=1)
+    plain = subsample_rows(1_000, 100, np.random.default_rng(1))
+    assert plain.size == 100 and np.unique(plain).size == 100
+
+
+def test_suites_restricted_to_rows_equal_suites_built_on_them():
+    rng = np.random.default_rng(4)
+    n = 3_000
+    rows = np.sort(rng.choice(n, size=700, replace=False))
+    w = rng.exponential(size=n)
+    y, s = binary_data(n=n, seed=4)
+    binary = BinarySuite(y, s, w, threshold=0.4, probabilities=True, n_bins=7)
+    direct = BinarySuite(binary.ranked.y[rows], binary.ranked.scores[rows],
+                         binary.ranked.weight[rows], threshold=0.4, probabilities=True,
+                         n_bins=7)  # fmt: skip
+    yk = rng.integers(0, 3, n)
+    proba = rng.dirichlet(np.ones(3), n)
+    names = ["a", "b", "c"]
+    multi = MulticlassSuite(yk, proba, w, labels=proba.argmax(1), class_names=names,
+                            probabilities=True)  # fmt: skip
+    multi_direct = MulticlassSuite(yk[rows], proba[rows], w[rows], labels=proba[rows].argmax(1),
+                                   class_names=names, probabilities=True)  # fmt: skip
+    yr = rng.normal(size=n)
+    reg = RegressionSuite(yr, yr + rng.normal(size=n), w)
+    reg_direct = RegressionSuite(reg.y[rows], reg.pred[rows], w[rows])
+    for whole, part in ((binary, direct), (multi, multi_direct), (reg, reg_direct)):
+        sub = whole.subset(rows)
+        assert sub.n == rows.size
+        got, want = sub.compute(bands=True), part.compute(bands=True)
+        assert got.keys() == want.keys()
+        for key in want:
+            np.testing.assert_allclose(got[key], want[key], rtol=1e-10, equal_nan=True)
+
+
+def test_acceleration_scale_shrinks_the_bca_correction():
+    rng = np.random.default_rng(2)
+    reps = rng.gamma(4.0, size=4000)
+    jack = rng.gamma(2.0, size=200)  # skewed: a sizeable acceleration
+    est = float(np.median(reps))
+    full = bca_interval(est, reps, jack, 0.95)
+    none = bca_interval(est, reps, np.zeros(200), 0.95)  # a = 0
+    half = bca_interval(est, reps, jack, 0.95, acceleration_scale=0.5)
+    zero = bca_interval(est, reps, jack, 0.95, acceleration_scale=0.0)
+    assert zero == pytest.approx(none)
+    assert none[0] < half[0] < full[0] or none[0] > half[0] > full[0]
+
+
+def test_evaluate_and_thresholds_on_large_data_say_m_out_of_n():
+    from afterfit.thresholds import select_threshold_predictions
+
+    n = LARGE_N + 5_000
+    y, s = large_binary(n, seed=6)
+    ev = evaluate_predictions(y, s, ci="bootstrap", n_resamples=40, random_state=0)
+    auc = ev.metrics["roc_auc"]
+    assert auc.method == f"stratified bootstrap BCa, m-out-of-n (m={LARGE_N:,})"
+    assert auc.ci_low < auc.value < auc.ci_high
+    sel = select_threshold_predictions(y, s, n_resamples=40, random_state=0)
+    row = sel.metrics.frame().set_index("metric").loc["recall"]
+    assert row["method"] == f"stratified bootstrap percentile, m-out-of-n (m={LARGE_N:,})"
+    assert sel.ci[0] <= sel.threshold <= sel.ci[1]
+
+
+def test_calibration_and_threshold_suites_restricted_to_rows():
+    """The calibration suite keeps its bin edges (quantile edges of all rows); the threshold
+    search keeps the threshold chosen on all rows for its metrics."""
+    from afterfit.calibration._binning import BinnedSuite, Forecast, bin_edges
+    from afterfit.thresholds._core import all_metrics, make_objective
+    from afterfit.thresholds._select import _SelectionSuite
+
+    rng = np.random.default_rng(7)
+    n = 4_000
+    y, s = binary_data(n=n, seed=7)
+    w = rng.exponential(size=n)
+    rows = np.sort(rng.choice(n, size=900, replace=False))
+
+    def calibration_suite(p, o, weight, edges):
+        def derive(sums, means, bands):
+            b = sums[("event", "quantile")]
+            return {("ece", None): b.ece(), ("brier", None): means["brier"],
+                    ("curve", None): b.fraction()}  # fmt: skip
+
+        event = Forecast("event", p, o.astype(float), {"quantile": edges})
+        return BinnedSuite([event], moments=set(), rows={"brier": (p - o) ** 2},
+                           derive=derive, strata=o, weight=weight)  # fmt: skip
+
+    edges = bin_edges(s, 8, "quantile", w)
+    whole = calibration_suite(s, y, w, edges)
+    got = whole.subset(rows).compute()
+    want = calibration_suite(s[rows], y[rows], w[rows], edges).compute()
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-12, equal_nan=True)
+
+    from afterfit.metrics.kernel import RankedScores
+    from afterfit.thresholds._core import candidate_thresholds
+
+    ranked = RankedScores.from_arrays(y, s, w, keep_order=False)
+    objective = make_objective("f1")
+    suite = _SelectionSuite(ranked, objective, candidate_thresholds(ranked.thresholds))
+    suite.chosen = int(suite.search()[-1][0])
+    t = suite.thresholds[suite.chosen]
+    sub = suite.subset(rows)
+    out = sub.compute()
+    ys, ss, ws = ranked.y[rows], ranked.scores[rows], ranked.weight[rows]
+    flagged = ss > t
+    tp = np.array([ws[flagged & (ys == 1)].sum()])
+    fp = np.array([ws[flagged & (ys == 0)].sum()])
+    P, N = np.array([ws[ys == 1].sum()]), np.array([ws[ys == 0].sum()])
+    for name, value in all_metrics(tp, fp, P, N, objective).items():
+        np.testing.assert_allclose(out[(name, None)], value, rtol=1e-9, err_msg=name)
+    # The subset's own optimum is a threshold of its own candidates.
+    assert out[("threshold", None)][0] in sub.thresholds

@@ -14,6 +14,7 @@ batch are one sparse product ``W @ S``, so no resample is binned again.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -224,6 +225,15 @@ class BinnedSuite:
     @property
     def strata(self) -> np.ndarray:
         return self._strata
+
+    def subset(self, rows: np.ndarray) -> BinnedSuite:
+        """The same metrics on the rows at ``rows``: the bins keep their edges."""
+        sub = copy.copy(self)
+        sub._n = int(rows.size)
+        sub._strata = self._strata[rows]
+        sub.weight = None if self.weight is None else self.weight[rows]
+        sub._ST = self._ST[:, rows]
+        return sub
 
     def sums(
         self, W: np.ndarray | None = None

@@ -86,6 +86,15 @@ class BinarySuite:
     def weight(self) -> np.ndarray | None:
         return self.ranked.weight
 
+    def subset(self, rows: np.ndarray) -> BinarySuite:
+        """The same metrics on the rows at ``rows`` (ascending positions in sorted order)."""
+        w = self.weight
+        return BinarySuite(
+            self.ranked.y[rows], self.ranked.scores[rows], None if w is None else w[rows],
+            threshold=self.threshold, probabilities=self.probabilities, beta=self.beta,
+            n_bins=self.calibration_edges.size - 1,
+        )  # fmt: skip
+
     def keys(self) -> list[MetricKey]:
         names = ["accuracy", "balanced_accuracy", "precision", "recall", "specificity"]
         names += ["f1", fbeta_name(self.beta), "mcc", "cohen_kappa"]

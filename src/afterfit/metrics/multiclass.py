@@ -31,6 +31,7 @@ class MulticlassSuite:
         beta: float = 2.0,
     ) -> None:
         n, K = proba.shape
+        self._proba, self._labels = proba, labels  # kept (not copied) for ``subset``
         self.y = np.asarray(y, dtype=np.int64)
         self.K = K
         self.class_names = class_names
@@ -56,6 +57,15 @@ class MulticlassSuite:
     @property
     def strata(self) -> np.ndarray:
         return self.y
+
+    def subset(self, rows: np.ndarray) -> MulticlassSuite:
+        """The same metrics on the rows at ``rows`` (positions in the original order)."""
+        w = self.weight
+        return MulticlassSuite(
+            self.y[rows], self._proba[rows], None if w is None else w[rows],
+            labels=np.asarray(self._labels)[rows], class_names=self.class_names,
+            probabilities=self.probabilities, beta=self.beta,
+        )  # fmt: skip
 
     def keys(self) -> list[MetricKey]:
         f = fbeta_name(self.beta)

@@ -43,6 +43,11 @@ class RegressionSuite:
     def strata(self) -> None:
         return None
 
+    def subset(self, rows: np.ndarray) -> RegressionSuite:
+        """The same metrics on the rows at ``rows``."""
+        w = self.weight
+        return RegressionSuite(self.y[rows], self.pred[rows], None if w is None else w[rows])
+
     def keys(self) -> list[MetricKey]:
         names = ["mae", "rmse", "mse", "r2", "explained_variance", "mape", "median_ae"]
         return [(name, None) for name in names]

@@ -5,13 +5,22 @@ resample is a row of integer multiplicities (how often each row was drawn); a ja
 replicate is a row with zeros on the left-out rows. Both go through the same
 ``suite.compute``. Resamples are drawn in fixed-size chunks, each from its own child of one
 ``SeedSequence``, so the same seed gives the same numbers however the chunks are run.
+
+Large data (more than :data:`LARGE_N` rows): an *m-out-of-n rescaled bootstrap*. A seeded
+(stratified) subsample ``S`` of ``m`` rows is drawn without replacement, ``S`` is bootstrapped
+at its own size, and every replicate is put back on the scale of ``n`` rows around the
+full-data estimate: ``rep = est_n + (m/n)**rate * (rep_S - est_S)``. ``rate`` is the
+exponent of the statistic's rate of convergence: 1/2 for smooth (root-n) statistics, 1/3 for
+an argmax such as a re-optimised threshold (Kim & Pollard 1990), -1/2 for a sum that grows
+with ``n`` (a count). Politis & Romano (1994), Bickel, Götze & van Zwet (1997). The point
+estimate always uses every row; the cost falls from ``B x n`` to ``B x m`` cells.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
@@ -26,10 +35,23 @@ from afterfit.metrics.binary import MetricKey
 CHUNK_CELLS = 4_000_000
 #: Groups in the grouped jackknife that estimates the BCa acceleration.
 JACKKNIFE_GROUPS = 200
+#: Above this many rows, :func:`bootstrap` resamples a subsample of this many rows
+#: (m-out-of-n, rescaled); see the module docstring.
+LARGE_N = 100_000
+#: Rate exponent of a smooth (root-n consistent) statistic.
+ROOT_N = 0.5
+
+#: The rate exponent of each metric: a mapping (missing keys: 1/2) or a function of the key.
+Rates = Mapping[MetricKey, float] | Callable[[MetricKey], float]
 
 
 class Suite(Protocol):
-    """What resampling needs of a metric suite."""
+    """What resampling needs of a metric suite.
+
+    A suite may also have ``subset(rows) -> Suite``: the same metrics on the rows at the
+    given (ascending) positions of its own row order, with the same definitions (decision
+    threshold, bin edges...). Without it, :func:`bootstrap` always resamples every row.
+    """
 
     @property
     def n(self) -> int: ...
@@ -101,15 +123,51 @@ def resample_counts(
     return counts
 
 
+def subsample_rows(
+    n: int, m: int, rng: np.random.Generator, strata: np.ndarray | None = None
+) -> np.ndarray:
+    """Positions of ``m`` of ``n`` rows drawn without replacement, ascending.
+
+    With ``strata``, each stratum gives its share ``m * n_s / n`` (rounded by largest
+    remainder, at least one row), so the subsample keeps the class proportions.
+    """
+    if strata is None:
+        return np.sort(rng.choice(n, size=m, replace=False))
+    _, inverse, counts = np.unique(strata, return_inverse=True, return_counts=True)
+    quota = counts * (m / n)
+    take = np.floor(quota).astype(np.int64)
+    short = m - int(take.sum())
+    take[np.argsort(take - quota, kind="stable")[:short]] += 1
+    take = np.minimum(np.maximum(take, 1), counts)
+    parts = [
+        rng.choice(np.flatnonzero(inverse == i), size=int(k), replace=False)
+        for i, k in enumerate(take)
+    ]
+    return np.sort(np.concatenate(parts))
+
+
 @dataclass(frozen=True)
 class BootstrapDraws:
-    """Point estimates, bootstrap replicates and jackknife replicates of every metric."""
+    """Point estimates, bootstrap replicates and jackknife replicates of every metric.
+
+    With an m-out-of-n bootstrap, ``subsample`` is ``m``; the replicates are already on the
+    scale of all rows, while the jackknife replicates are those of the subsample, so the BCa
+    acceleration they give is multiplied by ``acceleration_scale`` (``sqrt(m / n)``).
+    """
 
     estimate: dict[MetricKey, np.ndarray]
     replicates: dict[MetricKey, np.ndarray]
     jackknife: dict[MetricKey, np.ndarray] | None
     n_resamples: int
     stratified: bool
+    subsample: int | None = None
+    acceleration_scale: float = 1.0
+
+    def method(self, kind: str) -> str:
+        """The text of an interval's method: ``"stratified bootstrap BCa"``..."""
+        tag = "stratified " if self.stratified else ""
+        size = f", m-out-of-n (m={self.subsample:,})" if self.subsample else ""
+        return f"{tag}bootstrap {kind}{size}"
 
 
 def chunk_sizes(n: int, total: int) -> list[int]:
@@ -130,12 +188,26 @@ def bootstrap(
     random_state: int | np.random.SeedSequence | None = None,
     progress: Callable[[int], None] | None = None,
     n_jobs: int | None = None,
+    max_rows: int | None = LARGE_N,
+    rates: Rates | None = None,
 ) -> BootstrapDraws:
     """Draw ``n_resamples`` bootstrap replicates of every metric of ``suite``.
 
     ``n_jobs`` threads (default: one per core) work on chunks of resamples at once.
+
+    When the suite has more than ``max_rows`` rows (and a ``subset`` method), the bootstrap
+    is m-out-of-n with ``m = max_rows``: resamples of a seeded subsample, rescaled to all
+    rows (module docstring). ``rates`` gives each metric's rate exponent there (default
+    1/2). ``max_rows=None`` or ``0``: always every row.
     """
     check_interval_options(confidence=0.5, n_resamples=n_resamples)
+    if max_rows is not None and (
+        isinstance(max_rows, bool) or not isinstance(max_rows, int | np.integer) or max_rows < 0
+    ):
+        raise InvalidInputError(
+            f"max_rows must be a whole number >= 0 or None; got {max_rows!r}.",
+            fix=f"pass max_rows={LARGE_N} (the default), or None to resample every row.",
+        )
     point = {k: v[0] for k, v in suite.compute(bands=bands).items()}
     seed = (
         random_state
@@ -143,6 +215,12 @@ def bootstrap(
         else np.random.SeedSequence(random_state)
     )
     strata = suite.strata if stratify else None
+    if max_rows and suite.n > max_rows and hasattr(suite, "subset"):
+        return _m_out_of_n(
+            suite, point, int(max_rows), seed, strata,
+            n_resamples=n_resamples, stratify=stratify, jackknife=jackknife, bands=bands,
+            progress=progress, n_jobs=n_jobs, rates=rates,
+        )  # fmt: skip
     sizes = chunk_sizes(suite.n, n_resamples)
     children = seed.spawn(len(sizes))
 
@@ -165,6 +243,42 @@ def bootstrap(
     replicates = {k: np.concatenate(v) for k, v in parts.items()}
     jack = grouped_jackknife(suite) if jackknife else None
     return BootstrapDraws(point, replicates, jack, n_resamples, strata is not None)
+
+
+def _rate(rates: Rates | None, key: MetricKey) -> float:
+    if rates is None:
+        return ROOT_N
+    if isinstance(rates, Mapping):
+        return float(rates.get(key, ROOT_N))
+    return float(rates(key))
+
+
+def _m_out_of_n(
+    suite: Suite,
+    point: dict[MetricKey, np.ndarray],
+    m: int,
+    seed: np.random.SeedSequence,
+    strata: np.ndarray | None,
+    *,
+    rates: Rates | None,
+    **options,
+) -> BootstrapDraws:
+    """Bootstrap a subsample of ``m`` rows and rescale its replicates to all rows."""
+    n = suite.n
+    pick, resample = seed.spawn(2)
+    rows = subsample_rows(n, m, np.random.default_rng(pick), strata)
+    sub = suite.subset(rows)  # type: ignore[attr-defined]
+    inner = bootstrap(sub, random_state=resample, max_rows=None, **options)
+    m = int(rows.size)  # a stratum too small for its share may add a row or two
+    replicates = {}
+    for key, reps in inner.replicates.items():
+        factor = (m / n) ** _rate(rates, key)
+        with np.errstate(invalid="ignore"):
+            replicates[key] = point[key] + factor * (reps - inner.estimate[key])
+    return BootstrapDraws(
+        point, replicates, inner.jackknife, inner.n_resamples, inner.stratified,
+        subsample=m, acceleration_scale=float(np.sqrt(m / n)),
+    )  # fmt: skip
 
 
 def _jackknife_weights(n: int, weight: np.ndarray | None) -> Iterator[np.ndarray]:
@@ -212,9 +326,18 @@ def pointwise_band(replicates: np.ndarray, confidence: float) -> tuple[np.ndarra
 
 
 def bca_interval(
-    estimate: float, replicates: np.ndarray, jackknife: np.ndarray, confidence: float
+    estimate: float,
+    replicates: np.ndarray,
+    jackknife: np.ndarray,
+    confidence: float,
+    *,
+    acceleration_scale: float = 1.0,
 ) -> tuple[float, float] | None:
-    """Efron's bias-corrected and accelerated interval; ``None`` where it is undefined."""
+    """Efron's bias-corrected and accelerated interval; ``None`` where it is undefined.
+
+    ``acceleration_scale`` multiplies the acceleration: ``sqrt(m / n)`` when the jackknife
+    ran on a subsample of ``m`` of the ``n`` rows (the acceleration falls as ``1/sqrt(n)``).
+    """
     finite = replicates[np.isfinite(replicates)]
     jack = jackknife[np.isfinite(jackknife)]
     if finite.size == 0 or not np.isfinite(estimate) or jack.size < 2:
@@ -226,7 +349,7 @@ def bca_interval(
     z0 = ndtri(below)
     d = jack.mean() - jack
     den = 6.0 * np.sum(d**2) ** 1.5
-    a = float(np.sum(d**3) / den) if den > 0 else 0.0
+    a = float(np.sum(d**3) / den) * acceleration_scale if den > 0 else 0.0
     alpha = 1 - confidence
     z = ndtri(np.array([alpha / 2, 1 - alpha / 2]))
     adjusted = ndtr(z0 + (z0 + z) / (1 - a * (z0 + z)))
@@ -250,10 +373,12 @@ def bootstrap_interval(
             AfterfitWarning,
             stacklevel=3,
         )
-    tag = "stratified " if draws.stratified else ""
     if method == "bca" and draws.jackknife is not None:
-        ci = bca_interval(draws.estimate[key], reps, draws.jackknife[key], confidence)
+        ci = bca_interval(
+            draws.estimate[key], reps, draws.jackknife[key], confidence,
+            acceleration_scale=draws.acceleration_scale,
+        )  # fmt: skip
         if ci is not None:
-            return (*ci, f"{tag}bootstrap BCa")
+            return (*ci, draws.method("BCa"))
     lo, hi = percentile_interval(reps, confidence)
-    return lo, hi, f"{tag}bootstrap percentile"
+    return lo, hi, draws.method("percentile")

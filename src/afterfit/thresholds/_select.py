@@ -81,6 +81,22 @@ class _SelectionSuite:
     def weight(self) -> np.ndarray | None:
         return self.ranked.weight
 
+    def subset(self, rows: np.ndarray) -> _SelectionSuite:
+        """The search on the rows at ``rows`` (ascending positions in sorted order): its own
+        candidates, the metrics at the threshold chosen on all rows, ``top_k`` scaled."""
+        r, w = self.ranked, self.ranked.weight
+        ranked = RankedScores.from_arrays(
+            r.y[rows], r.scores[rows], None if w is None else w[rows], keep_order=False
+        )
+        objective = self.objective
+        if objective.top_k is not None:
+            objective = dataclasses.replace(objective, top_k=objective.top_k * rows.size / r.n)
+        sub = _SelectionSuite(ranked, objective, candidate_thresholds(ranked.thresholds))
+        if self.chosen is not None:
+            # Candidate j flags the top j tie groups: those scoring above the threshold.
+            sub.chosen = int(np.count_nonzero(ranked.thresholds > self.thresholds[self.chosen]))
+        return sub
+
     def counts(self, W: np.ndarray | None) -> GroupCounts:
         if W is not None:
             return self.ranked.cumulative(W)
@@ -110,6 +126,24 @@ class _SelectionSuite:
             metrics = all_metrics(tp[:, j], fp[:, j], P[:, 0], N[:, 0], self.objective)
             out.update({(name, None): values for name, values in metrics.items()})
         return out
+
+
+#: Objectives whose threshold is the argmax of a smooth curve: cube-root asymptotics (Kim &
+#: Pollard 1990), so the m-out-of-n bootstrap rescales it with rate 1/3. The others put the
+#: threshold where a constraint binds (a quantile or a root): root-n, rate 1/2.
+ARGMAX_OBJECTIVES = ("f1", "fbeta", "youden", "balanced_accuracy", "cost")
+
+
+def _rates(objective: Objective) -> dict[MetricKey, float]:
+    """Rate exponents of the large-data bootstrap that differ from 1/2 (smooth)."""
+    rates: dict[MetricKey, float] = {("predicted_positive", None): -0.5}  # a count: ~ n
+    if objective.name in ARGMAX_OBJECTIVES:
+        rates[("threshold", None)] = 1 / 3
+    # The optimum itself is root-n whatever the objective (the value at the argmax moves
+    # only to second order); with top_k it is a count of rows.
+    if objective.name == "top_k":
+        rates[("optimum", None)] = -0.5
+    return rates
 
 
 def _settings(n_resamples: int, confidence: float, split: str) -> None:
@@ -207,6 +241,7 @@ def _select_binary(
         draws = bootstrap(
             suite, n_resamples=n_resamples, stratify=stratify, jackknife=False,
             random_state=random_state, progress=progress, n_jobs=n_jobs,
+            rates=_rates(objective),
         )  # fmt: skip
         reps = draws.replicates
         thresholds_rep = reps[("threshold", None)]
@@ -216,7 +251,7 @@ def _select_binary(
         optimum_ci = percentile_interval(reps[("optimum", None)], confidence)
         intervals = {name: percentile_interval(reps[(name, None)], confidence) for name in point}
         value_ci = intervals[objective.metric]
-        method = ("stratified " if stratify else "") + "bootstrap percentile"
+        method = draws.method("percentile")
     rows = tuple(
         MetricValue(name, float(v[0]), *intervals.get(name, NAN2), method, None)
         for name, v in point.items()
@@ -257,6 +292,10 @@ class _CostSuite:
     @property
     def n(self) -> int:
         return self.y.size
+
+    def subset(self, rows: np.ndarray) -> _CostSuite:
+        w = self.weight
+        return _CostSuite(self.y[rows], self.rows[rows], None if w is None else w[rows])
 
     @property
     def strata(self) -> np.ndarray:
@@ -341,7 +380,7 @@ def _select_cost_multiclass(
             random_state=random_state, progress=progress, n_jobs=n_jobs,
         )  # fmt: skip
         intervals = {k[0]: percentile_interval(v, confidence) for k, v in draws.replicates.items()}
-        method = ("stratified " if stratify else "") + "bootstrap percentile"
+        method = draws.method("percentile")
 
     def value(name: str) -> MetricValue:
         return MetricValue(name, float(point[(name, None)][0]),
