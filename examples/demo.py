@@ -1,8 +1,13 @@
-"""The demo behind `make demo`: train a small model on a bundled dataset and report on it.
+"""The demo behind `make demo`: train small models on bundled datasets and report on them.
 
-Trains a gradient-boosting classifier on scikit-learn's breast-cancer data (shipped with
-scikit-learn, no download), saves it as a safe .skops file and the splits as Parquet, then
-runs the real command line: ``afterfit run``, which writes the report to ``report/``.
+1. A gradient-boosting classifier on scikit-learn's breast-cancer data (shipped with
+   scikit-learn, no download), saved as a safe .skops file with its splits as Parquet;
+   ``afterfit run`` writes its report to ``report/``.
+2. A small convolutional network on scikit-learn's 8x8 digits images, saved as a state
+   dict (loaded without unpickling code); ``afterfit run --images`` writes its report, with
+   saliency maps and their faithfulness and sanity checks, to ``report-digits/``.
+
+Both run the real command line.
 """
 
 from __future__ import annotations
@@ -20,9 +25,15 @@ from sklearn.model_selection import train_test_split
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path("demo-data")
 REPORT = Path("report")
+DIGITS_REPORT = Path("report-digits")
 
 
-def main() -> int:
+def afterfit(args: list[str]) -> int:
+    print("$ afterfit " + shlex.join(args), flush=True)
+    return subprocess.call([sys.executable, "-m", "afterfit.cli", *args], cwd=ROOT)
+
+
+def tabular() -> int:
     frame = load_breast_cancer(as_frame=True).frame
     train, test = train_test_split(frame, test_size=0.4, random_state=0, stratify=frame.target)
     train, valid = train_test_split(train, test_size=0.25, random_state=0, stratify=train.target)
@@ -45,10 +56,26 @@ def main() -> int:
             "--target", "target", "--out", str(REPORT)]  # fmt: skip
     for name in trusted:
         args += ["--trusted-type", name]
-    print("$ afterfit " + shlex.join(args), flush=True)
-    code = subprocess.call([sys.executable, "-m", "afterfit.cli", *args], cwd=ROOT)
+    return afterfit(args)
+
+
+def images() -> int:
+    from afterfit.saliency.example import write_digits_example
+
+    files = write_digits_example(ROOT / DATA / "digits")
+    print("Trained a small CNN on the digits images; reporting on the held-out images.")
+    args = ["run", "--model", str(files["state_dict"].relative_to(ROOT)),
+            "--module-class", "afterfit.saliency.example:DigitsCNN",
+            "--images", str(files["images"].relative_to(ROOT)),
+            "--out", str(DIGITS_REPORT)]  # fmt: skip
+    return afterfit(args)
+
+
+def main() -> int:
+    code = tabular() or images()
     if code == 0:
-        print(f"Open {(ROOT / REPORT / 'index.html').as_uri()} in a browser (works offline).")
+        for report in (REPORT, DIGITS_REPORT):
+            print(f"Open {(ROOT / report / 'index.html').as_uri()} in a browser (works offline).")
     return code
 
 

@@ -121,3 +121,21 @@ def test_mlflow_flag_logs_the_run(files, tmp_path, monkeypatch):
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert len(runs) == 1
     assert "roc_auc" in runs[0].data.metrics
+
+
+def test_run_on_an_image_model(tmp_path):
+    pytest.importorskip("captum")
+    from afterfit.saliency.example import write_digits_example
+
+    files = write_digits_example(tmp_path / "digits")
+    out = tmp_path / "report"
+    result = run("run", "--model", files["state_dict"], "--module-class",
+                 "afterfit.saliency.example:DigitsCNN", "--images", files["images"],
+                 "--saliency-methods", "gradients,gradcam", "--n-resamples", 20,
+                 "--out", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["report"]["sections"] == ["evaluation", "calibration", "saliency"]
+    assert doc["source"]["images"] == str(files["images"])
+    bad = run("run", "--model", files["state_dict"], "--images", files["images"], "--out", out)
+    assert bad.exit_code == 2 and "module-class" in bad.output

@@ -235,3 +235,38 @@ def test_zero_resamples_means_no_bootstrap(binary):
     methods = {m["method"] for m in report.doc["evaluation"]["metrics"]}
     assert methods == {"none"}
     assert report.doc["report"]["sections"] == ["evaluation", "thresholds", "calibration"]
+
+
+def test_image_model_gets_saliency_and_no_tabular_steps(tmp_path):
+    pytest.importorskip("captum")
+    from afterfit.saliency import load_images
+    from afterfit.saliency.example import train_digits_cnn
+
+    module, X_test, y_test = train_digits_cnn(random_state=0, epochs=4)
+    images = load_images(X_test[:120], labels=y_test[:120])
+    options = RunOptions(n_resamples=40, saliency_methods=("gradients", "gradcam"),
+                         saliency_max_images=16)  # fmt: skip
+    report = run_report(module, images=images, options=options)
+    summary = report.doc["report"]
+    assert summary["data"] == "images" and summary["task"] == "multiclass"
+    assert summary["sections"] == ["evaluation", "calibration", "saliency"]
+    skipped = " ".join(summary["skipped"])
+    assert "explanations: for tabular models" in skipped and "comparison:" in skipped
+    # The evaluation reads the module's own predictions.
+    acc = report.doc["evaluation"]["metrics"][0]
+    assert acc["metric"] == "accuracy" and acc["value"] > 0.8
+    jsonschema.validate(report.doc, SCHEMA)
+    write_report(report, tmp_path / "r", figures=False, inline_plotly=False)
+    assert "saliency-" in (tmp_path / "r" / "index.html").read_text()
+
+
+def test_images_without_labels_are_a_clear_error():
+    pytest.importorskip("captum")
+    from afterfit.saliency import load_images
+    from afterfit.saliency.example import train_digits_cnn
+
+    module, X_test, _ = train_digits_cnn(random_state=0, epochs=1)
+    with pytest.raises(InvalidInputError, match="no labels"):
+        run_report(module, images=load_images(X_test[:10]))
+    with pytest.raises(InvalidInputError, match="one of the two"):
+        run_report(module)

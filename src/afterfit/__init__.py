@@ -44,6 +44,10 @@ from afterfit.explain import (
 from afterfit.models import Model, as_model, load_model
 from afterfit.predictions import Predictions
 from afterfit.report.files import write_results
+
+# The function shadows the subpackage's name on purpose: ``afterfit.saliency(model, images)``.
+# Submodules still import as usual: ``from afterfit.saliency import load_images``.
+from afterfit.saliency import SaliencyMaps, saliency
 from afterfit.thresholds import (
     CostSensitiveModel,
     ThresholdedModel,
@@ -76,6 +80,7 @@ __all__ = [
     "PermutationImportance",
     "Predictions",
     "RowExplanation",
+    "SaliencyMaps",
     "SchemaError",
     "ThresholdedModel",
     "UntrustedModelError",
@@ -95,6 +100,7 @@ __all__ = [
     "load_model",
     "permutation_importance",
     "read_table",
+    "saliency",
     "select_threshold",
     "select_threshold_predictions",
     "shap_values",

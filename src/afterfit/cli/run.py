@@ -31,7 +31,7 @@ from afterfit.errors import DataError, InvalidInputError
 
 #: Options whose values are file paths: relative ones in a config file are resolved
 #: against the file's folder.
-PATH_OPTIONS = ("model", "data", "train", "valid", "out", "history")
+PATH_OPTIONS = ("model", "data", "train", "valid", "out", "history", "images")
 DEFAULT_MLFLOW = "sqlite:///mlflow.db"
 
 
@@ -56,6 +56,27 @@ def run(
             help="Validation data to choose the threshold on (else: the test data, with a warning)."
         ),
     ] = None,
+    images: Annotated[
+        Path | None,
+        typer.Option(
+            help="Image model (PyTorch): labelled test images instead of --data: a "
+            "folder with one subfolder per class, or an .npz with images and labels."
+        ),
+    ] = None,
+    module_class: Annotated[
+        str | None,
+        typer.Option(help="Image model saved as a state dict: its class, package.module:Class."),
+    ] = None,
+    module_kwargs: Annotated[
+        str | None, typer.Option(help="Constructor arguments of --module-class, as JSON.")
+    ] = None,
+    saliency_methods: Annotated[
+        str,
+        typer.Option(
+            help="Image models: gradients,gradient_x_input,integrated_gradients,"
+            "smoothgrad,gradcam,occlusion (or all)."
+        ),
+    ] = "gradients,integrated_gradients,smoothgrad,gradcam",
     compare: Annotated[
         list[str] | None,
         typer.Option(help="Another model to compare, as path or name=path; repeat."),
@@ -227,20 +248,40 @@ def _run(v: dict[str, Any], *, quiet: bool) -> None:
     from afterfit.models import load_model
     from afterfit.report.run import RunOptions, run_report, write_report
 
-    missing = [f"--{n}" for n in ("model", "data", "target") if not v.get(n)]
+    images = v.get("images")
+    needed = ("model",) if images else ("model", "data", "target")
+    missing = [f"--{n}" for n in needed if not v.get(n)]
     if missing:
         raise InvalidInputError(
             f"afterfit run needs {', '.join(missing)}.",
-            fix="afterfit run --model model.skops --data test.parquet --target y, or put "
-            "them in a TOML file passed with --config.",
+            fix="afterfit run --model model.skops --data test.parquet --target y (or --images "
+            "for an image model), or put them in a TOML file passed with --config.",
+        )
+    if images and v.get("data"):
+        raise InvalidInputError(
+            "--images and --data both give test data; pass one.",
+            fix="--data for a tabular model, --images for a PyTorch image classifier.",
         )
     start = time.perf_counter()
     trusted = list(v.get("trusted_type") or [])
     drop = list(v.get("drop") or [])
-    model = load_model(Path(v["model"]), trust=v["trust"], trusted_types=trusted)
-    test = load_dataset(Path(v["data"]), target=v["target"], drop=drop)
-    train = load_dataset(Path(v["train"]), target=v["target"], drop=drop) if v["train"] else None
-    valid = load_dataset(Path(v["valid"]), target=v["target"], drop=drop) if v["valid"] else None
+    test = image_set = None
+    if images:
+        from afterfit.saliency import load_images, load_torch_module
+
+        model = load_torch_module(
+            Path(v["model"]),
+            module_class=v.get("module_class"),
+            module_kwargs=v.get("module_kwargs"),
+            trust=v["trust"],
+        )
+        image_set = load_images(Path(images))
+    else:
+        model = load_model(Path(v["model"]), trust=v["trust"], trusted_types=trusted)
+        test = load_dataset(Path(v["data"]), target=v["target"], drop=drop)
+    target = v.get("target")
+    train = load_dataset(Path(v["train"]), target=target, drop=drop) if v["train"] else None
+    valid = load_dataset(Path(v["valid"]), target=target, drop=drop) if v["valid"] else None
     others = _others(v.get("compare"), v["trust"], trusted)
     from afterfit.cli._inputs import match_label
 
@@ -255,27 +296,24 @@ def _run(v: dict[str, Any], *, quiet: bool) -> None:
         learning_curve=bool(v["learning_curve"]),
         history=str(v["history"]) if v["history"] else None,
         model_name=Path(v["model"]).stem,
+        saliency_methods=_split(v["saliency_methods"]) or (),
         title=v["title"],
         figures=bool(v["figures"]),
     )
-    source = {"model": str(v["model"]), "data": str(v["data"]), "target": v["target"]}
+    source = {"model": str(v["model"])}
+    source.update({"images": str(images)} if images else {"data": str(v["data"]), "target": target})
     if train is not None:
         source["train"] = str(v["train"])
     with _progress(quiet) as progress:
+        classes = getattr(model, "classes_", None)
         report = run_report(
-            model,
-            test,
-            options=options,
-            train=train,
-            valid=valid,
-            others=others,
-            source=source,
-            progress=progress,
-            pos_label=match_label(v["pos_label"], model.classes_),
-            threshold=v["threshold"],
-        )
+            model, test, images=image_set, options=options, train=train, valid=valid,
+            others=others, source=source, progress=progress,
+            pos_label=match_label(v["pos_label"], classes), threshold=v["threshold"],
+        )  # fmt: skip
     out = Path(v["out"])
-    title = v["title"] or f"afterfit report: {Path(v['model']).name} on {Path(v['data']).name}"
+    data_name = Path(images or v["data"]).name
+    title = v["title"] or f"afterfit report: {Path(v['model']).name} on {data_name}"
     write_report(report, out, title=title, figures=options.figures)
     run_id, uri = None, v.get("mlflow_uri") or (DEFAULT_MLFLOW if v.get("mlflow") else None)
     if uri:

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from afterfit.data import Dataset
 from afterfit.errors import AfterfitError, AfterfitWarning, InvalidInputError
 from afterfit.io import atomic_write, atomic_write_text, current_umask
@@ -50,6 +52,9 @@ class RunOptions:
     explain_max_rows: int = 5_000
     learning_curve: bool = True
     history: str | None = None
+    #: Image models: the saliency methods and how many images they explain.
+    saliency_methods: Sequence[str] = ("gradients", "integrated_gradients", "smoothgrad", "gradcam")
+    saliency_max_images: int = 64
     model_name: str = "model"
     title: str | None = None
     figures: bool = True
@@ -103,8 +108,9 @@ def describe_model(model: Any) -> str:
 
 def run_report(
     model: Any,
-    test: Dataset,
+    test: Dataset | None = None,
     *,
+    images: Any = None,
     options: RunOptions | None = None,
     train: Dataset | None = None,
     valid: Dataset | None = None,
@@ -122,6 +128,10 @@ def run_report(
         Anything :func:`afterfit.models.as_model` takes.
     test : Dataset
         The test rows with their target (see :func:`afterfit.load_dataset`).
+    images : afterfit.saliency.ImageSet, optional
+        Instead of ``test``, for a PyTorch image classifier: labelled test images
+        (:func:`afterfit.saliency.load_images`). The report then has saliency maps and no
+        tabular steps.
     options : RunOptions, optional
     train : Dataset, optional
         Training rows: LIME and anchors sample from them, the learning curve refits on them.
@@ -134,18 +144,24 @@ def run_report(
     from afterfit.models import as_model
 
     options = options or RunOptions()
-    model = as_model(model)
-    preds = Predictions.from_model(model, test.X, test.y, pos_label=pos_label, threshold=threshold)
+    if (test is None) == (images is None):
+        raise InvalidInputError(
+            "run_report needs test rows (a Dataset) or labelled images, one of the two.",
+            fix="pass test=load_dataset(...) for a tabular model, or "
+            "images=load_images(...) (from afterfit.saliency) for an image model.",
+        )
+    if images is None:
+        model = as_model(model)
+        preds = Predictions.from_model(
+            model, test.X, test.y, pos_label=pos_label, threshold=threshold
+        )
+    else:
+        preds = _image_predictions(model, images, pos_label=pos_label, threshold=threshold)
     ctx = RunContext(
-        model=model,
-        test=test,
-        options=options,
-        preds=preds,
-        train=train,
-        valid=valid,
-        others={name: as_model(m) for name, m in (others or {}).items()},
+        model=model, test=test, options=options, preds=preds, train=train, valid=valid,
+        images=images, others={name: as_model(m) for name, m in (others or {}).items()},
         progress=progress,
-    )
+    )  # fmt: skip
     sections: list[Section] = []
     skipped: list[str] = []
     timings: dict[str, float] = {}
@@ -184,6 +200,7 @@ def run_report(
         "task": preds.task,
         "n_rows": preds.n,
         "model": describe_model(model),
+        "data": "table" if images is None else "images",
         "classes": None if preds.classes is None else preds.class_names,
         "sections": [s.id for s in sections],
         "skipped": skipped,
@@ -196,6 +213,28 @@ def run_report(
         SCHEMA_NAME, {"report": summary, **{s.id: s.data for s in sections}}, source=source
     )
     return Report(sections, doc, skipped, timings, results=ctx.results)
+
+
+def _image_predictions(module: Any, images: Any, **decision: Any) -> Predictions:
+    """Class probabilities of an image classifier on labelled images."""
+    from afterfit.saliency.methods import predict_logits
+
+    if images.labels is None:
+        raise InvalidInputError(
+            f"the images in {images.source} have no labels, so the model cannot be evaluated.",
+            fix="use a folder with one subfolder per class, or an .npz with 'labels'; "
+            "for maps alone run `afterfit saliency`.",
+        )
+    logits = predict_logits(module, images.inputs, rows=256)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    proba = shifted / shifted.sum(axis=1, keepdims=True)
+    k = proba.shape[1]
+    names = images.classes if images.classes and len(images.classes) == k else list(range(k))
+    y = np.asarray(names, dtype=object)[np.asarray(images.labels)]
+    score = proba[:, 1] if k == 2 else proba
+    return Predictions.from_arrays(
+        y, score, classes=names, scores_are_probabilities=True, **decision
+    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -267,7 +306,7 @@ def _write_all(
     evaluation = report.doc.get("evaluation") or {}
     facts = [
         ("task", summary["task"]),
-        ("rows", f"{summary['n_rows']:,}"),
+        ("images" if summary.get("data") == "images" else "rows", f"{summary['n_rows']:,}"),
         ("model", summary["model"]),
     ]
     if summary["classes"]:

@@ -36,11 +36,12 @@ class RunContext:
     """What the steps share: the model, the data and what earlier steps computed."""
 
     model: Any
-    test: Dataset
+    test: Dataset | None  # None for an image model (then ``images`` is set)
     options: Any  # RunOptions (afterfit.report.run); typed loosely to avoid a cycle
     preds: Predictions
     train: Dataset | None = None
     valid: Dataset | None = None
+    images: Any = None  # afterfit.saliency.ImageSet of an image model
     others: dict[str, Any] = field(default_factory=dict)
     progress: ProgressFactory = no_progress
     results: dict[str, Any] = field(default_factory=dict)
@@ -140,8 +141,18 @@ def _calibration(ctx: RunContext) -> Section:
     return calibration_section(report)
 
 
+def _tabular(step: str) -> str | None:
+    return f"{step}: for tabular models; image models get saliency maps."
+
+
 def _comparison_applies(ctx: RunContext) -> str | None:
+    if ctx.test is None:
+        return _tabular("comparison")
     return None if ctx.others else "comparison: pass --compare with other models to compare."
+
+
+def _explanations_applies(ctx: RunContext) -> str | None:
+    return _tabular("explanations") if ctx.test is None else None
 
 
 def _comparison(ctx: RunContext) -> Section:
@@ -196,6 +207,34 @@ def _training_applies(ctx: RunContext) -> str | None:
     return None
 
 
+def _saliency_applies(ctx: RunContext) -> str | None:
+    return None if ctx.images is not None else "saliency: for image models (--images)."
+
+
+def _saliency(ctx: RunContext) -> Section:
+    from afterfit.report.sections.saliency import saliency_section
+    from afterfit.saliency import saliency
+
+    o = ctx.options
+    with contextlib.ExitStack() as stack:
+        bars: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in bars:
+                bars[stage] = [stack.enter_context(ctx.progress(f"saliency: {stage}", total)), 0]
+            advance, seen = bars[stage]
+            if advance is not None and done > seen:
+                advance(done - seen)
+            bars[stage][1] = done
+
+        maps = saliency(
+            ctx.model, ctx.images, methods=tuple(o.saliency_methods),
+            max_images=o.saliency_max_images, random_state=o.seed, progress=progress,
+        )  # fmt: skip
+    ctx.results["saliency"] = maps
+    return saliency_section(maps)
+
+
 def _training(ctx: RunContext) -> Section | None:
     from afterfit.report.sections.training import training_section
     from afterfit.report.training import learning_curve, read_history, training_curves
@@ -223,7 +262,8 @@ STEPS: tuple[Step, ...] = (
     Step("thresholds", "Decision threshold", _thresholds_applies, _thresholds),
     Step("calibration", "Calibration", _calibration_applies, _calibration),
     Step("comparison", "Model comparison", _comparison_applies, _comparison),
-    Step("explanations", "Explanations", _always, _explanations),
+    Step("explanations", "Explanations", _explanations_applies, _explanations),
     Step("training", "Training", _training_applies, _training),
+    Step("saliency", "Saliency", _saliency_applies, _saliency),
 )
 STEP_NAMES = tuple(s.name for s in STEPS)

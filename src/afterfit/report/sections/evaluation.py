@@ -19,7 +19,8 @@ HEADLINE = {
     "multiclass": ("accuracy", "balanced_accuracy", "roc_auc_ovr_macro", "log_loss"),
     "regression": ("r2", "rmse", "mae"),
 }
-#: A class below this share of the rows is "rare": accuracy then says little.
+#: A class below this share of the rows, and below half of an even share (1/K), is
+#: "rare": accuracy then says little. (Ten balanced classes are 10% each, and not rare.)
 IMBALANCE_SHARE = 0.1
 #: A test score this close to perfect is more often a leak than a model.
 NEAR_PERFECT = {"roc_auc": 0.999, "roc_auc_ovr_macro": 0.999, "r2": 0.999}
@@ -112,6 +113,7 @@ def _near_perfect(evaluation: Evaluation) -> tuple[Finding, ...]:
                     "close to perfect usually mean a feature carries the target (an ID, a "
                     "timestamp, a post-outcome field) or test rows also appear in training; "
                     "check the explanations for one dominant feature.",
+                    severity="info",
                     section="evaluation",
                 ),
             )
@@ -127,7 +129,8 @@ def _imbalance(evaluation: Evaluation) -> tuple[Finding, ...]:
         np.asarray(p.y_true, dtype=np.int64), weights=weight, minlength=len(p.classes)
     )
     shares = shares / shares.sum()
-    rare = [(p.class_names[i], s) for i, s in enumerate(shares) if s < IMBALANCE_SHARE]
+    limit = min(IMBALANCE_SHARE, 0.5 / len(shares))
+    rare = [(p.class_names[i], s) for i, s in enumerate(shares) if s < limit]
     if not rare:
         return ()
     text = ", ".join(f"'{name}' is {share:.1%}" for name, share in rare)
