@@ -483,10 +483,15 @@ def test_evaluate_and_thresholds_on_large_data_say_m_out_of_n():
     auc = ev.metrics["roc_auc"]
     assert auc.method == f"stratified bootstrap BCa, m-out-of-n (m={LARGE_N:,})"
     assert auc.ci_low < auc.value < auc.ci_high
-    sel = select_threshold_predictions(y, s, n_resamples=40, random_state=0)
+    sel = select_threshold_predictions(y, s, objective="positive_rate", positive_rate=0.3,
+                                       n_resamples=40, random_state=0)  # fmt: skip
     row = sel.metrics.frame().set_index("metric").loc["recall"]
     assert row["method"] == f"stratified bootstrap percentile, m-out-of-n (m={LARGE_N:,})"
     assert sel.ci[0] <= sel.threshold <= sel.ci[1]
+    # An argmax threshold (F1) resamples every row: its subsampled interval under-covers.
+    f1 = select_threshold_predictions(y, s, n_resamples=20, random_state=0)
+    row = f1.metrics.frame().set_index("metric").loc["recall"]
+    assert row["method"] == "stratified bootstrap percentile"
 
 
 def test_calibration_and_threshold_suites_restricted_to_rows():

@@ -184,12 +184,12 @@ class ThresholdSelection:
         """The threshold, then every metric at it: ``metric, value, ci_low, ci_high,
         method`` (the ``<metric>_optimum`` row is the objective optimised per resample)."""
         tag = self.metrics.rows[0].method if self.n_resamples else "none"
+        # The same resamples (all rows, or m-out-of-n on large data), re-optimised in each.
+        again = f"{tag}, re-optimised" if self.n_resamples else "none"
         first = [
-            ("threshold", self.threshold, *self.ci, "bootstrap percentile, re-optimised"
-             if self.n_resamples else "none"),
-            (f"{self.objective.metric}_optimum", self.value, *self.optimum_ci,
-             "bootstrap percentile, re-optimised" if self.n_resamples else "none"),
-        ]  # fmt: skip
+            ("threshold", self.threshold, *self.ci, again),
+            (f"{self.objective.metric}_optimum", self.value, *self.optimum_ci, again),
+        ]
         rows = first + [(r.metric, r.value, r.ci_low, r.ci_high, tag) for r in self.metrics.rows]
         return pd.DataFrame(rows, columns=["metric", "value", "ci_low", "ci_high", "method"])
 

@@ -22,7 +22,12 @@ from afterfit.errors import AfterfitWarning, InvalidInputError, MetricError
 from afterfit.evaluation.results import ConfusionResult, MetricTable, MetricValue
 from afterfit.metrics.binary import MetricKey, weighted_mean
 from afterfit.metrics.kernel import GroupCounts, RankedScores, keep_shape_points
-from afterfit.metrics.resampling import bootstrap, check_interval_options, percentile_interval
+from afterfit.metrics.resampling import (
+    LARGE_N,
+    bootstrap,
+    check_interval_options,
+    percentile_interval,
+)
 from afterfit.predictions import Predictions, label_list, label_text
 from afterfit.thresholds._core import (
     Costs,
@@ -238,10 +243,14 @@ def _select_binary(
     failed = 0
     method = "none"
     if n_resamples:
+        # An argmax threshold is not rescaled well from a subsample: at n = 200,000 the
+        # m-out-of-n interval covered 82% instead of 95% (benchmarks/coverage_large_n.py),
+        # so those objectives resample every row, however many.
+        large = None if objective.name in ARGMAX_OBJECTIVES else LARGE_N
         draws = bootstrap(
             suite, n_resamples=n_resamples, stratify=stratify, jackknife=False,
             random_state=random_state, progress=progress, n_jobs=n_jobs,
-            rates=_rates(objective),
+            rates=_rates(objective), max_rows=large,
         )  # fmt: skip
         reps = draws.replicates
         thresholds_rep = reps[("threshold", None)]
