@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import itertools
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -285,11 +284,3 @@ def split_evenly(items: Sequence[T], parts: int) -> list[list[T]]:
     parts = max(1, min(int(parts), len(items)))
     bounds = np.linspace(0, len(items), parts + 1).round().astype(int)
     return [items[a:b] for a, b in itertools.pairwise(bounds.tolist()) if b > a]
-
-
-def n_cpus() -> int:
-    """Cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
