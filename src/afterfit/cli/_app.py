@@ -103,6 +103,31 @@ def progress_bar(total: int, quiet: bool) -> Iterator[Any]:
         yield lambda done: bar.advance(task, done)
 
 
+@contextlib.contextmanager
+def stage_progress(
+    quiet: bool, *, cumulative: bool, names: dict[str, str] | None = None
+) -> Iterator[Any]:
+    """``progress(stage, done, total)`` drawing one bar per stage on a terminal; None when
+    quiet or not a TTY. ``done`` counts all work so far (``cumulative``) or the work just
+    finished."""
+    if quiet or not err_console.is_terminal:
+        yield None
+        return
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def advance(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task((names or {}).get(stage, stage), total=total)
+            if cumulative:
+                bar.update(tasks[stage], completed=done, total=total)
+            else:
+                bar.advance(tasks[stage], done)
+
+        yield advance
+
+
 def fmt(value: float) -> str:
     return "—" if not math.isfinite(value) else f"{value:.4f}"
 

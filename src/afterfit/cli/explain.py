@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,6 +33,7 @@ from afterfit.cli._app import (
     err_console,
     fmt,
     out_console,
+    stage_progress,
 )
 from afterfit.errors import InvalidInputError
 
@@ -42,26 +42,6 @@ class BackendOption(StrEnum):
     local = "local"
     threads = "threads"
     dask = "dask"
-
-
-@contextlib.contextmanager
-def _progress(quiet: bool) -> Iterator[Any]:
-    """One bar per method on a terminal; nothing when quiet or not a TTY."""
-    if quiet or not err_console.is_terminal:
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
-        tasks: dict[str, Any] = {}
-
-        def advance(step: str, done: int, total: int) -> None:
-            if step not in tasks:
-                tasks[step] = bar.add_task(step, total=total)
-            bar.update(tasks[step], completed=done, total=total)
-
-        yield advance
 
 
 def _parallel(backend: BackendOption | None, scheduler: str | None) -> Any:
@@ -246,7 +226,7 @@ def explain(
         loaded = load_model(model, trust=trust, trusted_types=trusted_type or [])
         ds = load_dataset(data, target=target, drop=drop or [])
         train_X = None if train is None else _training_frame(train, target, drop or [])
-        with _parallel(backend, scheduler), _progress(quiet) as progress:
+        with _parallel(backend, scheduler), stage_progress(quiet, cumulative=True) as progress:
             expl = explain_model(
                 loaded, ds.X, ds.y, train=train_X, rows=user_rows, methods=methods,
                 metric=metric, n_repeats=n_repeats, n_errors=n_errors,

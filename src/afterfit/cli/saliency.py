@@ -32,19 +32,16 @@ exit code 2.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from afterfit.cli._app import app, clear_errors, err_console, fmt, out_console
+from afterfit.cli._app import app, clear_errors, fmt, out_console, stage_progress
 from afterfit.errors import AfterfitWarning, InvalidInputError
 
 TorchTrustOpt = Annotated[
@@ -57,24 +54,6 @@ TorchTrustOpt = Annotated[
 ]
 
 _STAGES = {"maps": "saliency maps", "faithfulness": "faithfulness", "sanity": "sanity check"}
-
-
-@contextlib.contextmanager
-def _progress(quiet: bool) -> Iterator[Any]:
-    """A bar per stage on a terminal; nothing when quiet or not a TTY."""
-    if quiet or not err_console.is_terminal:
-        yield None
-        return
-    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
-        tasks: dict[str, Any] = {}
-
-        def advance(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(_STAGES.get(stage, stage), total=total)
-            bar.advance(tasks[stage], done)
-
-        yield advance
 
 
 def _numbers(text: str | None, name: str) -> tuple[float, ...] | None:
@@ -321,7 +300,7 @@ def saliency(
                 AfterfitWarning,
                 stacklevel=1,
             )
-        with _progress(quiet) as progress:
+        with stage_progress(quiet, cumulative=False, names=_STAGES) as progress:
             result = compute(
                 module, images, _targets(targets), names, preprocess=preprocess,
                 gradcam_layer=layer, n_steps=steps, nt_samples=samples, noise=noise,

@@ -62,6 +62,25 @@ class Step:
     run: Callable[[RunContext], Section | None]
 
 
+def _stage_bars(
+    ctx: RunContext, stack: contextlib.ExitStack, prefix: str, *, cumulative: bool
+) -> Callable[[str, int, int], None]:
+    """A ``progress(stage, done, total)`` callback opening one of the run's bars per stage;
+    ``done`` is all work so far (``cumulative``) or the work just finished."""
+    bars: dict[str, list[Any]] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = [stack.enter_context(ctx.progress(f"{prefix}: {stage}", total)), 0]
+        advance, seen = bars[stage]
+        step = done - seen if cumulative else done
+        if advance is not None and step > 0:
+            advance(step)
+        bars[stage][1] = done if cumulative else seen + done
+
+    return progress
+
+
 def _always(_ctx: RunContext) -> str | None:
     return None
 
@@ -182,18 +201,8 @@ def _explanations(ctx: RunContext) -> Section:
 
     o = ctx.options
     train = None if ctx.train is None else ctx.train.X
-    bars: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
-
-        def progress(step: str, done: int, total: int) -> None:
-            # One bar per explanation method, opened when the method starts.
-            if step not in bars:
-                bars[step] = [stack.enter_context(ctx.progress(f"explanations: {step}", total)), 0]
-            advance, seen = bars[step]
-            if advance is not None and done > seen:
-                advance(done - seen)
-            bars[step][1] = done
-
+        progress = _stage_bars(ctx, stack, "explanations", cumulative=True)
         expl = explain_model(
             ctx.model, ctx.test.X, ctx.test.y, train=train, methods=tuple(o.explain_methods),
             n_repeats=o.n_repeats, permutation_max_rows=o.explain_max_rows,
@@ -217,16 +226,7 @@ def _saliency(ctx: RunContext) -> Section:
 
     o = ctx.options
     with contextlib.ExitStack() as stack:
-        bars: dict[str, Any] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in bars:
-                bars[stage] = [stack.enter_context(ctx.progress(f"saliency: {stage}", total)), 0]
-            advance, seen = bars[stage]
-            if advance is not None and done > seen:
-                advance(done - seen)
-            bars[stage][1] = done
-
+        progress = _stage_bars(ctx, stack, "saliency", cumulative=False)
         maps = saliency(
             ctx.model, ctx.images, methods=tuple(o.saliency_methods),
             max_images=o.saliency_max_images, random_state=o.seed, progress=progress,
