@@ -337,9 +337,9 @@ def test_fast_path_equals_generic_binary(engine_calls, params, metric):
 def test_fast_path_equals_generic_multiclass_and_regression(engine_calls):
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-    X, _, X_score = _boosting_data(n=1200, seed=1)
+    X, _, X_score = _boosting_data(n=700, seed=1)
     classes = np.digitize(X["a"].fillna(0) + X["d"], [-1.0, 0.0, 1.0])
-    clf = HistGradientBoostingClassifier(max_iter=15, random_state=0).fit(X, classes)
+    clf = HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(X, classes)
     for metric in ("accuracy", "log_loss"):
         kw = dict(metric=metric, n_repeats=3, random_state=2)
         _assert_same(
@@ -348,7 +348,7 @@ def test_fast_path_equals_generic_multiclass_and_regression(engine_calls):
         )
     target = np.exp(0.3 * X["a"].fillna(0)) + np.random.default_rng(0).random(len(X))
     for loss in ("squared_error", "poisson"):  # identity and log links
-        reg = HistGradientBoostingRegressor(loss=loss, max_iter=15, random_state=0)
+        reg = HistGradientBoostingRegressor(loss=loss, max_iter=10, random_state=0)
         reg.fit(X, target)
         kw = dict(metric="r2", n_repeats=3, random_state=2)
         fast = permutation_importance(reg, X_score, target, **kw)
