@@ -13,17 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-
-def _num(value: Any) -> float | None:
-    """JSON has no NaN: undefined values become null."""
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _nums(values: np.ndarray | None) -> list[float | None] | None:
-    if values is None:
-        return None
-    return [_num(v) for v in np.asarray(values, dtype=float).ravel()]
+from afterfit.jsonsafe import number as _num
+from afterfit.jsonsafe import numbers as _nums
 
 
 @dataclass(frozen=True)

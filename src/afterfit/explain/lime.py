@@ -59,6 +59,8 @@ import pandas as pd
 
 from afterfit.data import as_frame
 from afterfit.errors import InvalidInputError, SchemaError
+from afterfit.jsonsafe import number as _num
+from afterfit.jsonsafe import scalar as _json_value
 from afterfit.models.base import Model
 
 __all__ = [
@@ -73,21 +75,6 @@ __all__ = [
 ]
 
 _BIN_STD_FLOOR = 1e-11  # lime adds this to every bin's std so truncnorm never divides by 0
-
-
-def _num(value: Any) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return _num(value)
-    if isinstance(value, int | str | bool) or value is None:
-        return value
-    return str(value)
 
 
 def _fmt(value: float) -> str:

@@ -59,6 +59,7 @@ from afterfit.explain.anchors import AnchorExplanation
 from afterfit.explain.lime import LimeExplanation
 from afterfit.explain.rows import RowSelection, SelectedRow, select_rows
 from afterfit.explain.shap_values import ADDITIVITY_RTOL, Additivity, ShapValues
+from afterfit.jsonsafe import scalar as _json_value
 
 __all__ = [
     "LOCAL_METHODS",
@@ -86,16 +87,6 @@ def _num(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return _num(value)
-    if isinstance(value, int | str | bool) or value is None:
-        return value
-    return str(value)
 
 
 def _short(value: Any) -> str:

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from afterfit.errors import InvalidInputError, MetricError
+from afterfit.jsonsafe import number as _num
 from afterfit.metrics.binary import BinarySuite
 from afterfit.metrics.multiclass import MulticlassSuite
 from afterfit.metrics.regression import RegressionSuite
@@ -68,11 +69,6 @@ BATCH_ROWS = 100_000
 
 
 # --- result ---------------------------------------------------------------------------------
-
-
-def _num(value: Any) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 @dataclass(frozen=True, eq=False)

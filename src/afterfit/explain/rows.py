@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from afterfit.errors import InvalidInputError
+from afterfit.jsonsafe import scalar as _json_value
 from afterfit.predictions import Predictions
 
 __all__ = ["REASONS", "RowSelection", "SelectedRow", "parse_rows", "resolve_rows", "select_rows"]
@@ -47,16 +48,6 @@ REASONS: tuple[str, ...] = (
     "large residual",
     "random",
 )
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, int | float | str | bool) or value is None:
-        return value
-    return str(value)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,6 @@ model output; :attr:`ShapValues.additivity` reports how far it is, without raisi
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -50,6 +49,8 @@ import numpy as np
 import pandas as pd
 
 from afterfit.errors import InvalidInputError, MissingDependencyError
+from afterfit.jsonsafe import number as _num
+from afterfit.jsonsafe import scalar as _json_value
 from afterfit.parallel import run_tasks, spawn_seeds
 
 __all__ = ["ALGORITHMS", "Additivity", "ShapValues", "shap_values"]
@@ -86,21 +87,6 @@ _SKLEARN_TREES = frozenset(
 )
 _XGB_TREES = frozenset({"XGBClassifier", "XGBRegressor", "XGBRFClassifier", "XGBRFRegressor"})
 _LGB_TREES = frozenset({"LGBMClassifier", "LGBMRegressor"})
-
-
-def _num(value: Any) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return _num(value)
-    if isinstance(value, int | str | bool) or value is None:
-        return value
-    return str(value)
 
 
 def _import_shap() -> Any:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import re
 import warnings
@@ -35,6 +34,8 @@ import numpy as np
 import pandas as pd
 
 from afterfit.errors import DataError, InvalidInputError, ModelError
+from afterfit.jsonsafe import number as _num
+from afterfit.jsonsafe import numbers as _nums
 from afterfit.plots import OKABE_ITO
 
 __all__ = [
@@ -45,15 +46,6 @@ __all__ = [
     "read_history",
     "training_curves",
 ]
-
-
-def _num(value: Any) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _nums(values: Any) -> list[float | None]:
-    return [_num(v) for v in np.asarray(values, dtype=float).ravel()]
 
 
 # --- what a metric name says about its direction -----------------------------------------

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from afterfit.errors import InvalidInputError
+from afterfit.jsonsafe import number as _num
 
 __all__ = ["RANDOM", "Faithfulness", "SaliencyMaps", "SanityCheck", "spread_rows"]
 
@@ -30,11 +31,6 @@ def spread_rows(n_total: int, k: int) -> np.ndarray:
     if k >= n_total:
         return np.arange(n_total)
     return np.unique(np.rint(np.linspace(0, n_total - 1, max(k, 1))).astype(np.int64))
-
-
-def _num(value: Any) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def _numbers(values: Any, digits: int = 6) -> list[Any]:

@@ -11,6 +11,8 @@ import pandas as pd
 
 from afterfit.errors import InvalidInputError
 from afterfit.evaluation.results import ConfusionResult, MetricTable, MetricValue
+from afterfit.jsonsafe import number as _num
+from afterfit.jsonsafe import numbers as _nums
 from afterfit.thresholds._core import Objective, all_metrics
 
 #: Splits a threshold may be chosen on; "test" makes every metric at it optimistic.
@@ -21,15 +23,6 @@ TEST_SPLIT_WARNING = (
     "(selection bias): choose it on validation or out-of-fold predictions, then report "
     "the test metrics at that fixed threshold."
 )
-
-
-def _num(value: Any) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _nums(values: np.ndarray) -> list[float | None]:
-    return [_num(v) for v in np.asarray(values, dtype=float).ravel()]
 
 
 def _interval(ci: tuple[float, float]) -> list[float | None]:
