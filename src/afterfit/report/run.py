@@ -217,6 +217,7 @@ def run_report(
 
 def _image_predictions(module: Any, images: Any, **decision: Any) -> Predictions:
     """Class probabilities of an image classifier on labelled images."""
+    from afterfit.models._common import softmax
     from afterfit.saliency.methods import predict_logits
 
     if images.labels is None:
@@ -226,8 +227,7 @@ def _image_predictions(module: Any, images: Any, **decision: Any) -> Predictions
             "for maps alone run `afterfit saliency`.",
         )
     logits = predict_logits(module, images.inputs, rows=256)
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    proba = shifted / shifted.sum(axis=1, keepdims=True)
+    proba = softmax(logits)
     k = proba.shape[1]
     names = images.classes if images.classes and len(images.classes) == k else list(range(k))
     y = np.asarray(names, dtype=object)[np.asarray(images.labels)]

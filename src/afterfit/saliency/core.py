@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from afterfit.errors import InvalidInputError
+from afterfit.models._common import softmax
 from afterfit.saliency.images import ImageSet, Preprocess, load_images
 from afterfit.saliency.loading import as_torch_module, import_captum
 from afterfit.saliency.methods import (
@@ -37,12 +38,6 @@ def _stage(progress: Progress | None, stage: str, total: int) -> Callable[[int],
     if progress is None:
         return None
     return lambda done: progress(stage, done, total)
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    return p / p.sum(axis=1, keepdims=True)
 
 
 def _positive_int(value: Any, name: str, default: int) -> int:
@@ -209,7 +204,7 @@ def saliency(
     inputs = image_set.inputs
     rows = settings.rows(inputs.shape[1:])
     logits = predict_logits(module, inputs, rows)
-    probabilities = _softmax(logits)
+    probabilities = softmax(logits)
     predicted = logits.argmax(axis=1)
     t = resolve_targets(
         targets, len(inputs), n_classes, labels=image_set.labels, predicted=predicted
