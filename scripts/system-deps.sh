@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# System packages the tests need, from Debian: Chromium for the report's browser test.
+# System packages the tests need, from Debian: Chromium for the report's browser test and
+# PostgreSQL (a private server is started on loopback by tests/conftest.py).
 # Installed only when missing; `apt-get update` runs once, before the first install.
 set -euo pipefail
 
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 
 if [ ${#need[@]} -eq 0 ]; then
     exit 0
