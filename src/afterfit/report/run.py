@@ -254,54 +254,6 @@ def write_report(
     Everything is written to a new folder beside ``out`` first; only a complete report
     replaces the old one, so an interrupted or failed write leaves it untouched.
     """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InvalidInputError(
-            f"--out {out} is a file, not a folder.",
-            fix="pass a folder path for the report (it is created if missing).",
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    os.chmod(staging, 0o777 & ~current_umask())
-    try:
-        written = _write_all(
-            report, staging, title=title, figures=figures, inline_plotly=inline_plotly
-        )
-        _swap(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    report.out = out
-    report.written = written
-    return report
-
-
-def _write_all(
-    report: Report, folder: Path, *, title: str | None, figures: bool, inline_plotly: bool
-) -> list[str]:
-    from afterfit.report.html import render_page
-
-    written: list[str] = []
-    for section in report.sections:
-        for table in section.tables():
-            if table.csv:
-                name = f"tables/{table.id}.csv"
-                atomic_write(folder / name, lambda t, f=table.frame: f.to_csv(t, index=False))
-                written.append(name)
-    figure_files: set[str] = set()
-    if figures:
-        for section in report.sections:
-            for fig in section.figures():
-                if fig.png is None:
-                    continue
-                drawn = fig.png()
-                name = f"figures/{fig.id}.png"
-                atomic_write(folder / name, lambda t, d=drawn: d.savefig(t, format="png", dpi=110))
-                figure_files.add(fig.id)
-                written.append(name)
-    text = json.dumps(report.doc, indent=1, allow_nan=False)
-    atomic_write_text(folder / "results.json", text + "\n")
-    written.append("results.json")
     summary = report.doc["report"]
     evaluation = report.doc.get("evaluation") or {}
     facts = [
@@ -317,14 +269,117 @@ def _write_all(
         facts.append(("threshold", f"{evaluation['threshold']:g}"))
     source = report.doc.get("source") or {}
     source_text = " · ".join(f"{k}: {v}" for k, v in source.items() if isinstance(v, str))
-    html = render_page(
+    report.written = write_page(
+        out,
         report.sections,
+        report.doc,
         title=title or "afterfit report",
-        created=report.doc["created"],
         facts=facts,
         source_text=source_text,
         skipped=report.skipped,
         confidence=summary["options"]["confidence"],
+        figures=figures,
+        inline_plotly=inline_plotly,
+    )
+    report.out = Path(out)
+    return report
+
+
+def write_page(
+    out: str | Path,
+    sections: Sequence[Section],
+    doc: dict[str, Any],
+    *,
+    title: str,
+    facts: Sequence[tuple[str, str]] = (),
+    source_text: str = "",
+    skipped: Sequence[str] = (),
+    confidence: float | None = None,
+    figures: bool = True,
+    inline_plotly: bool = True,
+) -> list[str]:
+    """Write a report folder from ``sections``: ``index.html``, ``results.json`` (``doc``,
+    normally built with :func:`afterfit.report.files.document`), ``tables/*.csv`` and
+    ``figures/*.png``. Every command with a page (run, cv, tune, ensemble, monitor) writes
+    through here.
+
+    The folder is built beside ``out`` and swapped in only when complete, so an
+    interrupted or failed write leaves the old folder untouched. Returns the files
+    written, relative to ``out``.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(
+            f"--out {out} is a file, not a folder.",
+            fix="pass a folder path for the report (it is created if missing).",
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    os.chmod(staging, 0o777 & ~current_umask())
+    try:
+        written = _write_all(
+            sections,
+            doc,
+            staging,
+            title=title,
+            facts=facts,
+            source_text=source_text,
+            skipped=skipped,
+            confidence=confidence,
+            figures=figures,
+            inline_plotly=inline_plotly,
+        )
+        _swap(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return written
+
+
+def _write_all(
+    sections: Sequence[Section],
+    doc: dict[str, Any],
+    folder: Path,
+    *,
+    title: str,
+    facts: Sequence[tuple[str, str]],
+    source_text: str,
+    skipped: Sequence[str],
+    confidence: float | None,
+    figures: bool,
+    inline_plotly: bool,
+) -> list[str]:
+    from afterfit.report.html import render_page
+
+    written: list[str] = []
+    for section in sections:
+        for table in section.tables():
+            if table.csv:
+                name = f"tables/{table.id}.csv"
+                atomic_write(folder / name, lambda t, f=table.frame: f.to_csv(t, index=False))
+                written.append(name)
+    figure_files: set[str] = set()
+    if figures:
+        for section in sections:
+            for fig in section.figures():
+                if fig.png is None:
+                    continue
+                drawn = fig.png()
+                name = f"figures/{fig.id}.png"
+                atomic_write(folder / name, lambda t, d=drawn: d.savefig(t, format="png", dpi=110))
+                figure_files.add(fig.id)
+                written.append(name)
+    text = json.dumps(doc, indent=1, allow_nan=False)
+    atomic_write_text(folder / "results.json", text + "\n")
+    written.append("results.json")
+    html = render_page(
+        sections,
+        title=title,
+        created=doc.get("created", ""),
+        facts=facts,
+        source_text=source_text,
+        skipped=skipped,
+        confidence=confidence,
         figure_files=figure_files,
         inline_plotly=inline_plotly,
     )
