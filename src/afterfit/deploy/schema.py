@@ -1,0 +1,963 @@
+"""The input schema of a deployed model, learned from its training data, and validation.
+
+An :class:`InputSchema` lists the model's input fields in order, each with a kind
+(``number``, ``integer``, ``boolean``, ``category``, ``string``), whether it may be null,
+the range seen in training (numbers) and the categories seen (categories). It checks
+incoming rows before they reach the model:
+
+- :meth:`InputSchema.validate_records` for JSON records (one ``dict`` or a list of them),
+  the server's path. Single records are checked without pandas: each field becomes a numpy
+  column directly (:meth:`InputSchema.validate_columns`), the frame is built once at the end.
+- :meth:`InputSchema.validate_frame` for tables (Arrow, Parquet, CSV chunks), vectorised.
+
+Both raise :class:`SchemaValidationError` with field-level ``errors``::
+
+    [{"loc": [row_index, field], "msg": "...", "type": "missing"}, ...]
+
+``row_index`` is the 0-based position of the row in the batch, or ``None`` when a whole
+column is wrong (a missing or extra column of a table, an empty batch). The types are
+``missing``, ``extra``, ``type``, ``null``, ``not_finite``, ``category``, ``record`` (a
+record that is not an object) and ``empty``. At most ``max_errors`` (100) are listed; the
+message says how many there were.
+
+Numbers outside the training range are *not* errors (that is drift, for monitoring), but
+they are counted: the validated frame carries ``frame.attrs["out_of_range"]`` =
+``{field: count}`` for the fields with any.
+
+Rules, stated once:
+
+- ``number`` takes JSON numbers (``int`` or ``float``), never ``bool`` or text;
+  ``integer`` takes integers and integral floats (``3.0``); ``boolean`` takes ``true`` /
+  ``false`` only; ``category`` takes one of the categories seen in training (an unseen one
+  is an error unless ``unseen="allow"``; a value of another type, such as a number for a
+  text category, is a ``type`` error); ``string`` takes text.
+- ``None`` (and NaN) is allowed only in fields that had missing values in training
+  (``nullable``); infinities are never allowed in numeric fields (``not_finite``).
+- Every field must be present (send ``null`` for a missing value of a nullable field), and
+  no other field may be.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from afterfit.errors import InvalidInputError
+
+__all__ = [
+    "KINDS",
+    "MAX_CATEGORIES",
+    "MAX_ERRORS",
+    "Field",
+    "InputSchema",
+    "SchemaValidationError",
+]
+
+Kind = Literal["number", "integer", "boolean", "category", "string"]
+KINDS: tuple[str, ...] = ("number", "integer", "boolean", "category", "string")
+
+#: Text columns with at most this many distinct values in training are categories; more
+#: make them free ``string`` fields (identifiers, text).
+MAX_CATEGORIES = 100
+#: Field-level errors listed at most (the message gives the total).
+MAX_ERRORS = 100
+
+SCHEMA_FORMAT = "afterfit-input-schema"
+SCHEMA_FORMAT_VERSION = 1
+
+_MISSING = object()
+
+
+class SchemaValidationError(InvalidInputError):
+    """Rows that do not fit the input schema.
+
+    Attributes
+    ----------
+    errors : list of dict
+        ``{"loc": [row_index or None, field or None], "msg": str, "type": str}``, at most
+        ``max_errors`` of them, in row order.
+    n_errors : int
+        How many problems were found in all (``len(errors)`` or more).
+    """
+
+    def __init__(self, errors: list[dict[str, Any]], n_errors: int | None = None) -> None:
+        self.errors = errors
+        self.n_errors = len(errors) if n_errors is None else int(n_errors)
+        shown = "; ".join(_describe(e) for e in errors[:5])
+        more = self.n_errors - min(len(errors), 5)
+        tail = f"; and {more} more" if more > 0 else ""
+        super().__init__(
+            f"The input does not fit the model's schema ({self.n_errors} problem"
+            f"{'s' if self.n_errors != 1 else ''}): {shown}{tail}.",
+            fix="send every field of the schema (GET /schema, or schema.json in the bundle) "
+            "with a value of its type, and no other fields.",
+        )
+
+
+def _describe(error: dict[str, Any]) -> str:
+    row, field = error["loc"]
+    where = []
+    if row is not None:
+        where.append(f"row {row}")
+    if field is not None:
+        where.append(f"field {field!r}")
+    return f"{', '.join(where) or 'input'}: {error['msg']}"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input field of a model.
+
+    Attributes
+    ----------
+    name : str
+    kind : {"number", "integer", "boolean", "category", "string"}
+    nullable : bool
+        Whether the field may be null (it had missing values in training).
+    minimum, maximum : float or None
+        The range of finite values seen in training (numbers and integers); values outside
+        it are allowed, and counted as out of range.
+    categories : tuple or None
+        The categories seen in training (``category`` fields), in a stable order.
+    dtype : str
+        The training column's dtype, which validated columns are given
+        (``"float64"``, ``"int64"``, ``"bool"``, ``"object"``, ``"category"``...).
+    """
+
+    name: str
+    kind: Kind
+    nullable: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    categories: tuple[Any, ...] | None = None
+    dtype: str = "float64"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise InvalidInputError(
+                f"Field {self.name!r} has the kind {self.kind!r}; the kinds are {KINDS}.",
+                fix="use one of the kinds listed.",
+            )
+        if self.kind == "category" and self.categories is None:
+            raise InvalidInputError(
+                f"The category field {self.name!r} has no categories.",
+                fix="pass categories=(...) for a category field, or make it a string field.",
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The field as JSON-safe values."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "nullable": self.nullable,
+            "minimum": self.minimum,
+            "maximum": self.maximum,
+            "categories": None if self.categories is None else list(self.categories),
+            "dtype": self.dtype,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Field:
+        """The field written by :meth:`to_dict`."""
+        try:
+            cats = d.get("categories")
+            return cls(
+                name=str(d["name"]),
+                kind=d["kind"],
+                nullable=bool(d.get("nullable", False)),
+                minimum=None if d.get("minimum") is None else float(d["minimum"]),
+                maximum=None if d.get("maximum") is None else float(d["maximum"]),
+                categories=None if cats is None else tuple(cats),
+                dtype=str(d.get("dtype") or _DEFAULT_DTYPE[d["kind"]]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInputError(
+                f"A field of the schema cannot be read ({type(exc).__name__}: {exc}): {d!r}.",
+                fix="write schemas with InputSchema.to_dict(); each field needs name and kind.",
+            ) from exc
+
+    def json_schema(self, *, unseen: str = "error") -> dict[str, Any]:
+        """The JSON Schema of this field's value.
+
+        Training ranges go in the description, not ``minimum``/``maximum``: values out of
+        range are accepted (they are drift, not errors).
+        """
+        out: dict[str, Any]
+        if self.kind == "category" and unseen == "error":
+            values = list(self.categories or ())
+            if self.nullable:
+                values.append(None)
+            out = {"enum": values}
+        else:
+            json_type = {
+                "number": "number",
+                "integer": "integer",
+                "boolean": "boolean",
+                "category": _category_json_type(self.categories or ()),
+                "string": "string",
+            }[self.kind]
+            types: Any = json_type
+            if self.nullable:
+                types = [*json_type, "null"] if isinstance(json_type, list) else [json_type, "null"]
+            out = {"type": types}
+        description = f"{self.kind} ({self.dtype})"
+        if self.minimum is not None and self.maximum is not None:
+            description += f"; training range [{self.minimum:.6g}, {self.maximum:.6g}]"
+        if self.nullable:
+            description += "; may be null"
+        out["title"] = self.name
+        out["description"] = description
+        return out
+
+
+_DEFAULT_DTYPE = {
+    "number": "float64",
+    "integer": "int64",
+    "boolean": "bool",
+    "category": "object",
+    "string": "object",
+}
+
+
+def _category_json_type(categories: Iterable[Any]) -> Any:
+    types = []
+    for c in categories:
+        t = (
+            "boolean" if isinstance(c, bool)
+            else "integer" if isinstance(c, int)
+            else "number" if isinstance(c, float)
+            else "string"
+        )  # fmt: skip
+        if t not in types:
+            types.append(t)
+    if "number" in types and "integer" in types:
+        types.remove("integer")
+    return types[0] if len(types) == 1 else (types or "string")
+
+
+# --- value tests shared by the record and frame paths ------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python ones (records built in-process may hold them)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)  # NaN
+
+
+def _category_key(value: Any) -> tuple[str, Any]:
+    """A key that keeps True apart from 1 (equal and of equal hash in Python)."""
+    if isinstance(value, bool):
+        return ("b", value)
+    if isinstance(value, int | float):
+        return ("n", value)
+    return ("s", value)
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
+_EXPECTED = {
+    "number": "a number",
+    "integer": "an integer",
+    "boolean": "true or false",
+    "category": "one of the training categories",
+    "string": "text",
+}
+
+
+class _Errors:
+    """Collects field errors up to a cap, counting the rest."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.items: list[dict[str, Any]] = []
+        self.count = 0
+
+    def add(self, row: int | None, field: str | None, kind: str, msg: str) -> None:
+        self.count += 1
+        if len(self.items) < self.cap:
+            self.items.append({"loc": [row, field], "msg": msg, "type": kind})
+
+    @property
+    def full(self) -> bool:
+        return len(self.items) >= self.cap
+
+    def raise_if_any(self) -> None:
+        if self.count:
+            # Row order, column-level (None) first, whatever order the checks ran in.
+            self.items.sort(key=lambda e: -1 if e["loc"][0] is None else e["loc"][0])
+            raise SchemaValidationError(self.items, self.count)
+
+
+class InputSchema:
+    """The input fields of a model, in order; validates records and tables against them.
+
+    Parameters
+    ----------
+    fields : sequence of Field
+        In the order the model takes them.
+    unseen : {"error", "allow"}, default "error"
+        What an unseen category is: an error, or allowed (the model's encoder must then
+        handle it, as ``OneHotEncoder(handle_unknown="ignore")`` does).
+
+    Examples
+    --------
+    >>> X = pd.DataFrame({"age": [31, 45], "plan": ["basic", "pro"]})
+    >>> schema = InputSchema.from_frame(X)
+    >>> [(f.name, f.kind) for f in schema.fields]
+    [('age', 'integer'), ('plan', 'category')]
+    >>> schema.validate_records({"age": 52, "plan": "pro"}).dtypes.tolist()
+    [dtype('int64'), dtype('O')]
+    """
+
+    def __init__(self, fields: Sequence[Field], *, unseen: str = "error") -> None:
+        fields = tuple(fields)
+        if not fields:
+            raise InvalidInputError(
+                "An input schema needs at least one field.",
+                fix="learn it from the training features with InputSchema.from_frame(X).",
+            )
+        names = [f.name for f in fields]
+        if len(set(names)) != len(names):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            raise InvalidInputError(
+                f"The schema has duplicated field names: {dupes}.",
+                fix="give every input column its own name.",
+            )
+        if unseen not in ("error", "allow"):
+            raise InvalidInputError(
+                f"unseen must be 'error' or 'allow'; got {unseen!r}.",
+                fix="pass unseen='error' (default) or unseen='allow'.",
+            )
+        self.fields: tuple[Field, ...] = fields
+        self.unseen = unseen
+        self.names: tuple[str, ...] = tuple(names)
+        self._by_name = {f.name: f for f in fields}
+        self._nameset = frozenset(names)
+        # Per category field: the set of keys of its categories, for membership tests.
+        self._keys = {
+            f.name: frozenset(_category_key(c) for c in f.categories)
+            for f in fields
+            if f.kind == "category"
+        }
+        self._str_cats = {
+            f.name: frozenset(f.categories)
+            for f in fields
+            if f.kind == "category" and all(isinstance(c, str) for c in f.categories or ())
+        }
+
+    def __repr__(self) -> str:
+        more = "..." if len(self.names) > 8 else ""
+        return f"InputSchema({len(self.fields)} fields: {', '.join(self.names[:8])}{more})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, InputSchema)
+            and self.fields == other.fields
+            and self.unseen == other.unseen
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.fields, self.unseen))
+
+    def __getitem__(self, name: str) -> Field:
+        return self._by_name[name]
+
+    # -- learning ------------------------------------------------------------------------
+
+    @classmethod
+    def from_frame(
+        cls,
+        X: Any,
+        *,
+        max_categories: int = MAX_CATEGORIES,
+        unseen: str = "error",
+    ) -> InputSchema:
+        """Learn the schema from the training features.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame (or anything :func:`afterfit.data.as_frame` takes)
+            The training features, target excluded.
+        max_categories : int, default 100
+            Text columns with at most this many distinct values are ``category`` fields;
+            others are ``string`` fields. Pandas ``category`` columns are always categories.
+        unseen : {"error", "allow"}
+            See :class:`InputSchema`.
+
+        Returns
+        -------
+        InputSchema
+
+        Raises
+        ------
+        InvalidInputError
+            No rows or columns, duplicated column names, or a column of a type a schema
+            cannot describe (dates, complex numbers, nested values).
+        """
+        from afterfit.data import as_frame
+
+        X = as_frame(X)
+        if X.shape[1] == 0 or X.shape[0] == 0:
+            raise InvalidInputError(
+                f"The schema is learned from the training features, but they have shape {X.shape}.",
+                fix="pass the training features (rows and columns, target excluded).",
+            )
+        return cls(
+            [
+                _learn_field(str(name), X.iloc[:, j], max_categories)
+                for j, name in enumerate(X.columns)
+            ],
+            unseen=unseen,
+        )
+
+    # -- serialisation -------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The schema as a JSON-safe document (``schema.json`` of a bundle)."""
+        return {
+            "format": SCHEMA_FORMAT,
+            "format_version": SCHEMA_FORMAT_VERSION,
+            "unseen_categories": self.unseen,
+            "fields": [f.to_dict() for f in self.fields],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> InputSchema:
+        """The schema written by :meth:`to_dict`.
+
+        Raises
+        ------
+        InvalidInputError
+            Not a schema document, or of a newer format version.
+        """
+        if not isinstance(d, Mapping) or d.get("format") != SCHEMA_FORMAT:
+            raise InvalidInputError(
+                "The document is not an afterfit input schema (its 'format' is not "
+                f"{SCHEMA_FORMAT!r}).",
+                fix="pass the schema.json written by afterfit (InputSchema.to_dict()).",
+            )
+        version = d.get("format_version")
+        if not isinstance(version, int) or version > SCHEMA_FORMAT_VERSION:
+            raise InvalidInputError(
+                f"The input schema has format_version {version!r}; this afterfit reads "
+                f"version {SCHEMA_FORMAT_VERSION} and older.",
+                fix="upgrade afterfit to read this schema.",
+            )
+        fields = d.get("fields")
+        if not isinstance(fields, list):
+            raise InvalidInputError(
+                "The input schema has no list of fields.",
+                fix="pass the schema.json written by afterfit (InputSchema.to_dict()).",
+            )
+        return cls([Field.from_dict(f) for f in fields], unseen=d.get("unseen_categories", "error"))
+
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON Schema (draft 2020-12) of one record: every field required, no others.
+
+        Returns
+        -------
+        dict
+        """
+        return {
+            "type": "object",
+            "title": "Record",
+            "properties": {f.name: f.json_schema(unseen=self.unseen) for f in self.fields},
+            "required": list(self.names),
+            "additionalProperties": False,
+        }
+
+    # -- records (the server's path) -----------------------------------------------------
+
+    def validate_records(
+        self,
+        records: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        *,
+        unseen: str | None = None,
+        max_errors: int = MAX_ERRORS,
+    ) -> pd.DataFrame:
+        """Check JSON records and return them as a typed frame.
+
+        Parameters
+        ----------
+        records : dict or list of dict
+            One record, or a batch of them.
+        unseen : {"error", "allow"}, optional
+            Overrides the schema's handling of unseen categories.
+        max_errors : int, default 100
+            Errors listed at most.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per record, the schema's columns in order, each of its field's dtype;
+            ``attrs["out_of_range"]`` counts values outside the training range per field.
+
+        Raises
+        ------
+        SchemaValidationError
+            Field-level errors (see the module docstring).
+        """
+        columns = self.validate_columns(records, unseen=unseen, max_errors=max_errors)
+        return self.to_frame(columns)
+
+    def validate_columns(
+        self,
+        records: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        *,
+        unseen: str | None = None,
+        max_errors: int = MAX_ERRORS,
+    ) -> dict[str, np.ndarray]:
+        """Check JSON records and return one numpy column per field, without pandas.
+
+        The fast core of :meth:`validate_records`: a server batching single records can
+        validate each, ``np.concatenate`` the columns of several, and build one frame with
+        :meth:`to_frame`.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            Numbers as ``float64`` (or the field's float dtype), integers as ``int64``
+            (``float64`` with NaN where a nullable field is null), booleans as ``bool``
+            (``object`` with None where nullable), categories and text as ``object``.
+        """
+        unseen = self.unseen if unseen is None else unseen
+        if isinstance(records, Mapping):
+            records = [records]
+        elif not isinstance(records, list | tuple):
+            raise SchemaValidationError(
+                [{"loc": [None, None], "msg": "expected a record (an object) or a list of "
+                  f"records; got {_type_name(records)}", "type": "record"}]
+            )  # fmt: skip
+        errors = _Errors(max_errors)
+        n = len(records)
+        if n == 0:
+            errors.add(None, None, "empty", "the batch holds no records")
+            errors.raise_if_any()
+        names, nameset = self.names, self._nameset
+        width = len(names)
+        good: list[Mapping[str, Any]] = []
+        for i, rec in enumerate(records):
+            if not isinstance(rec, Mapping):
+                errors.add(i, None, "record", f"expected an object; got {_type_name(rec)}")
+                good.append({})
+                continue
+            good.append(rec)
+            # The common case (exactly the fields) costs one length test and a set test.
+            if len(rec) == width and nameset.issuperset(rec):
+                continue
+            for name in names:
+                if name not in rec:
+                    errors.add(i, name, "missing", "field required")
+            for key in rec:
+                if key not in nameset:
+                    errors.add(i, str(key), "extra", "unknown field (not in the schema)")
+        columns: dict[str, np.ndarray] = {}
+        for field in self.fields:
+            name = field.name
+            values = [rec.get(name, _MISSING) for rec in good]
+            columns[name] = self._column(field, values, errors, unseen)
+        errors.raise_if_any()
+        return columns
+
+    def _column(self, field: Field, values: list[Any], errors: _Errors, unseen: str) -> np.ndarray:
+        kind = field.kind
+        types = set(map(type, values))
+        # Fast paths: every value already of the right Python type, no nulls.
+        if kind == "number" and types <= {float, int}:
+            try:
+                arr = np.array(values, dtype=np.float64)
+            except OverflowError:
+                arr = None
+            if arr is not None and np.isfinite(arr).all():
+                return arr.astype(field.dtype, copy=False) if field.dtype != "float64" else arr
+        elif kind == "integer" and types == {int}:
+            try:
+                return np.array(values, dtype=np.int64)
+            except OverflowError:
+                pass
+        elif kind == "boolean" and types == {bool}:
+            return np.array(values, dtype=bool)
+        elif kind == "string" and types == {str}:
+            arr = np.empty(len(values), dtype=object)
+            arr[:] = values
+            return arr
+        elif kind == "category" and types == {str} and field.name in self._str_cats:
+            cats = self._str_cats[field.name]
+            if unseen == "allow" or all(v in cats for v in values):
+                arr = np.empty(len(values), dtype=object)
+                arr[:] = values
+                return arr
+        return self._column_slow(field, values, errors, unseen)
+
+    def _column_slow(
+        self, field: Field, values: list[Any], errors: _Errors, unseen: str
+    ) -> np.ndarray:
+        kind, name = field.kind, field.name
+        n = len(values)
+        out: list[Any] = [None] * n
+        has_null = False
+        for i, raw in enumerate(values):
+            if raw is _MISSING:  # reported as a missing field already
+                continue
+            v = _plain(raw)
+            if _is_null(v):
+                if not field.nullable:
+                    errors.add(i, name, "null", f"null is not allowed (expected {_EXPECTED[kind]})")
+                has_null = True
+                continue
+            if kind in ("number", "integer"):
+                if isinstance(v, bool) or not isinstance(v, int | float):
+                    errors.add(i, name, "type", f"expected {_EXPECTED[kind]}; got {_type_name(v)}")
+                    continue
+                if isinstance(v, float) and not math.isfinite(v):
+                    errors.add(i, name, "not_finite", f"expected a finite number; got {v}")
+                    continue
+                if kind == "integer":
+                    if isinstance(v, float):
+                        if not v.is_integer():
+                            errors.add(i, name, "type", f"expected an integer; got {v!r}")
+                            continue
+                        v = int(v)
+                    if not -(2**63) <= v < 2**63:
+                        errors.add(i, name, "type", f"integer {v} is out of the 64-bit range")
+                        continue
+                elif abs(v) > 1.7976931348623157e308:
+                    errors.add(i, name, "not_finite", f"number {v} is too large for a float")
+                    continue
+            elif kind == "boolean":
+                if not isinstance(v, bool):
+                    errors.add(i, name, "type", f"expected true or false; got {_type_name(v)}")
+                    continue
+            elif kind == "string":
+                if not isinstance(v, str):
+                    errors.add(i, name, "type", f"expected text; got {_type_name(v)}")
+                    continue
+            else:  # category
+                if isinstance(v, list | tuple | dict):
+                    errors.add(i, name, "type", f"expected a category; got {_type_name(v)}")
+                    continue
+                key = _category_key(v)
+                if key not in self._keys[name]:
+                    kinds = {k for k, _ in self._keys[name]}
+                    if key[0] not in kinds:
+                        errors.add(
+                            i, name, "type",
+                            f"expected {_category_type_text(kinds)}; got {_type_name(v)}",
+                        )  # fmt: skip
+                        continue
+                    if unseen != "allow":
+                        errors.add(
+                            i, name, "category",
+                            f"unseen category {v!r}; known: {_short(field.categories or ())}",
+                        )  # fmt: skip
+                        continue
+            out[i] = v
+        return _typed_array(field, out, has_null)
+
+    def to_frame(self, columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
+        """A frame of validated columns (from :meth:`validate_columns`), dtypes fixed.
+
+        ``attrs["out_of_range"]`` counts values outside each numeric field's training range.
+        """
+        data: dict[str, Any] = {}
+        for field in self.fields:
+            arr = columns[field.name]
+            data[field.name] = _cast(field, arr)
+        frame = pd.DataFrame(data, copy=False)
+        frame.attrs["out_of_range"] = self.out_of_range(columns)
+        return frame
+
+    def out_of_range(self, columns: Mapping[str, Any]) -> dict[str, int]:
+        """Per numeric field, how many values lie outside the training range (only fields
+        with any)."""
+        counts: dict[str, int] = {}
+        for field in self.fields:
+            if field.kind not in ("number", "integer") or field.minimum is None:
+                continue
+            arr = np.asarray(columns[field.name])
+            if arr.dtype == object:
+                arr = pd.to_numeric(pd.Series(arr), errors="coerce").to_numpy(dtype=np.float64)
+            with np.errstate(invalid="ignore"):
+                k = int(np.count_nonzero((arr < field.minimum) | (arr > field.maximum)))
+            if k:
+                counts[field.name] = k
+        return counts
+
+    # -- tables (batch, Arrow, Parquet) --------------------------------------------------
+
+    def validate_frame(
+        self,
+        df: Any,
+        *,
+        unseen: str | None = None,
+        max_errors: int = MAX_ERRORS,
+        row_offset: int = 0,
+    ) -> pd.DataFrame:
+        """Check a table and return it with the schema's columns, in order, dtypes fixed.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame, pyarrow.Table, polars.DataFrame
+            The rows.
+        unseen : {"error", "allow"}, optional
+            Overrides the schema's handling of unseen categories.
+        max_errors : int, default 100
+        row_offset : int, default 0
+            Added to row indices in errors (the position of this chunk in a larger file).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``attrs["out_of_range"]`` counts values outside the training range per field.
+
+        Raises
+        ------
+        SchemaValidationError
+        """
+        from afterfit.data import as_frame
+
+        unseen = self.unseen if unseen is None else unseen
+        df = as_frame(df)
+        errors = _Errors(max_errors)
+        if len(df) == 0:
+            errors.add(None, None, "empty", "the batch holds no rows")
+            errors.raise_if_any()
+        present = {str(c): c for c in df.columns}
+        for name in self.names:
+            if name not in present:
+                errors.add(None, name, "missing", "column required")
+        for key in present:
+            if key not in self._nameset:
+                errors.add(None, key, "extra", "unknown column (not in the schema)")
+        if errors.count:
+            errors.raise_if_any()
+        data: dict[str, Any] = {}
+        for field in self.fields:
+            data[field.name] = self._series(
+                field, df[present[field.name]], errors, unseen, row_offset
+            )
+        errors.raise_if_any()
+        frame = pd.DataFrame(data, copy=False)
+        frame.index = df.index
+        frame.attrs["out_of_range"] = self.out_of_range(
+            {k: frame[k] for k in self._numeric_names()}
+        )
+        return frame
+
+    def _numeric_names(self) -> list[str]:
+        return [f.name for f in self.fields if f.kind in ("number", "integer")]
+
+    def _series(
+        self, field: Field, col: pd.Series, errors: _Errors, unseen: str, offset: int
+    ) -> Any:
+        kind, name = field.kind, field.name
+        dtype = col.dtype
+        values = col.to_numpy()
+        is_cat_dtype = isinstance(dtype, pd.CategoricalDtype)
+        if is_cat_dtype:
+            values = np.asarray(col.astype(object))
+        null = pd.isna(values) if values.dtype == object or values.dtype.kind in "fmM" else None
+        if kind in ("number", "integer") and values.dtype.kind in "iuf":
+            arr = values
+            if arr.dtype.kind == "f":
+                nan = np.isnan(arr)
+                inf = np.isinf(arr)
+                self._report(errors, name, inf, offset, "not_finite", "expected a finite number")
+                if not field.nullable:
+                    self._report(errors, name, nan, offset, "null", "null is not allowed")
+                if kind == "integer":
+                    frac = ~nan & ~inf & (arr != np.floor(np.where(nan | inf, 0, arr)))
+                    self._report(errors, name, frac, offset, "type", "expected an integer")
+            return _cast(field, arr)
+        if kind == "boolean" and values.dtype == bool:
+            return values
+        if kind == "number" and values.dtype == bool:
+            self._report(errors, name, np.ones(len(values), bool), offset, "type",
+                         "expected a number; got a boolean")  # fmt: skip
+            return values
+        # Object, string, categorical or mismatched columns: element by element, but only
+        # where the vectorised membership test fails.
+        if kind == "category" and null is not None:
+            obj = values.astype(object, copy=False)
+            if name in self._str_cats:
+                member = pd.Series(obj).isin(self._str_cats[name]).to_numpy()
+                # isin matches by equality: text categories are only matched by text.
+                member = member & np.fromiter((type(v) is str for v in obj), bool, len(obj))
+            else:
+                member = np.zeros(len(obj), bool)
+            todo = np.flatnonzero(~member)
+            if todo.size == 0:
+                return _cast(field, obj)
+            sub = [obj[i] for i in todo]
+            sub_errors = _Errors(errors.cap)
+            checked = self._column_slow(field, sub, sub_errors, unseen)
+            _shift(errors, sub_errors, todo, offset)
+            out = obj.copy()
+            out[todo] = checked
+            return _cast(field, out)
+        obj = values.astype(object) if values.dtype != object else values
+        sub_errors = _Errors(errors.cap)
+        checked = self._column_slow(field, list(obj), sub_errors, unseen)
+        _shift(errors, sub_errors, np.arange(len(obj)), offset)
+        return checked
+
+    @staticmethod
+    def _report(
+        errors: _Errors, name: str, mask: np.ndarray, offset: int, kind: str, msg: str
+    ) -> None:
+        rows = np.flatnonzero(mask)
+        if rows.size == 0:
+            return
+        room = max(errors.cap - len(errors.items), 0)
+        for r in rows[:room]:
+            errors.add(int(r) + offset, name, kind, msg)
+        errors.count += rows.size - min(rows.size, room)  # counted, not listed
+
+
+def _shift(errors: _Errors, sub: _Errors, rows: np.ndarray, offset: int) -> None:
+    """Move errors found in a subset of rows to ``errors``, with the rows' real indices."""
+    for e in sub.items:
+        r, f = e["loc"]
+        errors.add(int(rows[r]) + offset, f, e["type"], e["msg"])
+    errors.count += sub.count - len(sub.items)
+
+
+def _category_type_text(kinds: set[str]) -> str:
+    names = {"b": "true or false", "n": "a number", "s": "text"}
+    return " or ".join(names[k] for k in sorted(kinds)) + " (a training category)"
+
+
+def _short(values: Sequence[Any], limit: int = 10) -> str:
+    items = [repr(v) for v in list(values)[:limit]]
+    more = f", ... ({len(values)} in all)" if len(values) > limit else ""
+    return ", ".join(items) + more
+
+
+def _category_index(field: Field) -> Any:
+    return pd.Index(list(field.categories or ()), dtype=object)
+
+
+def _typed_array(field: Field, values: list[Any], has_null: bool) -> np.ndarray:
+    """Checked Python values as the numpy column of their field."""
+    kind = field.kind
+    if kind == "number":
+        arr = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        return (
+            arr
+            if field.dtype == "float64" or not field.dtype.startswith("float")
+            else arr.astype(field.dtype)
+        )
+    if kind == "integer":
+        if has_null or any(v is None for v in values):
+            return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        return np.array(values, dtype=np.int64)
+    if kind == "boolean" and not has_null and all(v is not None for v in values):
+        return np.array(values, dtype=bool)
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
+
+
+def _cast(field: Field, arr: np.ndarray) -> Any:
+    """A checked column in its field's training dtype, where that dtype can hold it."""
+    if field.dtype == "category":
+        return pd.Categorical(arr, categories=_category_index(field))
+    kind = field.kind
+    if kind == "number":
+        return arr.astype(
+            field.dtype if field.dtype.startswith("float") else np.float64, copy=False
+        )
+    if kind == "integer":
+        if field.dtype.startswith("float") or (arr.dtype.kind == "f" and np.isnan(arr).any()):
+            return arr.astype(np.float64, copy=False)
+        target = np.dtype(field.dtype if field.dtype.startswith(("int", "uint")) else "int64")
+        if arr.size and arr.dtype != target:
+            # Values the training dtype cannot hold (300 for uint8) stay int64, not wrapped.
+            info = np.iinfo(target)
+            if arr.min() < info.min or arr.max() > info.max:
+                target = np.dtype(np.int64) if arr.min() >= -(2**63) else np.dtype(np.float64)
+        return arr.astype(target, copy=False)
+    return arr
+
+
+# --- learning ---------------------------------------------------------------------------
+
+
+def _finite_range(values: np.ndarray) -> tuple[float | None, float | None]:
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return None, None
+    return float(v.min()), float(v.max())
+
+
+def _learn_field(name: str, col: pd.Series, max_categories: int) -> Field:
+    dtype = col.dtype
+    nullable = bool(col.isna().any())
+    if isinstance(dtype, pd.CategoricalDtype):
+        cats = tuple(_plain(c) for c in dtype.categories)
+        return Field(name, "category", nullable, categories=cats, dtype="category")
+    if pd.api.types.is_bool_dtype(dtype):
+        return Field(
+            name, "boolean", nullable, dtype="bool" if str(dtype) == "bool" else str(dtype)
+        )
+    if pd.api.types.is_integer_dtype(dtype):
+        values = col.dropna().to_numpy(dtype=np.float64)
+        lo, hi = _finite_range(values)
+        # A nullable pandas integer column is fed as float64 (numpy ints hold no NaN).
+        out_dtype = str(dtype).lower() if not nullable else "float64"
+        return Field(name, "integer", nullable, lo, hi, dtype=out_dtype)
+    if pd.api.types.is_float_dtype(dtype):
+        values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        lo, hi = _finite_range(values)
+        nullable = bool(np.isnan(values).any())
+        return Field(name, "number", nullable, lo, hi, dtype=str(dtype).lower())
+    if str(dtype) == "object" or pd.api.types.is_string_dtype(dtype):
+        present = [_plain(v) for v in col.dropna().tolist()]
+        types = {type(v) for v in present}
+        if present and types <= {bool}:
+            return Field(name, "boolean", nullable, dtype="object" if nullable else "bool")
+        if present and types <= {int, float}:
+            values = np.asarray(present, dtype=np.float64)
+            lo, hi = _finite_range(values)
+            return Field(name, "number", nullable, lo, hi, dtype="float64")
+        bad = [v for v in present if not isinstance(v, str | int | float | bool)]
+        if bad:
+            raise InvalidInputError(
+                f"Column {name!r} holds values a schema cannot describe (for example "
+                f"{bad[0]!r}, a {type(bad[0]).__name__}).",
+                fix=f"convert column {name!r} to numbers or text before training.",
+            )
+        distinct = list(dict.fromkeys(present))
+        if len(distinct) <= max_categories:
+            try:
+                distinct = sorted(distinct, key=lambda v: (str(type(v)), v))
+            except TypeError:
+                pass
+            return Field(name, "category", nullable, categories=tuple(distinct), dtype="object")
+        return Field(name, "string", nullable, dtype="object")
+    raise InvalidInputError(
+        f"Column {name!r} has the dtype {dtype}, which an input schema cannot describe "
+        "(numbers, booleans, categories and text can be).",
+        fix=f"convert column {name!r} to numbers (dates: a timestamp or parts such as the "
+        "day of week) before training.",
+    )
