@@ -1,0 +1,282 @@
+"""Drift measures between a reference distribution and a current one, from counts.
+
+Every measure here works on counts, never on raw rows: the reference is stored as counts
+(:mod:`afterfit.deploy.reference`) and the monitor accumulates the counts of millions of
+logged rows in one streaming pass, so comparing them costs nothing.
+
+- **PSI** (population stability index) over the reference's quantile bins (deciles by
+  default) for numeric features, over categories for categorical ones:
+  ``sum((c - r) * ln(c / r))`` with the proportions ``r`` and ``c`` floored at
+  :data:`PSI_EPSILON` so that an empty bin does not give infinity. The usual reading:
+  below 0.1 stable, 0.1-0.25 moderate shift, above 0.25 major shift.
+- **Kolmogorov-Smirnov** two-sample statistic, from the reference's cumulative
+  distribution at the points of its quantile sketch and the current counts at the same
+  points. The sketch bounds the error: the statistic is at most the reference mass
+  between two sketch points (about ``1 / n_quantiles``) below the exact one. The p-value
+  uses the asymptotic distribution with the effective size ``n m / (n + m)``, as
+  :func:`scipy.stats.ks_2samp` does with ``method="asymp"``.
+- **Jensen-Shannon distance** (base 2, in [0, 1]) and the **chi-square** test of
+  homogeneity for categories.
+- The change of the missing rate, with a two-proportion z-test.
+- **Holm**'s step-down adjustment of the p-values across features, so that "drifted by
+  p-value" controls the family-wise error rate over the features tested together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special, stats
+
+from afterfit.errors import InvalidInputError
+
+__all__ = [
+    "PSI_EPSILON",
+    "DriftThresholds",
+    "chi2_pvalue",
+    "holm",
+    "js_distance",
+    "ks_from_counts",
+    "ks_pvalue",
+    "missing_rate_pvalue",
+    "psi",
+    "psi_reading",
+]
+
+#: Floor of the bin proportions in the PSI (an empty bin would give an infinite term).
+PSI_EPSILON = 1e-4
+
+
+@dataclass(frozen=True)
+class DriftThresholds:
+    """When a feature counts as drifted.
+
+    A feature is drifted when its PSI reaches ``psi`` **or** its Holm-adjusted p-value
+    (Kolmogorov-Smirnov for numeric features, chi-square for categorical ones) is below
+    ``p_value`` **and** its effect is not negligible (KS statistic or Jensen-Shannon
+    distance at least ``min_effect``). The effect floor keeps a huge log from flagging a
+    difference nobody cares about just because the test has the power to see it.
+
+    Parameters
+    ----------
+    psi : float
+        PSI at or above which a feature is drifted (0.2 by default; the usual reading is
+        0.1 moderate, 0.25 major).
+    p_value : float
+        Family-wise significance level of the Holm-adjusted tests.
+    min_effect : float
+        Smallest KS statistic / JS distance that a significant test needs to flag.
+    missing_change : float
+        Absolute change of the missing rate (0.05 = five percentage points) that flags.
+    """
+
+    psi: float = 0.2
+    p_value: float = 0.01
+    min_effect: float = 0.05
+    missing_change: float = 0.05
+
+    def __post_init__(self) -> None:
+        checks = {
+            "psi": (self.psi, 0.0, np.inf),
+            "p_value": (self.p_value, 0.0, 1.0),
+            "min_effect": (self.min_effect, 0.0, 1.0),
+            "missing_change": (self.missing_change, 0.0, 1.0),
+        }
+        for name, (value, low, high) in checks.items():
+            if not (isinstance(value, int | float) and low <= float(value) <= high):
+                raise InvalidInputError(
+                    f"Drift threshold {name}={value!r} is not a number in [{low}, {high}].",
+                    fix=f"pass {name} as a number between {low} and {high}.",
+                )
+
+    def to_dict(self) -> dict[str, float]:
+        """The thresholds as a JSON-safe dict."""
+        return {
+            "psi": float(self.psi),
+            "p_value": float(self.p_value),
+            "min_effect": float(self.min_effect),
+            "missing_change": float(self.missing_change),
+        }
+
+
+def _proportions(counts: np.ndarray) -> np.ndarray:
+    counts = np.asarray(counts, dtype=float)
+    total = counts.sum()
+    if total <= 0:
+        return np.full(counts.shape, np.nan)
+    return counts / total
+
+
+def psi(reference_counts: Sequence[float], current_counts: Sequence[float]) -> float:
+    """Population stability index between two histograms over the same bins.
+
+    Parameters
+    ----------
+    reference_counts, current_counts : array-like of shape (n_bins,)
+        Counts (or proportions) per bin; same bins, same order.
+
+    Returns
+    -------
+    float
+        ``sum((c - r) * ln(c / r))`` over bins, proportions floored at
+        :data:`PSI_EPSILON`; NaN when either side is empty.
+
+    Examples
+    --------
+    >>> round(psi([50, 50], [60, 40]), 4)
+    0.0405
+    """
+    r = _proportions(reference_counts)
+    c = _proportions(current_counts)
+    if r.shape != c.shape:
+        raise InvalidInputError(
+            f"PSI needs the same bins on both sides; got {r.shape[0]} and {c.shape[0]}.",
+            fix="count both samples over the reference's bins.",
+        )
+    if np.isnan(r).any() or np.isnan(c).any():
+        return float("nan")
+    r = np.maximum(r, PSI_EPSILON)
+    c = np.maximum(c, PSI_EPSILON)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def psi_reading(value: float) -> str:
+    """The conventional reading of a PSI value: stable, moderate or major shift."""
+    if not np.isfinite(value):
+        return "n/a"
+    if value < 0.1:
+        return "stable"
+    if value < 0.25:
+        return "moderate shift"
+    return "major shift"
+
+
+def ks_pvalue(statistic: float, n_reference: int, n_current: int) -> float:
+    """Asymptotic p-value of a two-sample Kolmogorov-Smirnov statistic.
+
+    The distribution of the one-sample statistic with the effective size
+    ``round(n m / (n + m))`` (:data:`scipy.stats.kstwo`), which is what
+    :func:`scipy.stats.ks_2samp` uses with ``method="asymp"``.
+    """
+    if n_reference <= 0 or n_current <= 0 or not np.isfinite(statistic):
+        return float("nan")
+    en = n_reference * n_current / (n_reference + n_current)
+    en = max(1, round(en))
+    return float(np.clip(stats.kstwo.sf(float(statistic), en), 0.0, 1.0))
+
+
+def ks_from_counts(
+    reference_cdf: Sequence[float], current_counts: Sequence[float]
+) -> tuple[float, int]:
+    """The KS statistic from the reference CDF at the sketch points and current counts.
+
+    Parameters
+    ----------
+    reference_cdf : array-like of shape (k,)
+        Fraction of the reference at or below each sketch point (ascending points).
+    current_counts : array-like of shape (k + 1,)
+        Current values counted by ``searchsorted(points, x, side="left")``: entry ``j``
+        counts the values in ``(points[j-1], points[j]]``, the last those above the
+        largest point.
+
+    Returns
+    -------
+    statistic : float
+        ``max_j |F_cur(points[j]) - F_ref(points[j])|``; NaN when the current is empty.
+    n_current : int
+        Number of current values.
+    """
+    cdf = np.asarray(reference_cdf, dtype=float)
+    counts = np.asarray(current_counts, dtype=float)
+    if counts.shape[0] != cdf.shape[0] + 1:
+        raise InvalidInputError(
+            f"KS needs one more count than sketch points; got {counts.shape[0]} counts "
+            f"for {cdf.shape[0]} points.",
+            fix="count the current values with searchsorted(points, x, side='left').",
+        )
+    n = counts.sum()
+    if n <= 0:
+        return float("nan"), 0
+    current_cdf = np.cumsum(counts[:-1]) / n
+    return float(np.max(np.abs(current_cdf - cdf))), round(n)
+
+
+def js_distance(reference_counts: Sequence[float], current_counts: Sequence[float]) -> float:
+    """Jensen-Shannon distance (base 2, in [0, 1]) between two histograms.
+
+    Equal to ``scipy.spatial.distance.jensenshannon(r, c, base=2)``; NaN when either
+    side is empty.
+    """
+    r = _proportions(reference_counts)
+    c = _proportions(current_counts)
+    if np.isnan(r).any() or np.isnan(c).any():
+        return float("nan")
+    m = (r + c) / 2.0
+    # rel_entr(0, m) = 0, so categories absent on one side need no special case.
+    divergence = (special.rel_entr(r, m).sum() + special.rel_entr(c, m).sum()) / 2.0
+    return float(np.sqrt(max(divergence, 0.0) / np.log(2.0)))
+
+
+def chi2_pvalue(
+    reference_counts: Sequence[float], current_counts: Sequence[float]
+) -> tuple[float, float]:
+    """Chi-square test of homogeneity of two histograms over the same categories.
+
+    Categories empty on both sides are dropped (they carry no information); the result
+    equals :func:`scipy.stats.chi2_contingency` on the 2 x k table without Yates'
+    correction.
+
+    Returns
+    -------
+    statistic, p_value : float
+        NaN when either side is empty or fewer than two categories are left.
+    """
+    table = np.vstack(
+        [np.asarray(reference_counts, dtype=float), np.asarray(current_counts, dtype=float)]
+    )
+    table = table[:, table.sum(axis=0) > 0]
+    rows = table.sum(axis=1)
+    if table.shape[1] < 2 or (rows <= 0).any():
+        return float("nan"), float("nan")
+    expected = np.outer(rows, table.sum(axis=0)) / table.sum()
+    statistic = float(np.sum((table - expected) ** 2 / expected))
+    dof = table.shape[1] - 1
+    return statistic, float(stats.chi2.sf(statistic, dof))
+
+
+def missing_rate_pvalue(
+    reference_missing: int, reference_n: int, current_missing: int, current_n: int
+) -> float:
+    """Two-sided two-proportion z-test that the missing rate did not change.
+
+    ``reference_n`` and ``current_n`` count every row (missing or not). NaN when either
+    side is empty; 1.0 when no row is missing on either side.
+    """
+    if reference_n <= 0 or current_n <= 0:
+        return float("nan")
+    pooled = (reference_missing + current_missing) / (reference_n + current_n)
+    if pooled <= 0.0 or pooled >= 1.0:
+        return 1.0
+    se = np.sqrt(pooled * (1 - pooled) * (1 / reference_n + 1 / current_n))
+    z = (current_missing / current_n - reference_missing / reference_n) / se
+    return float(2 * stats.norm.sf(abs(z)))
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values (NaN stays NaN and is not counted).
+
+    Rejecting where the adjusted p-value is below ``alpha`` controls the family-wise
+    error rate at ``alpha`` over the finite p-values given.
+    """
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    m = finite.size
+    if m == 0:
+        return out
+    order = finite[np.argsort(p[finite], kind="stable")]
+    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
