@@ -853,8 +853,29 @@ def _short(values: Sequence[Any], limit: int = 10) -> str:
     return ", ".join(items) + more
 
 
-def _category_index(field: Field) -> Any:
-    return pd.Index(list(field.categories or ()), dtype=object)
+_CATEGORICAL_DTYPES: dict[tuple[Any, ...], tuple[pd.CategoricalDtype, dict[Any, int]]] = {}
+
+
+def _categorical(field: Field, arr: np.ndarray) -> pd.Categorical:
+    """``arr`` as a pandas Categorical of the field's categories.
+
+    ``from_codes`` with a cached dtype and code map: building the categories index for
+    every single-record request would cost more than the rest of the validation.
+    """
+    cats = tuple(field.categories or ())
+    cached = _CATEGORICAL_DTYPES.get(cats)
+    if cached is None:
+        dtype = pd.CategoricalDtype(pd.Index(list(cats), dtype=object))
+        cached = (dtype, {_category_key(c): i for i, c in enumerate(cats)})
+        if len(_CATEGORICAL_DTYPES) < 1024:
+            _CATEGORICAL_DTYPES[cats] = cached
+    dtype, codes_of = cached
+    codes = np.fromiter(
+        (-1 if _is_null(v) else codes_of.get(_category_key(v), -1) for v in arr),
+        dtype=np.int64 if len(cats) > 32000 else np.int16,
+        count=len(arr),
+    )
+    return pd.Categorical.from_codes(codes, dtype=dtype)
 
 
 def _typed_array(field: Field, values: list[Any], has_null: bool) -> np.ndarray:
@@ -881,7 +902,7 @@ def _typed_array(field: Field, values: list[Any], has_null: bool) -> np.ndarray:
 def _cast(field: Field, arr: np.ndarray) -> Any:
     """A checked column in its field's training dtype, where that dtype can hold it."""
     if field.dtype == "category":
-        return pd.Categorical(arr, categories=_category_index(field))
+        return _categorical(field, arr)
     kind = field.kind
     if kind == "number":
         return arr.astype(
