@@ -40,7 +40,7 @@ _XGB_JSON_HEAD = re.compile(rb'"learner"\s*:')
 #: Modules whose classes (decision wrappers such as a thresholded or calibrated model) are
 #: trusted in skops files: afterfit's own plain containers, whose loading runs no code of
 #: the file's. The estimators they wrap are still checked type by type.
-AFTERFIT_MODULES = ("afterfit.thresholds.", "afterfit.calibration.")
+AFTERFIT_MODULES = ("afterfit.thresholds.", "afterfit.calibration.", "afterfit.selection.")
 
 
 def _extensions_text() -> str:
