@@ -108,7 +108,7 @@ class Param:
                 "without a step.",
                 fix=f"give '{self.name}' a step, or make it categorical with the values to try.",
             )
-        n = int(math.floor((float(self.high) - float(self.low)) / float(self.step) + 1e-9))
+        n = math.floor((float(self.high) - float(self.low)) / float(self.step) + 1e-9)
         return [float(self.low) + i * float(self.step) for i in range(n + 1)]
 
     def to_dict(self) -> dict[str, Any]:

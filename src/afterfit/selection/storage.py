@@ -140,18 +140,20 @@ def check_reachable(url: str) -> dict[str, Any]:
     return kwargs
 
 
-def open_storage(url: str, *, check: bool = True) -> Any:
+def open_storage(url: str, *, check: bool = True, heartbeat: int | None = None) -> Any:
     """An Optuna ``RDBStorage`` on ``url`` (checked to be reachable first).
 
     SQLite writers wait up to a minute for each other's locks, so several worker processes
-    can share one file; servers get a short connection timeout.
+    can share one file; servers get a short connection timeout. With ``heartbeat`` (seconds),
+    running trials send heartbeats, and a trial silent for twice that long (its worker
+    died) is marked failed by the next trial that starts.
     """
     import optuna
     from sqlalchemy.engine import make_url
 
     kwargs = check_reachable(url) if check else _engine_kwargs(make_url(url))
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=heartbeat)
     except Exception as exc:
         raise InvalidInputError(
             f"Cannot open an Optuna study storage at {redact(url)!r}: {exc}.",
