@@ -162,6 +162,28 @@ def onnx_class_labels(model_bytes: bytes) -> list[Any] | None:
 # --- the adapter ---------------------------------------------------------------------------
 
 
+def _afterfit_metadata(session: Any) -> dict[str, Any]:
+    """The JSON afterfit's exporter stores under the metadata key ``afterfit``, or {}."""
+    import json
+
+    try:
+        text = session.get_modelmeta().custom_metadata_map.get("afterfit")
+        meta = json.loads(text) if text else {}
+    except Exception:  # no metadata, or not ours
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _text_values(col: pd.Series) -> np.ndarray:
+    """A column as the object array of str a string input takes; missing values become
+    ``"nan"`` (``str(numpy.nan)``, the category skl2onnx writes for NaN)."""
+    values = col.to_numpy(dtype=object)
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        out[i] = v if type(v) is str else "nan" if v is None or v != v or v is pd.NA else str(v)
+    return out
+
+
 def _is_session(obj: Any) -> bool:
     return any(
         c.__name__ == "InferenceSession" and c.__module__.startswith("onnxruntime")
@@ -169,12 +191,39 @@ def _is_session(obj: Any) -> bool:
     )
 
 
-def _make_session(model: bytes | str, providers: Sequence[str] | None, what: str) -> Any:
+def session_options(threads: int | None = None) -> Any:
+    """ONNX Runtime session options tuned for serving.
+
+    ``threads`` intra-op threads (default: half the CPUs, at most 4, at least 1) and one
+    inter-op thread. ONNX Runtime's own default takes every core and spins them between
+    calls, which costs more than it gains for the small batches a model server runs and
+    starves concurrent requests; a few threads keep one-row calls cheap and still split
+    big batches.
+    """
+    import onnxruntime as ort
+
+    if threads is None:
+        threads = max(1, min(4, (os.cpu_count() or 2) // 2))
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = int(threads)
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Spinning threads answer the next call sooner but burn a core each while idle.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts
+
+
+def _make_session(
+    model: bytes | str, providers: Sequence[str] | None, what: str, threads: int | None = None
+) -> Any:
     import onnxruntime as ort
 
     try:
         return ort.InferenceSession(
-            model, providers=list(providers) if providers else ["CPUExecutionProvider"]
+            model,
+            sess_options=session_options(threads),
+            providers=list(providers) if providers else ["CPUExecutionProvider"],
         )
     except Exception as exc:  # onnxruntime raises its own exception types
         raise ModelLoadError(
@@ -203,12 +252,17 @@ class OnnxModel:
         (skl2onnx writes probabilities, or decision scores for models without them).
     providers : sequence of str, optional
         ONNX Runtime execution providers; default ``["CPUExecutionProvider"]``.
+    threads : int, optional
+        Intra-op threads of the session (see :func:`session_options`); ignored for a
+        session made by the caller.
 
     Attributes
     ----------
     task, classes_, feature_names, scores_are_probabilities
         As in :class:`~afterfit.models.base.Model`. ``feature_names`` are the input names
-        of a graph with one input per column, None for a single matrix input.
+        of a graph with one input per column; for a single matrix input, the columns
+        recorded by :func:`afterfit.deploy.export.export_model` (frames are then
+        reordered to them), else None.
     n_features : int or None
         Number of input columns, when the graph fixes it.
     feature_dtypes : dict or None
@@ -216,6 +270,9 @@ class OnnxModel:
     input_dtype : str or None
         Dtype of the single matrix input.
     session : onnxruntime.InferenceSession
+    metadata : dict
+        What afterfit's exporter recorded in the graph (task, classes with their original
+        types, feature names); empty for other graphs.
     """
 
     def __init__(
@@ -226,6 +283,7 @@ class OnnxModel:
         classes: Sequence[Any] | np.ndarray | None = None,
         scores_are_probabilities: bool | None = None,
         providers: Sequence[str] | None = None,
+        threads: int | None = None,
     ) -> None:
         task = check_task(task)
         classes_arg = as_classes(classes)
@@ -242,7 +300,7 @@ class OnnxModel:
                     model_bytes = None
         elif isinstance(source, bytes | bytearray | memoryview):
             model_bytes = bytes(source)
-            self.session = _make_session(model_bytes, providers, "The bytes given")
+            self.session = _make_session(model_bytes, providers, "The bytes given", threads)
         elif isinstance(source, str | os.PathLike):
             path = Path(source)
             if not path.is_file():
@@ -251,7 +309,7 @@ class OnnxModel:
                     fix="check the path and the working directory.",
                 )
             # From the path, so that ONNX Runtime finds external weight files beside it.
-            self.session = _make_session(str(path), providers, f"The file '{path}'")
+            self.session = _make_session(str(path), providers, f"The file '{path}'", threads)
             model_bytes = path.read_bytes()
         else:
             raise ModelError(
@@ -262,6 +320,8 @@ class OnnxModel:
 
         inputs = self.session.get_inputs()
         outputs = self.session.get_outputs()
+        self.metadata: dict[str, Any] = _afterfit_metadata(self.session)
+        meta_names = self.metadata.get("feature_names")
         self._inputs = [(i.name, _ONNX_DTYPES.get(i.type, "any"), i.shape) for i in inputs]
         if len(inputs) == 1:
             _, dtype, shape = self._inputs[0]
@@ -270,6 +330,9 @@ class OnnxModel:
             self.input_dtype: str | None = dtype
             n = shape[-1] if shape is not None and len(shape) == 2 else None
             self.n_features: int | None = n if isinstance(n, int) else None
+            if isinstance(meta_names, list) and (n is None or len(meta_names) == n):
+                self.feature_names = [str(c) for c in meta_names]
+                self.n_features = len(self.feature_names)
         else:
             self.feature_names = [name for name, _, _ in self._inputs]
             self.feature_dtypes = {name: dtype for name, dtype, _ in self._inputs}
@@ -306,6 +369,27 @@ class OnnxModel:
 
         graph_classes = onnx_class_labels(model_bytes) if model_bytes is not None else None
         self._zipmap_keys: list[Any] | None = graph_classes
+        self._label_map: dict[Any, Any] | None = None
+        meta_task = self.metadata.get("task")
+        if task is None and meta_task in ("binary", "multiclass", "regression"):
+            task = meta_task
+        meta_classes = self.metadata.get("classes")
+        if (
+            classes_arg is None
+            and isinstance(meta_classes, list)
+            and len(meta_classes) >= 2
+            and task != "regression"
+        ):
+            if graph_classes is not None and len(graph_classes) == len(meta_classes):
+                # The graph stores labels as int64 or strings; the exporter recorded the
+                # original ones (bools, floats...). Same order: map one onto the other.
+                if [type(c) for c in graph_classes] != [type(c) for c in meta_classes] or (
+                    graph_classes != meta_classes
+                ):
+                    self._label_map = dict(zip(graph_classes, meta_classes, strict=True))
+                classes_arg = as_classes(meta_classes)
+            elif graph_classes is None:
+                classes_arg = as_classes(meta_classes)
         if task is None:
             if self._score_output is None:
                 task = "regression"
@@ -380,11 +464,14 @@ class OnnxModel:
             )
         check_task_classes(task, classes_, what="The ONNX model")
         self.classes_ = classes_
-        # With classes given by the caller, labels come from the scores, not the graph.
-        self._relabelled = classes_arg is not None
-        self.scores_are_probabilities = (
-            True if scores_are_probabilities is None else bool(scores_are_probabilities)
-        )
+        # With classes given by the caller, labels come from the scores, not the graph
+        # (labels recorded by the exporter are mapped from the graph's instead).
+        self._relabelled = classes_arg is not None and self._label_map is None
+        if self._label_map is None and classes_arg is not None and graph_classes is not None:
+            self._relabelled = classes_arg.tolist() != list(graph_classes)
+        if scores_are_probabilities is None:
+            scores_are_probabilities = bool(self.metadata.get("scores_are_probabilities", True))
+        self.scores_are_probabilities = bool(scores_are_probabilities)
 
     def __repr__(self) -> str:
         return f"OnnxModel(task={self.task!r}, inputs={[n for n, _, _ in self._inputs]})"
@@ -392,11 +479,25 @@ class OnnxModel:
     def _feed(self, X: Any) -> dict[str, np.ndarray]:
         if len(self._inputs) == 1:
             name, dtype, _ = self._inputs[0]
+            X = to_frame(X)
+            if self.feature_names is not None and isinstance(X, pd.DataFrame):
+                # Columns recorded at export: take them by name, in the graph's order.
+                if list(X.columns) != self.feature_names:
+                    missing = [c for c in self.feature_names if c not in X.columns]
+                    if missing:
+                        raise SchemaError(
+                            f"The input lacks the columns {short_list(missing)} that the "
+                            "ONNX model takes.",
+                            fix="pass a frame with every input column of the model.",
+                        )
+                    X = X[self.feature_names]
             if dtype in NUMERIC_DTYPES:
                 return {name: numeric_matrix(X, dtype, what="the ONNX model")}
-            arr = X.to_numpy() if isinstance(X, pd.DataFrame) else np.asarray(to_frame(X))
             if dtype == "str":
-                arr = arr.astype(str).astype(object)
+                frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+                cols = [_text_values(frame[c]) for c in frame.columns]
+                return {name: np.column_stack(cols) if cols else np.empty((len(frame), 0))}
+            arr = X.to_numpy() if isinstance(X, pd.DataFrame) else np.asarray(X)
             return {name: arr}
         X = to_frame(X)
         if isinstance(X, np.ndarray):
@@ -426,9 +527,19 @@ class OnnxModel:
         for name, dtype, _ in self._inputs:
             col = X[name]
             if dtype == "str":
-                values = col.astype(str).to_numpy(dtype=object)
+                values = _text_values(col)
+            elif dtype in NUMERIC_DTYPES and (
+                pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
+            ):
+                # The fast path: one conversion, no intermediate frame.
+                try:
+                    values = col.to_numpy(
+                        dtype=dtype, na_value=np.nan if np.dtype(dtype).kind == "f" else None
+                    )
+                except (TypeError, ValueError):
+                    values = numeric_matrix(X[[name]], dtype, what="the ONNX model")
             elif dtype in NUMERIC_DTYPES:
-                values = numeric_matrix(X[[name]], dtype, what="the ONNX model").reshape(-1)
+                values = numeric_matrix(X[[name]], dtype, what="the ONNX model")
             else:
                 values = col.to_numpy()
             feed[name] = values.reshape(-1, 1)
@@ -473,5 +584,9 @@ class OnnxModel:
             return self.predict_scores(X)
         if self._label_output is not None and not self._relabelled:
             (labels,) = self._run([self._label_output], X)
-            return np.asarray(labels).reshape(-1)
+            labels = np.asarray(labels).reshape(-1)
+            if self._label_map is not None:
+                mapped = [self._label_map.get(v, v) for v in labels.tolist()]
+                return np.asarray(mapped, dtype=self.classes_.dtype)
+            return labels
         return labels_from_scores(self.predict_scores(X), self.classes_)

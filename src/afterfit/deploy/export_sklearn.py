@@ -1,0 +1,275 @@
+"""scikit-learn, XGBoost and LightGBM models to ONNX (skl2onnx, onnxmltools).
+
+The graph's inputs follow the training frame: a model whose columns are all numeric and
+that selects no columns by name takes one ``(n, n_features)`` matrix named ``X``; a
+pipeline with a ``ColumnTransformer`` or with text/category columns takes one ``(n, 1)``
+input per column (numbers as float or double tensors, text as string tensors), the form
+:class:`~afterfit.models.onnx.OnnxModel` feeds from a DataFrame.
+
+Missing text values are fed as the string ``"nan"`` (``str(numpy.nan)``, which is also how
+skl2onnx writes a ``NaN`` category of a ``OneHotEncoder``); a ``SimpleImputer`` on text
+columns with ``missing_values=np.nan`` (scikit-learn's default, which skl2onnx does not
+convert) is converted here to replace that string.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "MISSING_TEXT",
+    "Precision",
+    "find_unconvertible",
+    "input_layout",
+    "register_boosters",
+    "sklearn_to_onnx",
+]
+
+Precision = Literal["float32", "float64"]
+
+#: The string a missing text value is fed as (``str(np.nan)``).
+MISSING_TEXT = "nan"
+
+_REGISTERED = False
+
+
+def is_text_column(col: pd.Series) -> bool:
+    """Whether a column goes into the graph as a string tensor."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return not pd.api.types.is_numeric_dtype(col.dtype.categories.dtype)
+    return not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col))
+
+
+def _walk(est: Any) -> list[Any]:
+    """``est`` and every estimator nested in it (pipelines, column transformers, unions)."""
+    found = [est]
+    for attr in ("steps", "transformers_", "transformer_list"):
+        for item in getattr(est, attr, None) or []:
+            sub = item[1] if isinstance(item, tuple) else item
+            if sub is None or isinstance(sub, str):
+                continue
+            found.extend(_walk(sub))
+    for attr in ("estimator", "base_estimator", "regressor_", "estimators_"):
+        sub = getattr(est, attr, None)
+        if attr == "estimators_":
+            continue  # ensembles' members are converted by their parent's converter
+        if sub is not None and hasattr(sub, "fit"):
+            found.extend(_walk(sub))
+    return found
+
+
+def input_layout(estimator: Any, X: pd.DataFrame) -> Literal["matrix", "columns"]:
+    """``"columns"`` (one input per column) when the model selects columns by name or
+    takes text; ``"matrix"`` (one numeric matrix) otherwise."""
+    from sklearn.compose import ColumnTransformer
+
+    if any(is_text_column(X[c]) for c in X.columns):
+        return "columns"
+    if any(isinstance(e, ColumnTransformer) for e in _walk(estimator)):
+        return "columns"
+    return "matrix"
+
+
+def register_boosters() -> None:
+    """Register onnxmltools' XGBoost and LightGBM converters with skl2onnx (once), so
+    that they convert on their own and inside pipelines."""
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
+
+    classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
+    try:
+        import xgboost as xgb
+        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+    except ImportError:  # pragma: no cover - xgboost is an optional extra
+        pass
+    else:
+        update_registered_converter(
+            xgb.XGBClassifier, "XGBoostXGBClassifier",
+            calculate_linear_classifier_output_shapes, convert_xgboost,
+            options=classifier_options,
+        )  # fmt: skip
+        update_registered_converter(
+            xgb.XGBRegressor, "XGBoostXGBRegressor",
+            calculate_linear_regressor_output_shapes, convert_xgboost,
+        )  # fmt: skip
+    try:
+        import lightgbm as lgb
+        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+    except ImportError:  # pragma: no cover - lightgbm is an optional extra
+        pass
+    else:
+        update_registered_converter(
+            lgb.LGBMClassifier, "LightGbmLGBMClassifier",
+            calculate_linear_classifier_output_shapes, convert_lightgbm,
+            options=classifier_options,
+        )  # fmt: skip
+        update_registered_converter(
+            lgb.LGBMRegressor, "LightGbmLGBMRegressor",
+            calculate_linear_regressor_output_shapes, convert_lightgbm,
+            options={"split": None},
+        )  # fmt: skip
+    _register_text_imputer()
+    _REGISTERED = True
+
+
+def _register_text_imputer() -> None:
+    """Let skl2onnx convert a ``SimpleImputer`` on text with ``missing_values=np.nan``.
+
+    skl2onnx converts text imputers only when the missing value is itself a string. Text
+    reaches the graph with missing values as :data:`MISSING_TEXT`, so such an imputer is
+    converted as if it had been fitted with ``missing_values="nan"``; every other imputer
+    goes to skl2onnx's own converter unchanged.
+    """
+    from skl2onnx.common._registration import _converter_pool
+    from skl2onnx.common.data_types import StringTensorType
+
+    for alias in ("SklearnSimpleImputer", "SklearnImputer"):
+        registered = _converter_pool.get(alias)
+        if registered is None or getattr(registered._fct, "_afterfit", False):
+            continue
+        original = registered._fct
+
+        def convert(scope: Any, operator: Any, container: Any, _orig: Any = original) -> Any:
+            op = operator.raw_operator
+            missing = getattr(op, "missing_values", None)
+            if (
+                isinstance(operator.inputs[0].type, StringTensorType)
+                and not isinstance(missing, str)
+                and missing is not None
+                and pd.isna(missing)
+            ):
+                import copy
+
+                patched = copy.copy(op)
+                patched.missing_values = MISSING_TEXT
+                operator.raw_operator = patched
+                try:
+                    return _orig(scope, operator, container)
+                finally:
+                    operator.raw_operator = op
+            return _orig(scope, operator, container)
+
+        convert._afterfit = True  # type: ignore[attr-defined]
+        registered._fct = convert
+
+
+def find_unconvertible(estimator: Any) -> list[str]:
+    """Names of nested estimators skl2onnx has no converter for (after registration)."""
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+    from skl2onnx.common._registration import _converter_pool
+
+    missing = []
+    for est in _walk(estimator):
+        if type(est).__name__ in ("Pipeline", "ColumnTransformer", "FeatureUnion"):
+            continue
+        alias = sklearn_operator_name_map.get(type(est))
+        if alias is None or alias not in _converter_pool:
+            missing.append(f"{type(est).__module__}.{type(est).__qualname__}")
+    return missing
+
+
+def _classifier_options(estimator: Any) -> dict[int, dict[str, Any]]:
+    from sklearn.base import is_classifier
+
+    options: dict[int, dict[str, Any]] = {}
+    for est in _walk(estimator):
+        try:
+            classifier = is_classifier(est)
+        except Exception:
+            classifier = getattr(est, "_estimator_type", None) == "classifier"
+        if classifier and type(est).__name__ != "Pipeline":
+            # Probabilities as one tensor, not a list of dicts (ZipMap).
+            options[id(est)] = {"zipmap": False}
+        if type(est).__name__ == "LGBMRegressor":
+            # Sums trees in groups of 100 in double: float32 sums of thousands of trees
+            # drift by more than 1e-5.
+            options[id(est)] = {"split": 100}
+    return options
+
+
+def _initial_types(X: pd.DataFrame, layout: str, precision: Precision) -> list[tuple[str, Any]]:
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
+
+    number = FloatTensorType if precision == "float32" else DoubleTensorType
+    if layout == "matrix":
+        return [("X", number([None, X.shape[1]]))]
+    return [
+        (str(c), StringTensorType([None, 1]) if is_text_column(X[c]) else number([None, 1]))
+        for c in X.columns
+    ]
+
+
+def uses_boosters(estimator: Any) -> bool:
+    """Whether an XGBoost or LightGBM model is part of ``estimator``."""
+    return any(
+        type(e).__module__.split(".")[0] in ("xgboost", "lightgbm") for e in _walk(estimator)
+    )
+
+
+def sklearn_to_onnx(
+    estimator: Any,
+    X: pd.DataFrame,
+    *,
+    precision: Precision,
+    target_opset: int | None,
+) -> tuple[Any, Literal["matrix", "columns"]]:
+    """Convert a fitted estimator to an ONNX ``ModelProto``.
+
+    Parameters
+    ----------
+    estimator : object
+        A fitted scikit-learn estimator or pipeline, or an XGBoost/LightGBM scikit-learn
+        wrapper (alone or inside a pipeline).
+    X : pandas.DataFrame
+        Rows with the training columns: their dtypes give the graph's input types.
+    precision : {"float32", "float64"}
+        Type of the numeric inputs (and of the computation where the converters allow).
+    target_opset : int or None
+        The ONNX opset; None for the newest the converters support.
+
+    Returns
+    -------
+    (onnx.ModelProto, layout)
+        ``layout`` is ``"matrix"`` (one input ``X``) or ``"columns"`` (one per column).
+
+    Raises
+    ------
+    Exception
+        Whatever skl2onnx raises when a part of the model has no converter or a converter
+        fails; the caller turns it into a fallback reason.
+    """
+    from skl2onnx import convert_sklearn
+
+    register_boosters()
+    layout = input_layout(estimator, X)
+    options = _classifier_options(estimator)
+    opset: Any = target_opset
+    if target_opset is not None and uses_boosters(estimator):
+        opset = {"": target_opset, "ai.onnx.ml": 3}
+    onx = convert_sklearn(
+        estimator,
+        initial_types=_initial_types(X, layout, precision),
+        options=options or None,
+        target_opset=opset,
+    )
+    return onx, layout
+
+
+def feature_frame_for(X: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``X`` with missing text values as :data:`MISSING_TEXT` (what the graph
+    sees), for checks that compare the original model on the same inputs."""
+    out = X.copy()
+    for c in out.columns:
+        if is_text_column(out[c]):
+            col = out[c].astype(object)
+            out[c] = col.where(col.notna(), np.nan)
+    return out
