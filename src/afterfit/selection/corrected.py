@@ -135,11 +135,13 @@ def corrected_t_stats(
     if J == 0:
         return CorrectedT(nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, 0, 0, ratio,
                           confidence)  # fmt: skip
-    mean = float(x.mean())
+    # Identical values: exactly that value, exactly no spread (no round-off in the sum).
+    constant = bool(x.max() == x.min())
+    mean = float(x[0]) if constant else float(x.mean())
     if J < 2:
         return CorrectedT(mean, nan, nan, nan, nan, nan, nan, nan, nan, nan, 0, J, ratio,
                           confidence)  # fmt: skip
-    sd = float(x.std(ddof=1))
+    sd = 0.0 if constant else float(x.std(ddof=1))
     se = math.sqrt((1.0 / J + ratio) * sd * sd)
     naive_se = sd / math.sqrt(J)
     df = J - 1

@@ -375,7 +375,7 @@ def split_indices(
     if isinstance(splitter, list | tuple):
         pairs = [_check_pair(pair, i, n) for i, pair in enumerate(splitter)]
     else:
-        if not callable(getattr(splitter, "split", None)):
+        if isinstance(splitter, str | bytes) or not callable(getattr(splitter, "split", None)):
             raise InvalidInputError(
                 f"cv must be a number of folds, a splitter with a split method, or a list of "
                 f"(train, test) index pairs; received a {type(splitter).__name__}.",
