@@ -25,7 +25,8 @@ logged rows in one streaming pass, so comparing them costs nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from scipy import special, stats
@@ -34,13 +35,17 @@ from afterfit.errors import InvalidInputError
 
 __all__ = [
     "PSI_EPSILON",
+    "ColumnDrift",
     "DriftThresholds",
+    "categorical_drift",
     "chi2_pvalue",
+    "flag",
     "holm",
     "js_distance",
     "ks_from_counts",
     "ks_pvalue",
     "missing_rate_pvalue",
+    "numeric_drift",
     "psi",
     "psi_reading",
 ]
@@ -279,4 +284,187 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     order = finite[np.argsort(p[finite], kind="stable")]
     adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
     out[order] = np.minimum(adjusted, 1.0)
+    return out
+
+
+# -- one column's drift, from counts ---------------------------------------------------
+@dataclass(frozen=True)
+class ColumnDrift:
+    """Drift of one column (feature or score) of a current sample against the reference.
+
+    ``p_value`` is the test of the distribution (KS for numeric columns, chi-square for
+    categorical ones); ``p_value_holm`` the same after Holm's adjustment over the columns
+    tested together; ``effect`` the KS statistic or the JS distance. ``drifted`` and
+    ``reasons`` come from :func:`flag`.
+    """
+
+    name: str
+    kind: str
+    n_reference: int
+    n_current: int
+    psi: float
+    ks: float = float("nan")
+    js: float = float("nan")
+    chi2: float = float("nan")
+    p_value: float = float("nan")
+    p_value_holm: float = float("nan")
+    missing_reference: float = float("nan")
+    missing_current: float = float("nan")
+    missing_p_value: float = float("nan")
+    drifted: bool = False
+    reasons: str = ""
+
+    @property
+    def effect(self) -> float:
+        """KS statistic (numeric) or Jensen-Shannon distance (categorical)."""
+        return self.ks if self.kind == "numeric" else self.js
+
+    @property
+    def missing_change(self) -> float:
+        """Current minus reference missing rate."""
+        return self.missing_current - self.missing_reference
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-safe dict (NaN as null)."""
+        from afterfit.jsonsafe import number
+
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "n_reference": int(self.n_reference),
+            "n_current": int(self.n_current),
+            "psi": number(self.psi),
+            "psi_reading": psi_reading(self.psi),
+            "ks": number(self.ks),
+            "js": number(self.js),
+            "chi2": number(self.chi2),
+            "p_value": number(self.p_value),
+            "p_value_holm": number(self.p_value_holm),
+            "missing_reference": number(self.missing_reference),
+            "missing_current": number(self.missing_current),
+            "missing_change": number(self.missing_change),
+            "missing_p_value": number(self.missing_p_value),
+            "drifted": bool(self.drifted),
+            "reasons": self.reasons,
+        }
+
+
+def _rate(missing: int, n: int) -> float:
+    total = missing + n
+    return missing / total if total else float("nan")
+
+
+def numeric_drift(
+    stats: Any,
+    cumulative: np.ndarray,
+    n: int,
+    n_missing: int,
+    *,
+    points: np.ndarray | None = None,
+) -> ColumnDrift:
+    """Drift of a numeric column from the current cumulative counts at sketch points.
+
+    Parameters
+    ----------
+    stats : NumericStats
+        The reference column.
+    cumulative : ndarray
+        Number of current (non-missing) values at or below ``stats.sketch[points]``.
+    n, n_missing : int
+        Current non-missing and missing values.
+    points : ndarray of int, optional
+        Positions in the sketch of the points counted (all of them when omitted; a
+        subset that contains the PSI edges for the coarser per-window counts).
+    """
+    idx = np.arange(stats.sketch.size) if points is None else np.asarray(points)
+    cum = np.asarray(cumulative, dtype=np.int64)
+    # PSI bin counts: differences of the cumulative counts at the edges.
+    at_edges = cum[np.searchsorted(idx, stats.edge_index)] if stats.edges.size else cum[:0]
+    current_bins = np.diff(np.concatenate([[0], at_edges, [n]]))
+    value = psi(stats.counts, current_bins) if n > 0 and stats.n > 0 else float("nan")
+    ks = p = float("nan")
+    if n > 0 and stats.n > 0:
+        ks = float(np.max(np.abs(cum / n - stats.cdf[idx])))
+        p = ks_pvalue(ks, stats.n, n)
+    return ColumnDrift(
+        name=stats.name,
+        kind="numeric",
+        n_reference=stats.n + stats.n_missing,
+        n_current=n + n_missing,
+        psi=value,
+        ks=ks,
+        p_value=p,
+        missing_reference=_rate(stats.n_missing, stats.n),
+        missing_current=_rate(n_missing, n),
+        missing_p_value=missing_rate_pvalue(
+            stats.n_missing, stats.n + stats.n_missing, n_missing, n + n_missing
+        ),
+    )
+
+
+def categorical_drift(stats: Any, counts: np.ndarray, n_missing: int) -> ColumnDrift:
+    """Drift of a categorical column from the current counts per category (+ other)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    n = int(counts.sum())
+    value = js = chi = p = float("nan")
+    if n > 0 and stats.n > 0:
+        value = psi(stats.counts, counts)
+        js = js_distance(stats.counts, counts)
+        chi, p = chi2_pvalue(stats.counts, counts)
+    return ColumnDrift(
+        name=stats.name,
+        kind="categorical",
+        n_reference=stats.n + stats.n_missing,
+        n_current=n + n_missing,
+        psi=value,
+        js=js,
+        chi2=chi,
+        p_value=p,
+        missing_reference=_rate(stats.n_missing, stats.n),
+        missing_current=_rate(n_missing, n),
+        missing_p_value=missing_rate_pvalue(
+            stats.n_missing, stats.n + stats.n_missing, n_missing, n + n_missing
+        ),
+    )
+
+
+def flag(columns: Sequence[ColumnDrift], thresholds: DriftThresholds) -> list[ColumnDrift]:
+    """Holm-adjust the p-values across ``columns`` and mark the drifted ones.
+
+    A column is drifted when its PSI reaches ``thresholds.psi``; or its Holm-adjusted
+    p-value is below ``thresholds.p_value`` with an effect (KS / JS) of at least
+    ``thresholds.min_effect``; or its missing rate moved by at least
+    ``thresholds.missing_change`` with a significant (Holm-adjusted) z-test.
+    """
+
+    columns = list(columns)
+    adjusted = holm([c.p_value for c in columns])
+    missing_adjusted = holm([c.missing_p_value for c in columns])
+    out = []
+    for c, p_adj, m_adj in zip(columns, adjusted, missing_adjusted, strict=True):
+        reasons = []
+        if np.isfinite(c.psi) and c.psi >= thresholds.psi:
+            reasons.append(f"PSI {c.psi:.3g} >= {thresholds.psi:g}")
+        if (
+            np.isfinite(p_adj)
+            and p_adj < thresholds.p_value
+            and np.isfinite(c.effect)
+            and c.effect >= thresholds.min_effect
+        ):
+            test = "KS" if c.kind == "numeric" else "chi-square"
+            measure = "D" if c.kind == "numeric" else "JS"
+            reasons.append(
+                f"{test} p(Holm) {p_adj:.2g} < {thresholds.p_value:g}, {measure} {c.effect:.3f}"
+            )
+        change = c.missing_change
+        if (
+            np.isfinite(change)
+            and abs(change) >= thresholds.missing_change
+            and np.isfinite(m_adj)
+            and m_adj < thresholds.p_value
+        ):
+            reasons.append(f"missing rate {c.missing_reference:.1%} -> {c.missing_current:.1%}")
+        out.append(
+            replace(c, p_value_holm=float(p_adj), drifted=bool(reasons), reasons="; ".join(reasons))
+        )
     return out
