@@ -10,11 +10,13 @@ from __future__ import annotations
 from afterfit.cli import (
     calibrate,  # noqa: F401  (registers the command)
     compare,  # noqa: F401  (registers the command)
+    cv,  # noqa: F401  (registers the command)
     evaluate,  # noqa: F401  (registers the command)
     explain,  # noqa: F401  (registers the command)
     run,  # noqa: F401  (registers the command)
     saliency,  # noqa: F401  (registers the command)
     threshold,  # noqa: F401  (registers the command)
+    tune,  # noqa: F401  (registers the command)
 )
 from afterfit.cli._app import app
 

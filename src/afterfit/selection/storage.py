@@ -11,6 +11,7 @@ URL without its password.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +154,12 @@ def open_storage(url: str, *, check: bool = True, heartbeat: int | None = None) 
 
     kwargs = check_reachable(url) if check else _engine_kwargs(make_url(url))
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=heartbeat)
+        with warnings.catch_warnings():
+            # heartbeat_interval is marked experimental; it is what fails a dead worker's trials
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=kwargs, heartbeat_interval=heartbeat
+            )
     except Exception as exc:
         raise InvalidInputError(
             f"Cannot open an Optuna study storage at {redact(url)!r}: {exc}.",

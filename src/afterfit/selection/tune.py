@@ -657,6 +657,8 @@ def tune(
         if nested:
             from afterfit.selection.nested import nested_tune
 
+            result.notes[:] = [n for n in result.notes if "optimistic" not in n]
+
             result.nested = nested_tune(
                 base, X, y, space=checked, n_trials=int(n_trials), sampler=sampler,
                 pruner=pruner, inner_cv=len(splits) if isinstance(cv, int) else 5,
@@ -821,7 +823,8 @@ def _result(
         notes.append("One fold: no interval for the best score.")
     notes.append(
         "The best trial was chosen on the same folds it is scored on, so its score is "
-        "optimistic; nested cross-validation (--nested) estimates the tuned model honestly."
+        "optimistic; nested cross-validation (nested=True, --nested) estimates the tuned "
+        "model honestly."
     )
     importances, method = param_importances(study, importance, seed)
     if not importances:
