@@ -1,0 +1,75 @@
+"""The folder ``afterfit cv`` writes: ``index.html``, ``results.json``, ``tables/*.csv``,
+``figures/*.png`` and ``oof.parquet`` (out-of-fold predictions)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+#: The ``schema`` of the ``results.json`` that ``afterfit cv`` writes.
+SCHEMA_NAME = "afterfit.cv"
+
+
+def oof_table(results: Mapping[str, Any], row_index: Any = None) -> pd.DataFrame:
+    """Out-of-fold predictions of every model, one block of rows per model (column
+    ``model``), from :meth:`CVResult.oof_frame`."""
+    frames = [r.oof_frame(row_index).assign(model=name) for name, r in results.items()]
+    out = pd.concat(frames, ignore_index=True)
+    return out[["model", *[c for c in out.columns if c != "model"]]]
+
+
+def write_cv(
+    out: str | Path,
+    results: Any,
+    comparison: Any = None,
+    *,
+    source: dict[str, Any] | None = None,
+    figures: bool = True,
+    row_index: Any = None,
+) -> list[str]:
+    """Write a cross-validation report folder.
+
+    Parameters
+    ----------
+    out : path
+        The folder (replaced whole when it exists: the new one is built beside it).
+    results : CVResult or mapping of name to CVResult
+        Ignored when ``comparison`` is given (its ``results`` are used).
+    comparison : CVComparison, optional
+    source : dict, optional
+        Where the model and data came from (the ``source`` header of ``results.json``).
+    figures : bool
+        Write ``figures/*.png`` too.
+    row_index : array-like, optional
+        Labels of the rows for ``oof.parquet`` (default 0..n-1).
+
+    Returns
+    -------
+    list of str
+        Files written, relative to ``out``.
+    """
+    from afterfit.io import atomic_write
+    from afterfit.report.files import document
+    from afterfit.report.run import write_page
+    from afterfit.report.sections.cv import cv_section
+
+    res = dict(comparison.results) if comparison is not None else (
+        dict(results) if isinstance(results, Mapping) else {"model": results}
+    )  # fmt: skip
+    section = cv_section(res, comparison)
+    doc = document(SCHEMA_NAME, {"cv": section.data}, source=source)
+    first = next(iter(res.values()))
+    facts = [
+        ("task", first.task),
+        ("rows", f"{first.n_rows:,}"),
+        ("folds", f"{first.n_folds} ({first.splitter}, {first.n_repeats} repeat(s))"),
+        ("models", ", ".join(res)),
+    ]
+    written = write_page(out, [section], doc, title="Cross-validation", facts=facts,
+                         confidence=first.confidence, figures=figures)  # fmt: skip
+    table = oof_table(res, row_index)
+    atomic_write(Path(out) / "oof.parquet", lambda tmp: table.to_parquet(tmp, index=False))
+    return [*written, "oof.parquet"]
