@@ -13,6 +13,7 @@ from afterfit.cli import (
     cv,  # noqa: F401  (registers the command)
     evaluate,  # noqa: F401  (registers the command)
     explain,  # noqa: F401  (registers the command)
+    monitor,  # noqa: F401  (registers the command)
     run,  # noqa: F401  (registers the command)
     saliency,  # noqa: F401  (registers the command)
     threshold,  # noqa: F401  (registers the command)

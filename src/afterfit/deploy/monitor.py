@@ -681,19 +681,36 @@ def _columns_frame(cols: Sequence[ColumnDrift]) -> pd.DataFrame:
 
 
 # -- the pass --------------------------------------------------------------------------
+def _positive(classes: Sequence[Any] | None, positive_class: Any) -> Any:
+    if positive_class is not None:
+        return positive_class
+    return None if not classes else classes[-1]
+
+
 def _prediction_columns(
-    reference: ReferenceStats, task: str | None, classes: Sequence[Any] | None
+    reference: ReferenceStats,
+    task: str | None,
+    classes: Sequence[Any] | None,
+    positive_class: Any = None,
 ) -> dict[str, NumericStats | CategoricalStats]:
-    """Log column -> reference stats of the model's outputs."""
+    """Log column -> reference stats of the model's outputs.
+
+    ``score`` (a 1-D reference score) is the positive-class probability of a binary
+    classifier or the value of a regressor. A binary classifier's two probability columns
+    carry the same information, so only the positive class's is compared.
+    """
     out: dict[str, NumericStats | CategoricalStats] = {}
+    positive = _positive(classes, positive_class)
     for name, stats in reference.predictions.items():
         column = name
         if name == "score":
             if task == "regression":
                 column = "prediction"
-            elif classes is not None and len(classes) >= 2:
-                column = f"proba_{classes[-1]}"
+            elif positive is not None:
+                column = f"proba_{positive}"
         out[column] = stats
+    if task == "binary" and positive is not None and f"proba_{positive}" in out:
+        out = {f"proba_{positive}": out[f"proba_{positive}"]}
     return out
 
 
@@ -722,6 +739,7 @@ def monitor(
     task: str | None = None,
     classes: Sequence[Any] | None = None,
     threshold: float | None = None,
+    positive_class: Any = None,
     model_version: str | None = None,
     start: Any = None,
     end: Any = None,
@@ -751,10 +769,10 @@ def monitor(
         The label column of ``labels`` (default ``label``, or its only other column).
     thresholds : DriftThresholds, optional
         When a column counts as drifted.
-    task, classes, threshold : optional
-        The model's task, class labels (score column order) and decision threshold, from
-        the bundle; needed to map the reference's ``score`` to the log's columns and to
-        evaluate labels.
+    task, classes, threshold, positive_class : optional
+        The model's task, class labels (score column order), decision threshold and
+        positive class (binary; default the last class), from the bundle; needed to map
+        the reference's scores to the log's columns and to evaluate labels.
     model_version : str, optional
         Keep only the rows of this model version.
     start, end : optional
@@ -791,11 +809,13 @@ def monitor(
                 fix="pass task= (and classes=, threshold=), or use monitor_bundle.",
             )
 
-    outputs = _prediction_columns(reference, task, classes)
+    outputs = _prediction_columns(reference, task, classes, positive_class)
     eval_columns: list[str] = []
     if label_frame is not None:
         if task == "regression":
             eval_columns = ["prediction"]
+        elif task == "binary" and classes:
+            eval_columns = [f"proba_{_positive(classes, positive_class)}"]
         elif classes is not None:
             eval_columns = [f"proba_{c}" for c in classes]
     wanted = list(
@@ -953,6 +973,7 @@ def monitor(
             task=str(task),
             classes=classes,
             threshold=threshold,
+            positive_class=_positive(classes, positive_class),
             spec=spec,
             n_resamples=n_resamples,
             random_state=random_state,
@@ -1016,6 +1037,7 @@ def _performance(
     task: str,
     classes: Sequence[Any] | None,
     threshold: float | None,
+    positive_class: Any,
     spec: WindowSpec | None,
     n_resamples: int,
     random_state: int,
@@ -1040,7 +1062,7 @@ def _performance(
         if task == "regression":
             scores = frame["prediction"].to_numpy()
         elif task == "binary":
-            scores = frame[eval_columns[-1]].to_numpy()
+            scores = frame[eval_columns[0]].to_numpy()
         else:
             scores = frame[list(eval_columns)].to_numpy()
         if classes is not None and task != "regression":
@@ -1052,6 +1074,7 @@ def _performance(
             task=task,  # type: ignore[arg-type]
             classes=None if task == "regression" else list(classes or []) or None,
             threshold=threshold if task == "binary" else None,
+            pos_label=positive_class if task == "binary" else None,
             n_resamples=n_resamples,
             random_state=random_state,
         )
@@ -1095,17 +1118,25 @@ def _align_labels(y: np.ndarray, classes: Sequence[Any]) -> np.ndarray:
 
 
 # -- bundles and the report ------------------------------------------------------------
-def monitor_bundle(bundle: Any, log: Any, **options: Any) -> MonitorResult:
+def monitor_bundle(
+    bundle: Any,
+    log: Any,
+    *,
+    trust: bool = False,
+    trusted_types: Sequence[str] = (),
+    **options: Any,
+) -> MonitorResult:
     """:func:`monitor` with the reference, task, classes and threshold of a bundle.
 
-    ``bundle`` is a bundle folder (loaded and verified with
-    :func:`afterfit.deploy.bundle.load_bundle`; a tampered bundle is refused) or a loaded
-    bundle. ``options`` are those of :func:`monitor`.
+    ``bundle`` is a bundle folder or ``.zip`` (loaded and verified with
+    :func:`afterfit.deploy.bundle.load_bundle`; a tampered bundle is refused; ``trust``
+    and ``trusted_types`` are passed on for a ``.skops`` model) or a loaded bundle.
+    ``options`` are those of :func:`monitor`.
     """
     if isinstance(bundle, str | os.PathLike):
         from afterfit.deploy.bundle import load_bundle
 
-        bundle = load_bundle(bundle)
+        bundle = load_bundle(bundle, trust=trust, trusted_types=trusted_types)
     reference = getattr(bundle, "reference", None)
     if not reference:
         raise InvalidInputError(
@@ -1116,6 +1147,7 @@ def monitor_bundle(bundle: Any, log: Any, **options: Any) -> MonitorResult:
     classes = getattr(bundle, "classes", None)
     options.setdefault("classes", None if classes is None else list(classes))
     options.setdefault("threshold", getattr(bundle, "threshold", None))
+    options.setdefault("positive_class", getattr(bundle, "positive_class", None))
     result = monitor(reference, log, **options)
     model = dict(result.model)
     model.update(
