@@ -8,12 +8,14 @@ code 2, without a traceback.
 from __future__ import annotations
 
 from afterfit.cli import (
+    bundle,  # noqa: F401  (registers the command)
     calibrate,  # noqa: F401  (registers the command)
     compare,  # noqa: F401  (registers the command)
     cv,  # noqa: F401  (registers the command)
     evaluate,  # noqa: F401  (registers the command)
     explain,  # noqa: F401  (registers the command)
     monitor,  # noqa: F401  (registers the command)
+    predict,  # noqa: F401  (registers the command)
     run,  # noqa: F401  (registers the command)
     saliency,  # noqa: F401  (registers the command)
     threshold,  # noqa: F401  (registers the command)

@@ -1,0 +1,93 @@
+"""``afterfit predict``: predict a Parquet or CSV file with a bundle, streaming in chunks."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from afterfit.cli._app import (
+    TrustedTypeOpt,
+    TrustOpt,
+    app,
+    clear_errors,
+    err_console,
+    out_console,
+)
+
+
+@contextlib.contextmanager
+def _rows_progress(total: int | None, quiet: bool) -> Iterator[Any]:
+    """A rows bar on a terminal; nothing when quiet or not a TTY."""
+    if quiet or not err_console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    columns = ("rows", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("rows", total=total)
+        yield lambda done: bar.advance(task, done)
+
+
+@app.command()
+def predict(
+    bundle: Annotated[Path, typer.Argument(help="The bundle folder (or .zip).")],
+    data: Annotated[Path, typer.Argument(help="Rows to predict: Parquet or CSV.")],
+    out: Annotated[Path, typer.Option(help="Predictions file: .parquet or .csv.")],
+    chunk_rows: Annotated[
+        int, typer.Option(help="Rows read, validated and predicted at a time.")
+    ] = 100_000,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(help="Input column to copy to the output (an id); repeat."),
+    ] = None,
+    drop: Annotated[
+        list[str] | None, typer.Option(help="Input column to ignore (a target); repeat.")
+    ] = None,
+    trust: TrustOpt = False,
+    trusted_type: TrustedTypeOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+) -> None:
+    """Predict every row of DATA with BUNDLE, streaming in chunks.
+
+    Each chunk is checked against the bundle's input schema. The output (input --keep
+    columns, proba_<class> per class and decision; or prediction) is written to a
+    temporary file renamed at the end: a bad row stops the run (exit code 2, naming the
+    row, counted from 0 without the header) and leaves no output.
+    """
+    with clear_errors(quiet=quiet):
+        from afterfit.deploy.batch import count_rows, predict_file
+        from afterfit.deploy.bundle import load_bundle
+
+        loaded = load_bundle(bundle, trust=trust, trusted_types=trusted_type or [])
+        with _rows_progress(count_rows(data), quiet) as progress:
+            summary = predict_file(
+                loaded, data, out, chunk_rows=chunk_rows, keep=keep or [], drop=drop or [],
+                progress=progress,
+            )  # fmt: skip
+        if quiet:
+            return
+        rate = summary.n_rows / summary.seconds if summary.seconds > 0 else float("inf")
+        out_console.print(
+            f"Predicted {summary.n_rows:,} rows in {summary.n_chunks} chunk(s), "
+            f"{summary.seconds:.2f} s ({rate:,.0f} rows/s), with {loaded.name} "
+            f"{loaded.version}; wrote {out}.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if summary.decisions:
+            shares = ", ".join(
+                f"{k}: {v:,} ({v / summary.n_rows:.1%})" for k, v in summary.decisions.items()
+            )
+            out_console.print(f"Decisions: {shares}.", highlight=False, soft_wrap=True)
+        if summary.out_of_range:
+            fields = ", ".join(f"{k} ({v:,})" for k, v in summary.out_of_range.items())
+            err_console.print(
+                f"[yellow]note:[/] values outside the training range (possible drift): {fields}.",
+                highlight=False,
+                soft_wrap=True,
+            )
