@@ -795,31 +795,78 @@ class InputSchema:
             self._report(errors, name, np.ones(len(values), bool), offset, "type",
                          "expected a number; got a boolean")  # fmt: skip
             return values
-        # Object, string, categorical or mismatched columns: element by element, but only
-        # where the vectorised membership test fails.
-        if kind == "category" and null is not None:
-            obj = values.astype(object, copy=False)
-            if name in self._str_cats:
+        # Object, string and categorical columns: pandas' type inference (one pass in C)
+        # and a membership test decide most rows at once; element by element only the
+        # rows that fail them, for their error messages.
+        if is_cat_dtype:
+            cats = np.asarray(dtype.categories, dtype=object)
+            codes = col.cat.codes.to_numpy()
+            obj = np.empty(len(codes), dtype=object)
+            present = codes >= 0
+            obj[present] = cats[codes[present]]
+        else:
+            obj = values if values.dtype == object else values.astype(object)
+        null = pd.isna(obj)
+        any_null = bool(null.any())
+        if any_null and not field.nullable:
+            self._report(errors, name, null, offset, "null", "null is not allowed")
+        inferred = pd.api.types.infer_dtype(obj, skipna=True)
+        if kind == "string" and inferred in ("string", "empty"):
+            return _with_none(obj, null, any_null)
+        if kind == "boolean" and inferred in ("boolean", "empty"):
+            return obj.astype(bool) if not any_null else _with_none(obj, null, any_null)
+        numeric = ("integer", "floating", "mixed-integer-float")
+        if kind in ("number", "integer") and inferred in numeric:
+            arr = np.where(null, np.nan, obj).astype(np.float64)
+            return self._numeric_with_nulls(field, arr, errors, offset)
+        if kind == "category":
+            if name in self._str_cats and inferred in ("string", "empty"):
                 member = pd.Series(obj).isin(self._str_cats[name]).to_numpy()
-                # isin matches by equality: text categories are only matched by text.
-                member = member & np.fromiter((type(v) is str for v in obj), bool, len(obj))
+            elif is_cat_dtype:
+                keys = self._keys[name]
+                ok = np.array([_category_key(_plain(c)) in keys for c in cats], dtype=bool)
+                member = np.zeros(len(obj), dtype=bool)
+                member[present] = ok[codes[present]]
             else:
-                member = np.zeros(len(obj), bool)
-            todo = np.flatnonzero(~member)
-            if todo.size == 0:
-                return _cast(field, obj)
-            sub = [obj[i] for i in todo]
+                keys = self._keys[name]
+                pairs = zip(obj, null, strict=True)
+                member = np.fromiter(
+                    (not n and _category_key(_plain(v)) in keys for v, n in pairs),
+                    dtype=bool,
+                    count=len(obj),
+                )
+            todo = np.flatnonzero(~member & ~null)
+        else:
+            todo = np.flatnonzero(~null)
+        out = _with_none(obj, null, any_null)
+        if todo.size:
             sub_errors = _Errors(errors.cap)
-            checked = self._column_slow(field, sub, sub_errors, unseen)
+            checked = self._column_slow(field, [obj[i] for i in todo], sub_errors, unseen)
             _shift(errors, sub_errors, todo, offset)
-            out = obj.copy()
+            if sub_errors.count:
+                return out  # the errors are raised; the column is not used
+            out = out.copy() if out is obj else out
             out[todo] = checked
+        if kind == "category":
             return _cast(field, out)
-        obj = values.astype(object) if values.dtype != object else values
-        sub_errors = _Errors(errors.cap)
-        checked = self._column_slow(field, list(obj), sub_errors, unseen)
-        _shift(errors, sub_errors, np.arange(len(obj)), offset)
-        return checked
+        return _typed_array(field, list(out), any_null)
+
+    def _numeric_with_nulls(
+        self, field: Field, arr: np.ndarray, errors: _Errors, offset: int
+    ) -> Any:
+        """A float column (nulls as NaN, already reported) through the numeric checks."""
+        sub = _Errors(errors.cap)
+        out = self._series(
+            Field(field.name, field.kind, True, field.minimum, field.maximum, None, field.dtype),
+            pd.Series(arr),
+            sub,
+            "error",
+            offset,
+        )
+        for e in sub.items:
+            errors.add(e["loc"][0], e["loc"][1], e["type"], e["msg"])
+        errors.count += sub.count - len(sub.items)
+        return out
 
     @staticmethod
     def _report(
@@ -832,6 +879,15 @@ class InputSchema:
         for r in rows[:room]:
             errors.add(int(r) + offset, name, kind, msg)
         errors.count += rows.size - min(rows.size, room)  # counted, not listed
+
+
+def _with_none(obj: np.ndarray, null: np.ndarray, any_null: bool) -> np.ndarray:
+    """``obj`` with every null (NaN, NA, NaT) as None."""
+    if not any_null:
+        return obj
+    out = obj.copy()
+    out[null] = None
+    return out
 
 
 def _shift(errors: _Errors, sub: _Errors, rows: np.ndarray, offset: int) -> None:
@@ -870,6 +926,9 @@ def _categorical(field: Field, arr: np.ndarray) -> pd.Categorical:
         if len(_CATEGORICAL_DTYPES) < 1024:
             _CATEGORICAL_DTYPES[cats] = cached
     dtype, codes_of = cached
+    if len(arr) > 64:
+        # Validated values are categories of the right type: pandas' hashing is exact here.
+        return pd.Categorical(arr, dtype=dtype)
     codes = np.fromiter(
         (-1 if _is_null(v) else codes_of.get(_category_key(v), -1) for v in arr),
         dtype=np.int64 if len(cats) > 32000 else np.int16,
