@@ -321,21 +321,20 @@ def _kind(adapter: Model) -> str:
     return "booster"
 
 
-def _metadata(adapter: Model, X: pd.DataFrame, layout: str, precision: str) -> str:
+def _metadata(adapter: Model, X: pd.DataFrame, layout: str, precision: str) -> dict:
     classes = None if adapter.classes_ is None else [scalar(c) for c in adapter.classes_]
-    return json.dumps(
-        {
-            "task": adapter.task,
-            "classes": classes,
-            "feature_names": [str(c) for c in X.columns],
-            "layout": layout,
-            "precision": precision,
-            "scores_are_probabilities": bool(adapter.scores_are_probabilities),
-        }
-    )
+    return {
+        "task": adapter.task,
+        "classes": classes,
+        "feature_names": [str(c) for c in X.columns],
+        "layout": layout,
+        "precision": precision,
+        "scores_are_probabilities": bool(adapter.scores_are_probabilities),
+    }
 
 
-def _set_metadata(onx: Any, text: str) -> None:
+def _set_metadata(onx: Any, meta: dict[str, Any]) -> None:
+    text = json.dumps(meta)
     entry = next((p for p in onx.metadata_props if p.key == METADATA_KEY), None)
     if entry is None:
         entry = onx.metadata_props.add()
@@ -386,6 +385,17 @@ def _precisions(kind: str, adapter: Model) -> tuple[str, ...]:
     if kind == "torch":
         # The graph runs in the module's own dtype; its input follows.
         return ("float64",) if adapter.input_dtype == "float64" else ("float32",)
+    if kind == "sklearn":
+        from afterfit.deploy.export_sklearn import double_then_float_trees, is_tree_model
+
+        raw = getattr(adapter, "estimator", None)
+        if is_tree_model(raw):
+            # A bare tree model takes float32 features whatever the input type: a double
+            # graph would compute the same thing again.
+            return ("float32",)
+        if double_then_float_trees(raw) is not None:
+            # Preprocessing in double, then float32 trees: what scikit-learn computes.
+            return ("float64", "float32")
     return ("float32", "float64")
 
 
@@ -521,15 +531,44 @@ def export_model(
 
     attempts: list[dict[str, Any]] = []
     reason: str | None = None
+    if kind == "sklearn":
+        from afterfit.deploy.export_sklearn import find_unconvertible, register_boosters
+
+        register_boosters()
+        missing = find_unconvertible(raw)
+        if missing:
+            reason = (
+                f"skl2onnx has no ONNX converter for {', '.join(missing)} (a custom or "
+                "unsupported estimator)"
+            )
+            attempts.append({"precision": None, "error": reason})
+            return _skops_result(
+                adapter, raw, kind, skops_path, rows, tolerance, reason, tuple(attempts)
+            )
     for precision in _precisions(kind, adapter):
         try:
             onx, layout, converter = _convert(kind, raw, adapter, X, precision, target_opset)
-            _set_metadata(onx, _metadata(adapter, X, layout, precision))
+            meta = _metadata(adapter, X, layout, precision)
+            _set_metadata(onx, meta)
             data = onx.SerializeToString()
             from afterfit.models.onnx import OnnxModel
 
             exported = OnnxModel(data)
             parity = measure_parity(adapter, exported, rows, tolerance=tolerance)
+            if (
+                not parity.passed
+                and adapter.task == "binary"
+                and not adapter.scores_are_probabilities
+            ):
+                # skl2onnx writes a binary decision score d as the columns [d, -d];
+                # afterfit's adapters give [-d, d]. Record the swap for OnnxModel.
+                _set_metadata(onx, {**meta, "reverse_binary_scores": True})
+                swapped = OnnxModel(onx.SerializeToString())
+                again = measure_parity(adapter, swapped, rows, tolerance=tolerance)
+                if again.max_abs_diff < parity.max_abs_diff:
+                    data, parity = onx.SerializeToString(), again
+                else:
+                    _set_metadata(onx, meta)
         except ModelError as exc:
             reason = exc.problem
             attempts.append({"precision": precision, "error": reason})

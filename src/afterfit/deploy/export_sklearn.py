@@ -117,20 +117,44 @@ def register_boosters() -> None:
             calculate_linear_regressor_output_shapes, convert_lightgbm,
             options={"split": None},
         )  # fmt: skip
-    _register_text_imputer()
+    _register_imputers()
+    _patch_hgb_missing_flags()
     _REGISTERED = True
 
 
-def _register_text_imputer() -> None:
-    """Let skl2onnx convert a ``SimpleImputer`` on text with ``missing_values=np.nan``.
+def _patch_hgb_missing_flags() -> None:
+    """skl2onnx 1.20 writes ``missing_go_to_left`` of HistGradientBoosting leaves as a
+    Python bool, which onnx >= 1.17 refuses in an integer attribute; pass it as an int."""
+    from skl2onnx.common import tree_ensemble
 
-    skl2onnx converts text imputers only when the missing value is itself a string. Text
-    reaches the graph with missing values as :data:`MISSING_TEXT`, so such an imputer is
-    converted as if it had been fitted with ``missing_values="nan"``; every other imputer
-    goes to skl2onnx's own converter unchanged.
+    add_node = tree_ensemble.add_node
+    if getattr(add_node, "_afterfit", False):
+        return
+
+    def patched(*args: Any, **kwargs: Any) -> Any:
+        flag = kwargs.get("nodes_missing_value_tracks_true")
+        if flag is not None:
+            kwargs["nodes_missing_value_tracks_true"] = int(flag)
+        return add_node(*args, **kwargs)
+
+    patched._afterfit = True  # type: ignore[attr-defined]
+    tree_ensemble.add_node = patched
+
+
+def _register_imputers() -> None:
+    """Let skl2onnx convert two ``SimpleImputer`` cases it refuses.
+
+    - Text with ``missing_values=np.nan`` (scikit-learn's default): skl2onnx converts
+      text imputers only when the missing value is a string. Text reaches the graph with
+      missing values as :data:`MISSING_TEXT`, so the imputer is converted as if fitted
+      with ``missing_values="nan"``.
+    - Double inputs: the ONNX ``Imputer`` operator has no double kernel in ONNX Runtime,
+      so ``IsNaN`` + ``Where`` replace missing values with the statistics in double.
+
+    Every other imputer goes to skl2onnx's own converter unchanged.
     """
     from skl2onnx.common._registration import _converter_pool
-    from skl2onnx.common.data_types import StringTensorType
+    from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
 
     for alias in ("SklearnSimpleImputer", "SklearnImputer"):
         registered = _converter_pool.get(alias)
@@ -141,12 +165,9 @@ def _register_text_imputer() -> None:
         def convert(scope: Any, operator: Any, container: Any, _orig: Any = original) -> Any:
             op = operator.raw_operator
             missing = getattr(op, "missing_values", None)
-            if (
-                isinstance(operator.inputs[0].type, StringTensorType)
-                and not isinstance(missing, str)
-                and missing is not None
-                and pd.isna(missing)
-            ):
+            nan_missing = not isinstance(missing, str) and missing is not None and pd.isna(missing)
+            kind = operator.inputs[0].type
+            if isinstance(kind, StringTensorType) and nan_missing:
                 import copy
 
                 patched = copy.copy(op)
@@ -156,10 +177,39 @@ def _register_text_imputer() -> None:
                     return _orig(scope, operator, container)
                 finally:
                     operator.raw_operator = op
+            if (
+                isinstance(kind, DoubleTensorType)
+                and nan_missing
+                and not getattr(op, "add_indicator", False)
+            ):
+                return _double_imputer(scope, operator, container)
             return _orig(scope, operator, container)
 
         convert._afterfit = True  # type: ignore[attr-defined]
         registered._fct = convert
+
+
+def _double_imputer(scope: Any, operator: Any, container: Any) -> None:
+    from onnx import TensorProto
+    from skl2onnx.operator_converters.common import concatenate_variables
+
+    op = operator.raw_operator
+    stats = np.asarray(op.statistics_, dtype=np.float64)
+    keep = ~np.isnan(stats) if not getattr(op, "keep_empty_features", False) else None
+    x = concatenate_variables(scope, operator.inputs, container)
+    if keep is not None and not keep.all():
+        # scikit-learn drops columns that were all missing in training.
+        idx = scope.get_unique_variable_name("kept")
+        container.add_initializer(idx, TensorProto.INT64, [int(keep.sum())],
+                                  np.flatnonzero(keep).tolist())  # fmt: skip
+        gathered = scope.get_unique_variable_name("gathered")
+        container.add_node("Gather", [x, idx], [gathered], axis=1)
+        x, stats = gathered, stats[keep]
+    fill = scope.get_unique_variable_name("fill")
+    container.add_initializer(fill, TensorProto.DOUBLE, [1, len(stats)], stats.tolist())
+    isnan = scope.get_unique_variable_name("isnan")
+    container.add_node("IsNaN", [x], [isnan])
+    container.add_node("Where", [isnan, fill, x], [operator.outputs[0].full_name])
 
 
 def find_unconvertible(estimator: Any) -> list[str]:
@@ -215,6 +265,48 @@ def uses_boosters(estimator: Any) -> bool:
     )
 
 
+def _unnamed_xgboost(estimator: Any) -> Any:
+    """A copy whose XGBoost boosters forget their feature names: onnxmltools reads the
+    feature of each split from names of the form ``f0, f1...`` only."""
+    if not any(type(e).__module__.split(".")[0] == "xgboost" for e in _walk(estimator)):
+        return estimator
+    import copy
+
+    clone = copy.deepcopy(estimator)
+    for est in _walk(clone):
+        if type(est).__module__.split(".")[0] == "xgboost":
+            est.get_booster().feature_names = None
+    return clone
+
+
+_TREE_WORDS = ("Tree", "Forest", "Boost", "XGB", "LGBM")
+
+
+def is_tree_model(estimator: Any) -> bool:
+    """Whether ``estimator`` is a tree ensemble or tree (scikit-learn, XGBoost, LightGBM)."""
+    name = type(estimator).__name__
+    return any(w in name for w in _TREE_WORDS)
+
+
+def double_then_float_trees(estimator: Any) -> Any | None:
+    """For a pipeline ending in a tree model: the same pipeline with a cast to float32
+    before the trees, or None when ``estimator`` is not such a pipeline.
+
+    scikit-learn's trees, forests and XGBoost compare float32 features; their
+    preprocessing (scalers, imputers) runs in float64. A graph with double inputs that
+    casts just before the trees computes exactly what they do; one that runs the scaler
+    in float32 moves values across split thresholds.
+    """
+    steps = getattr(estimator, "steps", None)
+    if not steps or len(steps) < 2 or not is_tree_model(steps[-1][1]):
+        return None
+    from skl2onnx.sklapi import CastTransformer
+    from sklearn.pipeline import Pipeline
+
+    cast = CastTransformer(dtype=np.float32)
+    return Pipeline([*steps[:-1], ("afterfit_cast", cast), steps[-1]])
+
+
 def sklearn_to_onnx(
     estimator: Any,
     X: pd.DataFrame,
@@ -251,10 +343,16 @@ def sklearn_to_onnx(
 
     register_boosters()
     layout = input_layout(estimator, X)
+    if precision == "float64":
+        estimator = double_then_float_trees(estimator) or estimator
     options = _classifier_options(estimator)
     opset: Any = target_opset
-    if target_opset is not None and uses_boosters(estimator):
-        opset = {"": target_opset, "ai.onnx.ml": 3}
+    if uses_boosters(estimator):
+        from skl2onnx import get_latest_tested_opset_version
+
+        # onnxmltools writes tree ensembles of ai.onnx.ml version 3 only.
+        opset = {"": target_opset or get_latest_tested_opset_version(), "ai.onnx.ml": 3}
+        estimator = _unnamed_xgboost(estimator)
     onx = convert_sklearn(
         estimator,
         initial_types=_initial_types(X, layout, precision),

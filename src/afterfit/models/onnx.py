@@ -288,6 +288,7 @@ class OnnxModel:
         task = check_task(task)
         classes_arg = as_classes(classes)
         self._relabelled = False
+        self._reverse = False
         model_bytes: bytes | None
         if _is_session(source):
             self.session = source
@@ -472,6 +473,8 @@ class OnnxModel:
         if scores_are_probabilities is None:
             scores_are_probabilities = bool(self.metadata.get("scores_are_probabilities", True))
         self.scores_are_probabilities = bool(scores_are_probabilities)
+        # skl2onnx writes binary decision scores d as [d, -d]; the exporter notes it.
+        self._reverse = task == "binary" and bool(self.metadata.get("reverse_binary_scores"))
 
     def __repr__(self) -> str:
         return f"OnnxModel(task={self.task!r}, inputs={[n for n, _, _ in self._inputs]})"
@@ -576,6 +579,8 @@ class OnnxModel:
         scores = np.asarray(out, dtype=np.float64)
         if scores.ndim == 1 or scores.shape[1] == 1:
             return two_columns(scores)
+        if self._reverse:
+            return scores[:, ::-1]
         return scores
 
     def predict(self, X: Any) -> np.ndarray:
