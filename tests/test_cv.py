@@ -370,3 +370,20 @@ def test_split_indices_accepts_pairs_and_checks_them(small):
         split_indices([(np.arange(10), np.array([1000]))], X, y)
     with pytest.raises(InvalidInputError, match="number of folds"):
         cross_validate(LogisticRegression(), X, y, cv="five")
+
+
+def test_meta_estimator_with_estimator_param_is_not_unwrapped(small):
+    from sklearn.ensemble import BaggingClassifier
+
+    X, y = small
+    bag = BaggingClassifier(LogisticRegression(), n_estimators=3, random_state=0)
+    splits = list(ms.KFold(3, shuffle=True, random_state=0).split(X))
+    res = cross_validate(bag, X, y, cv=splits, metrics=["roc_auc"], return_estimators=True)
+    assert all(isinstance(e, BaggingClassifier) for e in res.estimators)
+    from sklearn.metrics import make_scorer, roc_auc_score
+
+    # afterfit scores probabilities (scikit-learn's roc_auc scorer would take the bagged
+    # decision_function first, a different average).
+    scorer = make_scorer(roc_auc_score, response_method="predict_proba")
+    sk = ms.cross_validate(bag, X, y, cv=splits, scoring=scorer)
+    np.testing.assert_allclose(res.fold_values("roc_auc"), sk["test_score"], atol=TOL, rtol=0)

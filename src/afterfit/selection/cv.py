@@ -69,9 +69,13 @@ def refittable_estimator(model: Any) -> Any:
     ModelError
         A model that cannot be refitted (ONNX, a torch module, a native booster).
     """
-    est = getattr(model, "estimator", None)
-    est = model if est is None else est
-    if not (callable(getattr(est, "fit", None)) and callable(getattr(est, "get_params", None))):
+    # A scikit-learn estimator is used as it is, even when it has an ``estimator``
+    # parameter of its own (bagging, calibration, meta-estimators); only a wrapper without
+    # fit (an afterfit Model) is unwrapped.
+    est = model
+    if not _sklearn_like(model) and getattr(model, "estimator", None) is not None:
+        est = model.estimator
+    if not _sklearn_like(est):
         raise ModelError(
             f"cross-validation refits the model on every fold, but a {type(est).__name__} "
             "cannot be refitted (it has no scikit-learn fit/get_params).",
@@ -80,6 +84,10 @@ def refittable_estimator(model: Any) -> Any:
             "torch modules and native boosters cannot be cross-validated.",
         )
     return est
+
+
+def _sklearn_like(obj: Any) -> bool:
+    return callable(getattr(obj, "fit", None)) and callable(getattr(obj, "get_params", None))
 
 
 def _task_of(estimator: Any, y: np.ndarray, task: str | None) -> str:
@@ -624,7 +632,10 @@ class _Plan:
 def _plan(
     name: str, model: Any, y: np.ndarray, task: str | None, metrics: Any, random_state: Any
 ) -> _Plan:
-    est = _seeded(refittable_estimator(model), random_state)
+    from sklearn.base import clone
+
+    # An unfitted clone: the tasks ship parameters to the workers, not a fitted model.
+    est = clone(_seeded(refittable_estimator(model), random_state))
     t = _task_of(est, y, task)
     probs = _probabilities(est, t)
     names = _check_metrics(metrics, t, probs)
