@@ -16,7 +16,6 @@ from afterfit.cli import (
     evaluate,  # noqa: F401  (registers the command)
     explain,  # noqa: F401  (registers the command)
     export,  # noqa: F401  (registers the command)
-    export,  # noqa: F401  (registers the command)
     monitor,  # noqa: F401  (registers the command)
     predict,  # noqa: F401  (registers the command)
     run,  # noqa: F401  (registers the command)
