@@ -337,6 +337,8 @@ def _log_batches(
 
     if isinstance(log, pd.DataFrame):
         frame = _filter_frame(log, start, end, model_version)
+        if frame.empty:
+            raise DataError(_no_rows("DataFrame", start, end, model_version), fix=_NO_ROWS_FIX)
         table = pa.Table.from_pandas(
             frame[[c for c in columns if c in frame]], preserve_index=False
         )
@@ -346,12 +348,35 @@ def _log_batches(
         from afterfit.deploy.predlog import read_log
 
         frame = read_log(text, start=start, end=end, model_version=model_version)
+        if frame.empty:
+            raise DataError(_no_rows(_shown(text), start, end, model_version), fix=_NO_ROWS_FIX)
         frame = frame[[c for c in columns if c in frame.columns]]
         table = pa.Table.from_pandas(frame, preserve_index=False)
-        from afterfit.deploy.predlog import _shown
-
         return iter(table.to_batches(max_chunksize=batch_rows)), table.column_names, _shown(text)
     return _parquet_batches(Path(text), columns, start, end, model_version, batch_rows)
+
+
+_NO_ROWS_FIX = (
+    "check the log URL, --start/--end and --model-version; run the server so that it logs "
+    "predictions first."
+)
+
+
+def _no_rows(source: str, start: Any, end: Any, model_version: Any) -> str:
+    narrowed = start is not None or end is not None or model_version is not None
+    return f"The prediction log {source!r} has no rows" + (
+        " in the time range or model version asked for." if narrowed else "."
+    )
+
+
+def _shown(url: str) -> str:
+    """A database URL without its password, for messages and the report."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can parse: shown as given
+        return url
 
 
 def _filter_frame(
@@ -922,16 +947,7 @@ def monitor(
                 f.result()
             n_rows += m
     if n_rows == 0:
-        raise DataError(
-            f"The prediction log {source!r} has no rows"
-            + (
-                " in the time range or model version asked for."
-                if lo or hi or model_version
-                else "."
-            ),
-            fix="check the log URL, --start/--end and --model-version; run the server so that "
-            "it logs predictions first.",
-        )
+        raise DataError(_no_rows(source, lo, hi, model_version), fix=_NO_ROWS_FIX)
 
     features = flag([c.overall() for n, c in counters.items() if roles[n] == "feature"], thresholds)
     predictions = flag(
