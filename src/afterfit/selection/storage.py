@@ -157,7 +157,7 @@ def open_storage(url: str, *, check: bool = True, heartbeat: int | None = None) 
         with warnings.catch_warnings():
             # heartbeat_interval is marked experimental; it is what fails a dead worker's trials
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
+            storage = optuna.storages.RDBStorage(
                 url, engine_kwargs=kwargs, heartbeat_interval=heartbeat
             )
     except Exception as exc:
@@ -166,3 +166,23 @@ def open_storage(url: str, *, check: bool = True, heartbeat: int | None = None) 
             fix="check that the database is writable by this user, and that its Optuna "
             "tables (if any) come from a compatible Optuna version.",
         ) from exc
+    if make_url(url).get_backend_name() == "sqlite":
+        _fast_sqlite(storage.engine)
+    return storage
+
+
+def _fast_sqlite(engine: Any) -> None:
+    """Write-ahead logging without an fsync per commit: a trial commits a dozen times, and
+    on a busy disk each fsync costs ~10 ms. A killed process loses nothing it committed
+    (only a power cut may lose the last commits, never corrupting the file), and the
+    readers and the writer of several worker processes do not block each other."""
+    from sqlalchemy import event
+
+    def pragmas(conn: Any, _record: Any) -> None:
+        cursor = conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    event.listen(engine, "connect", pragmas)
+    engine.dispose()  # connections opened before the listener get it on reconnect

@@ -400,13 +400,34 @@ def run_worker(
     """One worker: load the study and optimise until it has ``n_trials`` finished trials,
     the timeout passes, or a grid is exhausted. Returns the trials this worker finished."""
     import optuna
-    from optuna.trial import TrialState
 
     from afterfit.selection.storage import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = storage_obj if storage_obj is not None else open_storage(
         storage_url, check=False, heartbeat=HEARTBEAT)  # fmt: skip
+    try:
+        return _optimize(study_name, storage, objective, sampler, pruner, seed, timeout, callback)
+    finally:
+        if storage_obj is None:
+            # Close this worker's connections (a pooled process lives on): SQLite then
+            # folds its write-ahead log back into the study file.
+            _dispose(storage)
+
+
+def _optimize(
+    study_name: str,
+    storage: Any,
+    objective: Objective,
+    sampler: str,
+    pruner: str,
+    seed: int | None,
+    timeout: float | None,
+    callback: Callable[[int], None] | None,
+) -> int:
+    import optuna
+    from optuna.trial import TrialState
+
     n_trials = objective.n_trials
     study = optuna.load_study(
         study_name=study_name,
