@@ -121,6 +121,8 @@ class Decision:
     def needs_decision_function(self) -> bool:
         """Whether the model's raw decision function is needed (an ONNX graph gives
         probabilities, so such models are bundled with skops)."""
+        if self.task == "regression":
+            return False
         return self.threshold_score == "decision_function" or (
             self.calibrator is not None and self.calibrator["response"] == "decision_function"
         )
@@ -417,7 +419,9 @@ def split_model(
             )
     threshold_score = "probability"
     has_proba = cal_params is not None or adapter.scores_are_probabilities
-    if threshold_method == "decision_function" and not calibrated_inside_threshold:
+    if adapter.task == "regression":
+        pass
+    elif threshold_method == "decision_function" and not calibrated_inside_threshold:
         threshold_score = "decision_function"
     elif not has_proba:
         threshold_score = "decision_function"
