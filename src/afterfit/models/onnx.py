@@ -177,10 +177,12 @@ def _afterfit_metadata(session: Any) -> dict[str, Any]:
 def _text_values(col: pd.Series) -> np.ndarray:
     """A column as the object array of str a string input takes; missing values become
     ``"nan"`` (``str(numpy.nan)``, the category skl2onnx writes for NaN)."""
-    values = col.to_numpy(dtype=object)
-    out = np.empty(len(values), dtype=object)
-    for i, v in enumerate(values):
-        out[i] = v if type(v) is str else "nan" if v is None or v != v or v is pd.NA else str(v)
+    out = np.array(col.to_numpy(dtype=object), dtype=object, copy=True)
+    missing = pd.isna(out)
+    if missing.any():
+        out[missing] = "nan"
+    if not all(type(v) is str for v in out):
+        out = np.array([v if type(v) is str else str(v) for v in out], dtype=object)
     return out
 
 
