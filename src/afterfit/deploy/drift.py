@@ -13,8 +13,8 @@ logged rows in one streaming pass, so comparing them costs nothing.
   distribution at the points of its quantile sketch and the current counts at the same
   points. The sketch bounds the error: the statistic is at most the reference mass
   between two sketch points (about ``1 / n_quantiles``) below the exact one. The p-value
-  uses the asymptotic distribution with the effective size ``n m / (n + m)``, as
-  :func:`scipy.stats.ks_2samp` does with ``method="asymp"``.
+  uses the asymptotic (Kolmogorov) distribution with the effective size
+  ``n m / (n + m)``, see :func:`ks_pvalue`.
 - **Jensen-Shannon distance** (base 2, in [0, 1]) and the **chi-square** test of
   homogeneity for categories.
 - The change of the missing rate, with a two-proportion z-test.
@@ -161,15 +161,21 @@ def psi_reading(value: float) -> str:
 def ks_pvalue(statistic: float, n_reference: int, n_current: int) -> float:
     """Asymptotic p-value of a two-sample Kolmogorov-Smirnov statistic.
 
-    The distribution of the one-sample statistic with the effective size
-    ``round(n m / (n + m))`` (:data:`scipy.stats.kstwo`), which is what
-    :func:`scipy.stats.ks_2samp` uses with ``method="asymp"``.
+    The Kolmogorov distribution at ``(sqrt(en) + 0.12 + 0.11 / sqrt(en)) * D`` with the
+    effective size ``en = n m / (n + m)`` (Stephens' finite-sample correction of the
+    limiting distribution). :func:`scipy.stats.ks_2samp` with ``method="asymp"`` computes
+    the one-sample distribution at ``n = round(en)`` instead, which agrees within a few
+    per cent but takes up to seconds per call for large ``en`` (0.15 s at 40,000, 3 s at
+    1,000,000), too slow for hundreds of features and windows. Below ``en = 50``, where the
+    limit is poor, that exact distribution is used.
     """
     if n_reference <= 0 or n_current <= 0 or not np.isfinite(statistic):
         return float("nan")
     en = n_reference * n_current / (n_reference + n_current)
-    en = max(1, round(en))
-    return float(np.clip(stats.kstwo.sf(float(statistic), en), 0.0, 1.0))
+    if en < 50:
+        return float(np.clip(stats.kstwo.sf(float(statistic), max(1, round(en))), 0.0, 1.0))
+    root = np.sqrt(en)
+    return float(np.clip(special.kolmogorov((root + 0.12 + 0.11 / root) * statistic), 0.0, 1.0))
 
 
 def ks_from_counts(
