@@ -110,6 +110,11 @@ def export(
                 f"--out must end in .onnx or .skops; received '{out}'.",
                 fix="pass --out model.onnx (a skops fallback is written as model.skops).",
             )
+        if not tolerance >= 0:
+            raise InvalidInputError(
+                f"--tolerance must be a non-negative number; received {tolerance}.",
+                fix="pass --tolerance 1e-5, or a looser bound such as 1e-4.",
+            )
         if max_rows < 1:
             raise InvalidInputError(
                 f"--max-rows must be at least 1; received {max_rows}.",
