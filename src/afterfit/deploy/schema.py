@@ -772,11 +772,13 @@ class InputSchema:
     ) -> Any:
         kind, name = field.kind, field.name
         dtype = col.dtype
-        values = col.to_numpy()
+        if kind in ("string", "category") and isinstance(dtype, pd.StringDtype):
+            fast = self._text_series(field, col, errors, offset)
+            if fast is not None:
+                return fast
         is_cat_dtype = isinstance(dtype, pd.CategoricalDtype)
-        if is_cat_dtype:
-            values = np.asarray(col.astype(object))
-        null = pd.isna(values) if values.dtype == object or values.dtype.kind in "fmM" else None
+        # Categorical columns are read through their codes below, never as objects here.
+        values = col.to_numpy() if not is_cat_dtype else np.empty(0, dtype=object)
         if kind in ("number", "integer") and values.dtype.kind in "iuf":
             arr = values
             if arr.dtype.kind == "f":
@@ -851,6 +853,23 @@ class InputSchema:
             return _cast(field, out)
         return _typed_array(field, list(out), any_null)
 
+    def _text_series(self, field: Field, col: pd.Series, errors: _Errors, offset: int) -> Any:
+        """A pandas string column (Arrow-backed, as Parquet and CSV give) checked without
+        converting it to Python objects; None when some value needs a closer look."""
+        null = col.isna().to_numpy()
+        if field.kind == "category":
+            cats = self._str_cats.get(field.name)
+            if cats is None:
+                return None
+            member = col.isin(cats).to_numpy()
+            if not (member | null).all():
+                return None  # unseen categories: the element path words their errors
+        if not field.nullable and null.any():
+            self._report(errors, field.name, null, offset, "null", "null is not allowed")
+        if field.dtype == "category":
+            return pd.Categorical(col.array, dtype=_categorical_dtype(field))
+        return col.array
+
     def _numeric_with_nulls(
         self, field: Field, arr: np.ndarray, errors: _Errors, offset: int
     ) -> Any:
@@ -910,6 +929,10 @@ def _short(values: Sequence[Any], limit: int = 10) -> str:
 
 
 _CATEGORICAL_DTYPES: dict[tuple[Any, ...], tuple[pd.CategoricalDtype, dict[Any, int]]] = {}
+
+
+def _categorical_dtype(field: Field) -> pd.CategoricalDtype:
+    return pd.CategoricalDtype(pd.Index(list(field.categories or ()), dtype=object))
 
 
 def _categorical(field: Field, arr: np.ndarray) -> pd.Categorical:
