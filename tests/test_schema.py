@@ -313,3 +313,18 @@ def test_many_rows_are_validated_quickly(schema: InputSchema, frame: pd.DataFram
     assert len(out) == len(big)
     # Vectorised: well under a second on a busy machine (a per-row loop takes several).
     assert time.perf_counter() - start < 5.0
+
+
+def test_odd_values_are_field_errors_not_crashes(schema: InputSchema) -> None:
+    cases = [
+        ({"plan": {"a": 1}}, "type"),
+        ({"plan": [1, 2]}, "type"),
+        ({"age": 10**400}, "type"),  # beyond 64 bits
+        ({"income": 10**400}, "not_finite"),  # beyond a float
+        ({"note": {"x": 1}}, "type"),
+    ]
+    for change, kind in cases:
+        errors = errors_of(schema.validate_records, {**good_record(), **change})
+        assert [e["type"] for e in errors] == [kind], change
+    dup = pd.DataFrame([[1, 2]], columns=["age", "age"])
+    assert errors_of(schema.validate_frame, dup)[0]["type"] == "duplicate"

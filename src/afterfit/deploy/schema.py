@@ -17,8 +17,8 @@ Both raise :class:`SchemaValidationError` with field-level ``errors``::
 ``row_index`` is the 0-based position of the row in the batch, or ``None`` when a whole
 column is wrong (a missing or extra column of a table, an empty batch). The types are
 ``missing``, ``extra``, ``type``, ``null``, ``not_finite``, ``category``, ``record`` (a
-record that is not an object) and ``empty``. At most ``max_errors`` (100) are listed; the
-message says how many there were.
+record that is not an object), ``duplicate`` (a column twice in a table) and ``empty``.
+At most ``max_errors`` (100) are listed; the message says how many there were.
 
 Numbers outside the training range are *not* errors (that is drift, for monitoring), but
 they are counted: the validated frame carries ``frame.attrs["out_of_range"]`` =
@@ -657,7 +657,12 @@ class InputSchema:
                     errors.add(i, name, "type", f"expected a category; got {_type_name(v)}")
                     continue
                 key = _category_key(v)
-                if key not in self._keys[name]:
+                try:
+                    known = key in self._keys[name]
+                except TypeError:  # an unhashable value: not a category
+                    errors.add(i, name, "type", f"expected a category; got {_type_name(v)}")
+                    continue
+                if not known:
                     kinds = {k for k, _ in self._keys[name]}
                     if key[0] not in kinds:
                         errors.add(
@@ -743,6 +748,13 @@ class InputSchema:
             errors.add(None, None, "empty", "the batch holds no rows")
             errors.raise_if_any()
         present = {str(c): c for c in df.columns}
+        if len(present) != df.shape[1]:
+            seen: set[str] = set()
+            for c in map(str, df.columns):
+                if c in seen:
+                    errors.add(None, c, "duplicate", "the column appears more than once")
+                seen.add(c)
+            errors.raise_if_any()
         for name in self.names:
             if name not in present:
                 errors.add(None, name, "missing", "column required")
