@@ -20,6 +20,7 @@ from afterfit.cli import (
     predict,  # noqa: F401  (registers the command)
     run,  # noqa: F401  (registers the command)
     saliency,  # noqa: F401  (registers the command)
+    serve,  # noqa: F401  (registers the command)
     threshold,  # noqa: F401  (registers the command)
     tune,  # noqa: F401  (registers the command)
 )
