@@ -106,7 +106,8 @@ def cv_section(results: Any, comparison: Any = None) -> Section:
         data["comparison"] = comparison.to_dict()
     m0 = first.metrics[0]
     s0 = first.stats[m0]
-    headline = (Headline(f"CV {m0}", s0.mean, s0.low, s0.high),)
+    label = f"CV {m0}" if len(res) == 1 else f"CV {m0} ({next(iter(res))})"
+    headline = (Headline(label, s0.mean, s0.low, s0.high),)
     if first.oof_counts.min() == 0:
         warnings.append(Finding(
             f"{int((first.oof_counts == 0).sum()):,} rows were never in a test fold (the first "
