@@ -344,3 +344,58 @@ def test_cli_bundle(tmp_path: Path, data, model) -> None:
     bad = [str(a) for a in args[:-3]] + ["--threshold", "half", "--out", str(tmp_path / "z-1")]
     result = runner.invoke(app, bad)
     assert result.exit_code == 2 and "neither a number nor" in result.output
+
+
+def test_report_is_included_and_gives_the_metrics(tmp_path: Path, data, model) -> None:
+    X, y = data
+    report = tmp_path / "report"
+    (report / "tables").mkdir(parents=True)
+    doc = {
+        "schema": "afterfit.results",
+        "source": {"data": "valid.parquet"},
+        "evaluation": {
+            "n_rows": 1234,
+            "metrics": [
+                {"metric": "roc_auc", "class": None, "value": 0.8765, "ci_low": 0.85,
+                 "ci_high": 0.9, "method": "delong"},
+                {"metric": "recall", "class": "1", "value": 0.5, "ci_low": 0.4,
+                 "ci_high": 0.6, "method": "wilson"},
+            ],
+        },
+    }  # fmt: skip
+    (report / "results.json").write_text(json.dumps(doc))
+    (report / "tables" / "metrics.csv").write_text("metric,value\nroc_auc,0.8765\n")
+    b = build_bundle(model, X, y, out=tmp_path / "r-1", name="r", version="1", report=report)
+    assert {"report/results.json", "report/tables/metrics.csv"} <= set(b.manifest["files"])
+    assert "0.8765" in b.model_card and "[0.85, 0.9]" in b.model_card
+    assert "1,234 rows" in b.model_card and "optimistic" not in b.model_card
+    (b.path / "report" / "tables" / "metrics.csv").write_text("changed")
+    with pytest.raises(BundleError, match=r"report/tables/metrics\.csv"):
+        load_bundle(b.path)
+
+
+def test_cli_bundle_with_calibration(tmp_path: Path) -> None:
+    import skops.io as sio
+
+    X, y = make_data(900, seed=1)  # linearly separable enough for a logistic regression
+    base = pipeline(X[:300], y[:300])
+    cal = calibrate(base, X[300:600], y[300:600], method="temperature")
+    assert 0.2 < cal.temperature_ < 5
+    sio.dump(base, tmp_path / "base.skops")
+    sio.dump(cal, tmp_path / "cal.skops")
+    X[600:].assign(y=y[600:]).to_parquet(tmp_path / "train.parquet")
+    args = ["bundle", "--model", tmp_path / "base.skops", "--data", tmp_path / "train.parquet",
+            "--target", "y", "--calibration", tmp_path / "cal.skops", "--out",
+            tmp_path / "cal-1", "-q"]  # fmt: skip
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    b = load_bundle(tmp_path / "cal-1")
+    assert b.decision.calibrator["method"] == "temperature"
+    assert b.manifest["model_format"] == "onnx"  # temperature reads probabilities
+    got = b.predict_frame(X[600:]).proba
+    assert np.max(np.abs(got - cal.predict_proba(X[600:]))) <= 1e-5
+    # A plain model is not a calibrator.
+    bad = [str(a) for a in args[:7]] + ["--calibration", str(tmp_path / "base.skops"),
+                                        "--out", str(tmp_path / "cal-2")]  # fmt: skip
+    result = runner.invoke(app, bad)
+    assert result.exit_code == 2 and "not a calibrated model" in result.output
