@@ -63,25 +63,32 @@ class TuneBackend(StrEnum):
 
 @contextlib.contextmanager
 def _keep_file(path: Path | None) -> Iterator[None]:
-    """Keep ``path`` (the study database inside ``--out``) across the report folder's swap:
-    a hard link beside the folder holds it while the new folder replaces the old one."""
+    """Keep ``path`` (the study database inside ``--out``, with SQLite's write-ahead log
+    files if any) across the report folder's swap: hard links beside the folder hold them
+    while the new folder replaces the old one."""
     if path is None or not path.exists():
         yield
         return
-    fd, keep = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent.parent)
-    os.close(fd)
-    os.unlink(keep)
-    try:
-        os.link(path, keep)
-    except OSError:  # no hard links on this file system: copy
-        import shutil
+    kept: list[tuple[Path, str]] = []
+    for f in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+        if not f.exists():
+            continue
+        fd, keep = tempfile.mkstemp(prefix=f".{f.name}.", dir=path.parent.parent)
+        os.close(fd)
+        os.unlink(keep)
+        try:
+            os.link(f, keep)
+        except OSError:  # no hard links on this file system: copy
+            import shutil
 
-        shutil.copy2(path, keep)
+            shutil.copy2(f, keep)
+        kept.append((f, keep))
     try:
         yield
     finally:
         path.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(keep, path)
+        for f, keep in kept:
+            os.replace(keep, f)
 
 
 def _study_file_in(out: Path, url: str) -> Path | None:

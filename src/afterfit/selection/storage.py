@@ -11,6 +11,7 @@ URL without its password.
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ __all__ = ["CONNECT_TIMEOUT", "DEFAULT_FILE", "open_storage", "redact", "storage
 CONNECT_TIMEOUT = 5
 #: The SQLite file a study is kept in when no storage is given (in the output folder).
 DEFAULT_FILE = "study.db"
+#: Attempts at opening a storage whose tables another worker may be creating.
+TABLE_RETRIES = 4
 #: Seconds a SQLite writer waits for another process's lock (parallel workers).
 SQLITE_BUSY_TIMEOUT = 60
 
@@ -153,19 +156,27 @@ def open_storage(url: str, *, check: bool = True, heartbeat: int | None = None) 
     from sqlalchemy.engine import make_url
 
     kwargs = check_reachable(url) if check else _engine_kwargs(make_url(url))
-    try:
-        with warnings.catch_warnings():
-            # heartbeat_interval is marked experimental; it is what fails a dead worker's trials
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(
-                url, engine_kwargs=kwargs, heartbeat_interval=heartbeat
-            )
-    except Exception as exc:
+    error: Exception | None = None
+    for attempt in range(TABLE_RETRIES):
+        try:
+            with warnings.catch_warnings():
+                # heartbeat_interval is experimental; it fails a dead worker's trials
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = optuna.storages.RDBStorage(
+                    url, engine_kwargs=kwargs, heartbeat_interval=heartbeat
+                )
+            break
+        except Exception as exc:
+            # Workers starting together on a new database race to create Optuna's tables;
+            # the losers find them made when they try again.
+            error = exc
+            time.sleep(0.5 * (attempt + 1))
+    else:
         raise InvalidInputError(
-            f"Cannot open an Optuna study storage at {redact(url)!r}: {exc}.",
+            f"Cannot open an Optuna study storage at {redact(url)!r}: {error}.",
             fix="check that the database is writable by this user, and that its Optuna "
             "tables (if any) come from a compatible Optuna version.",
-        ) from exc
+        ) from error
     if make_url(url).get_backend_name() == "sqlite":
         _fast_sqlite(storage.engine)
     return storage

@@ -76,6 +76,8 @@ class TuningResult:
     trials : DataFrame
         One row per trial: ``number, state, value, duration_s, worker`` and ``param_*``.
     study : optuna.Study
+        A snapshot of the study in memory (the live one: ``optuna.load_study`` on the
+        storage).
     best_estimator : estimator or None
         The estimator refitted on all rows with ``best_params`` (``refit=True``).
     importances : dict of str to float
@@ -663,8 +665,9 @@ def tune(
             _run_workers(objective, url, name, sampler, pruner, seeds, timeout,
                          backend=backend, scheduler=scheduler)  # fmt: skip
         study = optuna.load_study(study_name=name, storage=study_storage)
-        if temp_dir is not None:
-            # Keep the study in memory; the temporary file goes.
+        if url is not None:
+            # The result holds a snapshot in memory: reading it opens no connection to the
+            # database (a temporary file goes; a report folder holding the file is swapped).
             memory = optuna.storages.InMemoryStorage()
             optuna.copy_study(from_study_name=name, from_storage=study_storage, to_storage=memory)
             _dispose(study_storage)
@@ -688,7 +691,7 @@ def tune(
             )  # fmt: skip
     finally:
         optuna.logging.set_verbosity(level)
-        if url is not None and temp_dir is None:
+        if url is not None:
             _dispose(study_storage)
         if temp_dir is not None:
             shutil.rmtree(temp_dir, ignore_errors=True)
