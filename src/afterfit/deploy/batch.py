@@ -14,6 +14,8 @@ Output columns: the ``keep`` columns copied from the input, then, for classifier
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -222,6 +224,94 @@ class _Writer:
             self._writer.close()
 
 
+_END = object()
+
+
+def _prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """``items``, produced by a background thread up to ``depth`` ahead.
+
+    Reading and decoding the next chunk (pyarrow releases the GIL) overlaps with
+    validating and predicting the current one. The producer's errors are raised here, in
+    order; closing the generator stops the producer.
+    """
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(("item", item)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="afterfit-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+class _BackgroundWriter:
+    """Writes tables in order in a background thread (Parquet encoding releases the GIL),
+    so that writing one chunk overlaps with predicting the next."""
+
+    def __init__(self, writer: _Writer, depth: int = 2) -> None:
+        self._writer = writer
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="afterfit-write", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            table = self._queue.get()
+            if table is _END:
+                return
+            if self._error is None:
+                try:
+                    self._writer.write(table)
+                except BaseException as exc:  # raised in the caller's thread
+                    self._error = exc
+
+    def write(self, table: Any) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(table)
+
+    def close(self, *, abort: bool = False) -> None:
+        """Finish writing (or, with ``abort``, drop what is queued) and close the file."""
+        if abort:
+            while True:  # drop queued tables: the output is discarded anyway
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break
+        self._queue.put(_END)
+        self._thread.join()
+        self._writer.close()
+        if self._error is not None and not abort:
+            raise self._error
+
+
 def predict_file(
     bundle: Bundle,
     source: str | os.PathLike[str],
@@ -287,9 +377,11 @@ def predict_file(
     schema = bundle.schema
 
     def write(tmp: Path) -> None:
-        writer = _Writer(tmp, out_kind)
+        writer = _BackgroundWriter(_Writer(tmp, out_kind))
+        chunks = _prefetch(iter_chunks(source, schema, chunk_rows=chunk_rows, keep=keep, drop=drop))
+        failed = True
         try:
-            for chunk in iter_chunks(source, schema, chunk_rows=chunk_rows, keep=keep, drop=drop):
+            for chunk in chunks:
                 X = schema.validate_frame(chunk[list(schema.names)], row_offset=state["rows"])
                 for k, v in X.attrs.get("out_of_range", {}).items():
                     out_of_range[k] = out_of_range.get(k, 0) + v
@@ -310,8 +402,10 @@ def predict_file(
                 raise SchemaValidationError(
                     [{"loc": [None, None], "msg": "the input holds no rows", "type": "empty"}]
                 )
+            failed = False
         finally:
-            writer.close()
+            chunks.close()
+            writer.close(abort=failed)
 
     atomic_write(out, write)
     return BatchSummary(
