@@ -428,7 +428,13 @@ def _parquet_batches(
         expr = e if expr is None else expr & e
     try:
         scanner = dataset.scanner(
-            columns=wanted, filter=expr, batch_size=batch_rows, use_threads=True
+            columns=wanted,
+            filter=expr,
+            batch_size=batch_rows,
+            use_threads=True,
+            # Bounded read-ahead: memory stays flat whatever the size of the log.
+            batch_readahead=2,
+            fragment_readahead=1,
         )
         batches = scanner.to_batches()
     except Exception as exc:

@@ -20,6 +20,12 @@ TOP_LINES = 8
 TOP_HISTOGRAMS = 4
 #: Bins of a numeric histogram between the reference's minimum and maximum.
 HIST_BINS = 30
+#: A numeric feature with at most this many distinct reference values is drawn as bars
+#: per value (its sketch holds every value).
+DISCRETE_VALUES = 40
+REFERENCE = specs.colour(0)  # blue
+CURRENT = specs.colour(1)  # orange
+DRIFTED = specs.colour(3)  # vermillion
 #: The performance metric drawn over time, by task (the first present).
 PERFORMANCE_METRIC = {
     "binary": ("roc_auc", "accuracy"),
@@ -223,9 +229,9 @@ def _numeric_hist(name: str, stats: NumericStats, cum: np.ndarray, n: int) -> Fi
     title = f"{name}: reference and current"
     if stats.n == 0 or n == 0 or stats.sketch.size == 0:
         return Figure(fid, title, {"data": [], "layout": specs.layout()}, caption="No values.")
+    if stats.sketch.size <= DISCRETE_VALUES:
+        return _discrete_bars(fid, title, name, stats, cum, n)
     lo, hi = stats.minimum, stats.maximum
-    if hi <= lo:
-        hi = lo + 1.0
     edges = np.linspace(lo, hi, HIST_BINS + 1)
     ref_cdf = stats.cdf_at(edges)
     cur_points = cum / n
@@ -244,8 +250,8 @@ def _numeric_hist(name: str, stats: NumericStats, cum: np.ndarray, n: int) -> Fi
     y_cur = np.concatenate([[below], cur_p, [above]])
     y_ref = np.concatenate([[0.0], ref_p, [0.0]])
     data = [
-        _bar(x_cur, y_ref, "reference", specs.colour(0)),
-        _bar(x_cur, y_cur, "current", specs.colour(5)),
+        _bar(x_cur, y_ref, "reference", REFERENCE),
+        _bar(x_cur, y_cur, "current", CURRENT),
     ]
     layout = specs.layout(x=name, y="share of rows", barmode="overlay", bargap=0.02)
     return Figure(
@@ -259,16 +265,49 @@ def _numeric_hist(name: str, stats: NumericStats, cum: np.ndarray, n: int) -> Fi
     )
 
 
+def _discrete_bars(
+    fid: str, title: str, name: str, stats: NumericStats, cum: np.ndarray, n: int
+) -> Figure:
+    """Bars per reference value: the sketch holds every value of a discrete feature."""
+    ref_p = np.diff(np.concatenate([[0.0], stats.cdf]))
+    cur_cum = np.asarray(cum, dtype=float) / n
+    cur_p = np.diff(np.concatenate([[0.0], cur_cum]))
+    above = 1.0 - cur_cum[-1]
+    labels = [f"{v:.6g}" for v in stats.sketch]
+    # Bar j holds the current values in (value j-1, value j]: the value itself when the
+    # current values are among the reference's; the first bar also holds those below.
+    labels[0] = f"<= {labels[0]}"
+    ref_y, cur_y = list(ref_p), list(cur_p)
+    if above > 0:
+        labels.append(f"> {stats.sketch[-1]:.6g}")
+        ref_y.append(0.0)
+        cur_y.append(above)
+    data = [
+        _bar(labels, ref_y, "reference", REFERENCE),
+        _bar(labels, cur_y, "current", CURRENT),
+    ]
+    layout = specs.layout(x=name, y="share of rows", barmode="group")
+    layout["xaxis"]["type"] = "category"
+    return Figure(
+        fid,
+        title,
+        {"data": data, "layout": layout},
+        caption=f"Shares of non-missing values at each of the {stats.sketch.size} values the "
+        "reference takes; a current value between two of them is counted at the upper one.",
+    )
+
+
 def _category_bars(name: str, stats: CategoricalStats, counts: np.ndarray, n: int) -> Figure:
     labels = [("other" if c == OTHER else c) for c in stats.labels]
     ref = stats.counts / max(stats.counts.sum(), 1)
     cur = counts / max(n, 1)
     order = np.argsort(-(ref + cur), kind="stable")[:20]
     data = [
-        _bar([labels[i] for i in order], ref[order], "reference", specs.colour(0)),
-        _bar([labels[i] for i in order], cur[order], "current", specs.colour(5)),
+        _bar([labels[i] for i in order], ref[order], "reference", REFERENCE),
+        _bar([labels[i] for i in order], cur[order], "current", CURRENT),
     ]
     layout = specs.layout(x=name, y="share of rows", barmode="group")
+    layout["xaxis"]["type"] = "category"
     return Figure(
         f"drift-hist-{slug(name)}",
         f"{name}: reference and current",
@@ -328,17 +367,20 @@ def _predictions_section(result: Any) -> Section:
 def _performance_section(result: Any) -> Section:
     perf = result.performance
     frame = perf.frame()
+    n_overall = int((frame["window"] == "all").sum())
     blocks: list[Any] = [
         Table(
             "performance",
             "Performance on labelled requests",
             frame,
             caption="Metrics on the logged predictions whose labels arrived, joined on "
-            "request_id; window 'all' is the whole log. Intervals from afterfit's "
-            "evaluation (DeLong, Wilson or bootstrap).",
-            max_rows=60,
+            "request_id, over the whole log (window 'all'; the CSV also has every window). "
+            "Intervals from afterfit's evaluation (DeLong, Wilson or bootstrap).",
+            max_rows=max(n_overall, 1),
         )
     ]
+    if perf.windows:
+        blocks.append(_performance_windows(perf, frame))
     metric = next(
         (m for m in PERFORMANCE_METRIC.get(perf.task, ()) if m in set(frame["metric"])), None
     )
@@ -377,6 +419,37 @@ def _performance_section(result: Any) -> Section:
         data=perf.to_dict(),
         intro=f"{perf.n_labeled:,} logged predictions have labels.",
         headline=headline,
+    )
+
+
+def _performance_windows(perf: Any, frame: pd.DataFrame) -> Table:
+    """One row per window: the task's key metrics as ``value [low, high]``."""
+    keys = {
+        "binary": ("roc_auc", "accuracy", "f1", "brier"),
+        "multiclass": ("accuracy", "balanced_accuracy", "log_loss"),
+        "regression": ("rmse", "mae", "r2"),
+    }.get(perf.task, ())
+    rows = []
+    for _index, label, n, _ev in perf.windows:
+        part = frame[frame["window"] == label].set_index("metric")
+        row: dict[str, Any] = {"window": label, "n_labeled": n}
+        for m in keys:
+            if m in part.index:
+                r = part.loc[m]
+                ci = ""
+                if math.isfinite(r["ci_low"]) and math.isfinite(r["ci_high"]):
+                    ci = f" [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+                row[m] = f"{r['value']:.4f}{ci}" if math.isfinite(r["value"]) else "—"
+            else:
+                row[m] = "—"
+        rows.append(row)
+    return Table(
+        "performance-windows",
+        "Performance per window",
+        pd.DataFrame(rows),
+        caption="Key metrics per window with their intervals; a window without enough "
+        "labels (or with one class only) shows a dash.",
+        max_rows=60,
     )
 
 
