@@ -402,3 +402,25 @@ def test_onnx_session_options_and_single_row_feed(data, tmp_path):
     r = row.astype({"plan": object})
     r.loc[r.index[0], "plan"] = np.nan
     assert np.allclose(variants[0], model.predict_proba(r), atol=TOL)
+
+
+def test_onnx_records_feed_equals_frame_feed(data, tmp_path):
+    X, y, _, _ = data
+    model = make_pipeline(_preprocess(), LogisticRegression(max_iter=500)).fit(X, y)
+    loaded = load_model(export_model(model, X, path=tmp_path / "m.onnx").path)
+    rows = X.iloc[:5]
+    expected = model.predict_proba(rows)
+    records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    assert np.allclose(loaded.predict_scores(records[0]), expected[:1], atol=TOL)
+    assert np.allclose(loaded.predict_scores(records), expected, atol=TOL)
+    columns = {c: rows[c].tolist() for c in rows.columns}
+    assert np.allclose(loaded.predict_scores(columns), expected, atol=TOL)
+    # Numbers written as text are read; other text in a numeric column is an error.
+    as_text = dict(records[0], spend=str(records[0]["spend"]))
+    assert np.allclose(loaded.predict_scores(as_text), expected[:1], atol=TOL)
+    with pytest.raises(SchemaError, match="spend"):
+        loaded.predict_scores(dict(records[0], spend="lots"))
+    with pytest.raises(SchemaError, match="lack"):
+        loaded.predict_scores({k: v for k, v in records[0].items() if k != "age"})
+    with pytest.raises(SchemaError, match="spend"):
+        loaded.predict_scores(rows.assign(spend="lots"))

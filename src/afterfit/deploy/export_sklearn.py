@@ -360,14 +360,3 @@ def sklearn_to_onnx(
         target_opset=opset,
     )
     return onx, layout
-
-
-def feature_frame_for(X: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``X`` with missing text values as :data:`MISSING_TEXT` (what the graph
-    sees), for checks that compare the original model on the same inputs."""
-    out = X.copy()
-    for c in out.columns:
-        if is_text_column(out[c]):
-            col = out[c].astype(object)
-            out[c] = col.where(col.notna(), np.nan)
-    return out
