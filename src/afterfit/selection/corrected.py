@@ -164,6 +164,7 @@ def corrected_resampled_t(
     n_train: Any,
     n_test: Any,
     *,
+    n_repeats: int | None = None,
     confidence: float = 0.95,
 ) -> tuple[float, float, float]:
     """Mean of fold ``values`` and its corrected resampled t interval.
@@ -171,6 +172,8 @@ def corrected_resampled_t(
     The variance of the mean is ``(1/J + n_test/n_train) * s^2`` with ``J = len(values)``
     (folds times repeats) instead of the naive ``s^2 / J``; the interval uses Student's t
     with ``J - 1`` degrees of freedom. See :func:`corrected_t_stats` for every number.
+    ``n_repeats`` is accepted for symmetry with the splitters; ``J`` is always the number
+    of values (when given, it must divide it).
 
     Returns
     -------
@@ -182,5 +185,12 @@ def corrected_resampled_t(
     >>> round(m, 3), round(lo, 3), round(hi, 3)
     (0.8, 0.771, 0.829)
     """
+    if n_repeats is not None:
+        J = np.asarray(values).size
+        if isinstance(n_repeats, bool) or int(n_repeats) < 1 or J % int(n_repeats):
+            raise InvalidInputError(
+                f"n_repeats={n_repeats!r} does not divide the {J} fold values.",
+                fix="pass one value per fold of every repeat, or leave n_repeats out.",
+            )
     s = corrected_t_stats(values, n_train, n_test, confidence=confidence)
     return s.mean, s.low, s.high

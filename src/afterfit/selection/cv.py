@@ -859,8 +859,10 @@ def cross_validate(
     >>> X, y = load_breast_cancer(return_X_y=True)
     >>> res = cross_validate(LogisticRegression(max_iter=5000), X, y, cv=5, random_state=0,
     ...                      metrics=["roc_auc", "accuracy"])
-    >>> res.summary[["metric", "mean"]].round(3).values.tolist()
-    [['roc_auc', 0.994], ['accuracy', 0.951]]
+    >>> res.summary[["metric", "mean"]].round(2).values.tolist()
+    [['roc_auc', 0.99], ['accuracy', 0.95]]
+    >>> res.n_folds, res.oof_scores.shape
+    (5, (569, 2))
     """
     X = _features(X)
     y_arr = _target(y)
