@@ -176,3 +176,19 @@ def test_regression_output(tmp_path) -> None:
     assert summary.n_chunks == 5 and list(got.columns) == ["prediction"]
     assert b.manifest["model_format"] == "onnx"  # a regressor needs no decision function
     assert np.max(np.abs(got["prediction"].to_numpy() - model.predict(X))) < 1e-4
+
+
+def test_writer_error_in_background_leaves_no_output(
+    bundle: Bundle, rows: pd.DataFrame, tmp_path
+) -> None:
+    # A CSV --keep column of whole numbers that holds a decimal in a later chunk: the
+    # background writer cannot append it to the first chunk's int64 column.
+    src = tmp_path / "rows.csv"
+    data = rows.astype({"id": object})
+    data.loc[4_500, "id"] = 2.5
+    data.to_csv(src, index=False)
+    out = tmp_path / "p.parquet"
+    result = run(bundle.path, src, "--out", out, "--keep", "id", "--chunk-rows", 1000)
+    assert result.exit_code == 2 and "--keep" in result.output
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
