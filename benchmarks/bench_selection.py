@@ -121,7 +121,6 @@ def speedup(X, y, n_trials: int, rounds: int) -> None:
 
 
 def ensemble_line(name: str, out: dict, k: int, resamples: int) -> None:
-    # TODO(ensembles): uses build_ensemble's current signature (models, X, y, X_test, y_test).
     from afterfit.selection.ensemble import build_ensemble
 
     res = out["result"]
