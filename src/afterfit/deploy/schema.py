@@ -325,8 +325,12 @@ class InputSchema:
     >>> schema = InputSchema.from_frame(X)
     >>> [(f.name, f.kind) for f in schema.fields]
     [('age', 'integer'), ('plan', 'category')]
-    >>> schema.validate_records({"age": 52, "plan": "pro"}).dtypes.tolist()
-    [dtype('int64'), dtype('O')]
+    >>> schema.validate_records({"age": 52, "plan": "pro"})["age"].dtype
+    dtype('int64')
+    >>> schema.validate_records({"age": "52", "plan": "gold"})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    afterfit.deploy.schema.SchemaValidationError: The input does not fit ... (2 problems): ...
     """
 
     def __init__(self, fields: Sequence[Field], *, unseen: str = "error") -> None:
