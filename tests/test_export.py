@@ -424,3 +424,18 @@ def test_onnx_records_feed_equals_frame_feed(data, tmp_path):
         loaded.predict_scores({k: v for k, v in records[0].items() if k != "age"})
     with pytest.raises(SchemaError, match="spend"):
         loaded.predict_scores(rows.assign(spend="lots"))
+
+
+def test_onnx_records_single_matrix_input(data, tmp_path):
+    X, y, _, _ = data
+    Xn = X[["visits", "spend"]]
+    model = LogisticRegression().fit(Xn, y)
+    loaded = load_model(export_model(model, Xn, path=tmp_path / "m.onnx").path)
+    rows = Xn.iloc[:4]
+    records = rows.to_dict("records")
+    expected = model.predict_proba(rows)
+    assert np.allclose(loaded.predict_scores(records[0]), expected[:1], atol=TOL)
+    assert np.allclose(loaded.predict_scores(records[::-1]), expected[::-1], atol=TOL)
+    assert np.allclose(loaded.predict_scores(rows.to_dict("list")), expected, atol=TOL)
+    with pytest.raises(SchemaError, match="visits"):
+        loaded.predict_scores({"spend": 1.0})

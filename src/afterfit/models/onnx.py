@@ -162,6 +162,13 @@ def onnx_class_labels(model_bytes: bytes) -> list[Any] | None:
 # --- the adapter ---------------------------------------------------------------------------
 
 
+def _is_records(X: Any) -> bool:
+    """A dict (one record, or columns of values) or a non-empty list of dicts."""
+    return isinstance(X, Mapping) or (
+        isinstance(X, list) and bool(X) and all(isinstance(r, Mapping) for r in X)
+    )
+
+
 def _column_values(X: pd.DataFrame, j: int) -> Any:
     """The values of column ``j``: a numpy array or a pandas ExtensionArray."""
     get = getattr(X, "_get_column_array", None)  # no Series built: ~2 us instead of ~50
@@ -537,6 +544,24 @@ class OnnxModel:
     def _feed(self, X: Any) -> dict[str, np.ndarray]:
         if len(self._inputs) == 1:
             name, dtype, _ = self._inputs[0]
+            if _is_records(X) and self.feature_names is not None:
+                rows = [X] if isinstance(X, Mapping) else X
+                if isinstance(X, Mapping) and any(
+                    isinstance(v, list | tuple | np.ndarray) for v in X.values()
+                ):
+                    X = pd.DataFrame(X)  # a dict of columns
+                else:
+                    absent = [c for c in self.feature_names if all(c not in r for r in rows)]
+                    if absent:
+                        raise SchemaError(
+                            f"The records lack the columns {short_list(absent)} that the "
+                            "ONNX model takes.",
+                            fix="give every record a value for each input column.",
+                        )
+                    X = pd.DataFrame(
+                        [[r.get(c) for c in self.feature_names] for r in rows],
+                        columns=self.feature_names,
+                    )
             X = to_frame(X)
             if self.feature_names is not None and isinstance(X, pd.DataFrame):
                 # Columns recorded at export: take them by name, in the graph's order.
@@ -557,9 +582,7 @@ class OnnxModel:
                 return {name: np.column_stack(cols) if cols else np.empty((len(frame), 0))}
             arr = X.to_numpy() if isinstance(X, pd.DataFrame) else np.asarray(X)
             return {name: arr}
-        if isinstance(X, Mapping) or (
-            isinstance(X, list) and X and all(isinstance(r, Mapping) for r in X)
-        ):
+        if _is_records(X):
             return self._feed_records(X)
         X = to_frame(X)
         if isinstance(X, np.ndarray):
