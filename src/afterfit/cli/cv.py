@@ -25,7 +25,6 @@ import typer
 from rich.table import Table
 
 from afterfit.cli._app import (
-    DataOpt,
     DropOpt,
     ModelOpt,
     TrustedTypeOpt,
@@ -152,7 +151,10 @@ def _print(results: dict[str, Any], comparison: Any) -> None:
 def cv(
     target: Annotated[str, typer.Option(help="Name of the target column.")],
     model: ModelOpt = None,
-    data: DataOpt = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Training data (CSV or Parquet) with the target column."),
+    ] = None,
     folds: Annotated[int, typer.Option(help="Folds per repeat.")] = 5,
     repeats: Annotated[int, typer.Option(help="Repeats with different shuffles.")] = 1,
     splitter: Annotated[
