@@ -387,3 +387,17 @@ def test_meta_estimator_with_estimator_param_is_not_unwrapped(small):
     scorer = make_scorer(roc_auc_score, response_method="predict_proba")
     sk = ms.cross_validate(bag, X, y, cv=splits, scoring=scorer)
     np.testing.assert_allclose(res.fold_values("roc_auc"), sk["test_score"], atol=TOL, rtol=0)
+
+
+def test_thresholded_classifier_is_scored_at_its_threshold(cancer):
+    from sklearn.model_selection import FixedThresholdClassifier
+
+    X, y = cancer
+    est = FixedThresholdClassifier(_logreg(), threshold=0.8)
+    splits = list(ms.StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
+    res = cross_validate(est, X, y, cv=splits, metrics=["accuracy", "recall", "roc_auc"])
+    sk = _sk(est, X, y, splits, ["accuracy", "recall", "roc_auc"])
+    for m in ("accuracy", "recall", "roc_auc"):
+        np.testing.assert_allclose(res.fold_values(m), sk[f"test_{m}"], atol=TOL, rtol=0)
+    plain = cross_validate(_logreg(), X, y, cv=splits, metrics=["recall"])
+    assert (res.fold_values("recall") < plain.fold_values("recall")).any()

@@ -234,6 +234,8 @@ def score_fold(
     metrics: Sequence[str],
     probabilities: bool,
     sample_weight: Any = None,
+    threshold: float | None = None,
+    pos_label: Any = None,
 ) -> dict[str, float]:
     """Point estimates of ``metrics`` on one fold's test rows (afterfit's metric suites).
 
@@ -249,6 +251,9 @@ def score_fold(
         Names from :func:`cv_metric_names`.
     sample_weight : array-like, optional
         Weights of the test rows.
+    threshold, pos_label : optional
+        Binary: the decision threshold and positive class (default 0.5, or 0 for decision
+        scores, and the second class), as :meth:`Predictions.from_arrays`.
     """
     import warnings
 
@@ -264,6 +269,8 @@ def score_fold(
         classes=classes,
         sample_weight=sample_weight,
         scores_are_probabilities=None if task == "regression" else probabilities,
+        threshold=threshold,
+        pos_label=pos_label,
     )
     suite: Any
     if task == "binary":
@@ -376,9 +383,17 @@ def _fit_and_score(
     scores = _fold_scores(model, _rows(X, test), task, probs)
     if classes is not None:
         scores = _align(scores, np.asarray(model.classes_), classes, probs)
+    # A thresholding wrapper (FixedThresholdClassifier, TunedThresholdClassifierCV) is
+    # scored at the threshold its fitted clone decides with, as afterfit evaluate does.
+    rule: tuple[Any, Any] = (None, None)
+    if task == "binary":
+        from afterfit.models.sklearn import _decision_rule
+
+        rule = _decision_rule(model, probs)
     values = score_fold(
         y[test], scores, task=task, classes=classes, metrics=metrics, probabilities=probs,
-        sample_weight=None if weight is None else weight[test],
+        sample_weight=None if weight is None else weight[test], threshold=rule[0],
+        pos_label=rule[1],
     )  # fmt: skip
     score_time = time.perf_counter() - start
     return FoldResult(values, scores, classes, fit_time, score_time,
