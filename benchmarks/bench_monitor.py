@@ -30,7 +30,8 @@ Timed:
   not installed by this script); if it is importable, the script says so and still
   times the pandas + scipy peer.
 
-Prints the times, rows per second and their ratio, and, when both saw the same rows,
+Prints the wall and CPU times (CPU time is steadier on a shared machine), rows per
+second and the ratios, afterfit's peak memory, and, when both saw the same rows,
 the largest difference between the two KS statistics (afterfit's comes from the
 1,000-point reference sketch, so it may be below the exact one by about 0.001).
 """
@@ -40,6 +41,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -214,9 +216,13 @@ def main() -> None:
                    str(log), "--out", str(out), "--window", "1d", "--quiet"]  # fmt: skip
         if importlib.util.find_spec("afterfit.cli.__main__") is None:
             command[1:3] = ["-c", "from afterfit.cli import main; main()"]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True)
         ours = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        ours_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        peak = after.ru_maxrss / 2**20  # KiB -> GiB (the largest child so far)
         if done.returncode != 0:
             raise SystemExit(f"afterfit monitor failed:\n{done.stdout}\n{done.stderr}")
         import json
@@ -224,9 +230,10 @@ def main() -> None:
         doc = json.loads((out / "results.json").read_text())["monitor"]
         drifted = doc["summary"]["drifted"]
         print(
-            f"afterfit monitor (--window 1d, page + results.json + tables): {ours:.1f} s, "
-            f"{rows / ours:,.0f} rows/s, {rows * n_features / ours / 1e6:,.0f} M values/s; "
-            f"{len(doc['windows'])} windows, drifted: {', '.join(drifted)}"
+            f"afterfit monitor (--window 1d, page + results.json + tables): {ours:.1f} s "
+            f"({ours_cpu:.1f} s CPU, peak {peak:.2f} GiB), {rows / ours:,.0f} rows/s, "
+            f"{rows * n_features / ours / 1e6:,.0f} M values/s; {len(doc['windows'])} windows, "
+            f"drifted: {', '.join(drifted)}"
         )
         if rows >= 10_000_000 and n_features >= 100:
             verdict = "PASS" if ours < 60 else "FAIL"
@@ -238,13 +245,19 @@ def main() -> None:
             print(
                 "Evidently is not installed (not installed here on purpose); peer: pandas + scipy."
             )
+        cpu = time.process_time()
         peer = _peer(log, reference, numeric, categorical, peer_rows)
+        peer_cpu = time.process_time() - cpu
         peer_rate = peer["rows"] / peer["seconds"]
         print(
             f"pandas + scipy (ks_2samp + PSI per feature, no windows) on {peer['rows']:,} rows: "
-            f"{peer['seconds']:.1f} s (read {peer['read']:.1f} s), {peer_rate:,.0f} rows/s"
+            f"{peer['seconds']:.1f} s ({peer_cpu:.1f} s CPU; read {peer['read']:.1f} s), "
+            f"{peer_rate:,.0f} rows/s"
         )
-        print(f"ratio (rows/s, afterfit / peer): {rows / ours / peer_rate:.1f}x")
+        print(
+            f"ratio afterfit / peer: {rows / ours / peer_rate:.1f}x in rows per wall second, "
+            f"{rows / ours_cpu / (peer['rows'] / peer_cpu):.1f}x in rows per CPU second"
+        )
         if peer["rows"] == rows:
             ks = {f["name"]: f["ks"] for f in doc["features"] if f["kind"] == "numeric"}
             diff = max(abs(ks[c] - peer["ks"][c]) for c in numeric if ks.get(c) is not None)
