@@ -558,10 +558,13 @@ class OnnxModel:
                             "ONNX model takes.",
                             fix="give every record a value for each input column.",
                         )
-                    X = pd.DataFrame(
-                        [[r.get(c) for c in self.feature_names] for r in rows],
-                        columns=self.feature_names,
-                    )
+                    cells = [[r.get(c) for c in self.feature_names] for r in rows]
+                    if dtype in NUMERIC_DTYPES and np.dtype(dtype).kind == "f":
+                        try:  # numbers and None (NaN): straight to the matrix
+                            return {name: np.array(cells, dtype=dtype)}
+                        except (TypeError, ValueError):
+                            pass
+                    X = pd.DataFrame(cells, columns=self.feature_names)
             X = to_frame(X)
             if self.feature_names is not None and isinstance(X, pd.DataFrame):
                 # Columns recorded at export: take them by name, in the graph's order.
