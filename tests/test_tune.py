@@ -241,3 +241,18 @@ def test_every_trial_failing_is_a_model_error(data):
     space = {"penalty": {"type": "categorical", "choices": [None]}}
     with pytest.raises(ModelError, match="No tuning trial completed"):
         tune(LR, X, y, space=space, n_trials=3, cv=3)
+
+
+def test_tune_nested_in_the_result_and_section(data):
+    X, y = data
+    space = {"C": {"type": "categorical", "choices": [1e-4, 1.0]}}
+    result = tune(LR, X, y, space=space, sampler="grid", pruner="none", cv=3, n_trials=2,
+                  nested=True, outer_cv=3, metric="accuracy", random_state=0)  # fmt: skip
+    assert result.nested is not None and result.nested.tuned.size == 3
+    assert not any("optimistic" in n for n in result.notes)
+    section = tuning_section(result)
+    ids = {b.id for b in section.blocks if isinstance(b, Figure | Table)}
+    assert {"tuning-nested", "tuning-nested-folds"} <= ids
+    assert [h.name for h in section.headline] == [
+        "best accuracy (CV)", "tuned − default accuracy (nested)"]  # fmt: skip
+    assert result.to_dict()["nested"]["n_outer"] == 3

@@ -127,7 +127,11 @@ def history_figure(trials: pd.DataFrame, metric: str, maximise: bool) -> Figure:
     done = trials[trials["state"] == "COMPLETE"].sort_values("number")
     x = done["number"].to_numpy(dtype=float)
     v = done["value"].to_numpy(dtype=float)
-    best = np.maximum.accumulate(v) if maximise else np.minimum.accumulate(v)
+    # Best so far at every trial number up to the last trial (pruned ones included).
+    numbers = np.sort(trials["number"].to_numpy(dtype=float))
+    numbers = numbers[numbers >= (x[0] if x.size else np.inf)]
+    running = np.maximum.accumulate(v) if maximise else np.minimum.accumulate(v)
+    best = running[np.searchsorted(x, numbers, side="right") - 1] if x.size else running
     traces = [
         specs.line(
             x,
@@ -138,7 +142,7 @@ def history_figure(trials: pd.DataFrame, metric: str, maximise: bool) -> Figure:
             hover=f"trial %{{x}}<br>{metric} %{{y:.4f}}<extra></extra>",
         ),
         specs.line(
-            x,
+            numbers,
             best,
             "best so far",
             color=specs.colour(1),
@@ -172,7 +176,7 @@ def importance_figure(importances: dict[str, float], method: str) -> Figure:
     trace = specs.bars([k for k, _ in items], [v for _, v in items], name="importance")
     layout = specs.layout(x="importance (share of variance)", legend=False,
                           height=max(220, 60 + 28 * len(items)))  # fmt: skip
-    layout["margin"]["l"] = 180
+    layout["yaxis"]["automargin"] = True  # long pipeline names stay readable
     return Figure(
         id="tuning-importances",
         title="Parameter importances",
@@ -234,24 +238,32 @@ def nested_blocks(nested: Any) -> list[Any]:
     """Nested CV: tuned versus default per outer fold, and the interval of the difference."""
     level = f"{nested.confidence:.0%}"
     frame = nested.frame()
+    folds = [str(i) for i in frame["outer_fold"]]
+    # Differences, not the two scores: both are near the same value, and bars from zero
+    # would hide what tuning changed.
     fig_traces = [
         specs.bars(
-            [str(i) for i in frame["outer_fold"]],
-            frame["default"],
-            name="default",
-            color=specs.colour(2),
-            horizontal=False,
-        ),
-        specs.bars(
-            [str(i) for i in frame["outer_fold"]],
-            frame["tuned"],
-            name="tuned",
+            folds,
+            frame["difference"],
+            name="tuned − default, by outer fold",
             color=specs.colour(0),
             horizontal=False,
         ),
+        specs.line(
+            [folds[0], folds[-1]], [nested.diff_mean] * 2, "mean difference", color=specs.colour(1)
+        ),
+        *specs.band(
+            [folds[0], folds[-1]],
+            [nested.diff_low] * 2,
+            [nested.diff_high] * 2,
+            f"{level} interval of the mean",
+            color=specs.colour(1),
+        ),
     ]
-    layout = specs.layout(x="outer fold", y=f"{nested.metric} on the outer test rows",
-                          barmode="group")  # fmt: skip
+    for trace in fig_traces[1:]:
+        trace["x"] = [folds[0], folds[-1]]  # categorical axis: keep the labels as text
+    layout = specs.layout(x="outer fold", y=f"tuned − default {nested.metric}")
+    layout["xaxis"]["type"] = "category"
     return [
         Figure(
             id="tuning-nested",
