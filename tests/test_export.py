@@ -439,3 +439,15 @@ def test_onnx_records_single_matrix_input(data, tmp_path):
     assert np.allclose(loaded.predict_scores(rows.to_dict("list")), expected, atol=TOL)
     with pytest.raises(SchemaError, match="visits"):
         loaded.predict_scores({"spend": 1.0})
+
+
+def test_onnx_source_path(data, tmp_path):
+    import onnxruntime as ort
+
+    X, y, _, _ = data
+    Xn = X[["visits", "spend"]]
+    path = export_model(LogisticRegression().fit(Xn, y), Xn, path=tmp_path / "m.onnx").path
+    assert load_model(path).source_path == path
+    assert OnnxModel(path.read_bytes()).source_path is None
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert OnnxModel(session).source_path == path

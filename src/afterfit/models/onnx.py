@@ -331,6 +331,8 @@ class OnnxModel:
     input_dtype : str or None
         Dtype of the single matrix input.
     session : onnxruntime.InferenceSession
+    source_path : pathlib.Path or None
+        The ``.onnx`` file the model was read from; None for bytes or a session.
     metadata : dict
         What afterfit's exporter recorded in the graph (task, classes with their original
         types, feature names); empty for other graphs.
@@ -350,12 +352,15 @@ class OnnxModel:
         classes_arg = as_classes(classes)
         self._relabelled = False
         self._reverse = False
+        self.source_path: Path | None = None
         self._position_cache: dict[tuple[Any, ...], dict[str, int]] = {}
         model_bytes: bytes | None
         if _is_session(source):
             self.session = source
             model_bytes = getattr(source, "_model_bytes", None)
             path = getattr(source, "_model_path", None)
+            if path and Path(path).is_file():
+                self.source_path = Path(path)
             if model_bytes is None and path:
                 try:
                     model_bytes = Path(path).read_bytes()
@@ -371,6 +376,7 @@ class OnnxModel:
                     f"The ONNX model file '{path}' does not exist.",
                     fix="check the path and the working directory.",
                 )
+            self.source_path = path
             # From the path, so that ONNX Runtime finds external weight files beside it.
             self.session = _make_session(str(path), providers, f"The file '{path}'", threads)
             model_bytes = path.read_bytes()
