@@ -328,17 +328,15 @@ def build_ensemble(
         "best_single": ens.member_names_[best],
         "ensemble_value_is": "in-sample (fitted on these rows: optimistic)",
     }
+    crossed = None
+    if X_test is None or method == "stacking":
+        crossed = _cross_fit(ens, S, codes, folds, random_state)
     if method == "stacking":
-        from afterfit.selection.ensemble_stacking import (
-            cross_fitted_meta_predictions,
-            meta_features,
-        )
-
-        honest = cross_fitted_meta_predictions(
-            meta_features(S, task), codes, task=task, n_classes=K, meta_model=meta_model,
-            cv=cv, random_state=random_state,
-        )  # fmt: skip
-        selection["ensemble_cv_value"] = float(score(metric, task, codes, honest, n_classes=K))
+        # The cross-fitted meta-model (its strength chosen inside each fold) is the honest
+        # stacking score on these rows.
+        assert crossed is not None
+        honest = float(score(metric, task, codes, crossed[0], n_classes=K))
+        selection["ensemble_cv_value"] = honest
         selection["ensemble_cv_value_is"] = (
             f"cross-fitted meta-model ({folds} folds, regularisation chosen inside each)"
         )
@@ -349,7 +347,8 @@ def build_ensemble(
         ens_scores, best_scores = ens.combine(S_test), S_test[best]
         evaluated_on, best_name, y_eval = "test", ens.member_names_[best], codes_test
     else:
-        ens_scores, best_scores, best_name = _cross_fit(ens, S, codes, folds, random_state)
+        assert crossed is not None
+        ens_scores, best_scores, best_name = crossed
         evaluated_on, y_eval = "cross-fitted validation", codes
     comparison, gain = _gain(
         y_eval, ens_scores, best_scores, task=task, metric=metric,

@@ -25,8 +25,8 @@ from afterfit.models.base import Task
 
 __all__ = ["cross_fitted_meta_predictions", "fit_meta_model", "meta_features"]
 
-#: Strengths searched by the default meta-models.
-CS = 10
+#: Strengths searched by the default meta-models (C = 1e-3 ... 1e3 for the logistic one).
+CS = np.logspace(-3, 3, 7)
 RIDGE_ALPHAS = np.logspace(-4, 4, 17)
 
 
