@@ -166,6 +166,7 @@ def test_float32_scaler_before_trees_misses_parity(data, tmp_path):
     assert parity.max_abs_diff > 1e-3 and not parity.passed
 
 
+@pytest.mark.slow
 def test_multiclass_string_labels(data, tmp_path):
     X, _, y3, _ = data
     for est in (LogisticRegression(max_iter=500), HistGradientBoostingClassifier(max_iter=20)):
