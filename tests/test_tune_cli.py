@@ -4,7 +4,6 @@ sharing a PostgreSQL study, and bad input (exit code 2, nothing written)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -201,7 +200,3 @@ def test_bad_input_is_exit_2(files, tmp_path, extra, words):
 def test_missing_model_is_exit_2(files):
     result = run("tune", "--data", files["data"], "--target", "target")
     assert result.exit_code == 2 and "needs --model" in text(result)
-
-
-def test_module_entry_point_exists():
-    assert os.path.exists(Path(sys.modules["afterfit.cli"].__file__).parent / "__main__.py")
