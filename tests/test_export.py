@@ -328,6 +328,10 @@ def test_prefer_skops(data, tmp_path):
     assert result.format == "skops" and result.reason is None and not result.fell_back
     assert result.path == tmp_path / "m.skops" and not (tmp_path / "m.onnx").exists()
     assert result.parity is not None and result.parity.max_abs_diff == 0.0
+    # A .skops path asks for skops.
+    again = export_model(model, X, path=tmp_path / "n.skops")
+    assert again.format == "skops" and again.path == tmp_path / "n.skops"
+    assert not (tmp_path / "n.onnx").exists()
 
 
 def test_afterfit_model_in_and_opset(data, tmp_path):

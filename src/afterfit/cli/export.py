@@ -72,7 +72,10 @@ def export(
     target: Annotated[str, typer.Option(help="Name of the target column (left out).")],
     out: Annotated[
         Path,
-        typer.Option(help="The ONNX file to write; a skops fallback goes beside it."),
+        typer.Option(
+            help="The file to write: model.onnx (a skops fallback goes beside it as "
+            "model.skops), or model.skops for skops only."
+        ),
     ],
     model: ModelOpt = None,
     data: DataOpt = None,

@@ -463,7 +463,8 @@ def export_model(
         parity check runs on them.
     path : str or os.PathLike
         The ONNX file to write (``model.onnx``); a skops fallback goes beside it with the
-        suffix ``.skops``. With ``prefer="skops"`` the ``.skops`` file is written.
+        suffix ``.skops``. With ``prefer="skops"``, or a path ending in ``.skops``, the
+        ``.skops`` file is written.
     prefer : {"onnx", "skops"}, default "onnx"
         ``"onnx"``: convert and check; when no converter exists, conversion fails, or
         parity misses ``tolerance`` at float32 and at float64, write skops and say why.
@@ -502,6 +503,8 @@ def export_model(
     ('onnx', True)
     """
     onnx_path, skops_path = _check_paths(path, prefer)
+    if Path(path).suffix.lower() == ".skops":
+        prefer = "skops"  # a .skops path asks for skops: never write a .onnx beside it
     if not (isinstance(tolerance, int | float) and math.isfinite(tolerance) and tolerance >= 0):
         raise InvalidInputError(
             f"The argument 'tolerance' must be a non-negative number; received {tolerance!r}.",
