@@ -486,3 +486,51 @@ def test_overall_ks_uses_every_sketch_point(reference):
     assert got.ks == pytest.approx(direct.ks, abs=1e-12)
     assert got.psi == pytest.approx(direct.psi, abs=1e-12)
     assert math.isfinite(got.p_value)
+
+
+# -- other tasks ----------------------------------------------------------------------------
+def test_regression_log_with_labels(tmp_path):
+    rng = np.random.default_rng(30)
+    X = pd.DataFrame({"a": rng.normal(size=5_000), "b": rng.normal(size=5_000)})
+    ref = ReferenceStats.from_frame(X, scores=X["a"].to_numpy() * 2)
+    assert list(ref.predictions) == ["score"]
+    log = pd.DataFrame({"a": rng.normal(0.5, 1, 2_000), "b": rng.normal(size=2_000)})
+    log["prediction"] = log["a"] * 2
+    log["ts"] = T0 + np.arange(2_000) * 60.0
+    log["request_id"] = [f"q{i}" for i in range(2_000)]
+    labels = pd.DataFrame({"request_id": log["request_id"], "y": log["prediction"] + 0.1})
+    result = monitor(ref, log, task="regression", window="1d", labels=labels, n_resamples=50)
+    assert [c.name for c in result.predictions] == ["prediction"]
+    assert result.predictions[0].drifted and "a" in result.drifted and "b" not in result.drifted
+    perf = result.performance.frame()
+    mae = perf[(perf["metric"] == "mae") & (perf["window"] == "all")]["value"].iloc[0]
+    assert mae == pytest.approx(0.1)
+    write_monitor_report(result, tmp_path / "drift")
+    html = (tmp_path / "drift" / "index.html").read_text()
+    assert "drift-hist-prediction" in html and "mae" in html
+
+
+def test_multiclass_log_with_labels():
+    rng = np.random.default_rng(31)
+    classes = [0, 1, 2]
+    X = pd.DataFrame({"a": rng.normal(size=3_000)})
+    proba = rng.dirichlet([1, 1, 1], 3_000)
+    ref = ReferenceStats.from_frame(X, scores=proba, classes=classes)
+    assert list(ref.predictions) == ["proba_0", "proba_1", "proba_2"]
+    log = pd.DataFrame({"a": rng.normal(size=1_000)})
+    cur = rng.dirichlet([1, 1, 1], 1_000)
+    for j in classes:
+        log[f"proba_{j}"] = cur[:, j]
+    log["request_id"] = [f"m{i}" for i in range(1_000)]
+    # Labels read from a CSV are text: "0", "1", "2" name the classes 0, 1, 2.
+    labels = pd.DataFrame({"request_id": log["request_id"], "label": cur.argmax(1).astype(str)})
+    result = monitor(ref, log, task="multiclass", classes=classes, labels=labels, n_resamples=50)
+    assert len(result.predictions) == 3 and result.drifted == []
+    assert result.performance.overall.metrics["accuracy"].value == 1.0
+
+
+def test_drift_score_takes_pandas_categories(reference):
+    frame = _features(500, 32)
+    frame["city"] = frame["city"].astype("category")
+    plain = _features(500, 32)
+    assert reference.drift_score(frame) == pytest.approx(reference.drift_score(plain))

@@ -30,7 +30,7 @@ import re
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -206,13 +206,18 @@ class _NumericCounter:
                 slot[2] += missing
 
     def overall(self) -> ColumnDrift:
-        return numeric_drift(self.stats, self.cum, self.n, self.n_missing)
+        # Named after the log's column (a reference "score" is logged as proba_<class>).
+        return replace(
+            numeric_drift(self.stats, self.cum, self.n, self.n_missing), name=self.column
+        )
 
     def window(self, window: int) -> ColumnDrift:
         slot = self.windows.get(window)
         if slot is None:
-            return numeric_drift(self.stats, np.zeros(self.window_points.size), 0, 0)
-        return numeric_drift(self.stats, slot[0], slot[1], slot[2], points=self.window_points)
+            drift = numeric_drift(self.stats, np.zeros(self.window_points.size), 0, 0)
+        else:
+            drift = numeric_drift(self.stats, slot[0], slot[1], slot[2], points=self.window_points)
+        return replace(drift, name=self.column)
 
 
 class _CategoricalCounter:
@@ -246,11 +251,11 @@ class _CategoricalCounter:
         return int(self.counts.sum())
 
     def overall(self) -> ColumnDrift:
-        return categorical_drift(self.stats, self.counts, self.n_missing)
+        return replace(categorical_drift(self.stats, self.counts, self.n_missing), name=self.column)
 
     def window(self, window: int) -> ColumnDrift:
         slot = self.windows.get(window, [np.zeros(self.k, np.int64), 0])
-        return categorical_drift(self.stats, slot[0], slot[1])
+        return replace(categorical_drift(self.stats, slot[0], slot[1]), name=self.column)
 
 
 Counter = _NumericCounter | _CategoricalCounter

@@ -342,7 +342,8 @@ def _predictions_section(result: Any) -> Section:
     ]
     if result.windows:
         blocks.append(_over_time(result, "prediction"))
-    mapping = {v: k for k, v in result.model.get("prediction_columns", {}).items()}
+    # Log column -> the reference's name for it ("score" is logged as proba_<class>).
+    mapping = result.model.get("prediction_columns", {})
     for c in result.predictions[:3]:
         stats = result.reference.predictions.get(mapping.get(c.name, c.name))
         if stats is not None and c.name in result.counts:
