@@ -300,6 +300,8 @@ def test_bagging_and_boosting_from_training_data(cancer):
                            n_resamples=200)  # fmt: skip
     assert boost.gain.evaluated_on == "cross-fitted training"
     assert boost.gain.n_rows == len(y_tr)
+    # The cross-validated ensemble is the boosted model, not its base refitted.
+    assert boost.gain.ensemble_value != pytest.approx(boost.gain.best_value)
     with pytest.raises(ModelError, match="sample_weight"):
         train_ensemble(KNeighborsClassifier(), X_tr, y_tr, method="boosting")
 
@@ -348,6 +350,32 @@ def test_skops_round_trip_without_trust_keeps_onnx_bytes(tmp_path, method):
     np.testing.assert_allclose(loaded.predict_scores(X_te), expected, atol=1e-12)
     stored = [m for m in loaded.estimator.members_ if type(m).__name__ == "StoredModel"]
     assert len(stored) == 1 and stored[0].kind == "onnx" and stored[0].data[:2]
+
+
+def test_native_booster_members_are_kept_as_bytes(tmp_path):
+    import lightgbm as lgb
+    import xgboost as xgb
+
+    from afterfit.models import LightGBMModel, XGBoostModel
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X_tr, y_tr, X_va, y_va, X_te, y_te = _split(X, y)
+    params = {"objective": "binary:logistic", "max_depth": 3, "nthread": 1}
+    booster = xgb.train(params, xgb.DMatrix(X_tr, label=y_tr), num_boost_round=20)
+    light = lgb.train({"objective": "binary", "verbose": -1, "num_threads": 1},
+                      lgb.Dataset(X_tr, label=y_tr), num_boost_round=20)  # fmt: skip
+    members = {"xgb": XGBoostModel(booster), "lgb": LightGBMModel(light),
+               "nb": GaussianNB().fit(X_tr, y_tr)}  # fmt: skip
+    res = build_ensemble(members, X_va, y_va, method="weights", X_test=X_te, y_test=y_te,
+                         n_resamples=100)  # fmt: skip
+    path = tmp_path / "boosters.skops"
+    sio.dump(res.estimator, path)
+    loaded = load_model(path)
+    kinds = sorted(type(m).__name__ + ":" + getattr(m, "kind", "") for m in
+                   loaded.estimator.members_)  # fmt: skip
+    assert kinds == ["GaussianNB:", "StoredModel:lightgbm", "StoredModel:xgboost"]
+    np.testing.assert_allclose(loaded.predict_scores(X_te), res.estimator.predict_proba(X_te),
+                               atol=1e-12)  # fmt: skip
 
 
 def test_estimator_api():

@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -725,11 +724,8 @@ def _cv_ensemble(
 ) -> Any:
     from afterfit.selection.cv import cross_validate
 
-    # cross_validate unwraps ``model.estimator`` (an afterfit Model's estimator), which for
-    # a BaggingClassifier is its *base* estimator: hand it the ensemble the same way.
-    holder = SimpleNamespace(estimator=ensemble)
     try:
-        return cross_validate(holder, X, y, cv=splits, random_state=random_state)
+        return cross_validate(ensemble, X, y, cv=splits, random_state=random_state)
     except (ValueError, TypeError) as exc:
         raise ModelError(
             f"{method} of the base model failed in scikit-learn: {exc}",

@@ -94,8 +94,9 @@ def greedy_selection(
     >>> import numpy as np
     >>> y = np.array([0.0, 1.0])
     >>> preds = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 2.0]])
-    >>> greedy_selection(preds, y, task="regression", metric="mse", n_iterations=3).counts
-    array([1, 1, 1])
+    >>> sel = greedy_selection(preds, y, task="regression", metric="mse", n_iterations=3)
+    >>> sel.counts.tolist(), sel.best_step  # (0, 0) then (0, 2) average to the target
+    ([1, 0, 1], 1)
     """
     m = scores.shape[0]
     if n_iterations < 0 or n_init < 1 or n_init > m:
