@@ -115,6 +115,15 @@ def serve(
     microbatch_wait_ms: Annotated[
         float, typer.Option(help="How long a micro-batch waits for more requests.", min=0)
     ] = 0.0,
+    keep_alive_s: Annotated[
+        int,
+        typer.Option(
+            help="Seconds an idle keep-alive connection stays open; keep it above the idle "
+            "timeout of any load balancer or client pool in front (a server closing first "
+            "races with a request sent on the closing connection).",
+            min=1,
+        ),
+    ] = 75,
     trust: TrustOpt = False,
     trusted_type: TrustedTypeOpt = None,
     quiet: Annotated[
@@ -168,6 +177,7 @@ def serve(
         "log_level": "warning",
         "access_log": False,
         "timeout_graceful_shutdown": 10,
+        "timeout_keep_alive": keep_alive_s,
     }
     if workers > 1:
         if server.writer is not None:
