@@ -196,6 +196,34 @@ class EnsembleResult:
             {"step": steps, self.metric: self.curve, "kept": steps == self.best_step}
         )
 
+    def gain_frame(self) -> pd.DataFrame:
+        """One row per compared metric: ``metric, ensemble, best_single, gain, gain_low,
+        gain_high, p_value, test`` (gain positive: the ensemble is better)."""
+        rows = []
+        for r in self.comparison.rows:
+            sign = -1.0 if lower_is_better(r.metric) else 1.0
+            lo, hi = sorted((sign * r.ci_low, sign * r.ci_high))
+            rows.append(
+                {"metric": r.metric, "ensemble": r.value_b, "best_single": r.value_a,
+                 "gain": sign * r.difference, "gain_low": lo, "gain_high": hi,
+                 "p_value": r.p_value, "test": r.test}
+            )  # fmt: skip
+        return pd.DataFrame(rows)
+
+    def plot(self, *, kind: str = "weights") -> Any:
+        """A matplotlib figure: ``kind="weights"`` (members and weights), ``"curve"``
+        (greedy selection curve) or ``"gain"`` (gain by metric with intervals)."""
+        from afterfit.selection import ensemble_plots
+
+        draw = {"weights": ensemble_plots.plot_weights, "curve": ensemble_plots.plot_curve,
+                "gain": ensemble_plots.plot_gain}.get(kind)  # fmt: skip
+        if draw is None:
+            raise InvalidInputError(
+                f"kind must be 'weights', 'curve' or 'gain'; got {kind!r}.",
+                fix="pass kind='weights', 'curve' or 'gain'.",
+            )
+        return draw(self)
+
     def to_dict(self) -> dict[str, Any]:
         members = [
             {k: scalar(v) if not isinstance(v, bool | np.bool_) else bool(v) for k, v in r.items()}

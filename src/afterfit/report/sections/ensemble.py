@@ -6,9 +6,7 @@ import math
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from afterfit.compare.results import LOWER_IS_BETTER
 from afterfit.report import specs
 from afterfit.report.page import Figure, Finding, Headline, Note, Section, Table
 
@@ -19,28 +17,6 @@ _METHOD_TEXT = {
     "bagging": "bagging of the base model",
     "boosting": "boosting (AdaBoost) of the base model",
 }
-
-
-def gain_frame(result: Any) -> pd.DataFrame:
-    """One row per compared metric: the ensemble, the best single model, the gain
-    (positive: the ensemble is better) with its paired interval."""
-    rows = []
-    for r in result.comparison.rows:
-        sign = -1.0 if r.metric in LOWER_IS_BETTER else 1.0
-        lo, hi = sorted((sign * r.ci_low, sign * r.ci_high))
-        rows.append(
-            {
-                "metric": r.metric,
-                "ensemble": r.value_b,
-                "best_single": r.value_a,
-                "gain": sign * r.difference,
-                "gain_low": lo,
-                "gain_high": hi,
-                "p_value": r.p_value,
-                "test": r.test,
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def ensemble_section(result: Any) -> Section:
@@ -60,6 +36,7 @@ def ensemble_section(result: Any) -> Section:
                 "Members and weights",
                 {"data": [bar], "layout": layout},
                 caption=f"Weights: {result.settings.get('weights_are', 'weights')}.",
+                png=lambda: result.plot(kind="weights"),
             )
         )
     if result.curve is not None:
@@ -94,9 +71,10 @@ def ensemble_section(result: Any) -> Section:
                 caption=f"{result.metric} of the ensemble on the {result.selection['n_rows']:,} "
                 "selection rows after each addition; the step marked is kept. On the rows it "
                 "was selected on, so optimistic: the gain below is measured on held-out rows.",
+                png=lambda: result.plot(kind="curve"),
             )
         )
-    gains = gain_frame(result)
+    gains = result.gain_frame()
     bars = specs.bars(
         gains["metric"], gains["gain"], low=gains["gain_low"], high=gains["gain_high"],
         name="gain", color=specs.colour(2),
@@ -117,6 +95,7 @@ def ensemble_section(result: Any) -> Section:
             {"data": [bars], "layout": glayout},
             caption=f"Ensemble minus best single model, signed so that positive is better, "
             f"with paired {conf} intervals on {g.n_rows:,} {g.evaluated_on} rows.",
+            png=lambda: result.plot(kind="gain"),
         )
     )
     blocks.append(Note(g.sentence()))
