@@ -378,6 +378,25 @@ def test_native_booster_members_are_kept_as_bytes(tmp_path):
                                atol=1e-12)  # fmt: skip
 
 
+def test_members_with_classes_in_another_order_are_aligned(tmp_path):
+    from afterfit.models import as_model
+
+    X, y = load_iris(return_X_y=True)
+    a = GaussianNB().fit(X, y)
+    # b learns codes (y + 1) % 3: its column j is the original class [2, 0, 1][j].
+    b = LogisticRegression(max_iter=2000).fit(X, (y + 1) % 3)
+    ens = EnsembleClassifier([a, as_model(b, classes=[2, 0, 1])], method="weights")
+    ens.fit(X, y)
+    S = ens.member_scores(X)
+    pb = b.predict_proba(X)
+    for j, label in enumerate([2, 0, 1]):
+        np.testing.assert_allclose(S[1][:, label], pb[:, j])
+    assert ens.score(X, y) > 0.9
+    path = tmp_path / "aligned.skops"
+    sio.dump(ens, path)
+    np.testing.assert_allclose(load_model(path).predict_scores(X), ens.predict_proba(X))
+
+
 def test_estimator_api():
     X, y = load_iris(return_X_y=True, as_frame=True)
     y = y.map({0: "setosa", 1: "versicolor", 2: "virginica"})

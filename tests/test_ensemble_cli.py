@@ -86,8 +86,10 @@ def test_cross_fitted_gain_and_stacking(files, tmp_path):
     out = tmp_path / "out"
     r = _run("--model", files / "a.skops", "--model", files / "b.skops", "--data",
              files / "valid.parquet", "--target", "y", "--method", "weights", "--out", out,
-             "--n-resamples", 200, "--no-figures", "-q")  # fmt: skip
+             "--n-resamples", 200, "-q")  # fmt: skip
     assert r.exit_code == 0, r.output
+    for name in ("ensemble-weights", "ensemble-gain", "comparison-models"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 1000
     doc = json.loads((out / "results.json").read_text())
     assert doc["ensemble"]["gain"]["evaluated_on"] == "cross-fitted validation"
     assert doc["ensemble"]["gain"]["n_rows"] == 170
