@@ -663,7 +663,6 @@ def train_ensemble(
         y_eval = np.asarray(y_test.to_numpy() if hasattr(y_test, "to_numpy") else y_test)
         evaluated_on = "test"
     codes = _encode(y_eval, classes)
-    K = 0 if classes is None else len(classes)
     comparison, gain = _gain(
         codes, np.asarray(ens_scores, dtype=np.float64), np.asarray(base_scores, np.float64),
         task=task, metric=metric, classes=classes, evaluated_on=evaluated_on,
@@ -682,7 +681,6 @@ def train_ensemble(
         "best_single": base_name,
         "ensemble_value_is": evaluated_on,
     }
-    del K
     return EnsembleResult(
         method=method, task=task, metric=metric, estimator=fitted, members=members,
         selection=selection, gain=gain, comparison=comparison,
@@ -795,7 +793,7 @@ def _train_stacking(
     best = best_index(singles, metric)
     if X_test is None:
         ens_scores = cross_fitted_meta_predictions(
-            meta_features(S, task), codes, task=task, n_classes=K, cv=5,
+            meta_features(S, task), codes, task=task, n_classes=K, cv=folds,
             random_state=random_state,
         )  # fmt: skip
         best_scores, y_eval, evaluated_on = S[best], codes, "cross-fitted training"
