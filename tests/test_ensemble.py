@@ -226,6 +226,9 @@ def test_regression_methods():
         assert res.metric == "rmse"
         assert res.estimator.predict(X_te).shape == (len(y_te),)
         assert np.isfinite(res.gain.ci_low)
+    bag = train_ensemble(tree, X_tr, y_tr, method="bagging", n_estimators=5, n_resamples=100)
+    assert type(bag.estimator).__name__ == "BaggingRegressor"
+    assert bag.gain.metric == "rmse" and bag.gain.evaluated_on == "cross-fitted training"
 
 
 # --- stacking ---------------------------------------------------------------------------
@@ -315,6 +318,9 @@ def test_stacking_from_training_data(cancer):
     assert isinstance(res.estimator, EnsembleClassifier)
     assert res.estimator.predict_proba(X_te).shape == (len(y_te), 2)
     assert res.gain.evaluated_on == "test"
+    crossed = train_ensemble(bases, X_tr, y_tr, method="stacking", n_resamples=100, folds=3)
+    assert crossed.gain.evaluated_on == "cross-fitted training"
+    assert crossed.gain.n_rows == len(y_tr)
 
 
 # --- skops ------------------------------------------------------------------------------
