@@ -84,8 +84,10 @@ def worker_app() -> Any:
     environment the parent set."""
     from afterfit.deploy.access_log import configure_access_log
 
-    configure_access_log()
-    return _build(json.loads(os.environ[_ENV]))
+    options = json.loads(os.environ[_ENV])
+    if not options.get("quiet"):
+        configure_access_log()
+    return _build(options)
 
 
 @app.command()
@@ -151,6 +153,7 @@ def serve(
             "max_batch_rows": max_batch_rows,
             "microbatch_rows": microbatch_rows,
             "microbatch_wait_ms": microbatch_wait_ms,
+            "quiet": quiet,
         }
         _check_port(host, port)
         # Load, verify and reach the log here, so every failure is an exit code 2.
