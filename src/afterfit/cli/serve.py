@@ -87,7 +87,19 @@ def worker_app() -> Any:
     options = json.loads(os.environ[_ENV])
     if not options.get("quiet"):
         configure_access_log()
-    return _build(options)
+    application = _build(options)
+    _freeze()
+    return application
+
+
+def _freeze() -> None:
+    """Everything loaded so far (pandas, scikit-learn, the model) lives as long as the
+    server: moved out of the garbage collector's sight, a full collection no longer walks
+    it and stalls every request in flight (~0.1 s, the p99 at concurrency 32)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 @app.command()
@@ -188,4 +200,5 @@ def serve(
         os.environ[_ENV] = json.dumps(options)
         uvicorn.run("afterfit.cli.serve:worker_app", factory=True, workers=workers, **common)
     else:
+        _freeze()
         uvicorn.run(application, **common)

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import inspect
 import json
 import logging
@@ -606,11 +605,6 @@ def create_app(
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         if server.writer is not None:
             server.writer.start()
-        # Everything loaded so far (pandas, scikit-learn, the model) lives as long as the
-        # server: out of the collector's sight, a full collection no longer walks millions of
-        # objects and stalls every request in flight for ~0.1 s.
-        gc.collect()
-        gc.freeze()
         server.started = True
         try:
             yield
