@@ -26,10 +26,10 @@ from afterfit.deploy import (
     build_bundle,
     export_model,
     load_bundle,
-    monitor,
     monitor_bundle,
     predict_file,
 )
+from afterfit.deploy.monitor import monitor
 from afterfit.errors import (
     AfterfitError,
     AfterfitWarning,
@@ -79,8 +79,8 @@ from afterfit.selection import (
     make_splitter,
     nested_tune,
     train_ensemble,
-    tune,
 )
+from afterfit.selection.tune import tune
 from afterfit.thresholds import (
     CostSensitiveModel,
     ThresholdedModel,

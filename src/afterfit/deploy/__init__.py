@@ -12,7 +12,9 @@ from afterfit.deploy.bundle import Bundle, BundlePredictions, build_bundle, load
 from afterfit.deploy.drift import DriftThresholds
 from afterfit.deploy.export import ExportResult, Parity, export_model
 from afterfit.deploy.manifest import BundleError
-from afterfit.deploy.monitor import MonitorResult, monitor, monitor_bundle, write_monitor_report
+
+# ``monitor`` (the function) is exported by ``afterfit`` itself: here it would shadow the module.
+from afterfit.deploy.monitor import MonitorResult, monitor_bundle, write_monitor_report
 from afterfit.deploy.reference import ReferenceStats
 from afterfit.deploy.schema import InputSchema, SchemaValidationError
 
@@ -31,7 +33,6 @@ __all__ = [
     "build_bundle",
     "export_model",
     "load_bundle",
-    "monitor",
     "monitor_bundle",
     "predict_file",
     "write_monitor_report",

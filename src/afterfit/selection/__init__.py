@@ -21,7 +21,9 @@ from afterfit.selection.ensemble_estimator import EnsembleClassifier, EnsembleRe
 from afterfit.selection.nested import NestedResult, nested_tune
 from afterfit.selection.spaces import SearchSpace, default_space, resolve_space
 from afterfit.selection.splitters import make_splitter, split_indices
-from afterfit.selection.tune import TuningResult, tune
+
+# ``tune`` (the function) is exported by ``afterfit`` itself: here it would shadow the module.
+from afterfit.selection.tune import TuningResult
 
 __all__ = [
     "CVComparison",
@@ -46,5 +48,4 @@ __all__ = [
     "resolve_space",
     "split_indices",
     "train_ensemble",
-    "tune",
 ]
