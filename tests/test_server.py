@@ -424,3 +424,18 @@ def test_a_real_fault_is_500_and_logged(cancer, caplog):
     assert r.json()["detail"].startswith("internal server error")
     assert r.json()["request_id"] == r.headers["x-request-id"]
     assert "the model file vanished" in caplog.text
+
+
+def test_ready_and_predict_answer_503_when_the_log_writer_stops(cancer, tmp_path):
+    X, _ = cancer_data()
+    app = create_app(cancer, log_url=f"sqlite:///{tmp_path / 'p.db'}")
+    with running(app) as base, httpx.Client(base_url=base) as client:
+        assert client.get("/ready").status_code == 200
+        assert client.post("/predict", json=X.iloc[0].to_dict()).status_code == 200
+        app.state.afterfit.writer.close()  # as if its database went away for good
+        r = client.get("/ready")
+        assert r.status_code == 503 and r.json()["prediction_log"]["healthy"] is False
+        r = client.post("/predict", json=X.iloc[0].to_dict())
+        assert r.status_code == 503 and "prediction log" in r.json()["detail"]
+        assert client.get("/health").status_code == 200  # alive, just not ready
+    assert len(read_log(f"sqlite:///{tmp_path / 'p.db'}")) == 1
