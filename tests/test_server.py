@@ -439,3 +439,51 @@ def test_ready_and_predict_answer_503_when_the_log_writer_stops(cancer, tmp_path
         assert r.status_code == 503 and "prediction log" in r.json()["detail"]
         assert client.get("/health").status_code == 200  # alive, just not ready
     assert len(read_log(f"sqlite:///{tmp_path / 'p.db'}")) == 1
+
+
+def test_multiclass_and_regression_bundles(tmp_path):
+    from sklearn.datasets import load_diabetes, load_iris
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    from afterfit.deploy.bundle import build_bundle, load_bundle
+
+    Xi, yi = load_iris(return_X_y=True, as_frame=True)
+    Xi.columns = ["sl", "sw", "pl", "pw"]
+    yi = yi.map({0: "setosa", 1: "versicolor", 2: "virginica"})
+    iris_model = LogisticRegression(max_iter=1000).fit(Xi, yi)
+    build_bundle(iris_model, Xi, yi, out=tmp_path / "iris", name="iris", version="3")
+    Xd, yd = load_diabetes(return_X_y=True, as_frame=True)
+    reg = LinearRegression().fit(Xd, yd)
+    build_bundle(reg, Xd, yd, out=tmp_path / "diab", name="diabetes", version="1")
+
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    iris = create_app(load_bundle(tmp_path / "iris"), log_url=url)
+    with running(iris) as base, httpx.Client(base_url=base) as client:
+        r = client.post("/predict", json=Xi.iloc[[0, 60, 120]].to_dict("records"))
+        rows = r.json()["predictions"]
+        got = np.array([[p["probabilities"][c] for c in iris_model.classes_] for p in rows])
+        np.testing.assert_allclose(got, iris_model.predict_proba(Xi.iloc[[0, 60, 120]]), atol=1e-5)
+        assert [p["decision"] for p in rows] == list(iris_model.predict(Xi.iloc[[0, 60, 120]]))
+        families = _metrics(client)
+        assert _value(families["afterfit_prediction"], "afterfit_prediction_sum") == (
+            pytest.approx(got.max(axis=1).sum(), abs=1e-4)  # the top-class probability
+        )
+        assert _value(families["afterfit_predicted_class"], "afterfit_predicted_class_total") == 3
+    log = read_log(url, model_name="iris")
+    assert {"proba_setosa", "proba_versicolor", "proba_virginica", "decision"} <= set(log.columns)
+    assert log["decision"].tolist() == [p["decision"] for p in rows]
+
+    diab = create_app(load_bundle(tmp_path / "diab"), log_url=url)
+    with running(diab) as base, httpx.Client(base_url=base) as client:
+        r = client.post("/predict", json={"records": Xd.head(4).to_dict("records")})
+        values = [p["prediction"] for p in r.json()["predictions"]]
+        np.testing.assert_allclose(values, reg.predict(Xd.head(4)), rtol=1e-4)
+        families = _metrics(client)
+        assert _value(families["afterfit_prediction"], "afterfit_prediction_sum") == (
+            pytest.approx(sum(values), rel=1e-6)
+        )
+        assert (
+            "afterfit_predicted_class" not in families or not families["afterfit_predicted_class"]
+        )
+    log = read_log(url, model_name="diabetes")
+    np.testing.assert_allclose(log["prediction"], values)

@@ -76,17 +76,20 @@ class _ArrayHistogram:
             self._sum += float(v.sum())
 
     def collect(self) -> Iterator[Any]:
-        from prometheus_client.core import HistogramMetricFamily
+        from prometheus_client.metrics_core import Metric
 
         with self._lock:
             cumulative = np.cumsum(self._counts)
             total = float(self._sum)
-        buckets = [
-            (repr(float(b)), float(c)) for b, c in zip(self.bounds, cumulative, strict=False)
-        ]
-        buckets.append(("+Inf", float(cumulative[-1])))
-        family = HistogramMetricFamily(self.name, self.documentation)
-        family.add_metric([], buckets, total)
+        # Samples written out by hand: prometheus_client's HistogramMetricFamily drops
+        # _sum and _count when a bucket is negative (an OpenMetrics rule), and regression
+        # values can be.
+        family = Metric(self.name, self.documentation, "histogram")
+        for bound, count in zip(self.bounds, cumulative, strict=False):
+            family.add_sample(f"{self.name}_bucket", {"le": repr(float(bound))}, float(count))
+        family.add_sample(f"{self.name}_bucket", {"le": "+Inf"}, float(cumulative[-1]))
+        family.add_sample(f"{self.name}_count", {}, float(cumulative[-1]))
+        family.add_sample(f"{self.name}_sum", {}, total)
         yield family
 
 
