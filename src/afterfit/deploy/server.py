@@ -700,7 +700,12 @@ def create_app(
                 )
             state["n_rows"] = n
             latency_ms = (time.perf_counter() - t0) * 1000.0
-            server.enqueue_log(request_id, features, outputs, latency_ms)
+            if n <= _INLINE_ROWS:
+                server.enqueue_log(request_id, features, outputs, latency_ms)
+            else:  # building many log rows would hold up the event loop
+                await loop.run_in_executor(
+                    server.executor, server.enqueue_log, request_id, features, outputs, latency_ms
+                )
             return reply(
                 200,
                 {
