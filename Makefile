@@ -37,4 +37,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench_report.py
 
 clean:
-	rm -rf $(VENV) results report report-digits demo-data .pytest_cache build src/*.egg-info
+	rm -rf $(VENV) results report report-digits cv bundle demo-data .pytest_cache build src/*.egg-info

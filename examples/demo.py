@@ -3,7 +3,12 @@
 1. A gradient-boosting classifier on scikit-learn's breast-cancer data (shipped with
    scikit-learn, no download), saved as a safe .skops file with its splits as Parquet;
    ``afterfit run`` writes its report to ``report/``.
-2. A small convolutional network on scikit-learn's 8x8 digits images, saved as a state
+2. The same model's next steps: ``afterfit cv`` cross-validates it on the training rows
+   (corrected intervals, ``cv/``), ``afterfit bundle`` turns it into a verified deployment
+   bundle (ONNX with a parity check, input schema, threshold, drift reference, model card,
+   manifest; ``bundle/breast-cancer-1.0/``) and ``afterfit predict`` scores the test rows
+   from the bundle in chunks (``demo-data/predictions.parquet``).
+3. A small convolutional network on scikit-learn's 8x8 digits images, saved as a state
    dict (loaded without unpickling code); ``afterfit run --images`` writes its report, with
    saliency maps and their faithfulness and sanity checks, to ``report-digits/``.
 
@@ -26,6 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path("demo-data")
 REPORT = Path("report")
 DIGITS_REPORT = Path("report-digits")
+CV = Path("cv")
+BUNDLE = Path("bundle/breast-cancer-1.0")
 
 
 def afterfit(args: list[str]) -> int:
@@ -59,6 +66,28 @@ def tabular() -> int:
     return afterfit(args)
 
 
+def deployment() -> int:
+    """Cross-validate the demo model, bundle it for serving and predict from the bundle."""
+    model = str(DATA / "model.skops")
+    trusted = [a for name in sio.get_untrusted_types(file=ROOT / DATA / "model.skops")
+               for a in ("--trusted-type", name)]  # fmt: skip
+    steps = [
+        ["cv", "--model", model, "--data", str(DATA / "train.parquet"), "--target", "target",
+         "--folds", "5", "--repeats", "2", "--out", str(CV), *trusted],
+        ["bundle", "--model", model, "--data", str(DATA / "train.parquet"),
+         "--target", "target", "--eval-data", str(DATA / "test.parquet"),
+         "--report", str(REPORT), "--out", str(BUNDLE), "--overwrite", *trusted],
+        ["predict", str(BUNDLE), str(DATA / "test.parquet"), "--drop", "target",
+         "--out", str(DATA / "predictions.parquet")],
+    ]  # fmt: skip
+    for args in steps:
+        code = afterfit(args)
+        if code:
+            return code
+    print(f"Serve it with: afterfit serve {BUNDLE} --port 8000 --log sqlite:///preds.db")
+    return 0
+
+
 def images() -> int:
     from afterfit.saliency.example import write_digits_example
 
@@ -72,9 +101,9 @@ def images() -> int:
 
 
 def main() -> int:
-    code = tabular() or images()
+    code = tabular() or deployment() or images()
     if code == 0:
-        for report in (REPORT, DIGITS_REPORT):
+        for report in (REPORT, CV, DIGITS_REPORT):
             print(f"Open {(ROOT / report / 'index.html').as_uri()} in a browser (works offline).")
     return code
 
