@@ -450,23 +450,6 @@ def _parquet_batches(
     return batches, wanted, str(path)
 
 
-def _seconds(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInputError(
-            f"start/end must be unix seconds, a datetime or an ISO date; got {value!r}.",
-            fix="pass e.g. 2026-01-31 or 2026-01-31T12:00:00Z.",
-        ) from exc
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize("UTC")
-    return float(stamp.timestamp())
-
-
 # -- labels ----------------------------------------------------------------------------
 def _read_labels(labels: Any, label_column: str | None) -> tuple[pd.DataFrame, str]:
     if isinstance(labels, pd.DataFrame):
@@ -835,7 +818,9 @@ def monitor(
         )
     thresholds = thresholds or DriftThresholds()
     spec = WindowSpec.parse(window) if isinstance(window, str) else window
-    lo, hi = _seconds(start), _seconds(end)
+    from afterfit.deploy.predlog import unix_seconds
+
+    lo, hi = unix_seconds(start), unix_seconds(end)
     label_frame = None
     if labels is not None:
         label_frame, label_column = _read_labels(labels, label_column)

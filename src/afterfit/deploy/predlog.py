@@ -421,7 +421,8 @@ class PredictionLogWriter:
 
 
 # -- reading ---------------------------------------------------------------------------
-def _seconds(value: float | int | str | datetime | pd.Timestamp | None) -> float | None:
+def unix_seconds(value: float | int | str | datetime | pd.Timestamp | None) -> float | None:
+    """``start``/``end`` as unix seconds: a number, a datetime or an ISO date (UTC if naive)."""
     if value is None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -507,7 +508,7 @@ def read_log(
         table.c.features,
         table.c.outputs,
     ).order_by(table.c.id)
-    lo, hi = _seconds(start), _seconds(end)
+    lo, hi = unix_seconds(start), unix_seconds(end)
     if lo is not None:
         query = query.where(table.c.ts >= lo)
     if hi is not None:
