@@ -35,3 +35,12 @@ def scalar(value: Any) -> Any:
     if isinstance(value, int | str | bool) or value is None:
         return value
     return str(value)
+
+
+def tree(value: Any) -> Any:
+    """Nested dicts, lists, tuples and arrays with :func:`scalar` leaves (keys as text)."""
+    if isinstance(value, dict):
+        return {str(k): tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [tree(v) for v in value]
+    return scalar(value)

@@ -72,9 +72,9 @@ class NestedResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        from afterfit.selection.tune import json_safe
+        from afterfit import jsonsafe
 
-        return json_safe(
+        return jsonsafe.tree(
             {
                 "metric": self.metric,
                 "method": "nested cross-validation; paired corrected resampled t across "

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from afterfit import jsonsafe
 from afterfit.errors import InvalidInputError, ModelError
 from afterfit.selection.spaces import SearchSpace, resolve_space
 
@@ -161,18 +162,7 @@ class TuningResult:
             "notes": list(self.notes),
             "nested": None if self.nested is None else self.nested.to_dict(),
         }
-        return json_safe(out)
-
-
-def json_safe(value: Any) -> Any:
-    """Nested dicts and lists with JSON-safe leaves (NaN and infinities as null)."""
-    from afterfit.jsonsafe import scalar
-
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [json_safe(v) for v in value]
-    return scalar(value)
+        return jsonsafe.tree(out)
 
 
 # --- pieces shared with nested CV ----------------------------------------------------------

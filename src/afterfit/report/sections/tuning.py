@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from afterfit import jsonsafe
 from afterfit.report import specs
 from afterfit.report.page import Figure, Finding, Headline, Note, Section, Table
 
@@ -63,8 +64,8 @@ def tuning_section(result: Any) -> Section:
         Headline(
             f"best {result.metric} (CV)",
             result.best_score,
-            _finite(result.ci_low),
-            _finite(result.ci_high),
+            jsonsafe.number(result.ci_low),
+            jsonsafe.number(result.ci_high),
         )
     ]
     findings: list[Finding] = []
@@ -75,8 +76,8 @@ def tuning_section(result: Any) -> Section:
             Headline(
                 f"tuned − default {result.metric} (nested)",
                 n.diff_mean,
-                _finite(n.diff_low),
-                _finite(n.diff_high),
+                jsonsafe.number(n.diff_low),
+                jsonsafe.number(n.diff_high),
             )
         )
         if (
@@ -112,10 +113,6 @@ def tuning_section(result: Any) -> Section:
         headline=tuple(headline),
         warnings=tuple(findings),
     )
-
-
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
 
 
 def _fmt(value: float) -> str:
