@@ -17,6 +17,7 @@ from afterfit.errors import AfterfitWarning, InvalidInputError
 from afterfit.evaluation import evaluate_predictions
 from afterfit.metrics.binary import BinarySuite
 from afterfit.metrics.multiclass import MulticlassSuite
+from afterfit.metrics.ranges import key_bounds
 from afterfit.metrics.regression import RegressionSuite
 from afterfit.metrics.resampling import (
     LARGE_N,
@@ -260,7 +261,9 @@ def test_bca_differs_from_percentile_for_skewed_metric():
 
 def test_unstratified_resamples_with_one_class_warn_and_stay_finite():
     y = np.array([1, 0, 0, 0, 0, 0, 1, 0])
-    s = np.array([0.9, 0.1, 0.3, 0.6, 0.2, 0.4, 0.7, 0.35])
+    # One negative (0.8) outranks a positive: AUC below 1, so resamples have spread (a
+    # perfect AUC would give no interval at all, see test_interval_ranges.py).
+    s = np.array([0.9, 0.1, 0.3, 0.8, 0.2, 0.4, 0.7, 0.35])
     with pytest.warns(AfterfitWarning, match="bootstrap resamples gave no value"):
         ev = evaluate_predictions(
             y, s, ci="bootstrap", n_resamples=500, stratify=False, random_state=0
@@ -273,7 +276,7 @@ def test_unstratified_resamples_with_one_class_warn_and_stay_finite():
 
 def test_stratified_resamples_of_the_same_data_do_not_warn():
     y = np.array([1, 0, 0, 0, 0, 0, 1, 0])
-    s = np.array([0.9, 0.1, 0.3, 0.6, 0.2, 0.4, 0.7, 0.35])
+    s = np.array([0.9, 0.1, 0.3, 0.8, 0.2, 0.4, 0.7, 0.35])  # AUC < 1: resamples vary
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ev = evaluate_predictions(y, s, ci="bootstrap", n_resamples=500, random_state=0)
@@ -292,7 +295,7 @@ def test_bootstrap_interval_with_all_replicates_undefined_is_nan():
     with pytest.warns(AfterfitWarning):
         lo, hi, method = bootstrap_interval(draws, ("mcc", None), confidence=0.95, method="bca")
     assert math.isnan(lo) and math.isnan(hi)
-    assert "percentile" in method
+    assert method.startswith("none") and "none gave a value" in method
 
 
 def test_bootstrap_needs_two_resamples():
@@ -373,6 +376,7 @@ def test_m_out_of_n_is_the_rescaled_bootstrap_of_a_seeded_subsample():
         expected = point[key][0] + (m / suite.n) ** rate * (
             inner.replicates[key] - inner.estimate[key]
         )
+        expected = np.clip(expected, *key_bounds(key))  # rescaling must not leave the range
         np.testing.assert_allclose(reps, expected, rtol=0, atol=1e-12, equal_nan=True)
         np.testing.assert_array_equal(draws.estimate[key], point[key][0])
     for key, jack in inner.jackknife.items():
@@ -467,7 +471,7 @@ def test_acceleration_scale_shrinks_the_bca_correction():
     jack = rng.gamma(2.0, size=200)  # skewed: a sizeable acceleration
     est = float(np.median(reps))
     full = bca_interval(est, reps, jack, 0.95)
-    none = bca_interval(est, reps, np.zeros(200), 0.95)  # a = 0
+    none = bca_interval(est, reps, np.tile([-1.0, 1.0], 100), 0.95)  # symmetric: a = 0
     half = bca_interval(est, reps, jack, 0.95, acceleration_scale=0.5)
     zero = bca_interval(est, reps, jack, 0.95, acceleration_scale=0.0)
     assert zero == pytest.approx(none)

@@ -30,6 +30,7 @@ from scipy.special import ndtr, ndtri
 
 from afterfit.errors import AfterfitWarning, InvalidInputError
 from afterfit.metrics.binary import MetricKey
+from afterfit.metrics.ranges import clip, key_bounds
 
 #: Cells (resamples x rows) per chunk: bounds memory at a few hundred MB for any n.
 CHUNK_CELLS = 4_000_000
@@ -274,7 +275,11 @@ def _m_out_of_n(
     for key, reps in inner.replicates.items():
         factor = (m / n) ** _rate(rates, key)
         with np.errstate(invalid="ignore"):
-            replicates[key] = point[key] + factor * (reps - inner.estimate[key])
+            rescaled = point[key] + factor * (reps - inner.estimate[key])
+        # Rescaling can carry a replicate past an edge the statistic cannot cross (an
+        # accuracy above 1); the statistic's range holds it (bands included).
+        lo, hi = key_bounds(key)
+        replicates[key] = np.clip(rescaled, lo, hi) if lo > -np.inf or hi < np.inf else rescaled
     return BootstrapDraws(
         point, replicates, inner.jackknife, inner.n_resamples, inner.stratified,
         subsample=m, acceleration_scale=float(np.sqrt(m / n)),
@@ -333,7 +338,14 @@ def bca_interval(
     *,
     acceleration_scale: float = 1.0,
 ) -> tuple[float, float] | None:
-    """Efron's bias-corrected and accelerated interval; ``None`` where it is undefined.
+    """Efron's bias-corrected and accelerated interval; ``None`` where it is undefined or
+    degenerate.
+
+    Degenerate: the estimate outside the bootstrap distribution (no bias correction), a
+    jackknife without spread (the acceleration is 0 / 0: the statistic does not move when
+    rows are left out, as a maximum or a median often does not), an acceleration so large
+    that the adjusted levels stop increasing, or an interval that leaves out the estimate
+    itself. The caller then falls back to the percentile interval and says so.
 
     ``acceleration_scale`` multiplies the acceleration: ``sqrt(m / n)`` when the jackknife
     ran on a subsample of ``m`` of the ``n`` rows (the acceleration falls as ``1/sqrt(n)``).
@@ -349,20 +361,91 @@ def bca_interval(
     z0 = ndtri(below)
     d = jack.mean() - jack
     den = 6.0 * np.sum(d**2) ** 1.5
-    a = float(np.sum(d**3) / den) * acceleration_scale if den > 0 else 0.0
+    if not den > 0:
+        return None
+    a = float(np.sum(d**3) / den) * acceleration_scale
     alpha = 1 - confidence
     z = ndtri(np.array([alpha / 2, 1 - alpha / 2]))
+    # 1 - a (z0 + z) <= 0 folds the adjusted level back on itself: not monotone in z.
+    if np.any(1 - a * (z0 + z) <= 0):
+        return None
     adjusted = ndtr(z0 + (z0 + z) / (1 - a * (z0 + z)))
-    if not np.all(np.isfinite(adjusted)):
+    if not np.all(np.isfinite(adjusted)) or adjusted[0] >= adjusted[1]:
         return None
     lo, hi = np.quantile(finite, adjusted)
+    if not lo <= estimate <= hi:
+        return None
     return float(lo), float(hi)
+
+
+#: Kinds of interval :func:`replicate_interval` gives, for the ``method`` text.
+BCA, PERCENTILE, BCA_DEGENERATE = "BCa", "percentile", "percentile (BCa degenerate)"
+
+
+def no_spread(finite: np.ndarray, estimate: float) -> bool:
+    """Whether resampled values are all the same (up to round-off of their sums)."""
+    if finite.size == 0:
+        return False
+    scale = max(1.0, abs(float(estimate))) if np.isfinite(estimate) else 1.0
+    return bool(np.ptp(finite) <= 1e-12 * scale)
+
+
+def replicate_interval(
+    estimate: float,
+    replicates: np.ndarray,
+    jackknife: np.ndarray | None,
+    *,
+    confidence: float,
+    method: str,
+    describe: Callable[[str], str],
+    limits: tuple[float, float] = (-np.inf, np.inf),
+    acceleration_scale: float = 1.0,
+) -> tuple[float, float, str]:
+    """The interval of one statistic from its resampled values, and the method text.
+
+    Every resampling interval of afterfit goes through here, so all follow the same rules:
+
+    * no finite replicate, or replicates without spread (every resample gave the same
+      value): no interval (NaN ends) and ``method`` says why, rather than a zero-width
+      interval that claims certainty the data do not give;
+    * ``method="bca"`` with jackknife values: BCa, or the percentile interval with
+      ``"percentile (BCa degenerate)"`` where BCa is undefined or degenerate
+      (:func:`bca_interval`);
+    * the ends are clipped to ``limits``, the statistic's range
+      (:func:`afterfit.metrics.ranges.key_bounds`): rescaled m-out-of-n replicates can
+      cross an edge that the statistic itself cannot.
+
+    ``describe(kind)`` turns a kind (``"BCa"``, ``"percentile"``...) into the full text,
+    e.g. ``"stratified bootstrap BCa"``.
+    """
+    finite = replicates[np.isfinite(replicates)]
+    if finite.size == 0:
+        return np.nan, np.nan, f"none ({describe('resamples')}: none gave a value)"
+    if no_spread(finite, estimate):
+        return (
+            np.nan,
+            np.nan,
+            f"none ({describe('resamples')}: every one gave {float(finite[0]):.6g}; "
+            "no spread, so no interval)",
+        )
+    kind = PERCENTILE
+    if method == "bca" and jackknife is not None:
+        ci = bca_interval(
+            estimate, finite, jackknife, confidence, acceleration_scale=acceleration_scale
+        )
+        if ci is not None:
+            lo, hi = clip(*ci, limits)
+            return lo, hi, describe(BCA)
+        kind = BCA_DEGENERATE
+    lo, hi = clip(*percentile_interval(finite, confidence), limits)
+    return lo, hi, describe(kind)
 
 
 def bootstrap_interval(
     draws: BootstrapDraws, key: MetricKey, *, confidence: float, method: str
 ) -> tuple[float, float, str]:
-    """The interval of one metric and the method that produced it."""
+    """The interval of one metric and the method that produced it
+    (:func:`replicate_interval`, within the range of ``key``'s metric)."""
     reps = draws.replicates[key]
     bad = int(np.count_nonzero(~np.isfinite(reps)))
     if bad and np.isfinite(draws.estimate[key]):
@@ -373,12 +456,9 @@ def bootstrap_interval(
             AfterfitWarning,
             stacklevel=3,
         )
-    if method == "bca" and draws.jackknife is not None:
-        ci = bca_interval(
-            draws.estimate[key], reps, draws.jackknife[key], confidence,
-            acceleration_scale=draws.acceleration_scale,
-        )  # fmt: skip
-        if ci is not None:
-            return (*ci, draws.method("BCa"))
-    lo, hi = percentile_interval(reps, confidence)
-    return lo, hi, draws.method("percentile")
+    jack = None if draws.jackknife is None else draws.jackknife[key]
+    return replicate_interval(
+        float(draws.estimate[key]), reps, jack, confidence=confidence, method=method,
+        describe=draws.method, limits=key_bounds(key),
+        acceleration_scale=draws.acceleration_scale,
+    )  # fmt: skip
