@@ -7,9 +7,11 @@ joblib files — whose loading runs arbitrary code — load only with ``trust=Tr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +39,38 @@ _PICKLE_EXTENSIONS = (".pkl", ".pickle", ".joblib")
 _XGB_JSON_HEAD = re.compile(rb'"learner"\s*:')
 
 
-#: Modules whose classes (decision wrappers such as a thresholded or calibrated model) are
-#: trusted in skops files: afterfit's own plain containers, whose loading runs no code of
-#: the file's. The estimators they wrap are still checked type by type.
-AFTERFIT_MODULES = ("afterfit.thresholds.", "afterfit.calibration.", "afterfit.selection.")
+#: afterfit's own model wrappers, trusted in skops files by exact class name: plain
+#: containers whose loading runs no code of the file's. Only these classes: a module
+#: prefix would also trust the plain functions of those modules, which a crafted file
+#: could make run at predict time. The estimators they wrap are still checked type by type.
+AFTERFIT_WRAPPERS: frozenset[str] = frozenset(
+    (
+        "afterfit.thresholds._models.ThresholdedModel",
+        "afterfit.thresholds._models.CostSensitiveModel",
+        "afterfit.calibration.model.CalibratedModel",
+        "afterfit.selection.ensemble_estimator.EnsembleClassifier",
+        "afterfit.selection.ensemble_estimator.EnsembleRegressor",
+        "afterfit.selection.ensemble_members.StoredModel",
+    )
+)
+
+# Who hears which types were accepted after validation (the CLI prints one line, unless
+# --quiet); a context variable, so that a library caller hears nothing unless it asks.
+_accepted_listener: ContextVar[Callable[[Path, dict[str, int]], None] | None] = ContextVar(
+    "afterfit_accepted_listener", default=None
+)
+
+
+@contextlib.contextmanager
+def on_accepted_types(listener: Callable[[Path, dict[str, int]], None] | None) -> Iterator[None]:
+    """Call ``listener(path, {type name: count})`` each time a skops file is loaded with
+    scikit-learn internal types accepted after validation (see
+    :mod:`afterfit.models.skops_checks`). ``None`` silences it."""
+    token = _accepted_listener.set(listener)
+    try:
+        yield
+    finally:
+        _accepted_listener.reset(token)
 
 
 def _extensions_text() -> str:
@@ -183,9 +213,13 @@ def _load_skops(
             f"The file '{path}' could not be read as a skops file: {type(exc).__name__}: {exc}",
             fix="check that the file is complete and was written with skops.io.dump.",
         ) from exc
-    allowed = set(trusted_types)
-    allowed.update(t for t in untrusted if t.startswith(AFTERFIT_MODULES))
-    not_trusted = [t for t in untrusted if t not in allowed]
+    from afterfit.models.skops_checks import VALIDATED_TYPES, declared_counts, validate_loaded
+
+    allowed = set(trusted_types) | AFTERFIT_WRAPPERS
+    # scikit-learn's array-backed internal types load without a flag, but only to be
+    # validated below before anything predicts with them (also when named by the user).
+    validated = [t for t in untrusted if t in VALIDATED_TYPES]
+    not_trusted = [t for t in untrusted if t not in allowed and t not in VALIDATED_TYPES]
     if not_trusted and not trust:
         listed = ", ".join(not_trusted)
         flags = " ".join(f"--trusted-type {t}" for t in not_trusted)
@@ -196,8 +230,9 @@ def _load_skops(
             f"here {flags} (trusted_types=[...] in Python), or pass --trust (trust=True) if "
             "you trust the file's source.",
         )
-    trusted = untrusted if trust else [t for t in untrusted if t in allowed]
+    trusted = untrusted if trust else [t for t in untrusted if t in allowed or t in validated]
     try:
+        declared = declared_counts(path) if validated and not trust else {}
         obj = sio.load(path, trusted=trusted)
     except Exception as exc:
         raise ModelLoadError(
@@ -205,7 +240,15 @@ def _load_skops(
             fix="check that the file is complete and that the packages of the model's types "
             "are installed.",
         ) from exc
-    return as_model(obj, task=task, classes=classes)
+    accepted = validate_loaded(obj, path, declared=declared) if declared else {}
+    model = as_model(obj, task=task, classes=classes)
+    if accepted:
+        with contextlib.suppress(AttributeError):
+            model.accepted_types = tuple(sorted(accepted))  # type: ignore[attr-defined]
+        listener = _accepted_listener.get()
+        if listener is not None:
+            listener(path, accepted)
+    return model
 
 
 def _looks_like_xgboost_json(path: Path) -> bool:
