@@ -71,8 +71,12 @@ def _main(
 def clear_errors(*, quiet: bool = False) -> Iterator[None]:
     """Run a command: its warnings become one clean line each on stderr (unless quiet),
     and afterfit's errors (and unwritable outputs) a message and exit code 2."""
+    from afterfit.cli._inputs import print_accepted_types
+    from afterfit.models.loading import on_accepted_types
+
     error: str | None = None
-    with warnings.catch_warnings(record=True) as caught:
+    accepted = on_accepted_types(None if quiet else print_accepted_types)
+    with warnings.catch_warnings(record=True) as caught, accepted:
         warnings.simplefilter("always")
         try:
             yield
