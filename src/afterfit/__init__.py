@@ -81,6 +81,9 @@ from afterfit.selection import (
     train_ensemble,
 )
 from afterfit.selection.tune import tune
+
+# As saliency: ``afterfit.slices(model, X, y, by=[...])``; submodules import as usual.
+from afterfit.slices import SliceResult, slices
 from afterfit.thresholds import (
     CostSensitiveModel,
     ThresholdedModel,
@@ -128,6 +131,7 @@ __all__ = [
     "SaliencyMaps",
     "SchemaError",
     "SchemaValidationError",
+    "SliceResult",
     "ThresholdedModel",
     "TuningResult",
     "UntrustedModelError",
@@ -164,6 +168,7 @@ __all__ = [
     "select_threshold",
     "select_threshold_predictions",
     "shap_values",
+    "slices",
     "train_ensemble",
     "tune",
     "write_results",
