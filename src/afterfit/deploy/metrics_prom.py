@@ -4,6 +4,9 @@ one process, as in the tests, never share counters).
 Exported families (``GET /metrics``)::
 
     afterfit_requests_total{route,method,status}     requests answered
+    afterfit_connections_closed_total{reason}        connections the server closed:
+                                                     header_timeout, body_timeout,
+                                                     over_limit
     afterfit_request_errors_total{route,status}      4xx and 5xx answers
     afterfit_request_latency_seconds{route}          histogram of time in the server
     afterfit_predicted_rows_total                    rows predicted
@@ -27,10 +30,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CONTENT_TYPE", "ServerMetrics"]
+__all__ = ["CLOSE_REASONS", "CONTENT_TYPE", "METHODS", "ServerMetrics"]
 
 #: The media type of the text exposition format.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+#: HTTP methods counted under their own name; any other method string a client sends is
+#: counted as "other", so a scanner cannot create one time series per made-up method.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: Why the server closed a connection itself (a fixed label set, as for methods).
+CLOSE_REASONS = ("header_timeout", "body_timeout", "over_limit")
 
 _LATENCY_BUCKETS = (
     0.0005,
@@ -134,6 +143,16 @@ class ServerMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.closed = Counter(
+            "afterfit_connections_closed",
+            "Connections the server closed itself: a client too slow to send its request "
+            "line and headers (header_timeout) or its body (body_timeout), or a connection "
+            "over the connection limit (over_limit).",
+            ["reason"],
+            registry=r,
+        )
+        for reason in CLOSE_REASONS:  # exported at 0 from the start, for rate() queries
+            self.closed.labels(reason)
         self.rows = Counter("afterfit_predicted_rows", "Rows predicted.", registry=r)
         self.batch_rows = Histogram(
             "afterfit_microbatch_rows",
@@ -184,12 +203,18 @@ class ServerMetrics:
         info.labels(str(model_name), str(model_version), str(task)).set(1)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count one answered request."""
+        """Count one answered request. ``route`` must come from a fixed set (the caller
+        maps unknown paths to ``other``); a method outside :data:`METHODS` is counted as
+        ``other`` here."""
         code = str(status)
-        self.requests.labels(route, method, code).inc()
+        self.requests.labels(route, method if method in METHODS else "other", code).inc()
         if status >= 400:
             self.errors.labels(route, code).inc()
         self.latency.labels(route).observe(seconds)
+
+    def observe_closed(self, reason: str) -> None:
+        """Count a connection the server closed (``reason`` from :data:`CLOSE_REASONS`)."""
+        self.closed.labels(reason if reason in CLOSE_REASONS else "other").inc()
 
     def observe_predictions(self, scores: Any, decisions: Any | None) -> None:
         """Record a model call's outputs: ``scores`` (see the module docstring) and the

@@ -19,9 +19,13 @@ several replicas write one log.
 Writing is off the request path: :class:`PredictionLogWriter` owns a background thread that
 takes rows from a queue and inserts them in batches (every ``flush_interval`` seconds or
 ``batch_rows`` rows, whichever comes first). The durability contract: a request is
-acknowledged once its rows are *enqueued*; rows are *durable* once their batch is
-committed. A clean shutdown (SIGTERM, Ctrl-C) flushes the queue; a SIGKILL or a power cut
-loses at most the rows not yet committed, i.e. roughly the last ``flush_interval`` seconds
+acknowledged once its rows are *enqueued*, and rows are enqueued only while the writer
+runs and its last insert succeeded (otherwise :meth:`PredictionLogWriter.submit` refuses
+and the server answers 503); rows are *durable* once their batch is committed. At
+startup the table's columns are checked and one row is inserted and rolled back, so a
+table of another shape or a read-only database stops the server before it answers. A
+clean shutdown (SIGTERM, Ctrl-C) flushes the queue; a SIGKILL or a power cut loses at
+most the rows not yet committed, i.e. roughly the last ``flush_interval`` seconds
 (with SQLite's ``synchronous=NORMAL`` in WAL mode a power cut, but not a process kill, may
 also lose the last committed transactions). Committed rows are never lost or half-written.
 
@@ -184,6 +188,12 @@ def connect_log(url: str, *, create: bool = True) -> tuple[Any, Any]:
                     f"the database at {_shown(url)!r} has no table {TABLE_NAME!r}.",
                     fix="point --log at the database the server wrote (afterfit serve --log).",
                 )
+            # create_all skips a table that exists, whatever its shape: a table of another
+            # shape (an older layout, another tool's table of the same name) would then
+            # refuse every insert while the server answered 200. Check it now.
+            _check_columns(inspect(conn).get_columns(TABLE_NAME), url)
+        if create:
+            _probe_insert(engine, table, url)
     except PredictionLogError:
         engine.dispose()
         raise
@@ -196,6 +206,89 @@ def connect_log(url: str, *, create: bool = True) -> tuple[Any, Any]:
             "are right; for SQLite, that the folder exists and is writable.",
         ) from exc
     return engine, table
+
+
+#: The columns the writer fills, and the SQLAlchemy type family each must belong to.
+_COLUMN_KINDS = {
+    "id": "integer",
+    "ts": "number",
+    "request_id": "text",
+    "model_name": "text",
+    "model_version": "text",
+    "features": "text",
+    "outputs": "text",
+    "latency_ms": "number",
+}
+
+
+def _kind_fits(sql_type: Any, kind: str) -> bool:
+    from sqlalchemy import types
+
+    if isinstance(sql_type, types.NullType):  # SQLite: a column declared without a type
+        return True
+    if kind == "integer":
+        return isinstance(sql_type, types.Integer)
+    if kind == "number":
+        return isinstance(sql_type, types.Float | types.Numeric | types.Integer)
+    return isinstance(sql_type, types.String)
+
+
+def _check_columns(columns: list[dict[str, Any]], url: str) -> None:
+    """Refuse a log table whose columns differ from the writer's: missing columns, columns
+    of another type family, and extra columns an insert cannot leave empty."""
+    found = {str(c["name"]): c for c in columns}
+    problems: list[str] = []
+    missing = [name for name in _COLUMN_KINDS if name not in found]
+    if missing:
+        problems.append(f"missing column(s) {', '.join(missing)}")
+    for name, kind in _COLUMN_KINDS.items():
+        if name in found and not _kind_fits(found[name]["type"], kind):
+            problems.append(f"column {name} is {found[name]['type']}, expected {kind}")
+    required_extra = [
+        name
+        for name, c in found.items()
+        if name not in _COLUMN_KINDS
+        and not c.get("nullable", True)
+        and c.get("default") is None
+        and not c.get("autoincrement")
+    ]
+    if required_extra:
+        problems.append(f"extra NOT NULL column(s) without a default: {', '.join(required_extra)}")
+    if problems:
+        raise PredictionLogError(
+            f"the table {TABLE_NAME!r} at {_shown(url)!r} exists with another shape: "
+            f"{'; '.join(problems)}. afterfit would not be able to write a row to it.",
+            fix=f"point --log at another database, or rename the existing table "
+            f"{TABLE_NAME!r} so that afterfit creates its own.",
+        )
+
+
+def _probe_insert(engine: Any, table: Any, url: str) -> None:
+    """Insert one row and roll it back: constraints, triggers, a read-only file or a user
+    without INSERT rights show up now, at startup, instead of on the first request."""
+    probe = {
+        "ts": 0.0,
+        "request_id": "afterfit-startup-check",
+        "model_name": "",
+        "model_version": "",
+        "features": "{}",
+        "outputs": "{}",
+        "latency_ms": 0.0,
+    }
+    try:
+        with engine.connect() as conn:
+            transaction = conn.begin()
+            try:
+                conn.execute(table.insert(), [probe])
+            finally:
+                transaction.rollback()
+    except Exception as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PredictionLogError(
+            f"the prediction log at {_shown(url)!r} cannot be written: {first_line}",
+            fix="check that the database (or the SQLite file and its folder) is writable by "
+            f"this user and that the table {TABLE_NAME!r} accepts afterfit's rows.",
+        ) from exc
 
 
 def _json_default(value: Any) -> Any:
@@ -268,6 +361,7 @@ class PredictionLogWriter:
         self._committed_cv = threading.Condition(self._lock)
         self._submitted = 0  # rows handed to submit()
         self._committed = 0  # rows in committed transactions
+        self._dropped = 0  # rows that could not be serialised (never expected)
         self._pending = 0
         self._last_error: str | None = None
         self._thread: threading.Thread | None = None
@@ -312,10 +406,18 @@ class PredictionLogWriter:
         writer is closed or more than ``max_pending_rows`` rows are waiting."""
         if not rows:
             return
-        if self._closed or self._thread is None:
+        if self._closed or self._thread is None or not self._thread.is_alive():
             raise PredictionLogError(
                 "the prediction log writer is not running.",
                 fix="start it (the server does so at startup) before submitting rows.",
+            )
+        if self._last_error is not None:
+            # The last insert failed: a row submitted now might never be written, so the
+            # caller must not acknowledge it (the server answers 503). Rows already queued
+            # are kept and retried; new ones are taken again once an insert succeeds.
+            raise PredictionLogError(
+                f"the prediction log cannot be written (last error: {self._last_error}).",
+                fix="check the log database; requests are refused until a write succeeds.",
             )
         with self._lock:
             if self._pending + len(rows) > self.max_pending_rows:
@@ -333,7 +435,7 @@ class PredictionLogWriter:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._committed_cv:
             target = self._submitted
-            while self._committed < target:
+            while self._committed + self._dropped < target:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -373,8 +475,23 @@ class PredictionLogWriter:
 
     def _insert(self, batch: list[LogRow]) -> None:
         """Insert ``batch`` in one transaction, retrying with back-off while the database
-        is down (rows are never dropped; ``submit`` refuses new ones past the limit)."""
-        params = self._rows(batch)
+        is down (rows are never dropped; ``submit`` refuses new ones meanwhile)."""
+        try:
+            params = self._rows(batch)
+        except Exception as exc:
+            # Unreachable in practice (_dumps falls back to str()); if it ever happens the
+            # thread must survive it, or every later row would wait forever.
+            logger.error(
+                "prediction log: %d rows cannot be serialised and are lost: %s: %s",
+                len(batch),
+                type(exc).__name__,
+                str(exc)[:300],
+            )
+            with self._committed_cv:
+                self._dropped += len(batch)
+                self._pending -= len(batch)
+                self._committed_cv.notify_all()
+            return
         delay = 0.05
         while True:
             try:

@@ -59,6 +59,14 @@ from afterfit.deploy.metrics_prom import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from afterfit.deploy.metrics_prom import ServerMetrics
 from afterfit.deploy.microbatch import MicroBatcher
 from afterfit.deploy.predlog import LogRow, PredictionLogError, PredictionLogWriter
+from afterfit.deploy.request_body import (
+    SMALL_JSON_BYTES,
+    RequestError,
+    check_charset,
+    err,
+    parse_arrow,
+    parse_json,
+)
 from afterfit.deploy.server_app import ServingMiddleware, error_body
 
 __all__ = [
@@ -78,25 +86,14 @@ DEFAULT_MAX_BATCH_ROWS = 100_000
 _INLINE_ROWS = 64
 _DRIFT_WINDOW_ROWS = 2_000
 _DRIFT_EVERY_S = 5.0
+_MAX_ROW_ERRORS = 20
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 _PUBLIC = {"/health", "/ready", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 
 
-class _RequestError(Exception):
-    """An input problem answered with ``status`` and ``detail`` (never logged as a fault)."""
-
-    def __init__(self, status: int, detail: Any) -> None:
-        super().__init__(str(detail))
-        self.status = status
-        self.detail = detail
-
-
-def _err(msg: str, kind: str, row: int | None = None, field: str | None = None) -> list[Any]:
-    return [{"loc": [row, field], "msg": msg, "type": kind}]
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON; send null for a missing value")
+_RequestError = RequestError
+_err = err
 
 
 # --- the bundle, as the server uses it ----------------------------------------------------
@@ -110,6 +107,9 @@ class _Outputs:
     logged: list[dict[str, Any]]  # flat log outputs, one per row
     scores: np.ndarray | None
     decisions: np.ndarray | None
+    #: Positions of rows whose output is not finite (NaN or infinity): they must never be
+    #: answered with a decision.
+    bad: np.ndarray | None = None
 
 
 class _Model:
@@ -172,17 +172,20 @@ class _Model:
             if prefix == "proba_":
                 scores = p[:, self.positive] if p.shape[1] == 2 else p.max(axis=1)
             decisions = dec
+            finite = np.isfinite(p).all(axis=1)
         else:
             values = np.asarray(prediction if prediction is not None else decision)
             logged = [{"prediction": _plain(v)} for v in values.tolist()]
             if values.dtype.kind in "fiu":
                 scores = values.astype(float)
             decisions = None
+            finite = np.isfinite(scores) if scores is not None else np.ones(n, dtype=bool)
         output_records = getattr(self.bundle, "output_records", None)
         rows = list(output_records(preds)) if output_records is not None else logged
         if len(rows) != n:
             raise RuntimeError(f"the bundle returned {len(rows)} output rows for {n} rows")
-        return _Outputs(rows, logged, scores, decisions)
+        bad = None if finite.all() else np.flatnonzero(~finite)
+        return _Outputs(rows, logged, scores, decisions, bad)
 
 
 def _plain(value: Any) -> Any:
@@ -240,6 +243,7 @@ class _Server:
         api_key: str | None,
         max_body_bytes: int,
         max_batch_rows: int,
+        max_decoded_bytes: int,
         microbatch_max_rows: int,
         microbatch_wait_ms: float,
         model_threads: int,
@@ -247,6 +251,7 @@ class _Server:
         self.model = _Model(bundle)
         self.max_body_bytes = int(max_body_bytes)
         self.max_batch_rows = int(max_batch_rows)
+        self.max_decoded_bytes = int(max_decoded_bytes)
         self.api_key = api_key
         self.metrics = ServerMetrics(
             model_name=self.model.name,
@@ -265,6 +270,10 @@ class _Server:
         self.executor = ThreadPoolExecutor(
             max_workers=max(int(model_threads), 1), thread_name_prefix="afterfit-model"
         )
+        # Big bodies are decoded here, one at a time: the event loop stays free (/health
+        # answers), the model threads stay free for small requests, and at most one big
+        # body's objects exist at once.
+        self.parse_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="afterfit-parse")
         self.batcher: MicroBatcher[_Work, _Outputs | BaseException] = MicroBatcher(
             self._run_batch,
             self.executor,
@@ -331,6 +340,12 @@ class _Server:
         start = 0
         for w in works:
             stop = start + w.n_rows
+            if outputs.bad is not None:
+                mine = outputs.bad[(outputs.bad >= start) & (outputs.bad < stop)]
+                if len(mine):  # this request only: the others of the batch are fine
+                    out.append(self._not_finite(frame, mine, start))
+                    start = stop
+                    continue
             out.append(
                 _Outputs(
                     outputs.rows[start:stop],
@@ -344,14 +359,60 @@ class _Server:
 
     def _predict(self, frame: pd.DataFrame) -> _Outputs:
         outputs = self.model.predict(frame)
-        self.metrics.observe_predictions(outputs.scores, outputs.decisions)
+        scores, decisions = outputs.scores, outputs.decisions
+        if outputs.bad is not None:  # rows answered with 422 are not predictions
+            keep = np.ones(len(frame), dtype=bool)
+            keep[outputs.bad] = False
+            scores = None if scores is None else scores[keep]
+            decisions = None if decisions is None else decisions[keep]
+        self.metrics.observe_predictions(scores, decisions)
         if self.reference is not None:
             self._remember(frame)
         return outputs
 
     def run_frame(self, frame: pd.DataFrame) -> _Outputs:
         """A big request on its own (no micro-batch)."""
-        return self._predict(frame)
+        outputs = self._predict(frame)
+        if outputs.bad is not None:
+            raise self._not_finite(frame, outputs.bad, 0)
+        return outputs
+
+    def _not_finite(self, frame: pd.DataFrame, rows: np.ndarray, base: int) -> RequestError:
+        """The 422 for rows (positions in ``frame``; ``base`` is the request's first row)
+        whose model output is not finite: such a row has no probability, so it must not
+        get a decision. Fields beyond float32's range are named: a float32 model (ONNX)
+        turns them into infinity, and its output into NaN."""
+        numeric = [f.name for f in self.model.schema.fields if f.kind in ("number", "integer")]
+        detail: list[dict[str, Any]] = []
+        for r in rows[:_MAX_ROW_ERRORS].tolist():
+            named = False
+            for name in numeric:
+                try:
+                    value = float(frame[name].iat[r])
+                except (TypeError, ValueError):
+                    continue
+                if math.isfinite(value) and abs(value) > _FLOAT32_MAX:
+                    named = True
+                    detail.append(
+                        {
+                            "loc": [r - base, name],
+                            "msg": f"{value!r} is beyond float32's range (about ±3.4e38); "
+                            "the model computes in float32, its output for this row is not "
+                            "a number, and the row gets no prediction. Send a smaller value.",
+                            "type": "overflow",
+                        }
+                    )
+            if not named:
+                detail.append(
+                    {
+                        "loc": [r - base, None],
+                        "msg": "the model's output for this row is not finite (NaN or "
+                        "infinity), so the row gets no prediction; check it for extreme "
+                        "values.",
+                        "type": "not_finite",
+                    }
+                )
+        return RequestError(422, detail)
 
     # -- drift -----------------------------------------------------------------------------
     def _remember(self, frame: pd.DataFrame) -> None:
@@ -432,54 +493,6 @@ def _reference(bundle: Any) -> Any:
         return None
 
 
-def _parse_json(body: bytes) -> tuple[list[Any], bool]:
-    """The records of a JSON body and whether it was a single record."""
-    if not body.strip():
-        raise _RequestError(422, _err("the body is empty; send a record or a batch", "json"))
-    try:
-        doc = json.loads(body, parse_constant=_reject_constant)
-    except RecursionError:
-        raise _RequestError(422, _err("the JSON is nested too deeply", "json")) from None
-    except UnicodeDecodeError:
-        raise _RequestError(422, _err("the body is not UTF-8 text", "json")) from None
-    except ValueError as exc:
-        raise _RequestError(422, _err(f"the body is not valid JSON: {exc}", "json")) from None
-    if isinstance(doc, list):
-        return doc, False
-    if isinstance(doc, dict):
-        if len(doc) == 1 and "records" in doc:
-            records = doc["records"]
-            if not isinstance(records, list):
-                raise _RequestError(
-                    422, _err("'records' must be a list of records", "records", None, "records")
-                )
-            return records, False
-        return [doc], True
-    raise _RequestError(
-        422,
-        _err(
-            "expected a record (an object), {'records': [...]} or a list of records; "
-            f"got a JSON {type(doc).__name__}",
-            "json",
-        ),
-    )
-
-
-def _parse_arrow(body: bytes) -> Any:
-    import pyarrow as pa
-
-    if not body:
-        raise _RequestError(422, _err("the body is empty; send an Arrow IPC stream", "arrow"))
-    try:
-        with pa.ipc.open_stream(pa.py_buffer(body)) as reader:
-            table = reader.read_all()
-    except Exception as exc:
-        raise _RequestError(
-            422, _err(f"the body is not an Arrow IPC stream: {exc}", "arrow")
-        ) from None
-    return table
-
-
 def _openapi_extra(record_schema: dict[str, Any], max_rows: int) -> dict[str, Any]:
     batch = {"type": "array", "items": record_schema, "minItems": 1, "maxItems": max_rows}
     return {
@@ -539,6 +552,7 @@ def create_app(
     api_key: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
+    max_decoded_bytes: int | None = None,
     microbatch_max_rows: int = 256,
     microbatch_wait_ms: float = 0.0,
     model_threads: int = 2,
@@ -562,7 +576,12 @@ def create_app(
         Bodies over this are refused with 413 (before they are read when the client
         declares their length).
     max_batch_rows : int, default 100,000
-        Rows per request at most (413 beyond).
+        Rows per request at most (413 beyond; for big JSON bodies and Arrow streams,
+        found before the rest of the body is decoded).
+    max_decoded_bytes : int, optional
+        The most bytes an Arrow body may decode to, compressed buffers counted at their
+        decompressed size (413 beyond, before anything is decompressed). Default: four
+        times ``max_body_bytes``.
     microbatch_max_rows : int, default 256
         Rows per gathered model call at most.
     microbatch_wait_ms : float, default 0
@@ -580,12 +599,14 @@ def create_app(
     PredictionLogError
         The prediction log cannot be reached.
     """
-    if max_body_bytes <= 0 or max_batch_rows <= 0:
+    if max_decoded_bytes is None:
+        max_decoded_bytes = 4 * max_body_bytes
+    if max_body_bytes <= 0 or max_batch_rows <= 0 or max_decoded_bytes <= 0:
         from afterfit.errors import InvalidInputError
 
         raise InvalidInputError(
-            f"max_body_bytes and max_batch_rows must be positive; got {max_body_bytes} and "
-            f"{max_batch_rows}.",
+            f"max_body_bytes, max_batch_rows and max_decoded_bytes must be positive; got "
+            f"{max_body_bytes}, {max_batch_rows} and {max_decoded_bytes}.",
             fix="pass positive limits.",
         )
     server = _Server(
@@ -594,6 +615,7 @@ def create_app(
         api_key=api_key,
         max_body_bytes=max_body_bytes,
         max_batch_rows=max_batch_rows,
+        max_decoded_bytes=max_decoded_bytes,
         microbatch_max_rows=microbatch_max_rows,
         microbatch_wait_ms=microbatch_wait_ms,
         model_threads=model_threads,
@@ -614,6 +636,7 @@ def create_app(
                 # Flush off the loop: committing the last rows may take a moment.
                 await asyncio.get_running_loop().run_in_executor(None, server.writer.close)
             server.executor.shutdown(wait=True)
+            server.parse_executor.shutdown(wait=True)
 
     app = FastAPI(
         title=f"afterfit · {model.name} {model.version}",
@@ -667,17 +690,32 @@ def create_app(
             try:
                 body = await request.body()
             except ClientDisconnect:
-                return Response(status_code=400)
+                # Nobody reads this answer; its status is for the metrics and access log
+                # (408 when the connection guard closed a body sent too slowly).
+                return Response(status_code=408 if state.get("timed_out") else 400)
             loop = asyncio.get_running_loop()
             if media == ARROW_STREAM:
-                table = await loop.run_in_executor(server.executor, _parse_arrow, body)
+                table = await loop.run_in_executor(
+                    server.parse_executor,
+                    parse_arrow,
+                    body,
+                    server.max_batch_rows,
+                    server.max_decoded_bytes,
+                )
                 n = table.num_rows
                 _check_rows(n, server.max_batch_rows)
                 frame = await loop.run_in_executor(server.executor, server.validate_frame, table)
                 outputs = await loop.run_in_executor(server.executor, server.run_frame, frame)
                 features: Sequence[Any] = _FrameRecords(frame)
             elif media in ("application/json", "text/json", "") or media.endswith("+json"):
-                records, _single = _parse_json(body)
+                check_charset(ctype)
+                if len(body) <= SMALL_JSON_BYTES:
+                    records, _single = parse_json(body, server.max_batch_rows)
+                else:
+                    records, _single = await loop.run_in_executor(
+                        server.parse_executor, parse_json, body, server.max_batch_rows
+                    )
+                del body  # the text and the records are what remain of it
                 n = len(records)
                 _check_rows(n, server.max_batch_rows)
                 if n <= _INLINE_ROWS:
