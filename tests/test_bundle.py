@@ -82,6 +82,7 @@ def test_onnx_round_trip(onnx_bundle: Bundle, data, model) -> None:
         "decision.json",
         "reference.json",
         "MODEL_CARD.md",
+        ".afterfit.json",  # afterfit's marker of the folders it writes, hashed too
     }
     assert set(b.manifest["files"]) == expected_files
     assert b.manifest["format"] == "afterfit-bundle" and b.manifest["format_version"] == 1

@@ -179,7 +179,7 @@ def test_unreachable_precision_names_the_best_reachable(tmp_path):
         "--min-precision",
         0.9,
         "--out",
-        tmp_path,
+        tmp_path / "out",  # a new folder: tmp_path holds the data (not afterfit's)
     )
     assert result.exit_code == 2
     assert "highest precision reachable on these data is 0.6667" in result.output

@@ -130,8 +130,9 @@ def test_written_folder(binary, tmp_path):
     files = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
     tables = {f"tables/{t.id}.csv" for s in report.sections for t in s.tables()}
     pngs = {f"figures/{f.id}.png" for s in report.sections for f in s.figures() if f.png}
-    assert files == {"index.html", "results.json"} | tables | pngs
-    assert set(report.written) == files
+    # .afterfit.json: the marker that makes the folder afterfit's (afterfit.outdir).
+    assert files == {"index.html", "results.json", ".afterfit.json"} | tables | pngs
+    assert set(report.written) == files - {".afterfit.json"}
     metrics = pd.read_csv(out / "tables" / "evaluation-metrics.csv")
     pd.testing.assert_frame_equal(metrics, report.section("evaluation").tables()[0].frame,
                                   check_dtype=False)  # fmt: skip

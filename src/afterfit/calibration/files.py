@@ -147,6 +147,7 @@ def write_calibration(
     source: dict[str, Any] | None = None,
     notes: list[str] | None = None,
     figures: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Path]:
     """Write ``calibration.json``, ``tables/calibration_*.csv`` and
     ``figures/calibration_*.png`` under ``out``; returns what was written.
@@ -169,6 +170,9 @@ def write_calibration(
         Remarks for the reader, written as ``notes``.
     figures : bool
         Write the PNG figures.
+    overwrite : bool
+        Allow a folder holding files afterfit did not write (they are kept); without it,
+        ``out`` must be new, empty or written by afterfit before.
     """
     if report is None and calibrated is None:
         raise ValueError("write_calibration needs a report or a calibrated report")
@@ -178,4 +182,6 @@ def write_calibration(
     )  # fmt: skip
     tables = _tables(report, calibrated, comparison)
     figs = _figures(report, calibrated, comparison) if figures else {}
-    return write_folder(out, "calibration.json", doc, tables, figs)
+    return write_folder(
+        out, "calibration.json", doc, tables, figs, command="calibrate", overwrite=overwrite
+    )

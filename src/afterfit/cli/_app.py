@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
+import os
 import warnings
 from collections.abc import Iterator
 from enum import StrEnum
@@ -83,16 +85,45 @@ def clear_errors(*, quiet: bool = False) -> Iterator[None]:
         except AfterfitError as exc:
             error = str(exc)
         except OSError as exc:
-            error = (
-                f"could not write the output: {exc}. Fix: choose a writable --out folder "
-                "with enough free space."
-            )
+            error = os_error_message(exc)
     if not quiet:
         for message in dict.fromkeys(str(w.message) for w in caught):
             err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
     if error is not None:
         err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
+
+
+#: What an operating-system error means for the user, and what to do, by errno.
+_OS_ERRORS: dict[int, tuple[str, str]] = {
+    errno.ENOSPC: ("the disk is full", "free some space, or write to another disk"),
+    errno.EDQUOT: ("the disk quota is exceeded", "free some space, or write to another disk"),
+    errno.EACCES: ("permission denied", "choose a path you may use, or change its permissions"),
+    errno.EPERM: ("operation not permitted", "choose a path you may use"),
+    errno.EROFS: ("the file system is read-only", "write to a writable disk"),
+    errno.ENOTDIR: (
+        "a part of the path is a file, not a folder",
+        "choose a path whose folders are folders",
+    ),
+    errno.EISDIR: ("it is a folder, not a file", "pass the path of a file"),
+    errno.EEXIST: ("it exists already", "choose another path, or move that one away"),
+    errno.ENOENT: ("it does not exist", "check the path"),
+    errno.ENOTEMPTY: ("the folder is not empty", "choose another path, or move that one away"),
+    errno.ENAMETOOLONG: ("the name is too long", "choose a shorter path"),
+    errno.EMFILE: ("too many open files", "raise the limit (ulimit -n) and try again"),
+}
+
+
+def os_error_message(exc: OSError) -> str:
+    """An operating-system error as one line that names the path and the real cause
+    (disk full, permission denied, a file where a folder belongs...), with a fix."""
+    paths = [p for p in (exc.filename, exc.filename2) if p]
+    where = " and ".join(f"'{os.fsdecode(p)}'" for p in paths) or "a file"
+    cause, fix = _OS_ERRORS.get(
+        exc.errno or -1, (exc.strerror or str(exc), "check the path and try again")
+    )
+    detail = f" [{exc.strerror}]" if exc.strerror and exc.strerror.lower() != cause else ""
+    return f"could not use {where}: {cause}{detail}. Fix: {fix}."
 
 
 @contextlib.contextmanager
@@ -181,6 +212,16 @@ TrustOpt = Annotated[
 TrustedTypeOpt = Annotated[
     list[str] | None,
     typer.Option(help="A type to trust when loading a .skops file; repeat."),
+]
+
+OverwriteOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Write into an --out folder that holds files afterfit did not write. Those "
+        "files are kept (a file of yours named like one afterfit writes stops the command, "
+        "naming it); afterfit replaces only the files its marker (.afterfit.json) lists. "
+        "Without it, --out must be new, empty or a folder afterfit wrote."
+    ),
 ]
 
 StratifyOpt = Annotated[bool, typer.Option(help="Resample within each class (classification).")]

@@ -54,6 +54,7 @@ from rich.table import Table
 from afterfit.cli._app import (
     BootstrapMethod,
     DropOpt,
+    OverwriteOpt,
     TrustedTypeOpt,
     TrustOpt,
     WeightOpt,
@@ -185,6 +186,7 @@ def calibrate(
     out: Annotated[
         Path, typer.Option(help="Folder for calibration.json, tables and figures.")
     ] = Path("results"),
+    overwrite: OverwriteOpt = False,
     n_bins: Annotated[int, typer.Option(help="Bins of the reliability diagram and ECE.")] = 10,
     strategy: Annotated[
         StrategyOption,
@@ -213,6 +215,9 @@ def calibrate(
     under --out.
     """
     with clear_errors(quiet=quiet):
+        from afterfit.outdir import prepare_out
+
+        prepare_out(out, command="calibrate", overwrite=overwrite)
         _check_options(data, calibration_data, method, save_model)
         from afterfit.calibration import (
             calibrate as fit_map,
@@ -293,7 +298,7 @@ def calibrate(
         written = write_calibration(
             out, report, calibrated=calibrated_report, comparison=comparison,
             calibrator=calibrator, saved_model=None if save_model is None else str(save_model),
-            source=source, notes=notes, figures=figures,
+            source=source, notes=notes, figures=figures, overwrite=overwrite,
         )  # fmt: skip
     if quiet:
         return

@@ -36,6 +36,7 @@ from afterfit.cli._app import (
     ClassesOpt,
     DataOpt,
     DropOpt,
+    OverwriteOpt,
     PosLabelOpt,
     ScoreKind,
     ScoreKindOpt,
@@ -270,6 +271,7 @@ def compare(
     out: Annotated[
         Path, typer.Option(help="Folder for comparison.json, tables and figures.")
     ] = Path("results"),
+    overwrite: OverwriteOpt = False,
     figures: Annotated[bool, typer.Option(help="Write PNG figures.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
@@ -280,6 +282,9 @@ def compare(
     figures/comparison.png (+ comparison_differences.png) under --out.
     """
     with clear_errors(quiet=quiet):
+        from afterfit.outdir import prepare_out
+
+        prepare_out(out, command="compare", overwrite=overwrite)
         from afterfit.compare import write_comparison
 
         options = {
@@ -297,7 +302,9 @@ def compare(
                 trust=trust, trusted_types=trusted_type or [], progress=progress,
                 options=options,
             )  # fmt: skip
-        written = write_comparison(comparison, out, source=source, figures=figures)
+        written = write_comparison(
+            comparison, out, source=source, figures=figures, overwrite=overwrite
+        )
         if not quiet:
             _print(comparison)
             out_console.print(

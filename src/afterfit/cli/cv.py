@@ -27,6 +27,7 @@ from rich.table import Table
 from afterfit.cli._app import (
     DropOpt,
     ModelOpt,
+    OverwriteOpt,
     TrustedTypeOpt,
     TrustOpt,
     WeightOpt,
@@ -193,6 +194,7 @@ def cv(
     out: Annotated[
         Path, typer.Option(help="Folder for index.html, results.json, tables, oof.parquet.")
     ] = Path("cv"),
+    overwrite: OverwriteOpt = False,
     figures: Annotated[bool, typer.Option(help="Write PNG figures.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
@@ -205,6 +207,9 @@ def cv(
     (out-of-fold predictions) under --out.
     """
     with clear_errors(quiet=quiet):
+        from afterfit.outdir import prepare_out
+
+        prepare_out(out, command="cv", overwrite=overwrite)
         if model is None or data is None:
             raise InvalidInputError(
                 "afterfit cv needs --model and --data (the training data, with the target).",
@@ -259,7 +264,7 @@ def cv(
             "backend": name,
         }
         written = write_cv(out, results, comparison, source=source, figures=figures,
-                           row_index=ds.X.index.to_numpy())  # fmt: skip
+                           row_index=ds.X.index.to_numpy(), overwrite=overwrite)  # fmt: skip
         if not quiet:
             _print(results, comparison)
             out_console.print(f"Wrote {len(written)} files to {out}/ (index.html, results.json, "

@@ -29,7 +29,15 @@ from typing import Annotated, Any
 
 import typer
 
-from afterfit.cli._app import DropOpt, TrustedTypeOpt, app, clear_errors, fmt, out_console
+from afterfit.cli._app import (
+    DropOpt,
+    OverwriteOpt,
+    TrustedTypeOpt,
+    app,
+    clear_errors,
+    fmt,
+    out_console,
+)
 from afterfit.errors import InvalidInputError
 
 
@@ -109,6 +117,7 @@ def ensemble(
     out: Annotated[
         Path, typer.Option(help="Folder for index.html, results.json and tables.")
     ] = Path("ensemble"),
+    overwrite: OverwriteOpt = False,
     save_model: Annotated[
         Path | None,
         typer.Option("--save-model", "--save", help="Save the ensemble here (.skops)."),
@@ -119,6 +128,9 @@ def ensemble(
     """Combine trained models into an ensemble (or bag/boost/stack from training data)
     and report its gain over the best single model, with a paired interval."""
     with clear_errors(quiet=quiet):
+        from afterfit.outdir import prepare_out
+
+        prepare_out(out, command="ensemble", overwrite=overwrite)
         from afterfit.report.files import document
         from afterfit.report.run import write_page
         from afterfit.report.sections.comparison import comparison_section
@@ -129,11 +141,6 @@ def ensemble(
                 f"--save-model {save_model} must end in .skops: the ensemble is saved with "
                 "skops, which loads without running code.",
                 fix="pass --save-model ensemble.skops.",
-            )
-        if out.exists() and not out.is_dir():
-            raise InvalidInputError(
-                f"--out {out} is a file, not a folder.",
-                fix="pass a folder path for the report (it is created if missing).",
             )
         result, source = _run(
             target=target, model=model or [], data=data, train=train, base=base or [],
@@ -158,6 +165,7 @@ def ensemble(
         written = write_page(
             out, sections, doc, title="afterfit ensemble", facts=facts,
             source_text=source_text, confidence=confidence, figures=figures,
+            overwrite=overwrite, command="ensemble",
         )  # fmt: skip
         if save_model is not None:
             import skops.io as sio

@@ -16,6 +16,7 @@ from afterfit.cli._app import (
     DataOpt,
     DropOpt,
     ModelOpt,
+    OverwriteOpt,
     PosLabelOpt,
     ScoreKind,
     ScoreKindOpt,
@@ -80,6 +81,7 @@ def evaluate(
     out: Annotated[Path, typer.Option(help="Folder for results.json, tables and figures.")] = Path(
         "results"
     ),
+    overwrite: OverwriteOpt = False,
     ci: Annotated[
         CIOption,
         typer.Option(help="auto: DeLong/Wilson where exact, else bootstrap; or all bootstrap."),
@@ -97,6 +99,9 @@ def evaluate(
     Writes results.json, tables/*.csv and figures/*.png under --out.
     """
     with clear_errors(quiet=quiet):
+        from afterfit.outdir import prepare_out
+
+        prepare_out(out, command="evaluate", overwrite=overwrite)
         preds, source = load_predictions(
             target=target, model=model, data=data, predictions=predictions, score=score,
             score_kind=score_kind, classes=classes, task=task, pos_label=pos_label,
@@ -117,7 +122,9 @@ def evaluate(
                 random_state=seed,
                 progress=progress,
             )
-        written = write_results(evaluation, out, source=source, figures=figures)
+        written = write_results(
+            evaluation, out, source=source, figures=figures, overwrite=overwrite
+        )
         if not quiet:
             _print_table(evaluation)
             out_console.print(

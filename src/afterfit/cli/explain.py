@@ -26,6 +26,7 @@ from afterfit.cli._app import (
     DataOpt,
     DropOpt,
     ModelOpt,
+    OverwriteOpt,
     TrustedTypeOpt,
     TrustOpt,
     app,
@@ -201,6 +202,7 @@ def explain(
     out: Annotated[
         Path, typer.Option(help="Folder for explanations.json, tables and figures.")
     ] = Path("explanations"),
+    overwrite: OverwriteOpt = False,
     figures: Annotated[bool, typer.Option(help="Write PNG figures.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
@@ -211,6 +213,9 @@ def explain(
     Writes explanations.json, tables/*.csv and figures/*.png under --out.
     """
     with clear_errors(quiet=quiet):
+        from afterfit.outdir import prepare_out
+
+        prepare_out(out, command="explain", overwrite=overwrite)
         if model is None or data is None:
             raise InvalidInputError(
                 "afterfit explain needs --model and --data (the rows to explain, with the "
@@ -239,7 +244,7 @@ def explain(
             "target": target,
             "train": None if train is None else str(train),
         }
-        written = write_explanations(expl, out, source=source, figures=figures)
+        written = write_explanations(expl, out, source=source, figures=figures, overwrite=overwrite)
         if not quiet:
             _print_summary(expl)
             for flag in expl.flags():

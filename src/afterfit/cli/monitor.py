@@ -22,6 +22,7 @@ import typer
 from rich.table import Table
 
 from afterfit.cli._app import (
+    OverwriteOpt,
     TrustedTypeOpt,
     TrustOpt,
     app,
@@ -48,6 +49,7 @@ def monitor(
     out: Annotated[Path, typer.Option(help="Folder for index.html, results.json, tables.")] = Path(
         "drift"
     ),
+    overwrite: OverwriteOpt = False,
     window: Annotated[
         str | None,
         typer.Option(
@@ -91,6 +93,9 @@ def monitor(
     when labels arrived. Writes index.html, results.json and tables/*.csv under --out.
     """
     with clear_errors(quiet=quiet):
+        from afterfit.outdir import prepare_out
+
+        prepare_out(out, command="monitor", overwrite=overwrite)
         from afterfit.deploy.drift import DriftThresholds
         from afterfit.deploy.monitor import WindowSpec, monitor_bundle, write_monitor_report
 
@@ -115,7 +120,7 @@ def monitor(
             "log": result.source,
             "labels": None if labels is None else str(labels),
         }
-        written = write_monitor_report(result, out, source=source)
+        written = write_monitor_report(result, out, source=source, overwrite=overwrite)
         if not quiet:
             _print_summary(result)
             out_console.print(

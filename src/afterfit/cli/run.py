@@ -19,6 +19,7 @@ import typer
 
 from afterfit.cli._app import (
     DropOpt,
+    OverwriteOpt,
     PosLabelOpt,
     TrustedTypeOpt,
     TrustOpt,
@@ -81,9 +82,10 @@ def run(
         list[str] | None,
         typer.Option(help="Another model to compare, as path or name=path; repeat."),
     ] = None,
-    out: Annotated[Path, typer.Option(help="Report folder (replaced when complete).")] = Path(
-        "report"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Report folder (its files replaced when the report is complete).")
+    ] = Path("report"),
+    overwrite: OverwriteOpt = False,
     config: Annotated[
         Path | None, typer.Option(help="TOML file with any of these options.")
     ] = None,
@@ -262,6 +264,11 @@ def _run(v: dict[str, Any], *, quiet: bool) -> None:
             "--images and --data both give test data; pass one.",
             fix="--data for a tabular model, --images for a PyTorch image classifier.",
         )
+    from afterfit.outdir import prepare_out
+
+    # Checked before the steps run: a folder that cannot be written fails in a second, not
+    # after minutes of work.
+    prepare_out(Path(v["out"]), command="run", overwrite=bool(v.get("overwrite")))
     start = time.perf_counter()
     trusted = list(v.get("trusted_type") or [])
     drop = list(v.get("drop") or [])
@@ -314,7 +321,9 @@ def _run(v: dict[str, Any], *, quiet: bool) -> None:
     out = Path(v["out"])
     data_name = Path(images or v["data"]).name
     title = v["title"] or f"afterfit report: {Path(v['model']).name} on {data_name}"
-    write_report(report, out, title=title, figures=options.figures)
+    write_report(
+        report, out, title=title, figures=options.figures, overwrite=bool(v.get("overwrite"))
+    )
     run_id, uri = None, v.get("mlflow_uri") or (DEFAULT_MLFLOW if v.get("mlflow") else None)
     if uri:
         from afterfit.report.mlflow_log import log_to_mlflow

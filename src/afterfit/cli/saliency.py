@@ -41,7 +41,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from afterfit.cli._app import app, clear_errors, fmt, out_console, stage_progress
+from afterfit.cli._app import OverwriteOpt, app, clear_errors, fmt, out_console, stage_progress
 from afterfit.errors import AfterfitWarning, InvalidInputError
 
 TorchTrustOpt = Annotated[
@@ -155,10 +155,17 @@ def _write_maps(path: Path, result: Any) -> None:
 
 
 def write_saliency(
-    result: Any, out: Path, *, source: dict[str, Any], figures: bool = True
+    result: Any,
+    out: Path,
+    *,
+    source: dict[str, Any],
+    figures: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Path]:
-    """Write ``saliency.json``, ``maps.npz``, tables and figures of ``result`` under ``out``."""
+    """Write ``saliency.json``, ``maps.npz``, tables and figures of ``result`` under ``out``,
+    published together (``overwrite``: see :func:`afterfit.outdir.prepare_out`)."""
     from afterfit.io import atomic_write
+    from afterfit.outdir import writing
     from afterfit.report.files import document, write_folder
 
     tables: dict[str, Any] = {"images": result.frame()}
@@ -179,8 +186,10 @@ def write_saliency(
             figs["sanity"] = result.sanity.plot()
             figs["sanity_maps"] = result.sanity.plot_maps(image=result.images[0])
     doc = document("afterfit.saliency", {"saliency": result.to_dict()}, source=source)
-    written = write_folder(out, "saliency.json", doc, tables, figs)
-    written["maps.npz"] = atomic_write(out / "maps.npz", lambda tmp: _write_maps(tmp, result))
+    with writing(out, command="saliency", overwrite=overwrite) as stage:
+        written = write_folder(stage, "saliency.json", doc, tables, figs, command="saliency")
+        atomic_write(stage.path / "maps.npz", lambda tmp: _write_maps(tmp, result))
+    written["maps.npz"] = stage.target / "maps.npz"
     return written
 
 
@@ -202,6 +211,7 @@ def saliency(
     out: Annotated[
         Path, typer.Option(help="Folder for saliency.json, maps.npz, tables and figures.")
     ] = Path("saliency"),
+    overwrite: OverwriteOpt = False,
     methods: Annotated[
         str | None,
         typer.Option(
@@ -273,6 +283,9 @@ def saliency(
     Writes saliency.json, maps.npz, tables/*.csv and figures/*.png under --out.
     """
     with clear_errors(quiet=quiet):
+        from afterfit.outdir import prepare_out
+
+        prepare_out(out, command="saliency", overwrite=overwrite)
         from afterfit.saliency import DEFAULT_METHODS, Preprocess
         from afterfit.saliency import saliency as compute
         from afterfit.saliency.loading import is_torchscript, load_torch_module
@@ -311,7 +324,7 @@ def saliency(
                 progress=progress,
             )  # fmt: skip
         source = {"model": str(model), "images": str(images), "module_class": module_class}
-        written = write_saliency(result, out, source=source, figures=figures)
+        written = write_saliency(result, out, source=source, figures=figures, overwrite=overwrite)
         if not quiet:
             _print_summary(result)
             out_console.print(

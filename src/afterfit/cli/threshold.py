@@ -14,6 +14,7 @@ from afterfit.cli._app import (
     ClassesOpt,
     DropOpt,
     ModelOpt,
+    OverwriteOpt,
     PosLabelOpt,
     ScoreKind,
     ScoreKindOpt,
@@ -216,6 +217,7 @@ def threshold(
     out: Annotated[
         Path, typer.Option(help="Folder for threshold.json, tables and figures.")
     ] = Path("results"),
+    overwrite: OverwriteOpt = False,
     save_model: Annotated[
         Path | None,
         typer.Option(help="Write the model with the chosen threshold here (.skops)."),
@@ -234,6 +236,9 @@ def threshold(
     tables/threshold_curve.csv and figures/threshold_curve.png under --out.
     """
     with clear_errors(quiet=quiet):
+        from afterfit.outdir import prepare_out
+
+        prepare_out(out, command="threshold", overwrite=overwrite)
         matrix = parse_matrix(cost_matrix)
         if save_model is not None and model is None:
             raise InvalidInputError(
@@ -259,7 +264,9 @@ def threshold(
                 split=split.value, n_resamples=n_resamples, confidence=confidence,
                 stratify=stratify, random_state=seed, progress=progress,
             )  # fmt: skip
-        written = write_threshold_results(result, out, source=source, figures=figures)
+        written = write_threshold_results(
+            result, out, source=source, figures=figures, overwrite=overwrite
+        )
         saved = None
         if save_model is not None:
             saved = _save_model(result, save_model, model, trust, trusted_type or [])

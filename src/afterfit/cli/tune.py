@@ -10,16 +10,12 @@
 Writes ``index.html`` (Tuning section), ``results.json``, ``trials.csv``,
 ``best_model.skops`` and ``tables/`` under ``--out``. Without ``--storage`` the study lives
 in ``<out>/study.db``: run the same command again after an interruption and it resumes,
-keeping every finished trial.
+keeping every finished trial. The study file is never replaced or removed by a later run.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import tempfile
-from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,6 +27,7 @@ from afterfit.cli._app import (
     DataOpt,
     DropOpt,
     ModelOpt,
+    OverwriteOpt,
     TrustedTypeOpt,
     TrustOpt,
     app,
@@ -59,44 +56,6 @@ class PrunerOption(StrEnum):
 class TuneBackend(StrEnum):
     local = "local"
     dask = "dask"
-
-
-@contextlib.contextmanager
-def _keep_file(path: Path | None) -> Iterator[None]:
-    """Keep ``path`` (the study database inside ``--out``, with SQLite's write-ahead log
-    files if any) across the report folder's swap: hard links beside the folder hold them
-    while the new folder replaces the old one."""
-    if path is None or not path.exists():
-        yield
-        return
-    kept: list[tuple[Path, str]] = []
-    for f in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
-        if not f.exists():
-            continue
-        fd, keep = tempfile.mkstemp(prefix=f".{f.name}.", dir=path.parent.parent)
-        os.close(fd)
-        os.unlink(keep)
-        try:
-            os.link(f, keep)
-        except OSError:  # no hard links on this file system: copy
-            import shutil
-
-            shutil.copy2(f, keep)
-        kept.append((f, keep))
-    try:
-        yield
-    finally:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for f, keep in kept:
-            os.replace(keep, f)
-
-
-def _study_file_in(out: Path, url: str) -> Path | None:
-    """The SQLite file of the study when it lies inside ``out`` (the default)."""
-    if not url.startswith("sqlite:///"):
-        return None
-    path = Path(url[len("sqlite:///") :])
-    return path if path.resolve().parent == out.resolve() else None
 
 
 def _print_summary(result: Any) -> None:
@@ -172,6 +131,7 @@ def tune(
         bool, typer.Option(help="Save the best model refitted on all rows (best_model.skops).")
     ] = True,
     out: Annotated[Path, typer.Option(help="Folder for the report and the study.")] = Path("tune"),
+    overwrite: OverwriteOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
     """Tune a model's hyperparameters with Optuna (cross-validated, pruned by fold), in a
@@ -191,11 +151,11 @@ def tune(
                 "--scheduler was given without --backend dask.",
                 fix="add --backend dask, or leave --scheduler out.",
             )
-        if out.exists() and not out.is_dir():
-            raise InvalidInputError(
-                f"--out {out} is a file, not a folder.",
-                fix="pass a folder path for the report (it is created if missing).",
-            )
+        from afterfit.outdir import prepare_out, writing
+
+        # Claimed now, marker and all: the study database lives in --out while the trials
+        # run, and stays there (kept, never replaced) when the report is published.
+        prepare_out(out, command="tune", overwrite=overwrite, claim=True)
         from afterfit.data import load_dataset
         from afterfit.models import load_model
         from afterfit.report.files import SCHEMA_NAME, document
@@ -225,16 +185,21 @@ def tune(
             ("data", f"{data} ({len(ds.y):,} rows)"),
             ("study", f"{study} in {redact(url)}"),
         ]
-        with _keep_file(_study_file_in(out, url)):
-            write_page(out, [tuning_section(result)], doc, title="Tuning", facts=facts,
-                       confidence=result.confidence)  # fmt: skip
         from afterfit.io import atomic_write
 
-        atomic_write(out / "trials.csv", lambda tmp: result.trials.to_csv(tmp, index=False))
-        if save_model and result.best_estimator is not None:
-            import skops.io as sio
+        with writing(out, command="tune", overwrite=overwrite) as stage:
+            write_page(stage, [tuning_section(result)], doc, title="Tuning", facts=facts,
+                       confidence=result.confidence)  # fmt: skip
+            atomic_write(
+                stage.path / "trials.csv", lambda tmp: result.trials.to_csv(tmp, index=False)
+            )
+            if save_model and result.best_estimator is not None:
+                import skops.io as sio
 
-            atomic_write(out / "best_model.skops", lambda tmp: sio.dump(result.best_estimator, tmp))
+                atomic_write(
+                    stage.path / "best_model.skops",
+                    lambda tmp: sio.dump(result.best_estimator, tmp),
+                )
         if not quiet:
             _print_summary(result)
             for note in result.notes:

@@ -51,11 +51,16 @@ def write_comparison(
     *,
     source: dict[str, Any] | None = None,
     figures: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Path]:
     """Write ``comparison.json``, ``tables/comparison.csv`` (one row per pair and metric),
     ``tables/comparison_models.csv`` (each model's metrics) and, with ``figures``,
     ``figures/comparison.png`` (metrics with intervals per model) and
-    ``figures/comparison_differences.png`` under ``out``; returns what was written."""
+    ``figures/comparison_differences.png`` under ``out``; returns what was written.
+
+    ``out`` must be new, empty or written by afterfit before, unless ``overwrite``; files
+    afterfit did not write are kept (:func:`afterfit.outdir.prepare_out`).
+    """
     tables = {"comparison": comparison.frame(), "comparison_models": comparison.models_frame()}
     figs = (
         {
@@ -66,4 +71,6 @@ def write_comparison(
         else {}
     )
     doc = comparison_document(comparison, source=source)
-    return write_folder(out, "comparison.json", doc, tables, figs)
+    return write_folder(
+        out, "comparison.json", doc, tables, figs, command="compare", overwrite=overwrite
+    )

@@ -14,6 +14,8 @@ A bundle is a folder (and optionally a ``.zip`` of it)::
     reference.json    reference statistics for drift (:mod:`afterfit.deploy.reference`)
     MODEL_CARD.md     intended use, data, metrics with intervals, decision, caveats
     report/           the report folder, when one was given
+    .afterfit.json    afterfit's marker of the folders it writes (:mod:`afterfit.outdir`),
+                      hashed like every other file
 
 :func:`build_bundle` writes it (to a temporary folder renamed at the end: a bundle is
 complete or absent); :func:`load_bundle` verifies every hash and refuses a bundle with a
@@ -39,7 +41,6 @@ import os
 import re
 import shutil
 import tempfile
-import uuid
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ from afterfit.deploy.manifest import (
 from afterfit.deploy.schema import MAX_CATEGORIES, InputSchema
 from afterfit.errors import InvalidInputError, ModelError
 from afterfit.models.base import Model
+from afterfit.outdir import Staging, prepare_out
 
 __all__ = [
     "Bundle",
@@ -284,19 +286,37 @@ def model_outputs(model: Model, decision: Decision, X: pd.DataFrame) -> BundlePr
 # --- loading ------------------------------------------------------------------------------
 
 
-def _read_json(files: BundleFiles, name: str) -> Any:
-    try:
-        return json.loads(files.read(name).decode("utf-8"))
-    except FileNotFoundError as exc:
+def _read_document(files: BundleFiles, name: str, parse: Any) -> Any:
+    """A JSON document of the bundle, read strictly and checked by ``parse``; every error
+    names the file."""
+    where = f"The file {name} of the bundle '{files.path}'"
+    fix = "restore the bundle from its source, or rebuild it with afterfit bundle."
+    if not files.exists(name):
         raise BundleError(
             f"The bundle '{files.path}' has no {name}.",
             fix="rebuild the bundle with afterfit bundle.",
-        ) from exc
-    except (KeyError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        )
+    doc = files.read_json(name)
+    try:
+        return parse(doc)
+    except BundleError:
+        raise
+    except InvalidInputError as exc:
+        raise BundleError(f"{where} is not valid: {exc.problem}", fix=fix) from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+        # A shape the structural checks did not anticipate: still the file's fault.
         raise BundleError(
-            f"The file {name} of the bundle '{files.path}' cannot be read as JSON: {exc}.",
-            fix="restore the bundle from its source, or rebuild it with afterfit bundle.",
-        ) from exc
+            f"{where} has an unexpected structure ({type(exc).__name__}: {exc}).", fix=fix
+        ) from None
+
+
+def _reference_doc(doc: Any) -> dict[str, Any]:
+    """``reference.json``, checked by reading it (kept as the dict the server and monitor
+    read)."""
+    from afterfit.deploy.reference import ReferenceStats
+
+    ReferenceStats.from_dict(doc)
+    return doc
 
 
 def load_bundle(
@@ -341,27 +361,33 @@ def load_bundle(
         manifest = read_manifest(files)
         if verify:
             verify_manifest(files, manifest)
-        model_file = str(manifest.get("model_file") or "")
-        if model_file not in manifest["files"] or Path(model_file).suffix not in (
-            ".onnx",
-            ".skops",
+        model_file = manifest["model_file"]  # text, inside the bundle (read_manifest)
+        if (
+            model_file not in manifest["files"]
+            or not files.exists(model_file)
+            or Path(model_file).suffix not in (".onnx", ".skops")
         ):
             raise BundleError(
                 f"The manifest of '{path}' names the model file {model_file!r}, which is not "
                 "one of its .onnx or .skops files.",
                 fix="rebuild the bundle with afterfit bundle.",
             )
-        schema = InputSchema.from_dict(_read_json(files, "schema.json"))
-        decision = Decision.from_dict(_read_json(files, "decision.json"))
-        reference = _read_json(files, "reference.json") if files.exists("reference.json") else {}
-        card = files.read("MODEL_CARD.md").decode("utf-8") if files.exists("MODEL_CARD.md") else ""
+        schema = _read_document(files, "schema.json", InputSchema.from_dict)
+        decision = _read_document(files, "decision.json", Decision.from_dict)
+        reference = (
+            _read_document(files, "reference.json", _reference_doc)
+            if files.exists("reference.json")
+            else {}
+        )
+        card = files.read_text("MODEL_CARD.md") if files.exists("MODEL_CARD.md") else ""
         if path.is_dir():
+            # A plain file inside the folder: BundleFiles refused links and special files.
             model = load_model(path / model_file, trust=trust, trusted_types=trusted_types)
         else:
-            # load_model reads files: the model alone is extracted, then removed.
+            # load_model reads files: the model alone is extracted (streamed), then removed.
             with tempfile.TemporaryDirectory(prefix="afterfit-bundle-") as tmp:
                 target = Path(tmp) / Path(model_file).name
-                target.write_bytes(files.read(model_file))
+                files.copy_to(model_file, target)
                 model = load_model(target, trust=trust, trusted_types=trusted_types)
     finally:
         files.close()
@@ -594,7 +620,9 @@ def build_bundle(
     unseen : {"error", "allow"}
         Whether the schema rejects categories not seen in training.
     overwrite : bool, default False
-        Replace an existing bundle at ``out``.
+        Replace an existing bundle at ``out`` (and ``<out>.zip``, when it is a bundle zip).
+        A folder holding files afterfit did not write is refused, naming them, even then:
+        a bundle holds its own files alone, and afterfit never deletes anyone else's.
     train_source : str, optional
         Where the training data came from (for the model card).
 
@@ -627,12 +655,11 @@ def build_bundle(
             f"out={str(out)!r} ends in .zip; out is the bundle folder.",
             fix=f"pass out={str(out.with_suffix(''))!r} and zip=True.",
         )
-    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
-        raise InvalidInputError(
-            f"The bundle folder '{out}' exists already.",
-            fix="choose a new --out folder (a new version), or pass overwrite=True "
-            "(--overwrite) to replace it.",
-        )
+    # A bundle holds its own files alone: an existing one is replaced only with overwrite,
+    # and a folder holding anything else is refused by name (afterfit never deletes it).
+    prepare_out(out, command="bundle", overwrite=overwrite, exclusive=True)
+    if zip:
+        _check_zip_target(out.with_name(out.name + ".zip"), overwrite)
     report_path = None if report is None else Path(report)
     if report_path is not None and not report_path.is_dir():
         raise InvalidInputError(
@@ -667,9 +694,8 @@ def build_bundle(
     X_sample = X if X_parity is None else check_features(as_frame(X_parity), adapter)
 
     created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    stage = Staging(out, command="bundle", exclusive=True)
+    tmp = stage.path
     try:
         prefer = "skops" if (export == "skops" or decision.needs_decision_function) else export
         model_path, export_record, trusted = _export(inner, adapter, X_sample, tmp, prefer)
@@ -713,6 +739,8 @@ def build_bundle(
             intended_use=intended_use,
         )  # fmt: skip
         (tmp / "MODEL_CARD.md").write_text(card, encoding="utf-8")
+        # The folder's afterfit marker is final before hashing: the manifest covers it.
+        stage.seal(extra=[MANIFEST])
         files = {
             p.relative_to(tmp).as_posix(): file_sha256(p)
             for p in sorted(tmp.rglob("*"))
@@ -744,9 +772,9 @@ def build_bundle(
         }
         manifest["manifest_sha256"] = manifest_digest(manifest)
         _write_json(tmp / MANIFEST, manifest)
-        _publish(tmp, out, overwrite)
+        stage.publish()
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        stage.discard()
         raise
     if zip:
         write_zip(out, out.with_name(out.name + ".zip"))
@@ -783,27 +811,31 @@ def _reference(
     return ref.to_dict()
 
 
-def _publish(tmp: Path, out: Path, overwrite: bool) -> None:
-    """Move the finished bundle into place: the new folder appears whole, or not at all."""
-    if out.exists():
-        if not overwrite and any(out.iterdir()):
-            raise InvalidInputError(
-                f"The bundle folder '{out}' appeared while the bundle was being built.",
-                fix="choose a new --out folder.",
-            )
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(out, old)
-        try:
-            os.replace(tmp, out)
-        except BaseException:
-            os.replace(old, out)
-            raise
-        if old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink(missing_ok=True)
+def _check_zip_target(target: Path, overwrite: bool) -> None:
+    """Refuse to replace a ``<out>.zip`` unless ``overwrite`` and it is a bundle zip."""
+    if not os.path.lexists(target):
         return
-    os.replace(tmp, out)
+    if not overwrite:
+        raise InvalidInputError(
+            f"The zip '{target}' exists already.",
+            fix="choose a new --out folder (a new version), or pass --overwrite "
+            "(overwrite=True) to replace that zip (only a bundle zip afterfit wrote is "
+            "replaced).",
+        )
+    try:
+        if target.is_symlink() or not target.is_file():
+            raise BundleError(f"'{target}' is not a regular file.")
+        files = open_bundle_files(target)
+        try:
+            read_manifest(files)
+        finally:
+            files.close()
+    except Exception as exc:
+        raise InvalidInputError(
+            f"The file '{target}' is not a bundle zip afterfit wrote ({exc}), so --overwrite "
+            "does not replace it: afterfit never replaces a file it did not write.",
+            fix="move that file elsewhere, or choose another --out folder.",
+        ) from exc
 
 
 def write_zip(folder: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:

@@ -1175,9 +1175,12 @@ def write_monitor_report(
     *,
     source: dict[str, Any] | None = None,
     figures: bool = False,
+    overwrite: bool = False,
 ) -> list[str]:
     """Write ``results.json``, ``tables/*.csv`` and ``index.html`` (a Drift section) to
-    ``out``: built beside it and swapped in whole, so nothing is half-written.
+    ``out``: built beside it and published when complete, so nothing is half-written.
+    ``out`` must be new, empty or written by afterfit before, unless ``overwrite``; files
+    afterfit did not write are kept (:func:`afterfit.outdir.prepare_out`).
 
     Returns the files written, relative to ``out``.
     """
@@ -1198,4 +1201,7 @@ def write_monitor_report(
     if result.window is not None:
         facts.append(("window", result.window.text))
     facts.append(("reference rows", f"{result.reference.n_rows:,}"))
-    return write_page(out, sections, doc, title="Drift monitoring", facts=facts, figures=figures)
+    return write_page(
+        out, sections, doc, title="Drift monitoring", facts=facts, figures=figures,
+        overwrite=overwrite, command="monitor",
+    )  # fmt: skip

@@ -792,14 +792,21 @@ def write_explanations(
     *,
     source: dict[str, Any] | None = None,
     figures: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Path]:
     """Write ``explanations.json``, ``tables/*.csv`` and ``figures/*.png`` under ``out``.
 
-    Every file is written atomically; the JSON document has afterfit's versioned header
-    (schema ``afterfit.explanations``). Returns what was written, by relative path.
+    The files are published together once all are written; the JSON document has
+    afterfit's versioned header (schema ``afterfit.explanations``). Returns what was
+    written, by relative path.
+    ``out`` must be new, empty or written by afterfit before, unless ``overwrite``; files
+    afterfit did not write are kept (:func:`afterfit.outdir.prepare_out`).
     """
     from afterfit.report.files import document, write_folder
 
     doc = document("afterfit.explanations", {"explanations": explanations.to_dict()}, source=source)
     figs = explanations.figures() if figures else {}
-    return write_folder(out, "explanations.json", doc, explanations.tables(), figs)
+    return write_folder(
+        out, "explanations.json", doc, explanations.tables(), figs,
+        command="explain", overwrite=overwrite,
+    )  # fmt: skip

@@ -1,8 +1,11 @@
 """Write an evaluation to a folder: ``results.json``, ``tables/*.csv``, ``figures/*.png``.
 
+The folder must be new, empty or afterfit's own (``--overwrite`` for any other); files
+afterfit did not write are never replaced or removed (:mod:`afterfit.outdir`).
 ``results.json`` follows the versioned schema in ``afterfit/schemas/results.schema.json``
 (documented in ``docs/results-json.md``). Later steps add their own top-level sections
-beside ``evaluation`` without changing it. Every file is written atomically.
+beside ``evaluation`` without changing it. Every file is written to a staging folder
+first, and published only when all are complete.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 from afterfit.evaluation.evaluate import Evaluation
 from afterfit.io import atomic_write, atomic_write_text
+from afterfit.outdir import Staging, writing
 
 SCHEMA_NAME = "afterfit.results"
 #: The version of every document afterfit writes; see docs/results-json.md for the rules.
@@ -53,27 +57,40 @@ def slug(text: str) -> str:
 
 
 def write_folder(
-    out: str | Path,
+    out: str | Path | Staging,
     json_name: str,
     doc: dict[str, Any],
     tables: dict[str, Any],
     figures: dict[str, Any],
+    *,
+    command: str,
+    overwrite: bool = False,
 ) -> dict[str, Path]:
-    """Write ``json_name``, ``tables/<name>.csv`` and ``figures/<name>.png`` under ``out``,
-    each atomically; returns what was written, by relative path."""
-    out = Path(out)
+    """Write ``json_name``, ``tables/<name>.csv`` and ``figures/<name>.png`` under ``out``;
+    returns what was written, by relative path, with its final location.
+
+    The files are built in a staging folder and published together at the end (see
+    :func:`afterfit.outdir.writing`: ``out`` may be the staging folder of a bigger
+    writer). ``command`` names the writer in the folder's marker; ``overwrite`` allows a
+    folder holding files afterfit did not write, which are kept.
+    """
     text = json.dumps(doc, indent=2, allow_nan=False)
-    written = {json_name: atomic_write_text(out / json_name, text + "\n")}
-    for name, frame in tables.items():
-        written[f"tables/{name}.csv"] = atomic_write(
-            out / "tables" / f"{name}.csv", lambda tmp, f=frame: f.to_csv(tmp, index=False)
-        )
-    for name, fig in figures.items():
-        written[f"figures/{name}.png"] = atomic_write(
-            out / "figures" / f"{name}.png",
-            lambda tmp, f=fig: f.savefig(tmp, format="png", dpi=120),
-        )
-    return written
+    with writing(out, command=command, overwrite=overwrite) as stage:
+        folder = stage.path
+        atomic_write_text(folder / json_name, text + "\n")
+        names = [json_name]
+        for name, frame in tables.items():
+            atomic_write(
+                folder / "tables" / f"{name}.csv", lambda tmp, f=frame: f.to_csv(tmp, index=False)
+            )
+            names.append(f"tables/{name}.csv")
+        for name, fig in figures.items():
+            atomic_write(
+                folder / "figures" / f"{name}.png",
+                lambda tmp, f=fig: f.savefig(tmp, format="png", dpi=120),
+            )
+            names.append(f"figures/{name}.png")
+        return {name: stage.target / name for name in names}
 
 
 def write_results(
@@ -82,8 +99,13 @@ def write_results(
     *,
     source: dict[str, Any] | None = None,
     figures: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Path]:
-    """Write every artifact of ``evaluation`` under ``out``; returns what was written."""
+    """Write every artifact of ``evaluation`` under ``out``; returns what was written.
+
+    ``out`` must be new, empty or written by afterfit before, unless ``overwrite``; files
+    afterfit did not write are kept (:func:`afterfit.outdir.prepare_out`).
+    """
     tables: dict[str, Any] = {"metrics": evaluation.metrics.frame()}
     if evaluation.metrics.per_class():
         tables["metrics_per_class"] = evaluation.metrics.frame(per_class=True)
@@ -99,7 +121,10 @@ def write_results(
     if evaluation.residuals is not None:
         tables["residuals_sample"] = evaluation.residuals.frame()
     doc = results_document(evaluation, source=source)
-    return write_folder(out, "results.json", doc, tables, _figures(evaluation) if figures else {})
+    figs = _figures(evaluation) if figures else {}
+    return write_folder(
+        out, "results.json", doc, tables, figs, command="evaluate", overwrite=overwrite
+    )
 
 
 def _figures(evaluation: Evaluation) -> dict[str, Any]:

@@ -2,17 +2,14 @@
 
 The folder holds ``index.html`` (self-contained), ``results.json`` (every section's data,
 versioned schema), ``tables/*.csv`` and ``figures/*.png``. It is built beside the target in
-a temporary folder and moved into place at the end, so an interrupted run leaves the
-previous report as it was.
+a temporary folder and published at the end, so an interrupted run leaves the previous
+report as it was; files in the folder that afterfit did not write are never removed
+(:mod:`afterfit.outdir`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Sequence
@@ -24,7 +21,8 @@ import numpy as np
 
 from afterfit.data import Dataset
 from afterfit.errors import AfterfitError, AfterfitWarning, InvalidInputError
-from afterfit.io import atomic_write, atomic_write_text, current_umask
+from afterfit.io import atomic_write, atomic_write_text
+from afterfit.outdir import Staging, writing
 from afterfit.predictions import Predictions
 from afterfit.report.files import SCHEMA_NAME, document
 from afterfit.report.page import Section
@@ -248,11 +246,14 @@ def write_report(
     title: str | None = None,
     figures: bool = True,
     inline_plotly: bool = True,
+    overwrite: bool = False,
 ) -> Report:
     """Write ``index.html``, ``results.json``, ``tables/`` and ``figures/`` to ``out``.
 
     Everything is written to a new folder beside ``out`` first; only a complete report
-    replaces the old one, so an interrupted or failed write leaves it untouched.
+    replaces the old one, so an interrupted or failed write leaves it untouched. ``out``
+    must be new, empty or a folder afterfit wrote, unless ``overwrite``; files afterfit
+    did not write are kept either way (:func:`afterfit.outdir.prepare_out`).
     """
     summary = report.doc["report"]
     evaluation = report.doc.get("evaluation") or {}
@@ -280,13 +281,15 @@ def write_report(
         confidence=summary["options"]["confidence"],
         figures=figures,
         inline_plotly=inline_plotly,
+        overwrite=overwrite,
+        command="run",
     )
     report.out = Path(out)
     return report
 
 
 def write_page(
-    out: str | Path,
+    out: str | Path | Staging,
     sections: Sequence[Section],
     doc: dict[str, Any],
     *,
@@ -297,30 +300,26 @@ def write_page(
     confidence: float | None = None,
     figures: bool = True,
     inline_plotly: bool = True,
+    overwrite: bool = False,
+    command: str = "report",
 ) -> list[str]:
     """Write a report folder from ``sections``: ``index.html``, ``results.json`` (``doc``,
     normally built with :func:`afterfit.report.files.document`), ``tables/*.csv`` and
     ``figures/*.png``. Every command with a page (run, cv, tune, ensemble, monitor) writes
     through here.
 
-    The folder is built beside ``out`` and swapped in only when complete, so an
-    interrupted or failed write leaves the old folder untouched. Returns the files
-    written, relative to ``out``.
+    The folder is built beside ``out`` and published only when complete, so an
+    interrupted or failed write leaves the old folder untouched; ``out`` must be new,
+    empty or afterfit's own unless ``overwrite``, and files afterfit did not write are
+    kept (see :mod:`afterfit.outdir`). ``out`` may be the :class:`~afterfit.outdir.Staging`
+    of a bigger writer. ``command`` names the writer in the folder's marker. Returns the
+    files written, relative to ``out``.
     """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InvalidInputError(
-            f"--out {out} is a file, not a folder.",
-            fix="pass a folder path for the report (it is created if missing).",
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    os.chmod(staging, 0o777 & ~current_umask())
-    try:
-        written = _write_all(
+    with writing(out, command=command, overwrite=overwrite) as stage:
+        return _write_all(
             sections,
             doc,
-            staging,
+            stage.path,
             title=title,
             facts=facts,
             source_text=source_text,
@@ -329,11 +328,6 @@ def write_page(
             figures=figures,
             inline_plotly=inline_plotly,
         )
-        _swap(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return written
 
 
 def _write_all(
@@ -386,20 +380,3 @@ def _write_all(
     atomic_write_text(folder / "index.html", html)
     written.append("index.html")
     return written
-
-
-def _swap(staging: Path, out: Path) -> None:
-    """Put the finished ``staging`` folder at ``out``; the old report goes only after."""
-    if not out.exists():
-        os.replace(staging, out)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-    os.rmdir(old)
-    os.replace(out, old)
-    try:
-        os.replace(staging, out)
-    except BaseException:
-        os.replace(old, out)
-        raise
-    with contextlib.suppress(OSError):
-        shutil.rmtree(old)

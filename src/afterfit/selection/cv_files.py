@@ -29,13 +29,16 @@ def write_cv(
     source: dict[str, Any] | None = None,
     figures: bool = True,
     row_index: Any = None,
+    overwrite: bool = False,
 ) -> list[str]:
     """Write a cross-validation report folder.
 
     Parameters
     ----------
     out : path
-        The folder (replaced whole when it exists: the new one is built beside it).
+        The folder: new, empty or written by afterfit before, unless ``overwrite``. The
+        new files are built beside it and published together; files afterfit did not
+        write are kept (:func:`afterfit.outdir.prepare_out`).
     results : CVResult or mapping of name to CVResult
         Ignored when ``comparison`` is given (its ``results`` are used).
     comparison : CVComparison, optional
@@ -45,6 +48,8 @@ def write_cv(
         Write ``figures/*.png`` too.
     row_index : array-like, optional
         Labels of the rows for ``oof.parquet`` (default 0..n-1).
+    overwrite : bool
+        Allow a folder holding files afterfit did not write.
 
     Returns
     -------
@@ -52,6 +57,7 @@ def write_cv(
         Files written, relative to ``out``.
     """
     from afterfit.io import atomic_write
+    from afterfit.outdir import writing
     from afterfit.report.files import document
     from afterfit.report.run import write_page
     from afterfit.report.sections.cv import cv_section
@@ -68,8 +74,9 @@ def write_cv(
         ("folds", f"{first.n_folds} ({first.splitter}, {first.n_repeats} repeat(s))"),
         ("models", ", ".join(res)),
     ]
-    written = write_page(out, [section], doc, title="Cross-validation", facts=facts,
-                         confidence=first.confidence, figures=figures)  # fmt: skip
     table = oof_table(res, row_index)
-    atomic_write(Path(out) / "oof.parquet", lambda tmp: table.to_parquet(tmp, index=False))
+    with writing(out, command="cv", overwrite=overwrite) as stage:
+        written = write_page(stage, [section], doc, title="Cross-validation", facts=facts,
+                             confidence=first.confidence, figures=figures)  # fmt: skip
+        atomic_write(stage.path / "oof.parquet", lambda tmp: table.to_parquet(tmp, index=False))
     return [*written, "oof.parquet"]

@@ -2,7 +2,8 @@
 
 ``threshold.json`` is its own document (``"schema": "afterfit.threshold"``), beside (not
 inside) the ``results.json`` of ``afterfit evaluate``: the two commands may run on
-different data, and neither rewrites the other's file. Every file is written atomically.
+different data, and neither rewrites the other's file (the folder's marker records which
+command wrote which file). The files are published together once all are written.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def write_threshold_results(
     *,
     source: dict[str, Any] | None = None,
     figures: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Path]:
     """Write ``threshold.json``, ``tables/*.csv`` and ``figures/*.png`` under ``out``.
 
@@ -34,6 +36,9 @@ def write_threshold_results(
     Per-class thresholds: ``tables/thresholds_per_class.csv`` and one curve table per class
     (``threshold_curve_<class>.csv``), one figure of all curves. Multiclass cost decisions:
     ``tables/cost_decision.csv``, ``tables/cost_confusion_matrix.csv`` and its figure.
+
+    ``out`` must be new, empty or written by afterfit before, unless ``overwrite``; files
+    afterfit did not write are kept (:func:`afterfit.outdir.prepare_out`).
     """
     from afterfit.thresholds._results import CostDecision, PerClassThresholds
 
@@ -56,4 +61,6 @@ def write_threshold_results(
         if figures:
             figs["threshold_curve"] = result.plot()
     doc = threshold_document(result, source=source)
-    return write_folder(out, "threshold.json", doc, tables, figs)
+    return write_folder(
+        out, "threshold.json", doc, tables, figs, command="threshold", overwrite=overwrite
+    )
