@@ -150,24 +150,64 @@ class Decision:
                 fix="pass the decision.json written by afterfit bundle.",
             )
         version = d.get("format_version")
-        if not isinstance(version, int) or version > DECISION_FORMAT_VERSION:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise InvalidInputError(
+                "decision.json's 'format_version' must be a positive integer; got "
+                f"{jsonsafe.describe(version)}.",
+                fix="rebuild the bundle with afterfit bundle.",
+            )
+        if version > DECISION_FORMAT_VERSION:
             raise InvalidInputError(
                 f"decision.json has format_version {version!r}; this afterfit reads "
                 f"version {DECISION_FORMAT_VERSION} and older.",
                 fix="upgrade afterfit.",
             )
-        classes = d.get("classes")
-        calibrator = d.get("calibrator")
+        what = "decision.json"
+        d = dict(d)
+        task = jsonsafe.field(d, "task", "text", what=what)
+        if task not in ("binary", "multiclass", "regression"):
+            raise InvalidInputError(
+                f"decision.json has the task {task[:40]!r}; the tasks are binary, multiclass "
+                "and regression.",
+                fix="rebuild the bundle with afterfit bundle.",
+            )
+        classes = jsonsafe.field(d, "classes", "list", what=what, required=False, nullable=True)
+        if task == "regression":
+            classes = None
+        elif classes is None or len(classes) < 2 or not all(jsonsafe.is_label(c) for c in classes):
+            raise InvalidInputError(
+                f"decision.json of a {task} model must list its classes (two or more labels: "
+                "text, numbers or booleans).",
+                fix="rebuild the bundle with afterfit bundle.",
+            )
+        elif (task == "binary") != (len(classes) == 2):
+            raise InvalidInputError(
+                f"decision.json says {task} but lists {len(classes)} classes.",
+                fix="rebuild the bundle with afterfit bundle.",
+            )
+        positive = jsonsafe.field(d, "positive_class", "scalar", what=what, required=False)
+        threshold = jsonsafe.field(
+            d, "threshold", "number", what=what, required=False, nullable=True
+        )
+        threshold_score = jsonsafe.field(
+            d, "threshold_score", "text", what=what, required=False, default="probability"
+        )
+        calibrator = jsonsafe.field(
+            d, "calibrator", "object", what=what, required=False, nullable=True
+        )
         if calibrator is not None:
-            _check_calibrator(calibrator)
-        return cls(
-            task=d["task"],
+            _check_calibrator(calibrator, n_classes=len(classes or ()))
+        out = cls(
+            task=task,
             classes=None if classes is None else tuple(classes),
-            positive_class=d.get("positive_class"),
-            threshold=d.get("threshold"),
-            threshold_score=d.get("threshold_score", "probability"),
+            positive_class=positive,
+            threshold=threshold,
+            threshold_score=threshold_score,
             calibrator=calibrator,
         )
+        if task == "binary":
+            out.positive_index  # noqa: B018 - raises for a positive class not among the classes
+        return out
 
     def decide(self, proba: np.ndarray | None, scores: np.ndarray | None) -> np.ndarray:
         """Labels from (calibrated) probabilities, or decision scores without them.
@@ -198,17 +238,51 @@ class Decision:
         return classes[np.argmax(basis, axis=1)]
 
 
-def _check_calibrator(c: Any) -> None:
-    ok = isinstance(c, Mapping) and c.get("method") in ("sigmoid", "isotonic", "temperature")
-    ok = ok and c.get("response") in RESPONSES
-    if ok and c["method"] == "temperature":
-        ok = isinstance(c.get("temperature"), int | float) and c["temperature"] > 0
-    elif ok:
+def _numbers(values: Any) -> bool:
+    return isinstance(values, list) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) for v in values
+    )
+
+
+def _check_calibrator(c: Any, n_classes: int | None = None) -> None:
+    """Check a calibration map's parameters: the method, the response, and per map finite
+    numbers of the right shape (one map for binary, one per class for multiclass)."""
+
+    def finite(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+    problem = None
+    if not isinstance(c, Mapping) or c.get("method") not in ("sigmoid", "isotonic", "temperature"):
+        problem = "its method is not sigmoid, isotonic or temperature"
+    elif c.get("response") not in RESPONSES:
+        problem = f"its response is not one of {', '.join(RESPONSES)}"
+    elif "response_is_proba" in c and not isinstance(c["response_is_proba"], bool):
+        problem = "response_is_proba is not true or false"
+    elif c["method"] == "temperature":
+        if not finite(c.get("temperature")) or c["temperature"] <= 0:
+            problem = "its temperature is not a positive number"
+    else:
         maps = c.get("maps")
-        ok = isinstance(maps, list) and len(maps) > 0
-    if not ok:
+        want = None if not n_classes else (1 if n_classes == 2 else n_classes)
+        if not isinstance(maps, list) or not maps or (want is not None and len(maps) != want):
+            problem = f"it needs {want or 'one or more'} map(s)"
+        else:
+            for m in maps:
+                if not isinstance(m, Mapping):
+                    problem = "a map is not an object"
+                elif c["method"] == "sigmoid" and not (
+                    finite(m.get("slope")) and finite(m.get("intercept"))
+                ):
+                    problem = "a sigmoid map lacks a finite slope and intercept"
+                elif c["method"] == "isotonic" and not (
+                    _numbers(m.get("x")) and _numbers(m.get("y")) and 0 < len(m["x"]) == len(m["y"])
+                ):
+                    problem = "an isotonic map lacks knots x and y: equal-length lists of numbers"
+                if problem:
+                    break
+    if problem:
         raise InvalidInputError(
-            "The calibrator in decision.json is not a valid set of parameters.",
+            f"The calibrator in decision.json is not a valid set of parameters: {problem}.",
             fix="rebuild the bundle with afterfit bundle.",
         )
 

@@ -208,23 +208,79 @@ class NumericStats:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> NumericStats:
-        """Inverse of :meth:`to_dict`."""
-        sketch = np.asarray(d["sketch"], dtype=np.float64)
-        edges = np.asarray(d["edges"], dtype=np.float64)
+        """Inverse of :meth:`to_dict` (every value checked: see :func:`_column_doc`)."""
+        what, n, n_missing = _column_doc(d)
+        sketch = _floats(d, "sketch", what)
+        cdf = _floats(d, "cdf", what)
+        edges = _floats(d, "edges", what)
+        counts = _counts(d, what)
+        if (
+            cdf.size != sketch.size
+            or counts.size != edges.size + 1
+            or np.any(np.diff(sketch) <= 0)
+            or np.any((cdf < 0) | (cdf > 1))
+            or not np.isin(edges, sketch).all()
+        ):
+            raise InvalidInputError(
+                f"{what} is inconsistent: the sketch must ascend, with one cdf value in "
+                "[0, 1] per point, the edges among its points, and one count more than edges.",
+                fix=_FIX,
+            )
+        stats = [
+            jsonsafe.field(d, k, "number", what=what, required=False, nullable=True)
+            for k in ("min", "max", "mean", "std")
+        ]
         return cls(
             name=str(d["name"]),
-            n=int(d["n"]),
-            n_missing=int(d["n_missing"]),
+            n=n,
+            n_missing=n_missing,
             sketch=sketch,
-            cdf=np.asarray(d["cdf"], dtype=np.float64),
+            cdf=cdf,
             edges=edges,
             edge_index=np.searchsorted(sketch, edges).astype(np.int64),
-            counts=np.asarray(d["counts"], dtype=np.int64),
-            minimum=_finite_float(d.get("min")),
-            maximum=_finite_float(d.get("max")),
-            mean=_finite_float(d.get("mean")),
-            std=_finite_float(d.get("std")),
+            counts=counts,
+            minimum=_finite_float(stats[0]),
+            maximum=_finite_float(stats[1]),
+            mean=_finite_float(stats[2]),
+            std=_finite_float(stats[3]),
         )
+
+
+_FIX = "rebuild the bundle (afterfit bundle) so that its reference.json is current."
+
+
+def _column_doc(d: Any) -> tuple[str, int, int]:
+    """The name and row counts of a column's document, checked."""
+    what = "A column of reference.json"
+    if isinstance(d, Mapping) and isinstance(d.get("name"), str):
+        what = f"The column {d['name'][:100]!r} of reference.json"
+    d = dict(d) if isinstance(d, Mapping) else d
+    jsonsafe.field(d, "name", "text", what=what)
+    n = jsonsafe.field(d, "n", "integer", what=what)
+    n_missing = jsonsafe.field(d, "n_missing", "integer", what=what)
+    if n < 0 or n_missing < 0:
+        raise InvalidInputError(f"{what} has a negative row count.", fix=_FIX)
+    return what, n, n_missing
+
+
+def _floats(d: Mapping[str, Any], key: str, what: str) -> np.ndarray:
+    values = jsonsafe.field(d, key, "list", what=what)
+    if not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) for v in values
+    ):
+        raise InvalidInputError(f"{what}: {key!r} must be a list of finite numbers.", fix=_FIX)
+    return np.asarray(values, dtype=np.float64)
+
+
+def _counts(d: Mapping[str, Any], what: str) -> np.ndarray:
+    values = jsonsafe.field(d, "counts", "list", what=what)
+    if not values or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63 for v in values
+    ):
+        raise InvalidInputError(
+            f"{what}: 'counts' must be a non-empty list of non-negative integers.", fix=_FIX
+        )
+    return np.asarray(values, dtype=np.int64)
 
 
 def category_keys(values: Any) -> pd.Series:
@@ -330,13 +386,24 @@ class CategoricalStats:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CategoricalStats:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict` (every value checked)."""
+        what, n, n_missing = _column_doc(d)
+        categories = jsonsafe.field(d, "categories", "list", what=what)
+        counts = _counts(d, what)
+        if not all(jsonsafe.is_label(c) for c in categories):
+            raise InvalidInputError(f"{what}: a category is not a label.", fix=_FIX)
+        if counts.size != len(categories) + 1:
+            raise InvalidInputError(
+                f"{what} has {counts.size} counts for {len(categories)} categories (one "
+                "more, for 'other', expected).",
+                fix=_FIX,
+            )
         return cls(
             name=str(d["name"]),
-            n=int(d["n"]),
-            n_missing=int(d["n_missing"]),
-            categories=tuple(str(c) for c in d["categories"]),
-            counts=np.asarray(d["counts"], dtype=np.int64),
+            n=n,
+            n_missing=n_missing,
+            categories=tuple(str(c) for c in categories),
+            counts=counts,
         )
 
 
@@ -560,17 +627,39 @@ class ReferenceStats:
                 "reference.json is current.",
             )
 
-        def column(c: Mapping[str, Any]) -> ColumnStats:
-            if c.get("kind") == "categorical":
+        what = "reference.json"
+        d = dict(d)
+
+        def column(c: Any) -> ColumnStats:
+            if isinstance(c, Mapping) and c.get("kind") == "categorical":
                 return CategoricalStats.from_dict(c)
             return NumericStats.from_dict(c)
 
+        def columns(key: str) -> dict[str, ColumnStats]:
+            items = jsonsafe.field(d, key, "list", what=what, required=False, default=[])
+            out = {s.name: s for s in map(column, items)}
+            if len(out) != len(items):
+                raise InvalidInputError(f"{what} lists a column twice in {key!r}.", fix=_FIX)
+            return out
+
+        counts = {
+            key: jsonsafe.field(d, key, "integer", what=what, required=required, default=default)
+            for key, required, default in (
+                ("n_rows", True, None),
+                ("n_bins", False, 10),
+                ("n_quantiles", False, 1000),
+            )
+        }
+        if counts["n_rows"] < 0 or counts["n_bins"] < 1 or counts["n_quantiles"] < 2:
+            raise InvalidInputError(
+                f"{what} has n_rows < 0, n_bins < 1 or n_quantiles < 2.", fix=_FIX
+            )
         return cls(
-            features={str(c["name"]): column(c) for c in d.get("features", [])},
-            predictions={str(c["name"]): column(c) for c in d.get("predictions", [])},
-            n_rows=int(d["n_rows"]),
-            n_bins=int(d.get("n_bins", 10)),
-            n_quantiles=int(d.get("n_quantiles", 1000)),
+            features=columns("features"),
+            predictions=columns("predictions"),
+            n_rows=counts["n_rows"],
+            n_bins=counts["n_bins"],
+            n_quantiles=counts["n_quantiles"],
         )
 
     def feature_psi(self, frame: pd.DataFrame) -> dict[str, float]:

@@ -163,23 +163,56 @@ class Field:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Field:
-        """The field written by :meth:`to_dict`."""
-        try:
-            cats = d.get("categories")
-            return cls(
-                name=str(d["name"]),
-                kind=d["kind"],
-                nullable=bool(d.get("nullable", False)),
-                minimum=None if d.get("minimum") is None else float(d["minimum"]),
-                maximum=None if d.get("maximum") is None else float(d["maximum"]),
-                categories=None if cats is None else tuple(cats),
-                dtype=str(d.get("dtype") or _DEFAULT_DTYPE[d["kind"]]),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
+        """The field written by :meth:`to_dict`, every value checked for its type.
+
+        Raises
+        ------
+        InvalidInputError
+            Naming the field and the key of the wrong type.
+        """
+        from afterfit.jsonsafe import field as get
+        from afterfit.jsonsafe import is_label
+
+        what = "A field of the input schema"
+        if isinstance(d, Mapping) and isinstance(d.get("name"), str):
+            what = f"The schema field {d['name'][:100]!r}"
+        d = dict(d) if isinstance(d, Mapping) else d
+        name = get(d, "name", "text", what=what)
+        kind = get(d, "kind", "text", what=what)
+        if kind not in KINDS:
             raise InvalidInputError(
-                f"A field of the schema cannot be read ({type(exc).__name__}: {exc}): {d!r}.",
-                fix="write schemas with InputSchema.to_dict(); each field needs name and kind.",
-            ) from exc
+                f"{what} has the kind {kind[:40]!r}; the kinds are {', '.join(KINDS)}.",
+                fix="write schemas with InputSchema.to_dict().",
+            )
+        nullable = get(d, "nullable", "boolean", what=what, required=False, default=False)
+        lo = get(d, "minimum", "number", what=what, required=False, nullable=True)
+        hi = get(d, "maximum", "number", what=what, required=False, nullable=True)
+        cats = get(d, "categories", "list", what=what, required=False, nullable=True)
+        if cats is not None:
+            bad = [c for c in cats if not is_label(c)]
+            if bad:
+                raise InvalidInputError(
+                    f"{what} lists a category that is not text, a number or a boolean "
+                    f"({type(bad[0]).__name__}).",
+                    fix="write schemas with InputSchema.to_dict().",
+                )
+        dtype = get(d, "dtype", "text", what=what, required=False, nullable=True)
+        dtype = dtype or _DEFAULT_DTYPE[kind]
+        if dtype not in _DTYPES[kind]:
+            raise InvalidInputError(
+                f"{what} of kind {kind!r} has the dtype {dtype[:40]!r}; a {kind} field takes "
+                f"{', '.join(sorted(_DTYPES[kind]))}.",
+                fix="write schemas with InputSchema.to_dict().",
+            )
+        return cls(
+            name=name,
+            kind=kind,
+            nullable=nullable,
+            minimum=None if lo is None else float(lo),
+            maximum=None if hi is None else float(hi),
+            categories=None if cats is None else tuple(cats),
+            dtype=dtype,
+        )
 
     def json_schema(self, *, unseen: str = "error") -> dict[str, Any]:
         """The JSON Schema of this field's value.
@@ -221,6 +254,17 @@ _DEFAULT_DTYPE = {
     "boolean": "bool",
     "category": "object",
     "string": "object",
+}
+_FLOATS = frozenset({"float16", "float32", "float64"})
+_INTS = frozenset(f"{u}int{b}" for u in ("", "u") for b in (8, 16, 32, 64))
+#: The dtypes a field of each kind may carry (what :meth:`InputSchema.from_frame` writes):
+#: a schema read from a file names no other, since validated columns are cast to it.
+_DTYPES: dict[str, frozenset[str]] = {
+    "number": _FLOATS,
+    "integer": _INTS | _FLOATS,
+    "boolean": frozenset({"bool", "boolean", "object"}),
+    "category": frozenset({"category", "object"}),
+    "string": frozenset({"object", "str", "string"}),
 }
 
 
@@ -461,19 +505,32 @@ class InputSchema:
                 fix="pass the schema.json written by afterfit (InputSchema.to_dict()).",
             )
         version = d.get("format_version")
-        if not isinstance(version, int) or version > SCHEMA_FORMAT_VERSION:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise InvalidInputError(
+                "The input schema's 'format_version' must be a positive integer; got "
+                f"{str(version)[:40]!r}.",
+                fix="pass the schema.json written by afterfit (InputSchema.to_dict()).",
+            )
+        if version > SCHEMA_FORMAT_VERSION:
             raise InvalidInputError(
                 f"The input schema has format_version {version!r}; this afterfit reads "
                 f"version {SCHEMA_FORMAT_VERSION} and older.",
                 fix="upgrade afterfit to read this schema.",
             )
         fields = d.get("fields")
-        if not isinstance(fields, list):
+        if not isinstance(fields, list) or not fields:
             raise InvalidInputError(
                 "The input schema has no list of fields.",
                 fix="pass the schema.json written by afterfit (InputSchema.to_dict()).",
             )
-        return cls([Field.from_dict(f) for f in fields], unseen=d.get("unseen_categories", "error"))
+        unseen = d.get("unseen_categories", "error")
+        if unseen not in ("error", "allow"):
+            raise InvalidInputError(
+                "The input schema's 'unseen_categories' must be 'error' or 'allow'; got "
+                f"{str(unseen)[:40]!r}.",
+                fix="pass the schema.json written by afterfit (InputSchema.to_dict()).",
+            )
+        return cls([Field.from_dict(f) for f in fields], unseen=unseen)
 
     def json_schema(self) -> dict[str, Any]:
         """The JSON Schema (draft 2020-12) of one record: every field required, no others.
