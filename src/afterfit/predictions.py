@@ -19,6 +19,9 @@ from afterfit.models.base import TASKS, Task
 
 #: How far a row of class probabilities may sum from 1 (float32 models round off).
 SUM_TOLERANCE = 1e-4
+#: The largest float32: inputs beyond it overflow a float32 graph (ONNX, most torch
+#: models) to infinity, and the model's output to NaN, although they are finite here.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,6 +191,14 @@ class Predictions:
                 fix="check that the data has the columns, types and categories the model "
                 "was trained on (and that the model file matches its library versions).",
             ) from exc
+        bad = nonfinite_rows(scores)
+        if bad.size:
+            raise ModelError(
+                f"The model's scores are NaN or infinite on {bad.size} row(s) of the data: "
+                f"{describe_rows(frame, bad)}. Metrics of such scores would be NaN, silently.",
+                fix="check those rows (values far outside the training range overflow "
+                "float32 models), drop or correct them, and evaluate again.",
+            )
         y_arr = _as_1d(y, "y")
         if y_arr.shape[0] != scores.shape[0]:
             raise InvalidInputError(
@@ -233,6 +244,57 @@ class Predictions:
         if costs is not None and preds.task == "multiclass":
             preds = dataclasses.replace(preds, cost_matrix=costs)
         return preds
+
+
+def nonfinite_rows(*outputs: Any) -> np.ndarray:
+    """Positions of the rows where any of ``outputs`` (arrays of n rows, or None) is NaN
+    or infinite: the rows that must get no decision and no metric."""
+    bad: np.ndarray | None = None
+    for out in outputs:
+        if out is None:
+            continue
+        arr = np.asarray(out)
+        if arr.dtype.kind not in "fc":
+            continue  # integers, booleans and labels are always finite
+        row_bad = ~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1)
+        bad = row_bad if bad is None else bad | row_bad
+    return np.empty(0, dtype=np.int64) if bad is None else np.flatnonzero(bad)
+
+
+def overflowing_fields(X: pd.DataFrame, row: int) -> list[str]:
+    """The numeric columns of ``X`` whose value at position ``row`` is beyond float32's
+    range: the likely cause of a float32 model's NaN output."""
+    out = []
+    for name in X.columns:
+        value = X[name].iloc[row]
+        if isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+            value, bool | np.bool_
+        ):
+            try:
+                beyond = abs(float(value)) > FLOAT32_MAX
+            except OverflowError:  # an integer beyond even float64
+                beyond = True
+            if beyond:
+                out.append(str(name))
+    return out
+
+
+def describe_rows(X: pd.DataFrame, rows: np.ndarray, *, offset: int = 0, limit: int = 5) -> str:
+    """``rows`` (positions in ``X``) in words, counted from ``offset``, with the fields
+    that overflow float32 in each: "row 3 (fields 'a', 'b' beyond the float32 range)"."""
+    parts = []
+    for row in rows[:limit]:
+        fields = overflowing_fields(X, int(row))
+        text = f"row {int(row) + offset}"
+        if fields:
+            text += (
+                f" (field{'s' if len(fields) > 1 else ''} "
+                f"{', '.join(repr(f) for f in fields[:5])} beyond the float32 range, "
+                f"±{FLOAT32_MAX:.3g})"
+            )
+        parts.append(text)
+    more = len(rows) - min(len(rows), limit)
+    return ", ".join(parts) + (f" and {more} more" if more > 0 else "")
 
 
 def _as_1d(values: Any, name: str) -> np.ndarray:

@@ -385,7 +385,7 @@ def predict_file(
                 X = schema.validate_frame(chunk[list(schema.names)], row_offset=state["rows"])
                 for k, v in X.attrs.get("out_of_range", {}).items():
                     out_of_range[k] = out_of_range.get(k, 0) + v
-                preds = model_outputs(bundle.model, bundle.decision, X)
+                preds = model_outputs(bundle.model, bundle.decision, X, row_offset=state["rows"])
                 kept = chunk[list(keep)] if keep else None
                 table = output_table(bundle, preds, kept)
                 writer.write(table)

@@ -65,7 +65,7 @@ from afterfit.deploy.manifest import (
     read_manifest,
     verify_manifest,
 )
-from afterfit.deploy.schema import MAX_CATEGORIES, InputSchema
+from afterfit.deploy.schema import MAX_CATEGORIES, MAX_ERRORS, InputSchema, SchemaValidationError
 from afterfit.errors import InvalidInputError, ModelError
 from afterfit.models.base import Model
 from afterfit.outdir import Staging, prepare_out
@@ -74,7 +74,9 @@ __all__ = [
     "Bundle",
     "BundleError",
     "BundlePredictions",
+    "NonFiniteOutputError",
     "build_bundle",
+    "check_finite_outputs",
     "load_bundle",
 ]
 
@@ -255,11 +257,79 @@ def _decision_scores(model: Model, X: pd.DataFrame) -> np.ndarray:
     return np.column_stack([-d, d]) if d.ndim == 1 else d
 
 
-def model_outputs(model: Model, decision: Decision, X: pd.DataFrame) -> BundlePredictions:
-    """Probabilities and decisions of ``model`` under ``decision`` (no validation)."""
+class NonFiniteOutputError(SchemaValidationError):
+    """Rows whose model output is NaN or infinite: they get no probability and no decision.
+
+    A :class:`~afterfit.deploy.schema.SchemaValidationError` (a server answers it with 422
+    as it does schema errors), with one error per row and suspect field::
+
+        {"loc": [row, field or None], "msg": "...", "type": "not_finite_output"}
+
+    The field is one whose value overflows float32 (the usual cause: an ONNX graph computes
+    in float32, where 1e39 is infinite); None when no field is to blame.
+    """
+
+    def __init__(self, X: pd.DataFrame, rows: np.ndarray, *, row_offset: int = 0) -> None:
+        from afterfit.predictions import describe_rows, overflowing_fields
+
+        errors: list[dict[str, Any]] = []
+        for row in rows[:MAX_ERRORS]:
+            fields = overflowing_fields(X, int(row)) or [None]
+            for name in fields:
+                msg = "the model's output is not finite (NaN or infinite) for this row" + (
+                    "; the value is beyond the float32 range the model computes in"
+                    if name is not None
+                    else ""
+                )
+                errors.append(
+                    {"loc": [int(row) + row_offset, name], "msg": msg, "type": "not_finite_output"}
+                )
+        self.errors = errors[:MAX_ERRORS]
+        self.n_errors = len(errors) + max(len(rows) - MAX_ERRORS, 0)
+        self.rows = [int(r) + row_offset for r in rows]
+        InvalidInputError.__init__(
+            self,
+            f"The model's output is NaN or infinite for {len(rows)} row(s): "
+            f"{describe_rows(X, rows, offset=row_offset)}; such rows get no decision.",
+            fix="check those rows' values (far outside the training range, they overflow the "
+            "model's arithmetic), correct or drop them, and predict again.",
+        )
+
+
+def check_finite_outputs(
+    preds: BundlePredictions, X: pd.DataFrame, *, row_offset: int = 0
+) -> BundlePredictions:
+    """``preds`` if every row's outputs (probabilities, scores, prediction) are finite.
+
+    Every path that turns model outputs into decisions goes through here
+    (:func:`model_outputs`: ``Bundle.predict_frame``, the server, ``afterfit predict``), so
+    no NaN ever leaves paired with a decision.
+
+    Raises
+    ------
+    NonFiniteOutputError
+        Naming the rows (counted from ``row_offset``) and the fields beyond float32.
+    """
+    from afterfit.predictions import nonfinite_rows
+
+    bad = nonfinite_rows(preds.proba, preds.scores, preds.prediction)
+    if bad.size:
+        raise NonFiniteOutputError(X, bad, row_offset=row_offset)
+    return preds
+
+
+def model_outputs(
+    model: Model, decision: Decision, X: pd.DataFrame, *, row_offset: int = 0
+) -> BundlePredictions:
+    """Probabilities and decisions of ``model`` under ``decision`` (no validation).
+
+    Raises :class:`NonFiniteOutputError` (rows counted from ``row_offset``) when a row's
+    output is NaN or infinite, before any decision is made.
+    """
     if decision.task == "regression":
         pred = np.asarray(model.predict_scores(X), dtype=np.float64).reshape(-1)
-        return BundlePredictions(proba=None, decision=pred, prediction=pred)
+        out = BundlePredictions(proba=None, decision=pred, prediction=pred)
+        return check_finite_outputs(out, X, row_offset=row_offset)
     cal = decision.calibrator
     proba: np.ndarray | None = None
     scores: np.ndarray | None = None
@@ -280,6 +350,10 @@ def model_outputs(model: Model, decision: Decision, X: pd.DataFrame) -> BundlePr
             scores = out
     if decision.threshold_score == "decision_function" and scores is None:
         scores = _decision_scores(model, X)
+    empty = np.empty(0, dtype=object)
+    check_finite_outputs(
+        BundlePredictions(proba=proba, decision=empty, scores=scores), X, row_offset=row_offset
+    )
     return BundlePredictions(proba=proba, decision=decision.decide(proba, scores), scores=scores)
 
 

@@ -230,6 +230,15 @@ class Decision:
                 "The bundle's decision needs the model's decision scores, which it did not give.",
                 fix="rebuild the bundle (afterfit bundle) with this afterfit version.",
             )
+        basis = np.asarray(basis)
+        if basis.dtype.kind in "fc" and not np.isfinite(basis).all():
+            # NaN > threshold is False and argmax of NaN is 0: either would decide silently.
+            rows = np.flatnonzero(~np.isfinite(basis.reshape(len(basis), -1)).all(axis=1))
+            raise ModelError(
+                f"The model's output is NaN or infinite for {rows.size} row(s) (first: row "
+                f"{int(rows[0])}); such rows get no decision.",
+                fix="check those rows' values, correct or drop them, and predict again.",
+            )
         if self.task == "binary" and self.threshold is not None:
             pos = self.positive_index
             # Decision scores come as two columns [-d, d]: each class's column is its score.
