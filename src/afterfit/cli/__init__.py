@@ -21,6 +21,7 @@ from afterfit.cli import (
     run,  # noqa: F401  (registers the command)
     saliency,  # noqa: F401  (registers the command)
     serve,  # noqa: F401  (registers the command)
+    slices,  # noqa: F401  (registers the command)
     threshold,  # noqa: F401  (registers the command)
     tune,  # noqa: F401  (registers the command)
 )

@@ -93,7 +93,7 @@ def run(
         str | None,
         typer.Option(
             help="Comma-separated steps to run (default: all that apply): "
-            "evaluation,thresholds,calibration,comparison,explanations,training."
+            "evaluation,thresholds,calibration,comparison,slices,explanations,training."
         ),
     ] = None,
     history: Annotated[
@@ -101,6 +101,18 @@ def run(
         typer.Option(
             help="Training log to plot: Keras History JSON/CSVLogger, Lightning metrics.csv."
         ),
+    ] = None,
+    slices: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--slice",
+            help="Slices section: a column to slice by (COL, COL:quantiles=4, "
+            "COL:edges=0,18,65, A*B); repeat. It need not be a model feature.",
+        ),
+    ] = None,
+    sensitive: Annotated[
+        str | None,
+        typer.Option(help="Slices section: column whose groups fairness metrics compare."),
     ] = None,
     threshold_objective: Annotated[
         str, typer.Option(help="Objective of the threshold step (f1, youden, cost, ...).")
@@ -306,6 +318,8 @@ def _run(v: dict[str, Any], *, quiet: bool) -> None:
         saliency_methods=_split(v["saliency_methods"]) or (),
         title=v["title"],
         figures=bool(v["figures"]),
+        slices=tuple(v.get("slices") or ()),
+        sensitive=v.get("sensitive"),
     )
     source = {"model": str(v["model"])}
     source.update({"images": str(images)} if images else {"data": str(v["data"]), "target": target})

@@ -56,6 +56,10 @@ class RunOptions:
     model_name: str = "model"
     title: str | None = None
     figures: bool = True
+    #: Slicings of the Slices step (``"region"``, ``"age:quantiles=4"``, ``"region*plan"``)
+    #: and the column its fairness metrics compare; columns need not be model features.
+    slices: Sequence[str] = ()
+    sensitive: str | None = None
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.steps if s not in STEP_NAMES]
@@ -148,8 +152,19 @@ def run_report(
             fix="pass test=load_dataset(...) for a tabular model, or "
             "images=load_images(...) (from afterfit.saliency) for an image model.",
         )
+    slice_frame = None
     if images is None:
         model = as_model(model)
+        if options.slices or options.sensitive:
+            import dataclasses
+
+            from afterfit.slices.api import set_aside
+
+            # Slice columns the model does not take are kept for the Slices step only.
+            slice_frame = test.X
+            test = dataclasses.replace(
+                test, X=set_aside(test.X, model, [*options.slices, options.sensitive])
+            )
         preds = Predictions.from_model(
             model, test.X, test.y, pos_label=pos_label, threshold=threshold
         )
@@ -158,7 +173,7 @@ def run_report(
     ctx = RunContext(
         model=model, test=test, options=options, preds=preds, train=train, valid=valid,
         images=images, others={name: as_model(m) for name, m in (others or {}).items()},
-        progress=progress,
+        progress=progress, slice_frame=slice_frame,
     )  # fmt: skip
     sections: list[Section] = []
     skipped: list[str] = []

@@ -47,6 +47,8 @@ class RunContext:
     results: dict[str, Any] = field(default_factory=dict)
     #: Parts of a step that could not run, with the reason ("Steps not run" on the page).
     skipped: list[str] = field(default_factory=list)
+    #: The test table with the slice columns the model does not take (Slices step).
+    slice_frame: Any = None
 
     @property
     def task(self) -> str:
@@ -256,12 +258,38 @@ def _training(ctx: RunContext) -> Section | None:
     return training_section(curves=curves, history=history, learning=learning)
 
 
+def _slices_applies(ctx: RunContext) -> str | None:
+    if ctx.test is None:
+        return _tabular("slices")
+    o = ctx.options
+    if not o.slices and not o.sensitive:
+        return "slices: pass --slice COL (repeat) to compare the model across slices of rows."
+    return None
+
+
+def _slices(ctx: RunContext) -> Section:
+    from afterfit.report.sections.slices import slices_section
+    from afterfit.slices import slices_predictions
+
+    o = ctx.options
+    frame = ctx.test.X if ctx.slice_frame is None else ctx.slice_frame
+    with ctx.progress("slices", 0) as advance:
+        result = slices_predictions(
+            ctx.preds, frame, by=list(o.slices), sensitive=o.sensitive,
+            ci="none" if o.n_resamples == 0 else "auto", confidence=o.confidence,
+            n_resamples=o.n_resamples, random_state=o.seed, progress=advance,
+        )  # fmt: skip
+    ctx.results["slices"] = result
+    return slices_section(result)
+
+
 #: Every step, in page order. ``afterfit run --steps`` picks among their names.
 STEPS: tuple[Step, ...] = (
     Step("evaluation", "Evaluation", _always, _evaluation),
     Step("thresholds", "Decision threshold", _thresholds_applies, _thresholds),
     Step("calibration", "Calibration", _calibration_applies, _calibration),
     Step("comparison", "Model comparison", _comparison_applies, _comparison),
+    Step("slices", "Slices", _slices_applies, _slices),
     Step("explanations", "Explanations", _explanations_applies, _explanations),
     Step("training", "Training", _training_applies, _training),
     Step("saliency", "Saliency", _saliency_applies, _saliency),

@@ -11,7 +11,7 @@ import pandas as pd
 from afterfit.errors import InvalidInputError
 from afterfit.metrics.resampling import check_interval_options
 from afterfit.predictions import Predictions
-from afterfit.slices.definitions import MAX_LEVELS, build_slicings, one_slicing
+from afterfit.slices.definitions import MAX_LEVELS, build_slicings, columns_of, one_slicing
 from afterfit.slices.fairness import fairness_predictions
 from afterfit.slices.metrics import SliceSettings, slice_metrics
 from afterfit.slices.results import SliceResult
@@ -77,6 +77,19 @@ def slices(
         m, features, y, sample_weight=sample_weight, pos_label=pos_label, threshold=threshold
     )
     return slices_predictions(preds, frame, by=by, sensitive=sensitive, **options)
+
+
+def set_aside(frame: pd.DataFrame, model: Any, items: Sequence[Any]) -> pd.DataFrame:
+    """``frame`` without the columns named by slice ``items`` that ``model`` does not take
+    (the features a report's other steps see); every other column is left for the
+    model's own schema check."""
+    names = getattr(model, "feature_names", None)
+    if names is None:
+        return frame
+    wanted = {str(n) for n in names}
+    named = set(columns_of(items))
+    extra = [c for c in frame.columns if str(c) not in wanted and str(c) in named]
+    return frame.drop(columns=extra) if extra else frame
 
 
 def slices_predictions(

@@ -146,6 +146,21 @@ def _crossing(text: str, columns: Sequence[str]) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
+def columns_of(items: Sequence[Any]) -> list[str]:
+    """The columns slice items read (``"region*age:quantiles=4"``: region and age)."""
+    out: list[str] = []
+    for item in items:
+        if item is None:
+            continue
+        parts = item if isinstance(item, list | tuple) else str(item).split("*")
+        for part in [*parts, item]:
+            if isinstance(part, list | tuple):
+                continue
+            match = _SPEC.match(str(part).strip())
+            out.append(match["col"].strip() if match else str(part).strip())
+    return list(dict.fromkeys(out))
+
+
 def build_slicings(
     frame: pd.DataFrame, by: Sequence[Any], *, max_levels: int = MAX_LEVELS
 ) -> list[Slicing]:

@@ -338,6 +338,8 @@ def _draw_all(
     if settings.ci == "none" or settings.n_resamples == 0:
         return {}
     tested = [i for i, job in enumerate(jobs) if job[3] is None]
+    if progress is not None and len(tested) < len(jobs):
+        progress(settings.n_resamples * (len(jobs) - len(tested)))
     seeds = np.random.SeedSequence(settings.random_state).spawn(2 * len(jobs))
 
     def one(i: int) -> tuple[BootstrapDraws, BootstrapDraws]:
