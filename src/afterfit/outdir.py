@@ -133,6 +133,14 @@ def prepare_out(
             f"--out '{out}' is a file, not a folder.",
             fix="pass a folder path for the output (it is created if missing).",
         )
+    for parent in Path(os.path.abspath(target)).parents:
+        if os.path.lexists(parent):
+            if not parent.is_dir():
+                raise InvalidInputError(
+                    f"--out '{out}' lies inside '{parent}', which is a file, not a folder.",
+                    fix="pass a folder path whose parents are folders.",
+                )
+            break
     remove_stale_staging(target)
     if not target.exists():
         if claim:
@@ -262,8 +270,11 @@ class Staging:
             if cmd != self.command
         }
         others_kept = {c: e for c, e in others_kept.items() if e["files"]}
+        # Swapped whole only when the folder is this command's alone; a folder of the user
+        # (even an empty one) stays the same folder, written into.
         if (
-            not foreign
+            marker is not None
+            and not foreign
             and all(owned[f] == self.command for f in present)
             and not target.is_symlink()
             and not _is_cwd(target)

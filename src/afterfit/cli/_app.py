@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from afterfit import __version__
@@ -90,7 +91,8 @@ def clear_errors(*, quiet: bool = False) -> Iterator[None]:
         for message in dict.fromkeys(str(w.message) for w in caught):
             err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
     if error is not None:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        # Escaped: a path or a value in the message may hold [brackets] rich would eat.
+        err_console.print(f"[bold red]error:[/] {escape(error)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
 
 
@@ -122,7 +124,7 @@ def os_error_message(exc: OSError) -> str:
     cause, fix = _OS_ERRORS.get(
         exc.errno or -1, (exc.strerror or str(exc), "check the path and try again")
     )
-    detail = f" [{exc.strerror}]" if exc.strerror and exc.strerror.lower() != cause else ""
+    detail = f" ({exc.strerror})" if exc.strerror and exc.strerror.lower() != cause else ""
     return f"could not use {where}: {cause}{detail}. Fix: {fix}."
 
 
@@ -217,10 +219,11 @@ TrustedTypeOpt = Annotated[
 OverwriteOpt = Annotated[
     bool,
     typer.Option(
+        "--overwrite",
         help="Write into an --out folder that holds files afterfit did not write. Those "
         "files are kept (a file of yours named like one afterfit writes stops the command, "
         "naming it); afterfit replaces only the files its marker (.afterfit.json) lists. "
-        "Without it, --out must be new, empty or a folder afterfit wrote."
+        "Without it, --out must be new, empty or a folder afterfit wrote.",
     ),
 ]
 

@@ -170,7 +170,15 @@ def bundle(
         typer.Option(help="Model format: ONNX when it matches (auto), ONNX, or skops."),
     ] = ExportOption.auto,
     zip_: Annotated[bool, typer.Option("--zip", help="Also write <out>.zip.")] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing bundle at --out.")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace a bundle afterfit wrote at --out (and <out>.zip). A folder or zip "
+            "holding anything else is refused, naming it: afterfit never deletes files it "
+            "did not write.",
+        ),
+    ] = False,
     allow_unseen: Annotated[
         bool, typer.Option(help="Accept categories not seen in training (default: reject).")
     ] = False,

@@ -58,6 +58,14 @@ class TuneBackend(StrEnum):
     dask = "dask"
 
 
+def _study_in(out: Path, url: str) -> bool:
+    """Whether the study's SQLite file lies inside ``out`` (the default)."""
+    if not url.startswith("sqlite:///"):
+        return False
+    path = Path(url[len("sqlite:///") :])
+    return out.resolve() in path.parents
+
+
 def _print_summary(result: Any) -> None:
     level = f"{result.confidence:.0%}"
     table = Table(
@@ -152,23 +160,24 @@ def tune(
                 fix="add --backend dask, or leave --scheduler out.",
             )
         from afterfit.outdir import prepare_out, writing
+        from afterfit.selection.storage import redact, storage_url
 
-        # Claimed now, marker and all: the study database lives in --out while the trials
-        # run, and stays there (kept, never replaced) when the report is published.
-        prepare_out(out, command="tune", overwrite=overwrite, claim=True)
+        url = storage_url(storage, folder=out)
+        # With the study's SQLite file inside --out, the folder is claimed now (marker and
+        # all): the file is written there while the trials run, and is kept (never
+        # replaced) when the report is published.
+        prepare_out(out, command="tune", overwrite=overwrite, claim=_study_in(out, url))
         from afterfit.data import load_dataset
         from afterfit.models import load_model
         from afterfit.report.files import SCHEMA_NAME, document
         from afterfit.report.run import write_page
         from afterfit.report.sections.tuning import tuning_section
-        from afterfit.selection.storage import redact, storage_url
         from afterfit.selection.tune import tune as run_tune
 
         loaded = load_model(model, trust=trust, trusted_types=trusted_type or [])
         columns = [*(drop or []), *([groups] if groups else [])]
         ds = load_dataset(data, target=target, drop=columns)
         group_values = load_dataset(data, target=groups).y if groups else None
-        url = storage_url(storage, folder=out)
         result = _run_with_progress(
             quiet, trials, run_tune, loaded, ds.X, ds.y, space=space, n_trials=trials,
             sampler=sampler.value, pruner=pruner.value, cv=folds, metric=metric,
