@@ -4,7 +4,8 @@
 
     afterfit serve churn-1.0/ --host 127.0.0.1 --port 8000 \\
         [--log sqlite:///preds.db | --log postgresql+psycopg://user@host/db] \\
-        [--api-key-file key.txt] [--workers 1] [--max-body-mb 32]
+        [--api-key-file key.txt] [--workers 1] [--max-body-mb 32] \\
+        [--header-timeout-s 10] [--body-timeout-s 60] [--max-connections 1000]
 
 The bundle is loaded and verified, and the prediction log reached, before the server
 starts: a tampered bundle, an unreachable log, a bad API key file or a port in use exit
@@ -74,6 +75,7 @@ def _build(options: dict[str, Any]) -> Any:
         api_key=options["api_key"],
         max_body_bytes=options["max_body_bytes"],
         max_batch_rows=options["max_batch_rows"],
+        max_decoded_bytes=options["max_decoded_bytes"],
         microbatch_max_rows=options["microbatch_rows"],
         microbatch_wait_ms=options["microbatch_wait_ms"],
     )
@@ -88,8 +90,21 @@ def worker_app() -> Any:
     if not options.get("quiet"):
         configure_access_log()
     application = _build(options)
+    _guard(options, application.state.afterfit.metrics)
     _freeze()
     return application
+
+
+def _guard(options: dict[str, Any], metrics: Any) -> type:
+    """This process' connection deadlines and limit (uvicorn's ``http`` protocol class)."""
+    from afterfit.deploy.connection_guard import GuardedH11Protocol
+
+    return GuardedH11Protocol.configure(
+        header_timeout_s=options["header_timeout_s"],
+        body_timeout_s=options["body_timeout_s"],
+        max_connections=options["max_connections"],
+        metrics=metrics,
+    )
 
 
 def _freeze() -> None:
@@ -120,6 +135,13 @@ def serve(
     ] = None,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
     max_body_mb: Annotated[float, typer.Option(help="Largest request body, MiB (413).")] = 32.0,
+    max_decoded_mb: Annotated[
+        float | None,
+        typer.Option(
+            help="Largest decoded size of an Arrow body, compressed buffers counted "
+            "decompressed, MiB (413, refused before decoding). Default: 4 x --max-body-mb."
+        ),
+    ] = None,
     max_batch_rows: Annotated[
         int, typer.Option(help="Most rows per request (413 beyond).", min=1)
     ] = 100_000,
@@ -138,6 +160,29 @@ def serve(
             min=1,
         ),
     ] = 75,
+    header_timeout_s: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a client has to send the request line and headers (from the "
+            "connection or the request's first byte); slower clients get 408 and are "
+            "disconnected."
+        ),
+    ] = 10.0,
+    body_timeout_s: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a client has to send the whole body once the headers arrived "
+            "(408 and disconnected beyond). Allow for your largest body on your slowest link."
+        ),
+    ] = 60.0,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            help="Open connections at most (per worker); beyond, new ones get 503 with "
+            "Retry-After and are closed. Keep it under the file descriptor limit (ulimit -n).",
+            min=1,
+        ),
+    ] = 1000,
     trust: TrustOpt = False,
     trusted_type: TrustedTypeOpt = None,
     quiet: Annotated[
@@ -155,6 +200,20 @@ def serve(
                 f"--max-body-mb must be positive; got {max_body_mb}.",
                 fix="pass a size in MiB, e.g. --max-body-mb 32.",
             )
+        if max_decoded_mb is not None and max_decoded_mb <= 0:
+            raise InvalidInputError(
+                f"--max-decoded-mb must be positive; got {max_decoded_mb}.",
+                fix="pass a size in MiB, e.g. --max-decoded-mb 128, or leave it out.",
+            )
+        for name, value in (
+            ("--header-timeout-s", header_timeout_s),
+            ("--body-timeout-s", body_timeout_s),
+        ):
+            if not value > 0:  # also NaN
+                raise InvalidInputError(
+                    f"{name} must be a positive number of seconds; got {value}.",
+                    fix=f"pass e.g. {name} 10.",
+                )
         options: dict[str, Any] = {
             "bundle": str(bundle),
             "trust": bool(trust),
@@ -162,6 +221,12 @@ def serve(
             "log": log,
             "api_key": _read_key(api_key_file) if api_key_file is not None else None,
             "max_body_bytes": int(max_body_mb * 1024 * 1024),
+            "max_decoded_bytes": None
+            if max_decoded_mb is None
+            else int(max_decoded_mb * 1024 * 1024),
+            "header_timeout_s": header_timeout_s,
+            "body_timeout_s": body_timeout_s,
+            "max_connections": max_connections,
             "max_batch_rows": max_batch_rows,
             "microbatch_rows": microbatch_rows,
             "microbatch_wait_ms": microbatch_wait_ms,
@@ -171,6 +236,7 @@ def serve(
         # Load, verify and reach the log here, so every failure is an exit code 2.
         application = _build(options)
         server = application.state.afterfit
+        protocol = _guard(options, server.metrics)
         if not quiet:
             where = f"http://{host}:{port}"
             err_console.print(
@@ -193,6 +259,10 @@ def serve(
         "access_log": False,
         "timeout_graceful_shutdown": 10,
         "timeout_keep_alive": keep_alive_s,
+        # The h11 protocol with deadlines and a connection limit, whatever else is
+        # installed (uvicorn would pick httptools when present, which has no header size
+        # limit of its own).
+        "http": protocol,
     }
     if workers > 1:
         if server.writer is not None:

@@ -86,8 +86,6 @@ DEFAULT_MAX_BATCH_ROWS = 100_000
 _INLINE_ROWS = 64
 _DRIFT_WINDOW_ROWS = 2_000
 _DRIFT_EVERY_S = 5.0
-_MAX_ROW_ERRORS = 20
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 _PUBLIC = {"/health", "/ready", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 
@@ -107,9 +105,6 @@ class _Outputs:
     logged: list[dict[str, Any]]  # flat log outputs, one per row
     scores: np.ndarray | None
     decisions: np.ndarray | None
-    #: Positions of rows whose output is not finite (NaN or infinity): they must never be
-    #: answered with a decision.
-    bad: np.ndarray | None = None
 
 
 class _Model:
@@ -172,20 +167,17 @@ class _Model:
             if prefix == "proba_":
                 scores = p[:, self.positive] if p.shape[1] == 2 else p.max(axis=1)
             decisions = dec
-            finite = np.isfinite(p).all(axis=1)
         else:
             values = np.asarray(prediction if prediction is not None else decision)
             logged = [{"prediction": _plain(v)} for v in values.tolist()]
             if values.dtype.kind in "fiu":
                 scores = values.astype(float)
             decisions = None
-            finite = np.isfinite(scores) if scores is not None else np.ones(n, dtype=bool)
         output_records = getattr(self.bundle, "output_records", None)
         rows = list(output_records(preds)) if output_records is not None else logged
         if len(rows) != n:
             raise RuntimeError(f"the bundle returned {len(rows)} output rows for {n} rows")
-        bad = None if finite.all() else np.flatnonzero(~finite)
-        return _Outputs(rows, logged, scores, decisions, bad)
+        return _Outputs(rows, logged, scores, decisions)
 
 
 def _plain(value: Any) -> Any:
@@ -335,17 +327,18 @@ class _Server:
 
     def _run_batch(self, works: Sequence[_Work]) -> list[_Outputs | BaseException]:
         frame = self._frame(works)
-        outputs = self._predict(frame)
+        try:
+            outputs = self._predict(frame)
+        except RequestError as exc:
+            if len(works) == 1:
+                return [exc]
+            # A row of one request has no finite output (the bundle refuses to decide it):
+            # each request runs alone, so only the one holding that row gets the 422.
+            return [self._run_batch([w])[0] for w in works]
         out: list[_Outputs | BaseException] = []
         start = 0
         for w in works:
             stop = start + w.n_rows
-            if outputs.bad is not None:
-                mine = outputs.bad[(outputs.bad >= start) & (outputs.bad < stop)]
-                if len(mine):  # this request only: the others of the batch are fine
-                    out.append(self._not_finite(frame, mine, start))
-                    start = stop
-                    continue
             out.append(
                 _Outputs(
                     outputs.rows[start:stop],
@@ -358,61 +351,23 @@ class _Server:
         return out
 
     def _predict(self, frame: pd.DataFrame) -> _Outputs:
-        outputs = self.model.predict(frame)
-        scores, decisions = outputs.scores, outputs.decisions
-        if outputs.bad is not None:  # rows answered with 422 are not predictions
-            keep = np.ones(len(frame), dtype=bool)
-            keep[outputs.bad] = False
-            scores = None if scores is None else scores[keep]
-            decisions = None if decisions is None else decisions[keep]
-        self.metrics.observe_predictions(scores, decisions)
+        from afterfit.deploy.schema import SchemaValidationError
+
+        try:
+            outputs = self.model.predict(frame)
+        except SchemaValidationError as exc:
+            # The bundle's NonFiniteOutputError: rows whose output is NaN or infinite (a
+            # float32 model overflowing on 1e39) get no decision; the errors name the row
+            # (counted in this frame) and the fields beyond float32's range.
+            raise RequestError(422, exc.errors) from None
+        self.metrics.observe_predictions(outputs.scores, outputs.decisions)
         if self.reference is not None:
             self._remember(frame)
         return outputs
 
     def run_frame(self, frame: pd.DataFrame) -> _Outputs:
         """A big request on its own (no micro-batch)."""
-        outputs = self._predict(frame)
-        if outputs.bad is not None:
-            raise self._not_finite(frame, outputs.bad, 0)
-        return outputs
-
-    def _not_finite(self, frame: pd.DataFrame, rows: np.ndarray, base: int) -> RequestError:
-        """The 422 for rows (positions in ``frame``; ``base`` is the request's first row)
-        whose model output is not finite: such a row has no probability, so it must not
-        get a decision. Fields beyond float32's range are named: a float32 model (ONNX)
-        turns them into infinity, and its output into NaN."""
-        numeric = [f.name for f in self.model.schema.fields if f.kind in ("number", "integer")]
-        detail: list[dict[str, Any]] = []
-        for r in rows[:_MAX_ROW_ERRORS].tolist():
-            named = False
-            for name in numeric:
-                try:
-                    value = float(frame[name].iat[r])
-                except (TypeError, ValueError):
-                    continue
-                if math.isfinite(value) and abs(value) > _FLOAT32_MAX:
-                    named = True
-                    detail.append(
-                        {
-                            "loc": [r - base, name],
-                            "msg": f"{value!r} is beyond float32's range (about ±3.4e38); "
-                            "the model computes in float32, its output for this row is not "
-                            "a number, and the row gets no prediction. Send a smaller value.",
-                            "type": "overflow",
-                        }
-                    )
-            if not named:
-                detail.append(
-                    {
-                        "loc": [r - base, None],
-                        "msg": "the model's output for this row is not finite (NaN or "
-                        "infinity), so the row gets no prediction; check it for extreme "
-                        "values.",
-                        "type": "not_finite",
-                    }
-                )
-        return RequestError(422, detail)
+        return self._predict(frame)
 
     # -- drift -----------------------------------------------------------------------------
     def _remember(self, frame: pd.DataFrame) -> None:
