@@ -45,8 +45,8 @@ _XGB_JSON_HEAD = re.compile(rb'"learner"\s*:')
 #: could make run at predict time. The estimators they wrap are still checked type by type.
 AFTERFIT_WRAPPERS: frozenset[str] = frozenset(
     (
-        "afterfit.thresholds._models.ThresholdedModel",
-        "afterfit.thresholds._models.CostSensitiveModel",
+        "afterfit.thresholds.ThresholdedModel",
+        "afterfit.thresholds.CostSensitiveModel",
         "afterfit.calibration.model.CalibratedModel",
         "afterfit.selection.ensemble_estimator.EnsembleClassifier",
         "afterfit.selection.ensemble_estimator.EnsembleRegressor",

@@ -58,6 +58,8 @@ _CALIBRATION = (
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
 )
+# A dict with attribute access (Stacking's and Voting's named_estimators_).
+_BUNCH = "sklearn.utils._bunch.Bunch"
 _OPTIMIZERS = tuple(
     f"sklearn.neural_network._stochastic_optimizers.{name}"
     for name in ("AdamOptimizer", "SGDOptimizer")
@@ -66,7 +68,17 @@ _OPTIMIZERS = tuple(
 #: The scikit-learn types a skops file may hold without ``--trusted-type``: each instance
 #: is validated after loading and before any prediction (see the module docstring).
 VALIDATED_TYPES: frozenset[str] = frozenset(
-    (_TREE, _PREDICTOR, _KD_TREE, _BALL_TREE, *_METRICS, *_LOSSES, *_CALIBRATION, *_OPTIMIZERS)
+    (
+        _TREE,
+        _PREDICTOR,
+        _KD_TREE,
+        _BALL_TREE,
+        *_METRICS,
+        *_LOSSES,
+        *_CALIBRATION,
+        *_OPTIMIZERS,
+        _BUNCH,
+    )
 )
 
 # Markers scikit-learn writes into a Tree's leaves (sklearn.tree._tree._TREE_LEAF and
@@ -461,10 +473,12 @@ def _check_binary_tree(tree: Any, owner: Any) -> None:
 
 def _check_metric(metric: Any, owner: Any) -> None:
     p, vec, _ = metric.__getstate__()[:3]
-    if not (isinstance(p, float) and math.isfinite(p) and p > 0):
-        raise _Refusal(f"p is {p!r}, expected a finite number above 0")
+    minkowski = _type_name(metric).endswith("MinkowskiDistance64")
+    # Chebyshev keeps p = inf; Minkowski needs a finite p (its own __init__ says so).
+    if not (isinstance(p, float) and p > 0 and (math.isfinite(p) or not minkowski)):
+        raise _Refusal(f"p is {p!r}, expected a number above 0")
     vec = _array(vec, "vec", dtype=np.float64, ndim=1)
-    if _type_name(metric).endswith("MinkowskiDistance64") and vec.size:
+    if minkowski and vec.size:
         # Minkowski reads one weight per feature: fewer weights than features is out of bounds.
         n_features = _n_features(owner, "its weights cannot be checked")
         if vec.shape != (n_features,) or not np.isfinite(vec).all() or (vec < 0).any():
@@ -509,7 +523,14 @@ def _check_optimizer(optimizer: Any, owner: Any) -> None:
             raise _Refusal(f"{key} holds a {type(items[0]).__name__}")
 
 
+def _check_bunch(bunch: Any, owner: Any) -> None:
+    # Its values are walked like any dict's; the keys must be names.
+    if not all(isinstance(k, str) for k in bunch):
+        raise _Refusal("a key is not a string")
+
+
 _CHECKS: dict[str, Any] = {
+    _BUNCH: _check_bunch,
     _TREE: _check_tree,
     _PREDICTOR: _check_predictor,
     _KD_TREE: _check_binary_tree,
