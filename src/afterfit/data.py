@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from afterfit.errors import DataError, SchemaError
+from afterfit.errors import AfterfitError, DataError, SchemaError
 
 if TYPE_CHECKING:
     from afterfit.models.base import Model
@@ -27,9 +27,13 @@ __all__ = [
     "Dataset",
     "as_frame",
     "check_features",
+    "guarded_batches",
     "load_dataset",
+    "numbers_from_text",
+    "pandas_index_columns",
     "read_table",
     "renamed_columns",
+    "unreadable_file",
 ]
 
 #: File extensions :func:`read_table` reads.
@@ -110,18 +114,117 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
             fix="check that the file was written completely.",
         ) from exc
     except Exception as exc:  # parsers raise many error types
-        raise DataError(
-            f"The data file '{path}' could not be read as {kind}: {type(exc).__name__}: "
-            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
-            fix=f"check that the file is a complete, valid {kind} file (a file with another "
-            "format needs the matching extension).",
-        ) from exc
+        raise unreadable_file(path, kind, exc) from exc
     if len(frame) == 0:
         raise DataError(
             f"The data file '{path}' has no rows (columns: {_names(frame.columns)}).",
             fix="pass a file with at least one data row.",
         )
     return frame
+
+
+def unreadable_file(
+    path: str | os.PathLike[str],
+    kind: str,
+    exc: BaseException,
+    *,
+    rows_read: int | None = None,
+    what: str = "The data file",
+) -> DataError:
+    """The error of an input file its parser failed on, naming the file and the parser's
+    reason (never mistaken for a problem writing the output, as an ``OSError`` would be)."""
+    text = str(exc).strip()
+    reason = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(" .:")
+    where = f" after {rows_read:,} row(s)" if rows_read else ""
+    return DataError(
+        f"{what} '{path}' could not be read as {kind}{where}: {reason}.",
+        fix=f"check that the file is a complete, valid {kind} file (a truncated or damaged "
+        "file must be written again from its source; a file with another format needs the "
+        "matching extension).",
+    )
+
+
+def guarded_batches(
+    batches: Iterable[Any],
+    path: str | os.PathLike[str],
+    *,
+    kind: str = "Parquet",
+    what: str = "The data file",
+) -> Iterator[Any]:
+    """``batches`` (Arrow record batches or frames) as they come; a read failure midway (a
+    damaged page of a Parquet file) becomes :func:`unreadable_file`, naming the file.
+
+    Streaming readers (``afterfit predict``, the monitor) share it with :func:`read_table`,
+    so that every command names the same cause for the same damaged file.
+    """
+    rows = 0
+    iterator = iter(batches)
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except AfterfitError:
+            raise
+        except Exception as exc:  # pyarrow raises OSError, ArrowInvalid...; pandas others
+            raise unreadable_file(path, kind, exc, rows_read=rows, what=what) from exc
+        rows += len(batch) if hasattr(batch, "__len__") else int(batch.num_rows)
+        yield batch
+
+
+def pandas_index_columns(arrow_schema: Any) -> list[str]:
+    """The columns of a Parquet file that hold a pandas index (``__index_level_0__``, or
+    the index's name), from the file's pandas metadata.
+
+    :func:`read_table` (``pandas.read_parquet``) reads them back as the index, not as
+    data; streaming readers leave them out the same way.
+    """
+    try:
+        meta = arrow_schema.pandas_metadata or {}
+        index = meta.get("index_columns", []) if isinstance(meta, dict) else []
+    except Exception:  # metadata that is not JSON: no index recorded
+        return []
+    # A RangeIndex is stored as a description (a dict), not as a column.
+    return [c for c in index if isinstance(c, str)] if isinstance(index, list) else []
+
+
+def numbers_from_text(
+    frame: pd.DataFrame, columns: Iterable[str]
+) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
+    """Convert the columns among ``columns`` that hold numbers as text (or as objects:
+    huge integers, decimals) to numbers, the one rule every reader applies.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        ``frame`` with each such column converted: to floats where every value reads as a
+        number; else to objects, numbers where they read as numbers and the other values
+        as they were.
+    bad : dict of str to pandas.Series
+        Per column, its values that are not numbers (for the caller's error:
+        :func:`check_features` raises, a schema names the rows).
+    """
+    converted: dict[str, pd.Series] = {}
+    bad: dict[str, pd.Series] = {}
+    for col in columns:
+        if col not in frame.columns:
+            continue
+        series = frame[col]
+        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            continue
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            series = series.astype(object)
+        as_num = pd.to_numeric(series.astype(object), errors="coerce")
+        wrong_mask = as_num.isna() & series.notna()
+        if wrong_mask.any():
+            bad[col] = series[wrong_mask]
+            # The numbers converted, the rest kept: a schema then names only those rows.
+            converted[col] = as_num.astype(object).where(~wrong_mask, series.astype(object))
+        else:
+            converted[col] = as_num
+    if converted:
+        frame = frame.assign(**converted)
+    return frame, bad
 
 
 def _is_polars(obj: Any) -> bool:
@@ -447,21 +550,12 @@ def check_features(X: pd.DataFrame, model: Model) -> pd.DataFrame:
     if input_dtype in _NUMERIC:
         dtypes = {c: input_dtype for c in X.columns}
     numeric_cols = [c for c in X.columns if dtypes.get(c) in _NUMERIC]
-    converted: dict[str, pd.Series] = {}
-    for col in numeric_cols:
-        series = X[col]
-        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-            continue
-        as_num = pd.to_numeric(series.astype(object), errors="coerce")
-        bad = series[as_num.isna() & series.notna()]
-        if len(bad):
-            raise SchemaError(
-                f"Column {col!r} holds text (for example {bad.iloc[0]!r}, in {len(bad)} "
-                f"row(s)), but the model expects numbers ({dtypes[col]}) there.",
-                fix=f"encode column {col!r} as numbers the way it was encoded for training, "
-                "or pass the data in the form the model was trained on.",
-            )
-        converted[col] = as_num
-    if converted:
-        X = X.assign(**converted)
+    X, text = numbers_from_text(X, numeric_cols)
+    for col, bad in text.items():
+        raise SchemaError(
+            f"Column {col!r} holds text (for example {bad.iloc[0]!r}, in {len(bad)} "
+            f"row(s)), but the model expects numbers ({dtypes[col]}) there.",
+            fix=f"encode column {col!r} as numbers the way it was encoded for training, "
+            "or pass the data in the form the model was trained on.",
+        )
     return X

@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from afterfit.data import guarded_batches, numbers_from_text, pandas_index_columns, unreadable_file
 from afterfit.deploy.bundle import Bundle, BundlePredictions, model_outputs
 from afterfit.deploy.schema import InputSchema, SchemaValidationError
 from afterfit.errors import DataError, InvalidInputError
@@ -127,28 +128,28 @@ def iter_chunks(
             fix="check the path (relative paths start from the working directory).",
         )
     wanted = list(dict.fromkeys([*keep, *schema.names]))
+    # The column rules of every reader (afterfit.data): numbers written as text (or as
+    # huge integers, decimals) are numbers; a pandas index is not a column.
+    numeric = [f.name for f in schema.fields if f.kind in ("number", "integer")]
     if kind == "parquet":
         import pyarrow.parquet as pq
 
         try:
             pf = pq.ParquetFile(path)
+            names = pf.schema_arrow.names
         except Exception as exc:  # pyarrow raises ArrowInvalid, OSError...
-            raise DataError(
-                f"The file '{path}' could not be read as Parquet: {exc}",
-                fix="check that the file is complete and is a Parquet file.",
-            ) from exc
-        _check_columns(schema, pf.schema_arrow.names, keep, drop)
-        for batch in pf.iter_batches(batch_size=chunk_rows, columns=wanted):
-            yield batch.to_pandas()
+            raise unreadable_file(path, "Parquet", exc) from exc
+        index = set(pandas_index_columns(pf.schema_arrow)) - set(wanted)
+        _check_columns(schema, [n for n in names if n not in index], keep, drop)
+        batches = pf.iter_batches(batch_size=chunk_rows, columns=wanted)
+        for batch in guarded_batches(batches, path):
+            yield numbers_from_text(batch.to_pandas(), numeric)[0]
         return
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
         header = pd.read_csv(path, sep=sep, nrows=0).columns
     except Exception as exc:  # pandas raises EmptyDataError, ParserError, UnicodeError...
-        raise DataError(
-            f"The file '{path}' could not be read as CSV: {exc}",
-            fix="check that the file is a CSV with a header row.",
-        ) from exc
+        raise unreadable_file(path, "CSV", exc) from exc
     _check_columns(schema, header, keep, drop)
     # Text fields are read as text: "007" stays "007", not 7.
     dtypes = {
@@ -159,12 +160,10 @@ def iter_chunks(
     }
     try:
         reader = pd.read_csv(path, sep=sep, usecols=wanted, dtype=dtypes, chunksize=chunk_rows)
-        yield from reader
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DataError(
-            f"The file '{path}' could not be read as CSV: {exc}",
-            fix="check the file's format (a header row, one record per line).",
-        ) from exc
+    except Exception as exc:
+        raise unreadable_file(path, "CSV", exc) from exc
+    for chunk in guarded_batches(reader, path, kind="CSV"):
+        yield numbers_from_text(chunk, numeric)[0]
 
 
 def output_table(bundle: Bundle, preds: BundlePredictions, kept: pd.DataFrame | None) -> Any:

@@ -407,6 +407,8 @@ def _parquet_batches(
 ) -> tuple[Iterator[Any], list[str], str]:
     import pyarrow.dataset as ds
 
+    from afterfit.data import guarded_batches
+
     if not path.exists():
         raise DataError(
             f"The prediction log {str(path)!r} does not exist.",
@@ -441,7 +443,8 @@ def _parquet_batches(
             batch_readahead=2,
             fragment_readahead=1,
         )
-        batches = scanner.to_batches()
+        # A damaged page midway is the log's fault, named as every reader names it.
+        batches = guarded_batches(scanner.to_batches(), path, what="The prediction log")
     except Exception as exc:
         raise DataError(
             f"Cannot scan the prediction log {str(path)!r}: {exc}",

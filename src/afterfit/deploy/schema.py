@@ -1069,9 +1069,12 @@ def _cast(field: Field, arr: np.ndarray) -> Any:
         target = np.dtype(field.dtype if field.dtype.startswith(("int", "uint")) else "int64")
         if arr.size and arr.dtype != target:
             # Values the training dtype cannot hold (300 for uint8) stay int64, not wrapped.
-            info = np.iinfo(target)
-            if arr.min() < info.min or arr.max() > info.max:
-                target = np.dtype(np.int64) if arr.min() >= -(2**63) else np.dtype(np.float64)
+            info, wide = np.iinfo(target), np.iinfo(np.int64)
+            lo, hi = arr.min(), arr.max()
+            if lo < info.min or hi > info.max:
+                # Beyond int64 (1e30) a cast would wrap to a wrong number: float64 holds it.
+                fits = lo >= wide.min and hi <= wide.max
+                target = np.dtype(np.int64) if fits else np.dtype(np.float64)
         return arr.astype(target, copy=False)
     return arr
 
