@@ -454,3 +454,22 @@ def test_intact_bundle_still_loads(bundle: Path) -> None:
     loaded = load_bundle(bundle)
     assert loaded.model_card.startswith("#")
     assert loaded.reference["format"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"evaluation": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        '{"evaluation": {"metrics": [{"metric": "roc_auc", "value": NaN}]}}',
+        '{"evaluation": {"metrics": [{"metric": ["x"], "value": {"a": 1}}], "n_rows": "many"}}',
+    ],
+)
+def test_hostile_report_results_do_not_break_the_model_card(tmp_path: Path, text: str) -> None:
+    from afterfit.deploy.model_card import metrics_from_results
+
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "results.json").write_text(text)
+    rows, facts = metrics_from_results(report / "results.json")
+    assert rows == [] or all(isinstance(r["metric"], str) for r in rows)
+    assert facts.get("n_rows") is None

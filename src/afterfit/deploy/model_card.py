@@ -8,7 +8,6 @@ the training data, labelled optimistic.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,20 +26,49 @@ CARD_METRICS = (
 )  # fmt: skip
 
 
+#: A report's results.json larger than this is not read for the model card.
+MAX_RESULTS_BYTES = 64 * 2**20
+
+
 def metrics_from_results(path: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Overall metric rows and facts from a report's ``results.json`` (empty if unreadable)."""
+    """Overall metric rows and facts from a report's ``results.json`` (empty if unreadable).
+
+    The file is read with :func:`afterfit.jsonsafe.loads` (a size cap, strict UTF-8, no
+    NaN constants, a depth limit), and only rows of the expected shape are kept (a metric
+    name, numbers or nulls), so a damaged or hostile report cannot break the card.
+    """
+    from afterfit import jsonsafe
+    from afterfit.errors import InvalidInputError
+
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_RESULTS_BYTES + 1)
+        doc = jsonsafe.loads(data, what=f"The file '{path}'", max_bytes=MAX_RESULTS_BYTES)
+    except (OSError, InvalidInputError):
         return [], {}
     ev = doc.get("evaluation") if isinstance(doc, dict) else None
-    if not isinstance(ev, dict):
+    if not isinstance(ev, dict) or not isinstance(ev.get("metrics"), list):
         return [], {}
-    rows = [r for r in ev.get("metrics") or [] if isinstance(r, dict) and r.get("class") is None]
+
+    def number(v: Any) -> bool:
+        return v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+
+    rows = [
+        r
+        for r in ev["metrics"]
+        if isinstance(r, dict)
+        and r.get("class") is None
+        and isinstance(r.get("metric"), str)
+        and all(number(r.get(k)) for k in ("value", "ci_low", "ci_high"))
+        and isinstance(r.get("method"), str | None)
+    ]
+    source = doc.get("source")
+    data_name = source.get("data") if isinstance(source, dict) else None
+    n_rows = ev.get("n_rows")
     facts = {
         "source": f"report ({Path(path).name})",
-        "n_rows": ev.get("n_rows"),
-        "data": (doc.get("source") or {}).get("data"),
+        "n_rows": n_rows if isinstance(n_rows, int) and not isinstance(n_rows, bool) else None,
+        "data": data_name if isinstance(data_name, str) else None,
     }
     return rows, facts
 
