@@ -32,6 +32,8 @@ from afterfit.slices.stats import holm, welch
 CUT_QUANTILES = (0.2, 0.4, 0.6, 0.8)
 #: Single conditions kept in the beam before pairs are formed.
 BEAM_WIDTH = 10
+#: Candidates sharing more than this share of their rows (Jaccard) count as one.
+MAX_OVERLAP = 0.5
 #: Most rows the search and confirmation use (a seeded sample above it).
 MAX_ROWS = 200_000
 
@@ -133,6 +135,11 @@ class SegmentResult:
                 for s in self.candidates
             ],
         }
+
+
+def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.count_nonzero(a | b)
+    return np.count_nonzero(a & b) / union if union else 1.0
 
 
 def _value(v: Any) -> Any:
@@ -287,12 +294,17 @@ def weak_segments(
                     found[key] = (float(z2[j]), float(gap2[j]), int(both[:, j].sum()))
     ranked = sorted(found.items(), key=lambda kv: -kv[1][0])
     picked: list[tuple[tuple[int, ...], tuple[float, float, int]]] = []
+    chosen: list[np.ndarray] = []
     for key, value in ranked:
         if value[1] <= 0:
             break
-        if any(set(key) <= set(k) or set(k) <= set(key) for k, _ in picked):
-            continue  # a rule and its refinement test the same rows twice
+        rows_in = np.logical_and.reduce([ms[:, c] for c in key])
+        # Near-copies of a candidate (most rows shared) test the same thing again and only
+        # cost the others power under Holm: the best of them stands for all.
+        if any(_jaccard(rows_in, other) > MAX_OVERLAP for other in chosen):
+            continue
         picked.append((key, value))
+        chosen.append(rows_in)
         if len(picked) == n_candidates:
             break
     tested = []
