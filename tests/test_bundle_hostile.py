@@ -364,6 +364,37 @@ def test_schema_malformed(bundle: Path, change, words: str) -> None:
             ),
             "calibrator",
         ),
+        (
+            lambda d: d.__setitem__(
+                "calibrator",
+                {
+                    "method": "isotonic",
+                    "response": "predict_proba",
+                    "response_is_proba": True,
+                    "maps": [{"class": 1, "x": [1, 0, 0.5], "y": [0, 0.5, 1]}],
+                },
+            ),
+            "ascending",
+        ),
+        (
+            lambda d: d.__setitem__(
+                "calibrator",
+                {
+                    "method": "isotonic",
+                    "response": "predict_proba",
+                    "response_is_proba": True,
+                    "maps": [{"class": 1, "x": [0, 0.5, 1], "y": [0, 5, -3]}],
+                },
+            ),
+            "probabilities",
+        ),
+        (
+            lambda d: d.__setitem__(
+                "calibrator",
+                {"method": "temperature", "response": "predict_proba", "temperature": -1},
+            ),
+            "temperature",
+        ),
         (lambda d: d.__setitem__("calibrator", "sigmoid"), "'calibrator'"),
         (lambda d: d.pop("task"), "'task'"),
         (lambda d: d.__setitem__("format_version", True), "format_version"),

@@ -287,6 +287,11 @@ def _check_calibrator(c: Any, n_classes: int | None = None) -> None:
                     _numbers(m.get("x")) and _numbers(m.get("y")) and 0 < len(m["x"]) == len(m["y"])
                 ):
                     problem = "an isotonic map lacks knots x and y: equal-length lists of numbers"
+                elif c["method"] == "isotonic" and (
+                    np.any(np.diff(np.asarray(m["x"], dtype=np.float64)) < 0)
+                    or not all(0.0 <= v <= 1.0 for v in m["y"])
+                ):
+                    problem = "an isotonic map needs ascending knots x and probabilities y"
                 if problem:
                     break
     if problem:
