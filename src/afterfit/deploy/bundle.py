@@ -20,7 +20,13 @@ A bundle is a folder (and optionally a ``.zip`` of it)::
 :func:`build_bundle` writes it (to a temporary folder renamed at the end: a bundle is
 complete or absent); :func:`load_bundle` verifies every hash and refuses a bundle with a
 missing, unlisted or altered file, naming it, then loads the model through
-:func:`afterfit.models.load_model` (safe by default).
+:func:`afterfit.models.load_model` (safe by default). Before any of that, it trusts no
+byte of the bundle: links, special files, zip-slip entries and malformed or oversized
+documents are refused by name (:mod:`afterfit.deploy.manifest`).
+
+Every prediction goes through :func:`model_outputs`, which refuses rows whose output is
+NaN or infinite (:class:`NonFiniteOutputError`, naming them) before any decision: a float32
+graph given 1e39 never answers NaN with a decision.
 
 Example
 -------
@@ -198,6 +204,9 @@ class Bundle:
         ------
         SchemaValidationError
             ``X`` does not fit the schema (with ``validate=True``).
+        NonFiniteOutputError
+            Rows whose model output is NaN or infinite (named, with the fields beyond
+            float32): no decision is given for them.
         """
         if validate:
             X = self.schema.validate_frame(X)
@@ -423,7 +432,10 @@ def load_bundle(
     ------
     BundleError
         Missing, unlisted or altered files (named), a bad manifest, or a model whose
-        classes differ from the bundle's.
+        classes differ from the bundle's. Whatever ``verify`` says: a member that is a
+        link or a special file, a zip entry that leaves the bundle or is a link, a JSON
+        document that is malformed (not UTF-8, NaN constants, nested too deep, too large,
+        a field of the wrong type) or a model card that is not UTF-8, each named.
     UntrustedModelError
         A ``.skops`` model holding types that were not trusted.
     """
