@@ -237,7 +237,9 @@ def test_corrected_t_degenerate_cases():
     one = corrected_t_stats([0.5], 10, 5)
     assert one.mean == 0.5 and math.isnan(one.low)
     same = corrected_t_stats([0.2, 0.2, 0.2], 10, 5)
-    assert same.low == same.high == pytest.approx(0.2) and same.p_value == 0.0
+    # No spread: no interval (and the reason), not a zero-width one.
+    assert same.mean == 0.2 and math.isnan(same.low) and math.isnan(same.high)
+    assert "no spread" in same.method and same.p_value == 0.0
     assert corrected_t_stats([0.0, 0.0], 10, 5).p_value == 1.0
     with pytest.raises(InvalidInputError, match="n_train and n_test"):
         corrected_t_stats([1, 2], 0, 5)
@@ -251,8 +253,10 @@ def test_cv_summary_uses_corrected_interval(cancer):
                          metrics=["accuracy"], confidence=0.95)  # fmt: skip
     values = res.fold_values("accuracy")
     n_train, n_test = res.n_train_test()
-    m, lo, hi = corrected_resampled_t(values, n_train, n_test)
+    # On the logit scale: the plain mean ± t se reaches past 1 here.
+    m, lo, hi = corrected_resampled_t(values, n_train, n_test, metric="accuracy")
     row = res.summary.iloc[0]
+    assert 0 < row["ci_low"] < row["mean"] < row["ci_high"] < 1 and "logit" in row["method"]
     assert (row["mean"], row["ci_low"], row["ci_high"]) == pytest.approx((m, lo, hi), abs=1e-15)
     assert row["ci_high"] - row["ci_low"] > row["naive_high"] - row["naive_low"]
     doc = res.to_dict()

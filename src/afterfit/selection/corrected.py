@@ -15,6 +15,13 @@ the ``J`` fold values, ``n_1`` training and ``n_2`` test rows per fold; the stat
 referred to Student's t with ``J - 1`` degrees of freedom. For a paired comparison of two
 models on the same folds, the values are the per-fold differences.
 
+The interval of a metric's mean respects the metric's range: given ``metric``, it is built
+on the scale of :func:`afterfit.metrics.ranges.t_interval` (logit for a proportion or an
+AUC, log for a loss, log of ``1 - x`` for R²) with the corrected standard error carried
+there by the delta method, and mapped back; ``method`` names the scale. A plain
+``mean ± t se`` of a cross-validated accuracy of 0.99 over five folds reaches past 1.
+Fold values without spread give no interval (``method`` says why), not a zero-width one.
+
 References: C. Nadeau and Y. Bengio, "Inference for the generalization error", Machine
 Learning 52 (2003) 239-281; R. Bouckaert and E. Frank, "Evaluating the replicability of
 significance tests for comparing learning algorithms", PAKDD 2004.
@@ -30,6 +37,7 @@ import numpy as np
 from scipy import stats
 
 from afterfit.errors import InvalidInputError
+from afterfit.metrics.ranges import bounds, t_interval
 
 __all__ = ["CorrectedT", "corrected_resampled_t", "corrected_t_stats"]
 
@@ -61,6 +69,9 @@ class CorrectedT:
     test_train_ratio : float
         ``n_test / n_train`` used in the correction.
     confidence : float
+    method : str
+        How ``low, high`` were built, e.g. ``"corrected resampled t (Nadeau-Bengio), logit
+        scale"``, or ``"none (...)"`` with the reason there is no interval.
     """
 
     mean: float
@@ -77,6 +88,7 @@ class CorrectedT:
     n_folds: int
     test_train_ratio: float
     confidence: float
+    method: str = "corrected resampled t (Nadeau-Bengio)"
 
     def to_dict(self) -> dict[str, Any]:
         from afterfit.jsonsafe import scalar
@@ -103,6 +115,7 @@ def corrected_t_stats(
     *,
     confidence: float = 0.95,
     null: float = 0.0,
+    metric: str | None = None,
 ) -> CorrectedT:
     """Corrected resampled t statistics of fold ``values`` (Nadeau & Bengio 2003).
 
@@ -116,11 +129,16 @@ def corrected_t_stats(
         Level of the intervals.
     null : float
         Value of the mean under the null hypothesis (0 for differences).
+    metric : str, optional
+        The metric the values are of: the intervals are built on a scale that keeps them
+        in its range (:func:`afterfit.metrics.ranges.bounds`). Leave it out for
+        differences, and for values with no range; then ``mean ± t se``.
 
     Returns
     -------
     CorrectedT
-        NaN intervals and p-value when fewer than 2 values are finite.
+        NaN intervals and p-value when fewer than 2 values are finite; NaN intervals
+        (and the reason in ``method``) when every value is the same.
     """
     if not 0.0 < float(confidence) < 1.0:
         raise InvalidInputError(
@@ -134,13 +152,13 @@ def corrected_t_stats(
     nan = math.nan
     if J == 0:
         return CorrectedT(nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, 0, 0, ratio,
-                          confidence)  # fmt: skip
+                          confidence, "none (no finite fold value)")  # fmt: skip
     # Identical values: exactly that value, exactly no spread (no round-off in the sum).
     constant = bool(x.max() == x.min())
     mean = float(x[0]) if constant else float(x.mean())
     if J < 2:
         return CorrectedT(mean, nan, nan, nan, nan, nan, nan, nan, nan, nan, 0, J, ratio,
-                          confidence)  # fmt: skip
+                          confidence, "none (one fold value: no spread to estimate)")  # fmt: skip
     sd = 0.0 if constant else float(x.std(ddof=1))
     se = math.sqrt((1.0 / J + ratio) * sd * sd)
     naive_se = sd / math.sqrt(J)
@@ -153,9 +171,20 @@ def corrected_t_stats(
     else:  # identical fold values: certain, whichever side of the null they fall
         t = 0.0 if diff == 0 else math.copysign(math.inf, diff)
         p = 1.0 if diff == 0 else 0.0
+    if constant:
+        # A zero-width interval would claim a certainty that J folds cannot give.
+        reason = f"none (all {J} fold values are {mean:.6g}: no spread, so no interval)"
+        return CorrectedT(mean, sd, se, naive_se, nan, nan, nan, nan, t, p, df, J, ratio,
+                          float(confidence), reason)  # fmt: skip
+    limits = (-math.inf, math.inf) if metric is None else bounds(metric)
+    low, high, scale = t_interval(mean, se, q, limits)
+    naive_low, naive_high, _ = t_interval(mean, naive_se, q, limits)
+    method = "corrected resampled t (Nadeau-Bengio)"
+    if scale != "identity":
+        method += f", {scale} scale"
     return CorrectedT(
-        mean, sd, se, naive_se, mean - q * se, mean + q * se,
-        mean - q * naive_se, mean + q * naive_se, t, p, df, J, ratio, float(confidence),
+        mean, sd, se, naive_se, low, high, naive_low, naive_high, t, p, df, J, ratio,
+        float(confidence), method,
     )  # fmt: skip
 
 
@@ -166,6 +195,7 @@ def corrected_resampled_t(
     *,
     n_repeats: int | None = None,
     confidence: float = 0.95,
+    metric: str | None = None,
 ) -> tuple[float, float, float]:
     """Mean of fold ``values`` and its corrected resampled t interval.
 
@@ -173,7 +203,8 @@ def corrected_resampled_t(
     (folds times repeats) instead of the naive ``s^2 / J``; the interval uses Student's t
     with ``J - 1`` degrees of freedom. See :func:`corrected_t_stats` for every number.
     ``n_repeats`` is accepted for symmetry with the splitters; ``J`` is always the number
-    of values (when given, it must divide it).
+    of values (when given, it must divide it). ``metric`` keeps the interval in the
+    metric's range (see :func:`corrected_t_stats`).
 
     Returns
     -------
@@ -192,5 +223,5 @@ def corrected_resampled_t(
                 f"n_repeats={n_repeats!r} does not divide the {J} fold values.",
                 fix="pass one value per fold of every repeat, or leave n_repeats out.",
             )
-    s = corrected_t_stats(values, n_train, n_test, confidence=confidence)
+    s = corrected_t_stats(values, n_train, n_test, confidence=confidence, metric=metric)
     return s.mean, s.low, s.high

@@ -735,12 +735,13 @@ def _assemble(
     summary = []
     for m in plan.metrics:
         values = table.loc[table["metric"] == m, "value"].to_numpy(dtype=np.float64)
-        s = corrected_t_stats(values, n_train, n_test, confidence=confidence)
+        s = corrected_t_stats(values, n_train, n_test, confidence=confidence, metric=m)
         stats[m] = s
         summary.append({"metric": m, "mean": s.mean, "sd": s.sd, "ci_low": s.low,
                         "ci_high": s.high, "naive_low": s.naive_low,
                         "naive_high": s.naive_high, "n_folds": s.n_folds,
-                        "higher_is_better": m not in LOWER_IS_BETTER})  # fmt: skip
+                        "higher_is_better": m not in LOWER_IS_BETTER,
+                        "method": s.method})  # fmt: skip
     return CVResult(
         folds=table, summary=pd.DataFrame(summary), oof_scores=oof, oof_predictions=preds,
         oof_counts=counts, splits=splits, task=plan.task, classes=plan.classes,

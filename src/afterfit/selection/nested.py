@@ -78,7 +78,7 @@ class NestedResult:
             {
                 "metric": self.metric,
                 "method": "nested cross-validation; paired corrected resampled t across "
-                "outer folds",
+                f"outer folds{interval_scale(self.metric)}",
                 "confidence": self.confidence,
                 "n_outer": int(self.tuned.size),
                 "n_train": self.n_train,
@@ -103,6 +103,14 @@ class NestedResult:
                 "best_params": self.best_params,
             }
         )
+
+
+def interval_scale(metric: str) -> str:
+    """How the means' intervals are built: on the scale that keeps them in the metric's range."""
+    from afterfit.metrics.ranges import bounds, scale_name
+
+    scale = scale_name(bounds(metric))
+    return "" if scale == "identity" else f"; means' intervals on the {scale} scale"
 
 
 def _rows(values: Any, idx: np.ndarray) -> Any:
@@ -205,10 +213,12 @@ def nested_tune(
     n_train = float(np.mean([len(tr) for tr, _ in outer]))
     n_test = float(np.mean([len(te) for _, te in outer]))
 
-    def interval(values: np.ndarray) -> tuple[float, float, float]:
-        return corrected_resampled_t(values, n_train, n_test, confidence=confidence)
+    def interval(values: np.ndarray, of: str | None) -> tuple[float, float, float]:
+        return corrected_resampled_t(values, n_train, n_test, confidence=confidence, metric=of)
 
-    t, d, diff = interval(tuned), interval(default), interval(tuned - default)
+    # Means on the metric's own range (logit, log... scale); the difference on the line.
+    t, d = interval(tuned, metric), interval(default, metric)
+    diff = interval(tuned - default, None)
     return NestedResult(
         metric=metric, tuned=tuned, default=default, best_params=[d[2] for d in done],
         n_train=n_train, n_test=n_test, tuned_mean=t[0], tuned_low=t[1], tuned_high=t[2],

@@ -831,7 +831,9 @@ def _result(
     n_test = float(np.mean([len(te) for _, te in objective.splits]))
     notes: list[str] = []
     if folds.size >= 2:
-        mean, low, high = corrected_resampled_t(folds, n_train, n_test, confidence=confidence)
+        mean, low, high = corrected_resampled_t(
+            folds, n_train, n_test, confidence=confidence, metric=metric
+        )
     else:
         mean, low, high = float(best.value), math.nan, math.nan
         notes.append("One fold: no interval for the best score.")
