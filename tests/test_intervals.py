@@ -138,6 +138,10 @@ def test_evaluate_reports_delong_interval(case):
         warnings.simplefilter("ignore", AfterfitWarning)
         ev = evaluate_predictions(y01, probs, ci="auto", n_resamples=20, random_state=0)
     auc = ev.metrics["roc_auc"]
+    if lo_ref == hi_ref:  # zero variance (separated classes, or all scores tied): none
+        assert auc.method.startswith("none (DeLong variance is 0")
+        assert math.isnan(auc.ci_low) and math.isnan(auc.ci_high)
+        return
     assert auc.method == "delong"
     assert auc.ci_low == pytest.approx(lo_ref, abs=1e-12)
     assert auc.ci_high == pytest.approx(hi_ref, abs=1e-12)

@@ -20,7 +20,7 @@ from afterfit.evaluation.results import (
     ResidualsResult,
 )
 from afterfit.metrics import intervals
-from afterfit.metrics.binary import FPR_GRID, PROPORTIONS, RECALL_GRID, BinarySuite, MetricKey
+from afterfit.metrics.binary import FPR_GRID, RECALL_GRID, BinarySuite, MetricKey
 from afterfit.metrics.kernel import RankedScores, keep_shape_points, pr_xy, roc_xy
 from afterfit.metrics.multiclass import MulticlassSuite
 from afterfit.metrics.regression import RegressionSuite
@@ -300,6 +300,16 @@ def _draws(suite: Any, s: EvaluationSettings, progress, bands: bool) -> Bootstra
     )
 
 
+def _analytic(
+    suite: Any, preds: Predictions, s: EvaluationSettings
+) -> dict[MetricKey, tuple[float, float, str]]:
+    """Wilson and DeLong where ``ci="auto"`` and the rows are unweighted (the default that
+    ``compare`` and ``calibrate`` share: :func:`afterfit.metrics.intervals.analytic_intervals`)."""
+    if s.ci != "auto" or preds.sample_weight is not None:
+        return {}
+    return intervals.analytic_intervals(suite, s.confidence)
+
+
 def _table(
     keys: list[MetricKey],
     point: dict[MetricKey, np.ndarray],
@@ -381,20 +391,7 @@ def _evaluate_binary(preds: Predictions, s: EvaluationSettings, progress) -> Eva
     cm = suite.confusion_matrices()[0]
     point = suite.compute()
     draws = _draws(suite, s, progress, bands=True)
-    analytic: dict[MetricKey, tuple[float, float, str]] = {}
-    if s.ci == "auto" and preds.sample_weight is None:
-        _, lo, hi = intervals.delong_interval(suite.ranked, s.confidence)
-        analytic[("roc_auc", None)] = (lo, hi, "delong")
-        tn_, fp_, fn_, tp_ = cm.ravel()
-        totals = {
-            "accuracy": (tp_ + tn_, cm.sum()),
-            "precision": (tp_, tp_ + fp_),
-            "recall": (tp_, tp_ + fn_),
-            "specificity": (tn_, tn_ + fp_),
-        }
-        for name in PROPORTIONS:
-            k, m = totals[name]
-            analytic[(name, None)] = (*intervals.wilson_interval(k, m, s.confidence), "wilson")
+    analytic = _analytic(suite, preds, s)
     table = _table(suite.keys(), point, draws, s, analytic)
     roc, pr = _curves(
         counts.pos[0], counts.total[0], suite.ranked, table["roc_auc"],
@@ -428,24 +425,8 @@ def _evaluate_multiclass(preds: Predictions, s: EvaluationSettings, progress) ->
     )
     point = suite.compute()
     draws = _draws(suite, s, progress, bands=False)
-    analytic: dict[MetricKey, tuple[float, float, str]] = {}
     cm = suite.confusion_matrices()[0]
-    if s.ci == "auto" and preds.sample_weight is None:
-        correct, total = float(np.trace(cm)), float(cm.sum())
-        analytic[("accuracy", None)] = (
-            *intervals.wilson_interval(correct, total, s.confidence),
-            "wilson",
-        )
-        for k, c in enumerate(preds.class_names):
-            ranked = suite.ranked[k]
-            if 0 < ranked.y.sum() < ranked.n:
-                _, lo, hi = intervals.delong_interval(ranked, s.confidence)
-                analytic[("roc_auc", c)] = (lo, hi, "delong")
-            tp, pred_k, true_k = cm[k, k], cm[:, k].sum(), cm[k, :].sum()
-            analytic[("precision", c)] = (*intervals.wilson_interval(tp, pred_k, s.confidence),
-                                          "wilson")  # fmt: skip
-            analytic[("recall", c)] = (*intervals.wilson_interval(tp, true_k, s.confidence),
-                                       "wilson")  # fmt: skip
+    analytic = _analytic(suite, preds, s)
     table = _table(suite.keys(), point, draws, s, analytic)
     rocs, prs = [], []
     for k, c in enumerate(preds.class_names):

@@ -7,10 +7,12 @@ bootstrap; they apply to unweighted data. Weighted data falls back to the bootst
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy.special import ndtri
 
+from afterfit.metrics.binary import MetricKey
 from afterfit.metrics.kernel import RankedScores
 
 
@@ -131,3 +133,68 @@ def delong_covariance(ranked: Sequence[RankedScores]) -> tuple[np.ndarray, np.nd
         return auc, np.full((k, k), np.nan)
     cov = np.atleast_2d(np.cov(v10, ddof=1)) / m_pos + np.atleast_2d(np.cov(v01, ddof=1)) / m_neg
     return auc, cov
+
+
+def analytic_intervals(suite: Any, confidence: float) -> dict[MetricKey, tuple[float, float, str]]:
+    """The analytic intervals of a binary or multiclass suite: Wilson for the proportions,
+    DeLong for ROC AUC; ``{key: (low, high, method)}``.
+
+    This is the one default of every step that shows a model's own metrics
+    (``evaluate``, ``compare``, ``calibrate``) on unweighted data, so the same accuracy
+    gets the same interval wherever it is shown; metrics without a key here take the
+    bootstrap. The caller checks that the data are unweighted (these formulas count rows).
+    """
+    from afterfit.metrics.binary import PROPORTIONS, BinarySuite
+    from afterfit.metrics.multiclass import MulticlassSuite
+
+    out: dict[MetricKey, tuple[float, float, str]] = {}
+    if isinstance(suite, BinarySuite):
+        out[("roc_auc", None)] = delong_method(suite.ranked, confidence)
+        tn, fp, fn, tp = suite.confusion_matrices()[0].ravel()
+        totals = {
+            "accuracy": (tp + tn, tn + fp + fn + tp),
+            "precision": (tp, tp + fp),
+            "recall": (tp, tp + fn),
+            "specificity": (tn, tn + fp),
+        }
+        for name in PROPORTIONS:
+            out[(name, None)] = wilson_method(*totals[name], confidence)
+    elif isinstance(suite, MulticlassSuite):
+        cm = suite.confusion_matrices()[0]
+        out[("accuracy", None)] = wilson_method(float(np.trace(cm)), float(cm.sum()), confidence)
+        for k, c in enumerate(suite.class_names):
+            ranked = suite.ranked[k]
+            if 0 < ranked.y.sum() < ranked.n:
+                out[("roc_auc", c)] = delong_method(ranked, confidence)
+            tp, pred_k, true_k = cm[k, k], cm[:, k].sum(), cm[k, :].sum()
+            out[("precision", c)] = wilson_method(tp, pred_k, confidence)
+            out[("recall", c)] = wilson_method(tp, true_k, confidence)
+    return out
+
+
+def wilson_method(successes: float, total: float, confidence: float) -> tuple[float, float, str]:
+    """:func:`wilson_interval` with its method text (``"none (...)"`` without rows)."""
+    if total <= 0:
+        return np.nan, np.nan, "none (no rows to count)"
+    return (*wilson_interval(successes, total, confidence), "wilson")
+
+
+def delong_method(ranked: RankedScores, confidence: float) -> tuple[float, float, str]:
+    """:func:`delong_interval` with its method text; no interval where its variance is 0.
+
+    The variance is 0 when every positive compares the same way with every negative: all
+    outrank them (AUC 1), none does (AUC 0), or all are tied (AUC 0.5). The interval would
+    be a single point, a certainty that a finite sample cannot give, so there is none and
+    the method says why.
+    """
+    auc, lo, hi = delong_interval(ranked, confidence)
+    if not np.isfinite(auc):
+        return np.nan, np.nan, "none (DeLong needs two positives and two negatives)"
+    if lo == hi:
+        return (
+            np.nan,
+            np.nan,
+            f"none (DeLong variance is 0 at AUC {auc:.6g}: every positive compares the "
+            "same way with every negative, so no spread and no interval)",
+        )
+    return lo, hi, "delong"
