@@ -673,3 +673,25 @@ def test_cli_refuses_bad_guard_options_with_exit_2(bundles):
         r = runner.invoke(cli_app, ["serve", good, "--port", str(free_port()), *args])
         assert r.exit_code == 2 and text in r.output, r.output
         assert "Traceback" not in r.output
+
+
+# -- the load test, small -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_hostile_load_small_run_meets_every_goal(monkeypatch):
+    """benchmarks/bench_hostile.py --quick against a live ``afterfit serve``: 30 slow
+    clients, 500 requests at concurrency 32 and every hostile body once."""
+    import importlib
+    from pathlib import Path
+
+    # importable by name: its /health probe runs in a spawned process
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    bench = importlib.import_module("bench_hostile")
+    result = bench.run(bench.parse_args(["--quick"]))
+    failed = [(name, value) for name, ok, value in bench.goals(result) if not ok]
+    assert not failed, (failed, result["server_stderr"])
+    stats = result["stats"]
+    assert stats["slow_answered_408"] > 0 and stats["load_failed"] == 0
+    for name, codes in result["seen"].items():
+        assert all(400 <= c < 500 for c in codes), (name, codes)
