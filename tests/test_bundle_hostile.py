@@ -504,3 +504,29 @@ def test_hostile_report_results_do_not_break_the_model_card(tmp_path: Path, text
     rows, facts = metrics_from_results(report / "results.json")
     assert rows == [] or all(isinstance(r["metric"], str) for r in rows)
     assert facts.get("n_rows") is None
+
+
+def test_zip_bomb_by_declared_size(built: Bundle, tmp_path: Path, monkeypatch) -> None:
+    from afterfit.deploy.bundle import write_zip
+
+    path = write_zip(built.path, tmp_path / "b-1.zip")
+    monkeypatch.setattr(manifest_module, "MAX_UNZIPPED_BYTES", 1000)
+    refused(path, "unpacks to more than", verify=False)
+
+
+def test_too_many_members(bundle: Path, monkeypatch) -> None:
+    monkeypatch.setattr(manifest_module, "MAX_MEMBERS", 3)
+    refused(bundle, "more than 3 files", verify=False)
+
+
+def test_damaged_zip_entry_is_named(built: Bundle, tmp_path: Path) -> None:
+    from afterfit.deploy.bundle import write_zip
+
+    path = write_zip(built.path, tmp_path / "b-1.zip")
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("b-1/schema.json")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    data[start + 5 : start + 25] = bytes(20)  # corrupt the compressed stream
+    path.write_bytes(bytes(data))
+    refused(path, "schema.json")
