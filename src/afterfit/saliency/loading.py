@@ -3,7 +3,9 @@
 Three ways in, none of which runs code from the file unless the user trusts it:
 
 - a **TorchScript** file (``torch.jit.save``), read with ``torch.jit.load``: the archive
-  holds TorchScript code run by torch's interpreter and tensors, no pickled Python objects;
+  holds tensors and TorchScript code, which torch's interpreter runs; without ``trust``
+  the code is checked first (:mod:`afterfit.models.torchscript_checks`: no
+  ``__setstate__``, and only pure tensor operations in every method and hook);
 - a **state dict** read with ``torch.load(path, weights_only=True)`` (only tensors and
   plain containers are unpickled) into the module class the user names
   (``package.module:Class``, constructed with keyword arguments);
@@ -147,8 +149,9 @@ def load_torch_module(
     module_kwargs : mapping or JSON str, optional
         Keyword arguments of the class's constructor.
     trust : bool, default False
-        Allow ``torch.load(weights_only=False)`` for a whole pickled module. Unpickling runs
-        arbitrary code from the file: use only for files you trust.
+        Allow ``torch.load(weights_only=False)`` for a whole pickled module, and a
+        TorchScript file whose code does more than compute on tensors (files, printing,
+        RPC...). Both run code from the file: use only for files you trust.
 
     Returns
     -------
@@ -161,7 +164,9 @@ def load_torch_module(
         The file is missing or is neither a TorchScript module nor a state dict of the
         class; the class cannot be imported or built; the state dict does not fit it.
     UntrustedModelError
-        The file is a pickled module and ``trust`` is False.
+        ``trust`` is False and the file is a pickled module, or a TorchScript module whose
+        code defines ``__setstate__`` or runs an operation outside the allowlist (the
+        message names it and the method it sits in).
     """
     torch = import_torch("Loading a PyTorch model")
     path = Path(path)
@@ -184,6 +189,13 @@ def load_torch_module(
                 "for state dicts.",
                 fix="leave out --module-class (module_class) for TorchScript files.",
             )
+        from afterfit.models.torchscript_checks import (
+            check_script_module,
+            check_torchscript_archive,
+        )
+
+        if not trust:
+            check_torchscript_archive(path, torch)
         try:
             with warnings.catch_warnings():
                 # torch 2.13 deprecates TorchScript; it still is the pickle-free format.
@@ -194,6 +206,9 @@ def load_torch_module(
                 f"The TorchScript file '{path}' cannot be loaded: {_brief(exc)}.",
                 fix="save the module again with torch.jit.save(torch.jit.script(model), path).",
             ) from None
+        if not trust:
+            # TorchScript is code: without trust, only pure tensor operations may run.
+            check_script_module(module, path, torch)
         return module.eval()
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
