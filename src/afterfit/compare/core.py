@@ -44,14 +44,11 @@ from afterfit.compare.results import (
 )
 from afterfit.errors import AfterfitWarning, InvalidInputError, MetricError
 from afterfit.metrics.binary import BinarySuite
-from afterfit.metrics.intervals import delong_covariance, z_value
+from afterfit.metrics.intervals import analytic_intervals, delong_covariance
 from afterfit.metrics.multiclass import MulticlassSuite
+from afterfit.metrics.ranges import bounds, difference_bounds
 from afterfit.metrics.regression import RegressionSuite
-from afterfit.metrics.resampling import (
-    bca_interval,
-    check_interval_options,
-    percentile_interval,
-)
+from afterfit.metrics.resampling import check_interval_options, replicate_interval
 from afterfit.models.base import Task
 from afterfit.predictions import Predictions, label_list, label_text
 
@@ -609,21 +606,24 @@ def _compare(
     )
     boot_name = ("stratified " if stratified else "") + "paired bootstrap"
 
-    def boot_interval(est: float, r: np.ndarray, j: np.ndarray | None) -> tuple[float, ...]:
-        if j is not None:
-            ci = bca_interval(est, r, j, confidence)
-            if ci is not None:
-                return (*ci, f"{boot_name} BCa")
-        return (*percentile_interval(r, confidence), f"{boot_name} percentile")
+    def boot_interval(
+        est: float, r: np.ndarray, j: np.ndarray | None, limits: tuple[float, float]
+    ) -> tuple[float, float, str]:
+        # The rules every resampling interval follows (metrics.resampling).
+        return replicate_interval(
+            est, r, j, confidence=confidence, method=bootstrap_method,
+            describe=lambda kind: f"{boot_name} {kind}", limits=limits,
+        )  # fmt: skip
 
     # Analytic tests, where exact.
     special: dict[tuple[str, tuple[int, int]], stats.PairTest] = {}
-    delong_var: np.ndarray | None = None
     if analytic and first.task == "binary" and "roc_auc" in metric_list:
         auc, cov = delong_covariance([s.ranked for s in scorings])
         for pair, result in stats.delong_pairs(auc, cov, pairs, confidence).items():
             special[("roc_auc", pair)] = result
-        delong_var = np.diag(cov)
+    # Each model's own interval: the default evaluate and calibrate use too (Wilson,
+    # DeLong), so the same accuracy gets the same interval on every page.
+    own = [analytic_intervals(s.suite, confidence) if analytic else {} for s in scorings]
     if analytic and first.task != "regression" and "accuracy" in metric_list:
         correct = [p.y_pred == p.y_true for p in preds.values()]
         for i, j in pairs:
@@ -644,12 +644,11 @@ def _compare(
         key = metric_key(metric)
         for m, s in enumerate(scorings):
             est = point[s.name][key]
-            if metric == "roc_auc" and delong_var is not None:
-                half = z_value(confidence) * math.sqrt(max(delong_var[m], 0.0))
-                lo, hi, method = max(0.0, est - half), min(1.0, est + half), "delong"
+            if key in own[m]:
+                lo, hi, method = own[m][key]
             else:
                 j = None if jack is None else jack[s.name][key]
-                lo, hi, method = boot_interval(est, reps[s.name][key], j)
+                lo, hi, method = boot_interval(est, reps[s.name][key], j, bounds(metric))
             model_metrics.append(ModelMetric(s.name, metric, est, lo, hi, method))
 
     # Each pair's difference.
@@ -666,14 +665,14 @@ def _compare(
                 # McNemar gives the p-value; the interval is the paired bootstrap's.
                 _warn_missing(metric, diff, estimate)
                 jd = None if jack is None else jack[b][key] - jack[a][key]
-                lo, hi, ci_method = boot_interval(estimate, diff, jd)
+                lo, hi, ci_method = boot_interval(estimate, diff, jd, difference_bounds(metric))
                 result = dataclasses.replace(found, difference=estimate, ci_low=lo, ci_high=hi)
             elif found is not None:
                 result, ci_method = found, found.test
             else:
                 _warn_missing(metric, diff, estimate)
                 jd = None if jack is None else jack[b][key] - jack[a][key]
-                lo, hi, ci_method = boot_interval(estimate, diff, jd)
+                lo, hi, ci_method = boot_interval(estimate, diff, jd, difference_bounds(metric))
                 result = stats.PairTest(
                     estimate, lo, hi, stats.bootstrap_p_value(diff), boot_name,
                     details={"n_resamples": int(np.count_nonzero(np.isfinite(diff)))},
