@@ -256,6 +256,8 @@ def nonfinite_rows(*outputs: Any) -> np.ndarray:
         arr = np.asarray(out)
         if arr.dtype.kind not in "fc":
             continue  # integers, booleans and labels are always finite
+        if np.isfinite(arr.sum()):
+            continue  # one pass: a finite sum has no NaN or infinity (the common case)
         row_bad = ~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1)
         bad = row_bad if bad is None else bad | row_bad
     return np.empty(0, dtype=np.int64) if bad is None else np.flatnonzero(bad)
