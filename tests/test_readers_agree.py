@@ -118,7 +118,8 @@ def test_parquet_with_pandas_index(setup, rows, tmp_path: Path, index: str) -> N
     assert result.exit_code == 0, result.output
 
 
-def test_monitor_reads_an_indexed_log(setup, rows, tmp_path: Path) -> None:
+@pytest.mark.parametrize("variant", ["indexed", "text-numbers"])
+def test_monitor_reads_the_same_log_alike(setup, rows, tmp_path: Path, variant: str) -> None:
     bundle = setup[0]
     X, _ = rows
     preds = bundle.predict_frame(X)
@@ -126,7 +127,10 @@ def test_monitor_reads_an_indexed_log(setup, rows, tmp_path: Path) -> None:
                    proba_1=preds.proba[:, 1], decision=preds.decision)  # fmt: skip
     plain, indexed = tmp_path / "plain.parquet", tmp_path / "indexed.parquet"
     log.to_parquet(plain)
-    log.set_axis(np.arange(len(log))[::-1], axis=0).to_parquet(indexed)
+    if variant == "indexed":
+        log.set_axis(np.arange(len(log))[::-1], axis=0).to_parquet(indexed)
+    else:
+        log.astype({"visits": str}).to_parquet(indexed)
     a = monitor_bundle(bundle.path, str(plain))
     b = monitor_bundle(bundle.path, str(indexed))
     assert a.n_rows == b.n_rows == len(X)
