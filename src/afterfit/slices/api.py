@@ -144,8 +144,8 @@ def slices_predictions(
         Most slices of one categorical column.
     max_rows : int, optional
         Most rows each slice's (and each rest's) bootstrap resamples, m-out-of-n above it.
-        Default: ``max(2000, 100000 / slices tested)``, which keeps the cost of all slices
-        near that of one whole-data bootstrap.
+        Default: ``max(1000, 100000 / (2 x slices tested))``, which keeps the cost of all
+        slices and rests near that of one whole-data bootstrap.
     segments : bool
         Also search for weak segments and confirm them on held-out rows.
     segment_columns : sequence of str, optional

@@ -42,7 +42,7 @@ from afterfit.slices.stats import holm, wald
 #: Metrics where a lower value is better (a slice above the rest does worse).
 LOWER_IS_BETTER = frozenset({"log_loss", "brier", "mae", "rmse", "mse", "mape", "median_ae"})
 #: A slice's bootstrap resamples at least this many of its rows (when it has them).
-MIN_BOOTSTRAP_ROWS = 2_000
+MIN_BOOTSTRAP_ROWS = 1_000
 
 
 def task_suite(preds: Predictions, *, beta: float = 2.0, n_bins: int = 10) -> Any:
@@ -276,15 +276,20 @@ def slice_metrics(
     n_tested = sum(1 for j in jobs if j[3] is None)
     cap = settings.max_rows
     if cap is None:
-        cap = max(MIN_BOOTSTRAP_ROWS, LARGE_N // max(n_tested, 1))
+        # Slices and rests together resample about as many rows as one whole-data
+        # bootstrap (LARGE_N), however many slices there are.
+        cap = max(MIN_BOOTSTRAP_ROWS, LARGE_N // max(2 * n_tested, 1))
     draws = _draw_all(suite, jobs, points, settings, cap, n_jobs, progress)
 
     analytic = settings.ci == "auto" and preds.sample_weight is None
+    y_pred = preds.y_pred if analytic else None  # a property: computed once, not per slice
     records: list[dict[str, Any]] = []
     for i, (slicing, k, positions, reason) in enumerate(jobs):
         slice_point, rest_point = points[2 * i], points[2 * i + 1]
         pair = draws.get(i)
-        exact = _analytic(preds, slicing, k, pair, suite, settings) if analytic and pair else {}
+        exact = (
+            _analytic(preds, y_pred, slicing, k, pair, suite, settings) if analytic and pair else {}
+        )
         for key in keys:
             value = float(slice_point[key][0])
             rest_value = float(rest_point[key][0])
@@ -355,7 +360,9 @@ def _draw_all(
                     view,
                     n_resamples=settings.n_resamples,
                     stratify=view.strata is not None,
-                    jackknife=settings.bootstrap_method == "bca",
+                    # The rest's replicates only give the gap its spread: no BCa interval
+                    # of the rest is drawn, so it needs no jackknife.
+                    jackknife=settings.bootstrap_method == "bca" and part == 0,
                     random_state=seeds[2 * i + part],
                     n_jobs=1,
                     max_rows=cap,
@@ -374,6 +381,7 @@ def _draw_all(
 
 def _analytic(
     preds: Predictions,
+    y_pred: np.ndarray,
     slicing: Slicing,
     k: int,
     pair: tuple[BootstrapDraws, BootstrapDraws],
@@ -383,7 +391,7 @@ def _analytic(
     """Wilson intervals of the proportions and DeLong's of ROC AUC, as ``evaluate`` gives
     on the whole data (unweighted rows only)."""
     rows = slicing.codes == k
-    y, yhat = preds.y_true[rows], preds.y_pred[rows]
+    y, yhat = preds.y_true[rows], y_pred[rows]
     conf = settings.confidence
     out: dict[MetricKey, tuple[float, float, str]] = {}
     if preds.task == "multiclass":
