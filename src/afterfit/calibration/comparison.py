@@ -33,6 +33,7 @@ from afterfit.calibration.results import (
 )
 from afterfit.errors import InvalidInputError
 from afterfit.metrics.binary import MetricKey
+from afterfit.metrics.intervals import wilson_method
 from afterfit.predictions import Predictions
 
 __all__ = ["compare_calibration"]
@@ -220,6 +221,11 @@ def compare_calibration(
 
     def value(metric: str, side: str):
         key: MetricKey = (metric, side)
+        if metric == "accuracy" and side != "difference" and w is None and draws is not None:
+            # The accuracy's default interval wherever it is shown (evaluate, compare).
+            correct = rows[f"{side}:accuracy"]
+            ci = wilson_method(float(correct.sum()), float(correct.size), s.confidence)
+            return metric_value(metric, float(point[key]), ci)
         return metric_value(metric, float(point[key]), interval(draws, key, s))
 
     table = tuple(
