@@ -343,7 +343,7 @@ def _run(v: dict[str, Any], *, quiet: bool) -> None:
         from afterfit.report.mlflow_log import log_to_mlflow
 
         params = report.doc["report"]["options"]
-        run_id = log_to_mlflow(out, report.doc, uri=uri, params=params)
+        run_id = log_to_mlflow(out, report.doc, uri=uri, params=params, files=report.written)
     if not quiet:
         _print_summary(report, out, time.perf_counter() - start, run_id, uri)
 

@@ -34,8 +34,8 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from afterfit.errors import AfterfitError, InvalidInputError, MissingDependencyError
@@ -63,6 +63,7 @@ def log_to_mlflow(
     experiment: str = "afterfit",
     run_name: str | None = None,
     params: Mapping[str, Any] | None = None,
+    files: Sequence[str] | None = None,
 ) -> str:
     """Log a written report to MLflow as one run; returns the run id.
 
@@ -88,6 +89,9 @@ def log_to_mlflow(
     params : mapping, optional
         More parameters (the run's options); they win over those read from ``doc``.
         Values other than strings are logged as JSON.
+    files : sequence of str, optional
+        Log only these files (relative to ``out_dir``; ``Report.written``): a report
+        folder may also hold files of the user's, which are not afterfit's to upload.
 
     Returns
     -------
@@ -154,7 +158,13 @@ def log_to_mlflow(
             for i in range(0, max(len(plist), len(tlist)), MAX_PARAMS_PER_BATCH):
                 client.log_batch(run_id, params=plist[i : i + MAX_PARAMS_PER_BATCH],
                                  tags=tlist[i : i + MAX_PARAMS_PER_BATCH])  # fmt: skip
-            client.log_artifacts(run_id, str(out))
+            if files is None:
+                client.log_artifacts(run_id, str(out))
+            for name in files or ():
+                parent = str(PurePosixPath(name).parent)
+                client.log_artifact(
+                    run_id, str(out / name), artifact_path=None if parent == "." else parent
+                )
         except Exception as exc:
             with contextlib.suppress(Exception):
                 client.set_terminated(run_id, "FAILED")
