@@ -279,3 +279,22 @@ def test_huge_integer_is_never_wrapped(setup, value) -> None:
     out = bundle.schema.validate_frame(X)
     assert out["visits"].iloc[1] == pytest.approx(float(value))
     assert out["visits"].iloc[0] == 3
+
+
+@pytest.mark.parametrize("damage", [b"1,2,3,4,5,6,7\n", b"\xff\xfe,\x80,1,2,0\n"])
+def test_damaged_csv_names_the_input(setup, tmp_path: Path, damage: bytes) -> None:
+    bundle, model_path, _ = setup
+    X, y = frame(3_000, seed=2)
+    src = tmp_path / "rows.csv"
+    X.assign(y=y).to_csv(src, index=False)
+    lines = src.read_bytes().splitlines(keepends=True)
+    src.write_bytes(b"".join(lines[:2_000]) + damage + b"".join(lines[2_000:]))
+    out = tmp_path / "p.csv"
+    for result in (
+        predict(bundle, src, out, "--chunk-rows", "500"),
+        evaluate(model_path, src, tmp_path / "ev"),
+    ):
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output
+        assert f"'{src}' could not be read as CSV" in result.output.replace("\n", "")
+    assert not out.exists()

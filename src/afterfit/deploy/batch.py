@@ -159,11 +159,13 @@ def iter_chunks(
         or (f.kind == "category" and all(isinstance(c, str) for c in f.categories or ()))
     }
     try:
-        reader = pd.read_csv(path, sep=sep, usecols=wanted, dtype=dtypes, chunksize=chunk_rows)
+        # Every column is parsed, then the wanted ones kept: with usecols, pandas silently
+        # accepts a row with more fields than the header, which read_table refuses.
+        reader = pd.read_csv(path, sep=sep, dtype=dtypes, chunksize=chunk_rows)
     except Exception as exc:
         raise unreadable_file(path, "CSV", exc) from exc
     for chunk in guarded_batches(reader, path, kind="CSV"):
-        yield numbers_from_text(chunk, numeric)[0]
+        yield numbers_from_text(chunk[wanted], numeric)[0]
 
 
 def output_table(bundle: Bundle, preds: BundlePredictions, kept: pd.DataFrame | None) -> Any:
