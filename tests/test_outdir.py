@@ -460,3 +460,18 @@ def test_write_folder_follows_the_rule(tmp_path):
     assert written["tables/t.csv"] == out / "tables" / "t.csv"
     assert pd.read_csv(written["tables/t.csv"]).equals(frame)
     assert (out / "data.csv").read_text() == "mine"
+
+
+def test_the_current_folder_is_written_into_never_swapped(tmp_path, monkeypatch):
+    here = tmp_path / "project"
+    here.mkdir()
+    (here / "train.csv").write_text("a,b\n1,2\n")
+    monkeypatch.chdir(here)
+    with pytest.raises(InvalidInputError, match="--overwrite"):
+        _write(".", {"index.html": "1"})
+    _write(".", {"index.html": "1"}, overwrite=True)
+    _write(".", {"index.html": "2"})  # afterfit's folder now: no flag needed
+    assert Path.cwd() == here and here.is_dir()
+    assert sorted(os.listdir(here)) == [MARKER, "index.html", "train.csv"]
+    assert (here / "index.html").read_text() == "2"
+    assert sorted(os.listdir(tmp_path)) == ["project"]  # staging was beside, and is gone

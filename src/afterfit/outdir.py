@@ -216,9 +216,12 @@ class Staging:
         self.command = command
         self.exclusive = exclusive
         self._sealed = False
-        target.parent.mkdir(parents=True, exist_ok=True)
+        # Beside the target, named after it: absolute, so that ``--out .`` builds in the
+        # parent folder rather than inside the folder it is about to publish.
+        self._where = Path(os.path.abspath(target))
+        self._where.parent.mkdir(parents=True, exist_ok=True)
         self.path = Path(
-            tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            tempfile.mkdtemp(prefix=f".{self._where.name}.", suffix=".tmp", dir=self._where.parent)
         )
         # mkdtemp makes the folder private (0700); the published folder gets the usual mode.
         os.chmod(self.path, 0o777 & ~current_umask())
@@ -289,7 +292,7 @@ class Staging:
         if not self._sealed:
             _write_marker(self.path, final)
         trash = Path(
-            tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".old", dir=self.target.parent)
+            tempfile.mkdtemp(prefix=f".{self._where.name}.", suffix=".old", dir=self._where.parent)
         )
         os.rmdir(trash)
         os.rename(self.target, trash)
