@@ -48,7 +48,13 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 #: Steps the page tests ask for; those whose section module does not exist yet are left out.
-WANTED_STEPS = ("evaluation", "thresholds", "calibration", "comparison")
+WANTED_STEPS = ("evaluation", "thresholds", "calibration", "comparison", "slices")
+#: The Slices section's slicings, per task (feature columns of the datasets below).
+SLICES = {
+    "binary": ("mean radius:quantiles=3",),
+    "multiclass": ("alcohol:quantiles=2",),
+    "regression": ("sex", "age:quantiles=2"),
+}
 #: How long the page may take to unpack plotly.js and draw every figure (CI machines are slow).
 DRAW_TIMEOUT_MS = 30_000
 LOCAL_SCHEMES = ("file:", "data:", "blob:")
@@ -125,7 +131,7 @@ def _build(task: str, folder: Path) -> Built:
     model.fit(train[features], train["target"])
     for other in others.values():
         other.fit(train[features], train["target"])
-    options = RunOptions(steps=_available_steps(), n_resamples=100, seed=0)
+    options = RunOptions(steps=_available_steps(), n_resamples=100, seed=0, slices=SLICES[task])
     report = run_report(
         model, load_dataset(test, target="target"), options=options, others=others or None
     )
@@ -276,6 +282,8 @@ def test_page_draws_every_figure_offline(
 ) -> None:
     built = reports[task]
     assert built.figures, f"the {task} report declares no figure"
+    if "slices" in _available_steps():
+        assert "slices-forest" in built.figures, f"the {task} report has no Slices section"
     w = drawn(task)
     page = w.page
     for fid in built.figures:
