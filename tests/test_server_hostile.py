@@ -695,3 +695,55 @@ def test_hostile_load_small_run_meets_every_goal(monkeypatch):
     assert stats["slow_answered_408"] > 0 and stats["load_failed"] == 0
     for name, codes in result["seen"].items():
         assert all(400 <= c < 500 for c in codes), (name, codes)
+
+
+def test_a_client_that_stops_reading_its_answer_is_disconnected(bundles):
+    app = create_app(bundles["cancer"])
+    X, _ = cancer_data()
+    # 100,000 rows as Arrow (24 MB): an answer of ~6 MB, more than the kernel's buffers
+    rows = pa.Table.from_pandas(X.iloc[np.arange(100_000) % len(X)], preserve_index=False)
+    body = _stream(rows)
+    with guarded(app, header_timeout_s=5, body_timeout_s=1.0) as (base, port):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: small window
+        s.connect(("127.0.0.1", port))
+        s.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: "
+            + ARROW_STREAM.encode()
+            + b"\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
+        deadline = time.monotonic() + 30
+        closed: dict[str, float] = {}
+        with httpx.Client(base_url=base) as client:
+            while time.monotonic() < deadline:  # never read from s
+                time.sleep(0.3)
+                closed = {
+                    x.labels["reason"]: x.value
+                    for x in _metrics(client)
+                    if x.name == "afterfit_connections_closed_total"
+                }
+                if closed.get("write_timeout"):
+                    break
+            assert client.get("/health").status_code == 200
+        s.close()
+    assert closed["write_timeout"] == 1
+
+
+def test_access_log_lines_cut_client_strings():
+    from afterfit.deploy.access_log import MAX_METHOD_CHARS, MAX_PATH_CHARS, access_line
+
+    line = json.loads(
+        access_line(
+            ts=0.0,
+            method="M" * 5_000,
+            path="/" + "p" * 20_000,
+            status=405,
+            latency_ms=0.1,
+            request_id="r",
+            n_rows=0,
+        )
+    )
+    assert len(line["method"]) == MAX_METHOD_CHARS and len(line["path"]) == MAX_PATH_CHARS

@@ -14,11 +14,21 @@ import sys
 import time
 from typing import Any, TextIO
 
-__all__ = ["ACCESS_LOGGER", "JsonLineFormatter", "access_line", "configure_access_log"]
+__all__ = [
+    "ACCESS_LOGGER",
+    "MAX_METHOD_CHARS",
+    "MAX_PATH_CHARS",
+    "JsonLineFormatter",
+    "access_line",
+    "configure_access_log",
+]
 
 ACCESS_LOGGER = "afterfit.access"
 
 _logger = logging.getLogger(ACCESS_LOGGER)
+
+MAX_METHOD_CHARS = 32
+MAX_PATH_CHARS = 512
 
 
 def _iso(ts: float) -> str:
@@ -39,11 +49,13 @@ def access_line(
     n_rows: int,
     error: str | None = None,
 ) -> str:
-    """The JSON line of one request."""
+    """The JSON line of one request. The method and path are the client's and are cut to
+    :data:`MAX_METHOD_CHARS` / :data:`MAX_PATH_CHARS` characters: a scanner's 16 KB
+    request line would otherwise become a 16 KB log line per request."""
     record: dict[str, Any] = {
         "ts": _iso(ts),
-        "method": method,
-        "path": path,
+        "method": method[:MAX_METHOD_CHARS],
+        "path": path[:MAX_PATH_CHARS],
         "status": status,
         "latency_ms": round(latency_ms, 3),
         "request_id": request_id,

@@ -10,6 +10,8 @@ process' file descriptors. :class:`GuardedH11Protocol` is uvicorn's h11 protocol
   of the connection opening or of the request's first byte (an idle keep-alive
   connection is left to uvicorn's keep-alive timeout);
 - a body deadline: the whole body must arrive within ``body_timeout_s`` of the headers;
+- a write deadline: a client that stops reading its answer (the server's send buffer full)
+  is disconnected after ``body_timeout_s``, instead of holding the request task forever;
 - a connection limit: beyond ``max_connections`` open connections, a new one is answered
   503 with ``Retry-After`` and closed before its request is read.
 
@@ -104,6 +106,7 @@ class GuardedH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._guard: asyncio.TimerHandle | None = None
+        self._write_guard: asyncio.TimerHandle | None = None
         self._phase: str | None = None
         self._since = time.perf_counter()
         self._bytes_seen = False
@@ -136,7 +139,30 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel()
+        self._cancel_write()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        """The send buffer is full: the client must read within the deadline."""
+        super().pause_writing()
+        if getattr(self, "_write_guard", None) is None:
+            self._write_guard = self.loop.call_later(self.body_timeout_s, self._write_expired)
+
+    def resume_writing(self) -> None:
+        self._cancel_write()
+        super().resume_writing()
+
+    def _cancel_write(self) -> None:
+        guard = getattr(self, "_write_guard", None)
+        if guard is not None:
+            guard.cancel()
+        self._write_guard = None
+
+    def _write_expired(self) -> None:
+        self._write_guard = None
+        if not self.transport.is_closing():
+            self.transport.abort()  # nothing more can be written to it anyway
+            self._count("write_timeout")
 
     # -- the deadlines --------------------------------------------------------------------
     def _advance(self) -> None:

@@ -26,7 +26,15 @@ Bad input is answered with a 4xx and a message, never a 500: 422 with field-leve
 ``{"detail": [{"loc": [row, field], "msg": ..., "type": ...}], "request_id": ...}``
 (``row`` is the row's position in the request, ``null`` for the request as a whole), 413
 for a body or batch over the limits, 415 for another content type, 401 without the API
-key. A 500 means a fault of the server, logged with its traceback.
+key. A 500 means a fault of the server, logged with its traceback. A row whose model
+output is NaN or infinite (a float32 model given 1e39) gets no decision: its request is
+answered 422 naming the row and the fields beyond float32's range.
+
+Bodies are read with bounded memory and time (:mod:`.request_body`): big JSON bodies
+record by record in a thread of their own, Arrow streams checked from their message
+headers (rows, decoded bytes, trailing bytes) before anything is decoded. Slow clients
+and connection counts are the protocol's business (:mod:`.connection_guard`, which
+``afterfit serve`` installs).
 
 Concurrent small requests are gathered into one model call (:mod:`.microbatch`); every
 prediction is logged off the request path (:mod:`.predlog`), and a request is answered
