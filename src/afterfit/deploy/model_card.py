@@ -26,8 +26,9 @@ CARD_METRICS = (
 )  # fmt: skip
 
 
-#: A report's results.json larger than this is not read for the model card.
-MAX_RESULTS_BYTES = 64 * 2**20
+#: A report's results.json larger than this is not read for the model card (the cap of a
+#: bundle's own JSON documents).
+MAX_RESULTS_BYTES = 256 * 2**20
 
 
 def metrics_from_results(path: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
