@@ -143,7 +143,11 @@ class BundleFiles:
                 f"The bundle '{path}' is a damaged zip file: {exc}.",
                 fix="copy the bundle again, or rebuild it with afterfit bundle --zip.",
             ) from exc
-        _check_zip(path, infos)
+        try:
+            _check_zip(path, infos)
+        except BundleError:
+            self._zip.close()
+            raise
         names = [i.filename for i in infos if not i.is_dir()]
         if MANIFEST not in names:
             tops = {n.split("/", 1)[0] for n in names}
