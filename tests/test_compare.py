@@ -155,8 +155,11 @@ def test_delong_three_models_and_comparison_rows_match_direct():
     # Each model's own interval is DeLong's too.
     models = cmp.models_frame().set_index("model")
     assert set(models["method"]) == {"delong"}
-    half = sps.norm.ppf(0.975) * math.sqrt(cov_ref[0, 0])
-    assert models.loc["a", "ci_low"] == pytest.approx(max(0, auc_ref[0] - half), abs=1e-12)
+    # DeLong's variance, interval on the logit scale (the one default, as in evaluate).
+    a0 = auc_ref[0]
+    half = sps.norm.ppf(0.975) * math.sqrt(cov_ref[0, 0]) / (a0 * (1 - a0))
+    low = 1 / (1 + math.exp(-(math.log(a0 / (1 - a0)) - half)))
+    assert models.loc["a", "ci_low"] == pytest.approx(low, abs=1e-12)
 
 
 def test_delong_identical_models_p_is_one():

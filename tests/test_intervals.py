@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.special import ndtr
+from scipy.special import expit, ndtr
 from scipy.stats import binom, norm
 from sklearn.metrics import roc_auc_score
 
@@ -38,7 +38,8 @@ def direct_delong(y01: np.ndarray, scores: np.ndarray, confidence: float = 0.95)
     """DeLong et al. (1988) from the pairwise kernel, O(m n).
 
     Returns the placement values (in the original row order of the positives and of the
-    negatives), the AUC, its variance and the (clipped) interval.
+    negatives), the AUC, its variance and the interval, built on the logit scale (delta
+    method: se / (auc (1 - auc))) and mapped back; a single point where the variance is 0.
     """
     x = scores[y01 == 1]  # positives
     y = scores[y01 == 0]  # negatives
@@ -48,8 +49,14 @@ def direct_delong(y01: np.ndarray, scores: np.ndarray, confidence: float = 0.95)
     auc = psi.mean()
     var = v10.var(ddof=1) / x.size + v01.var(ddof=1) / y.size
     z = norm.ppf(0.5 + confidence / 2)
-    half = z * math.sqrt(var)
-    return v10, v01, auc, var, (max(0.0, auc - half), min(1.0, auc + half))
+    return v10, v01, auc, var, logit_interval(auc, math.sqrt(var), z)
+
+
+def logit_interval(p: float, se: float, z: float) -> tuple[float, float]:
+    if se == 0 or p in (0.0, 1.0):
+        return (p, p)
+    centre, half = math.log(p / (1 - p)), z * se / (p * (1 - p))
+    return (1 / (1 + math.exp(-(centre - half))), 1 / (1 + math.exp(-(centre + half))))
 
 
 def afterfit_placements(y01: np.ndarray, scores: np.ndarray):
@@ -114,8 +121,11 @@ def test_delong_known_small_example_with_ties():
     auc, lo, hi = delong_interval(ranked, 0.95)
     assert auc == pytest.approx(2.5 / 3)
     var = np.var([1, 0.75, 0.75], ddof=1) / 3 + np.var([2 / 3, 1.0], ddof=1) / 2
-    half = z_value(0.95) * math.sqrt(var)
-    assert (lo, hi) == pytest.approx((auc - half, min(1.0, auc + half)))
+    half = z_value(0.95) * math.sqrt(var) / (auc * (1 - auc))  # on the logit scale
+    logit = math.log(auc / (1 - auc))
+    assert (lo, hi) == pytest.approx((expit(logit - half), expit(logit + half)))
+    assert 0 < lo < auc < hi < 1  # the plain auc ± z se would end above 1 here
+    assert auc + z_value(0.95) * math.sqrt(var) > 1
 
 
 def test_delong_needs_two_of_each_class():

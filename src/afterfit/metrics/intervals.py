@@ -14,6 +14,7 @@ from scipy.special import ndtri
 
 from afterfit.metrics.binary import MetricKey
 from afterfit.metrics.kernel import RankedScores
+from afterfit.metrics.ranges import t_interval
 
 
 def z_value(confidence: float) -> float:
@@ -58,19 +59,28 @@ def placement_values(ranked: RankedScores) -> tuple[np.ndarray, np.ndarray]:
 
 
 def delong_interval(ranked: RankedScores, confidence: float) -> tuple[float, float, float]:
-    """ROC AUC, and its DeLong interval, from the one sort.
+    """ROC AUC, and its DeLong interval on the logit scale, from the one sort.
+
+    DeLong's standard error is carried to ``logit(AUC)`` by the delta method, the normal
+    interval is built there and mapped back (:func:`afterfit.metrics.ranges.t_interval`).
+    It stays inside (0, 1) and is asymmetric near 1, where the plain ``AUC ± z se``, cut
+    at 1, covers far too rarely: in benchmarks/coverage_ranges.py, at AUC 0.98 with 50
+    rows, 76% against 89% (of which 8 points are samples without any interval), and 90%
+    against 94% with 200 rows.
 
     Returns
     -------
     auc, low, high : float
+        ``low == high == auc`` when the variance is 0 (every positive compares the same
+        way with every negative); :func:`delong_method` then gives no interval.
     """
     v10, v01 = placement_values(ranked)
     if v10.size < 2 or v01.size < 2:
         return (np.nan, np.nan, np.nan)
     auc = float(v10.mean())
     var = v10.var(ddof=1) / v10.size + v01.var(ddof=1) / v01.size
-    half = z_value(confidence) * np.sqrt(var)
-    return auc, float(max(0.0, auc - half)), float(min(1.0, auc + half))
+    low, high, _ = t_interval(auc, float(np.sqrt(var)), z_value(confidence), (0.0, 1.0))
+    return auc, low, high
 
 
 def delong_covariance(ranked: Sequence[RankedScores]) -> tuple[np.ndarray, np.ndarray]:
