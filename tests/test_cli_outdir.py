@@ -391,3 +391,36 @@ def test_mlflow_uploads_afterfits_files_and_none_of_the_users(files, tmp_path, m
     assert "private.txt" not in artifacts and MARKER not in artifacts
     assert artifacts == set(owned_files(read_marker(out)))
     assert (out / "private.txt").read_text() == "not for the tracking server"
+
+
+def _unmark(bundle: Path) -> None:
+    """Make ``bundle`` look like one built before afterfit marked its folders."""
+    from afterfit.deploy.manifest import manifest_digest
+
+    (bundle / MARKER).unlink()
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    del manifest["files"][MARKER]
+    manifest["manifest_sha256"] = manifest_digest(manifest)
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_bundle_from_before_markers_is_replaced_with_overwrite_when_whole(files, tmp_path):
+    from afterfit.deploy.bundle import load_bundle
+
+    d = files["dir"]
+    out = tmp_path / "churn-1"
+    assert invoke(*_args("bundle", d, out)).exit_code == 0
+    _unmark(out)
+    assert load_bundle(out).name == "churn"  # a valid bundle, without a marker
+    _refused(invoke(*_args("bundle", d, out)), out, "--overwrite")
+    ok = invoke(*_args("bundle", d, out), "--overwrite")
+    assert ok.exit_code == 0, ok.output
+    assert read_marker(out) is not None and load_bundle(out).name == "churn"
+    # Not whole (a file of the user's inside, or an altered file): not recognised.
+    _unmark(out)
+    (out / "notes.md").write_text("mine")
+    _refused(invoke(*_args("bundle", d, out), "--overwrite"), out, "notes.md")
+    (out / "notes.md").unlink()
+    (out / "MODEL_CARD.md").write_text("edited by hand")
+    _refused(invoke(*_args("bundle", d, out), "--overwrite"), out, "MODEL_CARD.md")
+    assert (out / "MODEL_CARD.md").read_text() == "edited by hand"

@@ -42,7 +42,16 @@ from typing import Any
 from afterfit.errors import InvalidInputError
 from afterfit.io import atomic_write_text, current_umask
 
-__all__ = ["MARKER", "Staging", "owned_files", "prepare_out", "read_marker", "writing"]
+__all__ = [
+    "MARKER",
+    "Staging",
+    "adopt",
+    "owned_files",
+    "prepare_out",
+    "read_marker",
+    "remove_stale_staging",
+    "writing",
+]
 
 #: The marker file afterfit writes into every folder it writes.
 MARKER = ".afterfit.json"
@@ -175,6 +184,16 @@ def prepare_out(
     return target
 
 
+def adopt(folder: str | Path, *, command: str, files: Iterable[str]) -> None:
+    """Mark ``folder`` as written by ``command`` with ``files``: for output of an older
+    afterfit (before markers) that the caller has recognised beyond doubt (a bundle whose
+    manifest lists and hashes every file in it)."""
+    names = sorted(set(files))
+    if not all(_safe_name(n) for n in names):
+        raise ValueError(f"unsafe file names in {names!r}")
+    _write_marker(Path(folder), _final_marker({}, command, names))
+
+
 def remove_stale_staging(target: str | Path) -> list[Path]:
     """Remove the staging folders that killed runs left beside ``target``; returns them.
 
@@ -263,7 +282,9 @@ class Staging:
                 f"The output folder '{target}' holds {_some(clashes)}, which afterfit did "
                 "not write, under the name of a file it writes; afterfit never replaces a "
                 "file it did not write.",
-                fix="move or rename that file, or choose another --out folder.",
+                fix="move or rename that file, or choose another --out folder (output of an "
+                "afterfit older than its .afterfit.json markers counts as not afterfit's: "
+                "remove such a folder yourself).",
             )
         new_set = set(new)
         mine_old = set(commands.get(self.command, {}).get("files", []))

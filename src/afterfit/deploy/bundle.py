@@ -74,7 +74,7 @@ from afterfit.deploy.manifest import (
 from afterfit.deploy.schema import MAX_CATEGORIES, MAX_ERRORS, InputSchema, SchemaValidationError
 from afterfit.errors import InvalidInputError, ModelError
 from afterfit.models.base import Model
-from afterfit.outdir import Staging, prepare_out
+from afterfit.outdir import MARKER, Staging, adopt, prepare_out
 
 __all__ = [
     "Bundle",
@@ -743,6 +743,8 @@ def build_bundle(
         )
     # A bundle holds its own files alone: an existing one is replaced only with overwrite,
     # and a folder holding anything else is refused by name (afterfit never deletes it).
+    if overwrite:
+        _adopt_unmarked_bundle(out)
     prepare_out(out, command="bundle", overwrite=overwrite, exclusive=True)
     if zip:
         _check_zip_target(out.with_name(out.name + ".zip"), overwrite)
@@ -895,6 +897,24 @@ def _reference(
     classes = None if decision.classes is None else list(decision.classes)
     ref = ReferenceStats.from_frame(X, scores=scores, schema=schema, classes=classes)
     return ref.to_dict()
+
+
+def _adopt_unmarked_bundle(out: Path) -> None:
+    """Mark a bundle built before afterfit marked its folders as afterfit's, so that
+    ``overwrite`` can replace it: only when its verified manifest lists and hashes every
+    file in the folder, so nothing in it is anyone else's."""
+    if not out.is_dir() or out.is_symlink() or os.path.lexists(out / MARKER):
+        return
+    try:
+        files = open_bundle_files(out)
+        try:
+            manifest = read_manifest(files)
+            verify_manifest(files, manifest)
+        finally:
+            files.close()
+    except Exception:
+        return  # not a whole bundle: the folder rule decides (and names its files)
+    adopt(out, command="bundle", files=[*manifest["files"], MANIFEST])
 
 
 def _check_zip_target(target: Path, overwrite: bool) -> None:
