@@ -475,3 +475,23 @@ def test_the_current_folder_is_written_into_never_swapped(tmp_path, monkeypatch)
     assert sorted(os.listdir(here)) == [MARKER, "index.html", "train.csv"]
     assert (here / "index.html").read_text() == "2"
     assert sorted(os.listdir(tmp_path)) == ["project"]  # staging was beside, and is gone
+
+
+@pytest.mark.parametrize("code", [16, 18], ids=["EBUSY-mount-point", "EXDEV"])
+def test_a_folder_that_cannot_be_moved_is_written_into(tmp_path, monkeypatch, code):
+    out = tmp_path / "volume"
+    _write(out, {"index.html": "1", "old.csv": "o"})
+    real_rename = os.rename
+
+    def pinned(src, dst, *a, **kw):
+        if Path(src) == out:
+            raise OSError(code, os.strerror(code), str(src))
+        return real_rename(src, dst, *a, **kw)
+
+    monkeypatch.setattr(os, "rename", pinned)
+    inode = out.stat().st_ino
+    _write(out, {"index.html": "2"})
+    assert out.stat().st_ino == inode
+    assert set(_snapshot(out)) == {MARKER, "index.html"}
+    assert (out / "index.html").read_text() == "2"
+    assert _siblings(out) == ["volume"]

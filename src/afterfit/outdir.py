@@ -302,27 +302,33 @@ class Staging:
             and all(owned[f] == self.command for f in present)
             and not target.is_symlink()
             and not _is_cwd(target)
+            and not os.path.ismount(target)
+            and self._swap(_final_marker(others_kept, self.command, new))
         ):
-            self._swap(_final_marker(others_kept, self.command, new))
-        else:
-            self._move_in(new, mine_old, others_kept)
+            return new
+        self._move_in(new, mine_old, others_kept)
         return new
 
-    def _swap(self, final: dict[str, Any]) -> None:
-        """Replace a folder holding only this command's earlier output, whole."""
+    def _swap(self, final: dict[str, Any]) -> bool:
+        """Replace a folder holding only this command's earlier output, whole; False when
+        the folder cannot be moved (a mounted volume, say), which changes nothing."""
         if not self._sealed:
             _write_marker(self.path, final)
         trash = Path(
             tempfile.mkdtemp(prefix=f".{self._where.name}.", suffix=".old", dir=self._where.parent)
         )
         os.rmdir(trash)
-        os.rename(self.target, trash)
+        try:
+            os.rename(self.target, trash)
+        except OSError:
+            return False
         try:
             os.rename(self.path, self.target)
         except BaseException:
             os.rename(trash, self.target)
             raise
         shutil.rmtree(trash, ignore_errors=True)
+        return True
 
     def _move_in(
         self, new: list[str], mine_old: set[str], others: dict[str, dict[str, Any]]
