@@ -116,6 +116,14 @@ def test_arrow_bombs_are_refused_before_decoding(bundles):
             many = _stream(pa.concat_tables([rows] * 5), compression=compression)
             r = client.post("/predict", content=many, headers=ARROW)
             assert r.status_code == 413 and "more than 2000 rows" in r.json()["detail"]
+        # 4. many tiny batches (empty ones count no rows): a cap on their number
+        tiny = pa.RecordBatch.from_pandas(X.head(0), preserve_index=False)
+        sink = io.BytesIO()
+        with pa.ipc.new_stream(sink, tiny.schema) as writer:
+            for _ in range(12_000):
+                writer.write_batch(tiny)
+        r = client.post("/predict", content=sink.getvalue(), headers=ARROW)
+        assert r.status_code == 413 and "more than 10000 batches" in r.json()["detail"]
         # ... while a compressed stream within the limits is answered, equal to the model
         ok = client.post("/predict", content=_stream(rows, compression="lz4"), headers=ARROW)
         assert ok.status_code == 200
@@ -747,3 +755,34 @@ def test_access_log_lines_cut_client_strings():
         )
     )
     assert len(line["method"]) == MAX_METHOD_CHARS and len(line["path"]) == MAX_PATH_CHARS
+
+
+def test_bounded_json_reader_equals_json_loads():
+    """The record-by-record reader against the standard library on awkward but valid
+    text: braces, quotes and escapes inside strings, unicode, long strings (the slice
+    doubling), literals, numbers of every form, whitespace everywhere."""
+    from afterfit.deploy.request_body import parse_json
+
+    rng = np.random.default_rng(7)
+    tricky = ["}", '{"a": 1}', "\\", '"', '\\"}', "]", "é\u2028😀", "x" * 5000, "}" * 300, ""]
+    records = []
+    for i in range(500):
+        records.append(
+            {
+                "s": tricky[i % len(tricky)] + str(i),
+                "f": float(rng.normal()) * 10.0 ** int(rng.integers(-300, 300)),
+                "i": int(rng.integers(-(10**15), 10**15)),
+                "b": bool(i % 2),
+                "n": None,
+                "}": "key with a brace",
+            }
+        )
+    for doc in (records, {"records": records}):
+        for separators in ((",", ":"), (", ", ": "), (" ,\n ", " :\t")):
+            text = json.dumps(doc, separators=separators, ensure_ascii=bool(len(separators[0]) % 2))
+            body = b" \n" + text.encode() + b" " * (SMALL_JSON_BYTES + 1)
+            got, single = parse_json(body, 1_000)
+            assert got == records and single is False
+    one = records[7]
+    got, single = parse_json(json.dumps(one).encode() + b"\n" * SMALL_JSON_BYTES, 10)
+    assert got == [one] and single is True
