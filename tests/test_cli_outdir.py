@@ -424,3 +424,21 @@ def test_a_bundle_from_before_markers_is_replaced_with_overwrite_when_whole(file
     (out / "MODEL_CARD.md").write_text("edited by hand")
     _refused(invoke(*_args("bundle", d, out), "--overwrite"), out, "MODEL_CARD.md")
     assert (out / "MODEL_CARD.md").read_text() == "edited by hand"
+
+
+def test_a_bundled_report_ships_afterfits_files_and_none_of_the_users(files, tmp_path):
+    from afterfit.deploy.bundle import load_bundle
+
+    d = files["dir"]
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "private.txt").write_text("not for the bundle")
+    (report / "link.txt").symlink_to(d / "test.csv")
+    assert invoke(*_args("run", d, report), "--overwrite").exit_code == 0
+    out = tmp_path / "churn-1"
+    result = invoke(*_args("bundle", d, out), "--report", report)
+    assert result.exit_code == 0, result.output
+    shipped = {n for n in load_bundle(out).manifest["files"] if n.startswith("report/")}
+    assert shipped == {f"report/{n}" for n in owned_files(read_marker(report))}
+    assert "report/results.json" in shipped
+    assert (report / "private.txt").read_text() == "not for the bundle"

@@ -74,7 +74,7 @@ from afterfit.deploy.manifest import (
 from afterfit.deploy.schema import MAX_CATEGORIES, MAX_ERRORS, InputSchema, SchemaValidationError
 from afterfit.errors import InvalidInputError, ModelError
 from afterfit.models.base import Model
-from afterfit.outdir import MARKER, Staging, adopt, prepare_out
+from afterfit.outdir import MARKER, Staging, adopt, owned_files, prepare_out, read_marker
 
 __all__ = [
     "Bundle",
@@ -569,8 +569,20 @@ def _copy_report(report: Path, target: Path) -> None:
             f"The report '{report}' is not a folder.",
             fix="pass the folder written by afterfit run or afterfit evaluate (--out).",
         )
-    # Links are copied as the files they point to: a bundle holds plain files only.
-    shutil.copytree(report, target, symlinks=False)
+    marker = read_marker(report)
+    if marker is None:
+        # Links are copied as the files they point to: a bundle holds plain files only.
+        shutil.copytree(report, target, symlinks=False)
+        return
+    # A folder afterfit marked: only the files it wrote there go into the bundle; what the
+    # user keeps beside them (notes, data, links) is not afterfit's to ship.
+    root = report.resolve()
+    for name in sorted(owned_files(marker)):
+        source = report / name
+        if source.is_symlink() or not source.is_file() or root not in source.resolve().parents:
+            continue
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target / name)
 
 
 def _metrics(
