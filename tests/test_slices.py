@@ -410,3 +410,35 @@ def test_plots_draw(result):
     json.dumps(spec, allow_nan=False)
     with pytest.raises(KeyError):
         result.plot("nope")
+
+
+@pytest.mark.slow
+def test_gap_tests_hold_their_size_when_no_slice_differs():
+    """Random slicings of homogeneous data: the gap statistics are standard normal (their
+    spread about 1) and raw p-values fall below 0.05 about 5% of the time, with the full
+    bootstrap and m-out-of-n alike."""
+    frames = []
+    for r in range(30):
+        rng = np.random.default_rng(500 + r)
+        n = 2000
+        y = (rng.uniform(size=n) < 0.35).astype(int)
+        s = 1 / (1 + np.exp(-(1.2 * (2 * y - 1) + rng.normal(size=n))))
+        frame = pd.DataFrame({"g": rng.choice(list("abcd"), n),
+                              "h": rng.choice(list("xyz"), n, p=[0.6, 0.3, 0.1])})  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = slices_predictions(
+                Predictions.from_arrays(y, s), frame, by=["g", "h"], n_resamples=300,
+                random_state=r, segments=False, max_rows=None if r % 2 else 300,
+                metrics=["accuracy", "roc_auc", "log_loss", "precision"],
+            )  # fmt: skip
+        frames.append(res.frame())
+    df = pd.concat(frames)
+    se = (df.diff_ci_high - df.diff_ci_low) / (2 * 1.959964)
+    z = df.diff_vs_rest / se
+    rate = float((df.p_value < 0.05).mean())
+    print(f"raw rejection rate {rate:.3f} over {len(df)} tests; sd of z {z.std():.3f}")
+    assert 0.85 < z.std() < 1.15
+    # Tests of one run are strongly correlated (four metrics of the same rows), so the
+    # effective number of tests is far below len(df): the slack is wide.
+    assert 0.015 < rate < 0.085

@@ -43,6 +43,10 @@ from afterfit.slices.stats import holm, wald
 LOWER_IS_BETTER = frozenset({"log_loss", "brier", "mae", "rmse", "mse", "mape", "median_ae"})
 #: A slice's bootstrap resamples at least this many of its rows (when it has them).
 MIN_BOOTSTRAP_ROWS = 1_000
+#: Slices are resampled without class strata: a slice's class counts are random, and
+#: holding them fixed understated the spread of precision and average precision (their
+#: gap tests rejected 11% of true nulls at 5% in simulation; unstratified, about 5%).
+STRATIFY = False
 
 
 def task_suite(preds: Predictions, *, beta: float = 2.0, n_bins: int = 10) -> Any:
@@ -359,7 +363,7 @@ def _draw_all(
                 bootstrap(
                     view,
                     n_resamples=settings.n_resamples,
-                    stratify=view.strata is not None,
+                    stratify=STRATIFY and view.strata is not None,
                     # The rest's replicates only give the gap its spread: no BCa interval
                     # of the rest is drawn, so it needs no jackknife.
                     jackknife=settings.bootstrap_method == "bca" and part == 0,
