@@ -419,7 +419,9 @@ def _owner_alive(marker: dict[str, Any]) -> bool:
     pid, host = marker.get("pid"), marker.get("host")
     if not isinstance(pid, int) or isinstance(pid, bool) or not isinstance(host, str):
         return False  # a published marker (a swapped-out old folder): nobody owns it
-    if host != socket.gethostname():
+    # Another machine's process cannot be asked; nor can one on Windows, where os.kill
+    # with signal 0 would terminate it. Their staging folders are left a day.
+    if host != socket.gethostname() or os.name == "nt":
         started = marker.get("started")
         if not isinstance(started, int | float):
             return False
