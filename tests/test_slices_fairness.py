@@ -149,7 +149,7 @@ def test_intervals_cover_and_narrow_with_more_rows():
 def test_bootstrap_interval_covers_true_gap():
     """Coverage: a 90% interval of the TPR gap holds the population gap in most runs."""
     rng = np.random.default_rng(11)
-    hits = 0
+    hits = dp_hits = 0
     runs = 40
     for r in range(runs):
         n = 800
@@ -165,7 +165,11 @@ def test_bootstrap_interval_covers_true_gap():
                                    bootstrap_method="percentile", random_state=r)  # fmt: skip
         v = res["equal_opportunity_difference"]
         hits += v.ci_low <= 0.1 <= v.ci_high
+        # Selection rates: 0.5 * (0.7 or 0.6) + 0.5 * 0.2, a gap of 0.05.
+        d = res["demographic_parity_difference"]
+        dp_hits += d.ci_low <= 0.05 <= d.ci_high
     assert hits / runs >= 0.75
+    assert dp_hits / runs >= 0.75
 
 
 def test_fairness_through_slices_api_and_json():

@@ -15,7 +15,7 @@ Every statistic is a function of a few weighted sums per group (the 2x2 confusio
 and the weight, positives and score sum of each calibration bin), so :class:`FairnessSuite`
 computes them for a whole batch of bootstrap weight rows with one sparse product, and the
 shared :func:`~afterfit.metrics.resampling.bootstrap` draws the intervals (stratified by
-group and class, m-out-of-n above its row limit).
+group, m-out-of-n above its row limit).
 """
 
 from __future__ import annotations
@@ -113,8 +113,10 @@ class FairnessSuite:
 
     @property
     def strata(self) -> np.ndarray:
-        # Resampling within each group and class keeps every group's size and base rate.
-        return self.group * 2 + self.y
+        # Resampling within each group keeps every group's size (the rates are per group);
+        # not within class too: a group's base rate is random, and fixing it would
+        # understate the spread of its selection rate, hence of demographic parity.
+        return self.group
 
     def subset(self, rows: np.ndarray) -> FairnessSuite:
         w = self.weight

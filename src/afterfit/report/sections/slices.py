@@ -74,7 +74,7 @@ def slices_section(result: Any) -> Section:
                 f"Fairness across {f.sensitive}",
                 f.frame(),
                 caption=f"At the operating threshold {f.threshold:g}; {conf:.0%} bootstrap "
-                "intervals (stratified by group and class). Differences are max - min over "
+                "intervals (stratified by group). Differences are max - min over "
                 "the groups; the ratio is min / max.",
             )
         )
