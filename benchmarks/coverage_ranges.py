@@ -215,6 +215,7 @@ class Cell:
         top = max(self.methods[metric].items(), key=lambda kv: kv[1])[0]
         return {
             "metric": metric, "truth": t, "coverage": c,
+            "given_coverage": float(covered.sum() / given.sum()) if given.any() else math.nan,
             "se": math.sqrt(max(c * (1 - c), 1e-12) / reps),
             "miss_low": float(np.mean(given & (hi < t))),
             "miss_high": float(np.mean(given & (lo > t))),
@@ -277,7 +278,7 @@ def main() -> None:
         f"B={args.n_resamples}); R={args.reps} per cell; seed {args.seed}; "
         f"{os.cpu_count()} CPUs. Goal: coverage {GOAL[0]:.0%}-{GOAL[1]:.0%}."
     )
-    header = ("scenario", "n", "metric", "truth", "coverage", "SE", "miss low",
+    header = ("scenario", "n", "metric", "truth", "coverage", "SE", "cov|CI", "miss low",
               "miss high", "no CI", "out", "width", "method", "")  # fmt: skip
     rows, misses = [], []
     for sc in scenarios():
@@ -293,19 +294,21 @@ def main() -> None:
                     misses.append(f"{sc.name}, n={n}, {m}: {r['coverage']:.1%} ({r['method']})")
                 rows.append(
                     (sc.name, str(n), m, f"{r['truth']:.4f}", f"{r['coverage']:.1%}",
-                     f"{r['se']:.1%}", f"{r['miss_low']:.1%}", f"{r['miss_high']:.1%}",
+                     f"{r['se']:.1%}", f"{r['given_coverage']:.1%}", f"{r['miss_low']:.1%}",
+                     f"{r['miss_high']:.1%}",
                      str(r["no_ci"]), str(r["out"]), f"{r['width']:.4f}", r["method"], flag)
                 )  # fmt: skip
             print(f"  {sc.name}, n={n}: {cell.seconds:.0f} s", flush=True)
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    fmt = "  ".join(f"{{:{'<' if i in (0, 2, 11) else '>'}{w}}}" for i, w in enumerate(widths))
+    fmt = "  ".join(f"{{:{'<' if i in (0, 2, 12) else '>'}{w}}}" for i, w in enumerate(widths))
     print()
     print(fmt.format(*header))
     print("  ".join("-" * w for w in widths))
     for r in rows:
         print(fmt.format(*r))
     print(
-        "\n'miss low': interval entirely below the truth; 'miss high': entirely above; "
+        "\n'cov|CI': coverage among the samples that got an interval; 'miss low': interval "
+        "entirely below the truth; 'miss high': entirely above; "
         "'no CI': no interval given (counted as a miss); 'out': an end outside the metric's "
         "range (must be 0); 'method': the most frequent one."
     )

@@ -411,6 +411,8 @@ def replicate_interval(
     * ``method="bca"`` with jackknife values: BCa, or the percentile interval with
       ``"percentile (BCa degenerate)"`` where BCa is undefined or degenerate
       (:func:`bca_interval`);
+    * a percentile interval that leaves out the estimate says so in ``method``: the
+      statistic is biased at these data, which BCa would have corrected;
     * the ends are clipped to ``limits``, the statistic's range
       (:func:`afterfit.metrics.ranges.key_bounds`): rescaled m-out-of-n replicates can
       cross an edge that the statistic itself cannot.
@@ -438,6 +440,10 @@ def replicate_interval(
             return lo, hi, describe(BCA)
         kind = BCA_DEGENERATE
     lo, hi = clip(*percentile_interval(finite, confidence), limits)
+    if np.isfinite(estimate) and not lo <= estimate <= hi:
+        # The resamples sit on one side of the estimate: the statistic is biased there
+        # (an ECE of well-calibrated forecasts; a maximum). Said, not hidden.
+        kind = f"{kind}, excluding the estimate: a biased statistic"
     return lo, hi, describe(kind)
 
 
