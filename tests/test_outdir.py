@@ -495,3 +495,16 @@ def test_a_folder_that_cannot_be_moved_is_written_into(tmp_path, monkeypatch, co
     assert set(_snapshot(out)) == {MARKER, "index.html"}
     assert (out / "index.html").read_text() == "2"
     assert _siblings(out) == ["volume"]
+
+
+def test_a_clash_is_found_whatever_the_case_of_the_users_file(tmp_path):
+    # On macOS and Windows, Index.html and index.html are one file.
+    out = tmp_path / "mine"
+    (out / "Tables").mkdir(parents=True)
+    (out / "Index.HTML").write_text("my page")
+    (out / "Tables" / "T.csv").write_text("mine")
+    for written in ({"index.html": "new"}, {"tables/t.csv": "new"}):
+        with pytest.raises(InvalidInputError, match="did not write"):
+            _write(out, written, overwrite=True)
+    assert (out / "Index.HTML").read_text() == "my page"
+    assert (out / "Tables" / "T.csv").read_text() == "mine"

@@ -276,7 +276,8 @@ class Staging:
             others = sorted(f for f in present if owned.get(f) != self.command)
             if others:
                 raise _foreign_error(target, others)
-        clashes = sorted(f for f in new if _clashes(f, foreign, target))
+        folded = {f.casefold() for f in foreign}
+        clashes = sorted(f for f in new if _clashes(f, folded, target))
         if clashes:
             raise InvalidInputError(
                 f"The output folder '{target}' holds {_some(clashes)}, which afterfit did "
@@ -459,8 +460,12 @@ def _tree(folder: Path) -> set[str]:
 
 
 def _clashes(name: str, foreign: set[str], target: Path) -> bool:
-    """Whether writing ``name`` would replace (or write through) something not afterfit's."""
-    parts = PurePosixPath(name).parts
+    """Whether writing ``name`` would replace (or write through) something not afterfit's.
+
+    ``foreign`` holds case-folded names: on a case-insensitive file system (macOS,
+    Windows) the user's ``Index.html`` is the file ``index.html`` would replace.
+    """
+    parts = PurePosixPath(name.casefold()).parts
     if any("/".join(parts[:i]) in foreign for i in range(1, len(parts) + 1)):
         return True
     path = target / name
