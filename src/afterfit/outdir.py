@@ -7,10 +7,11 @@ folder (``run``, ``evaluate``, ``cv``, ``bundle``...):
 - it writes into a folder that does not exist, or is empty, or carries the marker (a folder
   afterfit wrote before: ``evaluate`` and ``threshold`` share ``results/``, say);
 - any other folder is refused, naming it, unless ``overwrite`` (``--overwrite``) is given;
-- even then, and in a marked folder too, afterfit replaces or removes only the files its
-  marker lists for the same command. Every other file stays where it is; a file afterfit did
-  not write but whose name afterfit is about to write stops the command, naming it, before
-  anything is changed.
+- even then, and in a marked folder too, afterfit replaces only files its marker lists
+  (another command's file of the same name is taken over) and removes only those it lists
+  for the same command. Every other file stays where it is; a file afterfit did not write
+  but whose name afterfit is about to write stops the command, naming it, before anything
+  is changed.
 
 A bundle is stricter (``exclusive``): it holds only its own files, so an existing bundle is
 replaced only with ``overwrite``, and a folder holding anything else is refused, naming it.
