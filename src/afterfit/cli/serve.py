@@ -263,6 +263,9 @@ def serve(
         # installed (uvicorn would pick httptools when present, which has no header size
         # limit of its own).
         "http": protocol,
+        # No WebSocket routes: an Upgrade request stays a plain (guarded) HTTP request
+        # whatever WebSocket library happens to be installed.
+        "ws": "none",
     }
     if workers > 1:
         if server.writer is not None:
