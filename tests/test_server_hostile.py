@@ -786,3 +786,26 @@ def test_bounded_json_reader_equals_json_loads():
     one = records[7]
     got, single = parse_json(json.dumps(one).encode() + b"\n" * SMALL_JSON_BYTES, 10)
     assert got == [one] and single is True
+
+
+def test_a_refused_body_closes_the_connection_at_once(bundles):
+    app = create_app(bundles["cancer"], max_body_bytes=10_000)
+    with guarded(app, header_timeout_s=30, body_timeout_s=30) as (_, port):
+        for head in (
+            b"Content-Length: 50000\r\n",  # declared over the limit
+            b"Transfer-Encoding: chunked\r\n",  # found while it streams in
+            b"Content-Length: nope\r\n",
+        ):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + head
+                + b"\r\n"
+            )
+            if b"chunked" in head:
+                s.sendall(b"4000\r\n" + b" " * 0x4000 + b"\r\n")
+            data, elapsed = _read_all(s, 10)
+            s.close()
+            assert data.split(b" ", 2)[1] in (b"413", b"400"), data[:100]
+            assert b"connection: close" in data.lower()
+            assert elapsed < 5  # closed by the server, not by a deadline

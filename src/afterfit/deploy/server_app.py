@@ -10,6 +10,8 @@ Order of checks on every HTTP request:
    <key>``; otherwise 401;
 3. ``Content-Length`` above the limit: 413 before a byte of the body is read; a body
    without a length (chunked) is counted as it streams in and cut off with 413 at the limit;
+   both answers close the connection (``Connection: close``), so the rest of the body is
+   not read at all;
 4. the app; an exception that escapes it is logged with its traceback and answered 500
    (the only way to get a 500: input errors are answered by the routes with 4xx).
 """
@@ -38,6 +40,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+#: On answers given before the body was read: the connection is not worth keeping (the
+#: rest of a refused body would have to be read and thrown away first).
+_CLOSE = (b"connection", b"close")
 
 
 class BodyTooLarge(Exception):
@@ -169,7 +174,7 @@ class ServingMiddleware:
                     declared = -1
                 if declared < 0:
                     error = "bad content-length"
-                    await answer(400, "the Content-Length header is not a number.")
+                    await answer(400, "the Content-Length header is not a number.", [_CLOSE])
                     return
                 if declared > limit:
                     error = "body too large"
@@ -177,6 +182,7 @@ class ServingMiddleware:
                         413,
                         f"the request body has {declared} bytes; the limit is {limit} bytes. "
                         "Send fewer rows per request (or Arrow IPC for big batches).",
+                        [_CLOSE],
                     )
                     return
             await self.app(scope, receive_limited, send_wrapper)
@@ -187,6 +193,7 @@ class ServingMiddleware:
                     413,
                     f"the request body is over the limit of {limit} bytes. Send fewer rows "
                     "per request (or Arrow IPC for big batches).",
+                    [_CLOSE],
                 )
         except Exception as exc:
             # A real server fault: input errors never get here (the routes answer 4xx).
