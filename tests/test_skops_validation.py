@@ -24,6 +24,7 @@ from sklearn.ensemble import (
     GradientBoostingClassifier,
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
+    IsolationForest,
     RandomForestClassifier,
     StackingClassifier,
     VotingRegressor,
@@ -674,3 +675,72 @@ def test_plain_functions_of_afterfit_modules_are_no_longer_trusted(function, tmp
     with pytest.raises(UntrustedModelError) as info:
         load_model(path)
     assert name in str(info.value)
+
+
+# ------------------------------------------------ ensembles that trust their members
+
+
+def _forest_with_a_wider_tree() -> Any:
+    # RandomForest validates X once, then hands it to every tree unchecked: a tree fitted
+    # on wider data would read columns that are not there.
+    forest = RandomForestClassifier(3, max_depth=3, random_state=0).fit(X, Y_CLASS)
+    wide = DecisionTreeClassifier(max_depth=3, random_state=0).fit(np.hstack([X, X]), Y_CLASS)
+    forest.estimators_[1] = wide
+    return forest
+
+
+def _boosting_with_a_wider_tree() -> Any:
+    # GradientBoosting checks X against its first tree only.
+    gb = GradientBoostingClassifier(n_estimators=3, random_state=0).fit(X, Y_CLASS)
+    wide = DecisionTreeRegressor(max_depth=2, random_state=0).fit(np.hstack([X, X]), Y_REG)
+    gb.estimators_[2, 1] = wide
+    return gb
+
+
+def _boosting_with_extra_columns() -> Any:
+    # Each stage writes column k of an array as wide as the loss says: extra columns of
+    # trees write past its end.
+    yb = (Y_CLASS > 0).astype(int)
+    gb = GradientBoostingClassifier(n_estimators=3, random_state=0).fit(X, yb)
+    gb.estimators_ = np.hstack([gb.estimators_, gb.estimators_])
+    return gb
+
+
+def _isolation_forest_with_wrong_subsets() -> Any:
+    iso = IsolationForest(n_estimators=3, max_features=2, random_state=0).fit(X)
+    iso.estimators_features_[0] = np.array([0, 1, 2])
+    return iso
+
+
+def _hgb_whose_preprocessor_drops_a_column() -> Any:
+    Xc = X.copy()
+    Xc[:, 3] = RNG.randint(0, 6, size=len(Xc))
+    y = ((Xc[:, 3] % 2 == 0) ^ (Xc[:, 0] > 0.5)).astype(int)
+    est = HistGradientBoostingClassifier(categorical_features=[3], max_iter=5, random_state=0).fit(
+        Xc, y
+    )
+    before = est._preprocessor.transformers_
+    est._preprocessor.transformers_ = [
+        (name, trans, np.array([True, True, False, False]) if name == "numerical" else cols)
+        for name, trans, cols in before
+    ]
+    assert [name for name, _, _ in before][:2] == ["encoder", "numerical"]
+    return est
+
+
+ENSEMBLE_CASES = {
+    "forest with a wider tree": (_forest_with_a_wider_tree, "estimators_[1] takes 8 features"),
+    "boosting with a wider tree": (_boosting_with_a_wider_tree, "takes 8 features"),
+    "boosting with extra columns": (_boosting_with_extra_columns, "2 trees per stage"),
+    "isolation forest subsets": (_isolation_forest_with_wrong_subsets, "is passed 3"),
+    "hgb preprocessor drops a column": (_hgb_whose_preprocessor_drops_a_column, "gives 3"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ENSEMBLE_CASES))
+def test_ensembles_whose_members_disagree_are_refused(case, tmp_path):
+    make, words = ENSEMBLE_CASES[case]
+    path = _dump(make(), tmp_path / "bad.skops")
+    with pytest.raises(ModelLoadError) as info:
+        load_model(path, trusted_types=HGB_CATEGORICAL_FLAGS)
+    assert "refused" in str(info.value) and words in str(info.value)

@@ -156,14 +156,16 @@ def validate_loaded(obj: Any, path: Path, *, declared: dict[str, int]) -> dict[s
         try:
             _CHECKS[name](item, owner)
         except _Refusal as exc:
+            what = type(item).__name__ if name == _ENSEMBLE else name.rsplit(".", 1)[-1]
             raise ModelLoadError(
-                f"The skops file '{path}' was refused: its {name.rsplit('.', 1)[-1]} at "
+                f"The skops file '{path}' was refused: its {what} at "
                 f"{where} is not a valid scikit-learn object: {exc}. scikit-learn reads "
                 "these arrays without bounds checks, so the file is not loaded.",
                 fix="save the model again from the fitted estimator (skops.io.dump); do not "
                 "use a file from a source you do not know.",
             ) from None
-        found[name] = found.get(name, 0) + 1
+        if name != _ENSEMBLE:
+            found[name] = found.get(name, 0) + 1
     for name, n in declared.items():
         if found.get(name, 0) != n:
             raise ModelLoadError(
@@ -213,6 +215,8 @@ def _walk(root: Any) -> Iterator[tuple[str, Any, str, Any]]:
         if isinstance(attributes, dict):
             if _int_or_none(attributes.get("n_features_in_")) is not None:
                 owner = obj
+            if _is_ensemble(obj):
+                yield _ENSEMBLE, obj, where, owner
             prefix = "" if where == "the model" else f"{where}."
             for key, value in attributes.items():
                 stack.append((value, f"{prefix}{key}", owner))
@@ -529,7 +533,126 @@ def _check_bunch(bunch: Any, owner: Any) -> None:
         raise _Refusal("a key is not a string")
 
 
+# Ensembles whose compiled predict trusts its members: forests and gradient boosting pass
+# X to the trees unchecked (only the ensemble or its first tree validates its width), and
+# gradient boosting writes each tree's output into a column it does not bound.
+_ENSEMBLE = "ensemble"
+
+
+def _is_ensemble(obj: Any) -> bool:
+    module = type(obj).__module__
+    if not module.startswith("sklearn.ensemble."):
+        return False
+    from sklearn.ensemble import IsolationForest
+    from sklearn.ensemble._forest import BaseForest
+    from sklearn.ensemble._gb import BaseGradientBoosting
+    from sklearn.ensemble._hist_gradient_boosting.gradient_boosting import (
+        BaseHistGradientBoosting,
+    )
+
+    kinds = (BaseForest, BaseGradientBoosting, IsolationForest, BaseHistGradientBoosting)
+    return isinstance(obj, kinds)
+
+
+def _members_width(members: Any, n_features: int, what: str) -> None:
+    for i, member in enumerate(members):
+        width = _int_or_none(getattr(member, "__dict__", {}).get("n_features_in_"))
+        if width != n_features:
+            raise _Refusal(
+                f"{what}[{i}] takes {width} features, but the ensemble passes it {n_features} "
+                "unchecked"
+            )
+
+
+def _check_ensemble(obj: Any, owner: Any) -> None:
+    from sklearn.base import is_classifier
+    from sklearn.ensemble import IsolationForest
+    from sklearn.ensemble._forest import BaseForest
+    from sklearn.ensemble._gb import BaseGradientBoosting
+
+    attrs = vars(obj)
+    if "estimators_" not in attrs and "_predictors" not in attrs:
+        return  # an unfitted template (a meta-estimator's parameter): it predicts nothing
+    n_features = _n_features(obj, "its input width is unknown")
+    members = attrs.get("estimators_")
+    if isinstance(obj, BaseForest):
+        if not isinstance(members, list):
+            raise _Refusal("estimators_ is not a list")
+        _members_width(members, n_features, "estimators_")
+    elif isinstance(obj, IsolationForest):
+        features = attrs.get("estimators_features_")
+        if not isinstance(members, list) or not isinstance(features, list):
+            raise _Refusal("estimators_ or estimators_features_ is not a list")
+        if len(features) != len(members):
+            raise _Refusal("estimators_features_ and estimators_ differ in length")
+        for i, (member, cols) in enumerate(zip(members, features, strict=True)):
+            cols = np.asarray(cols)
+            if cols.ndim != 1 or cols.dtype.kind not in "iu":
+                raise _Refusal(f"estimators_features_[{i}] is not a list of column numbers")
+            if ((cols < 0) | (cols >= n_features)).any():
+                raise _Refusal(f"estimators_features_[{i}] names a column outside the input")
+            width = _int_or_none(getattr(member, "__dict__", {}).get("n_features_in_"))
+            if width != len(cols):
+                raise _Refusal(
+                    f"estimators_[{i}] takes {width} features, but is passed {len(cols)}"
+                )
+    elif isinstance(obj, BaseGradientBoosting):
+        if not isinstance(members, np.ndarray) or members.ndim != 2 or members.size == 0:
+            raise _Refusal("estimators_ is not a 2-d array of trees")
+        _members_width(members.ravel(), n_features, "estimators_ (flattened)")
+        k = members.shape[1]
+        loss = attrs.get("_loss")
+        if is_classifier(obj):
+            n_classes = _int_or_none(attrs.get("n_classes_"))
+            expected = 1 if n_classes == 2 else n_classes
+        else:
+            expected = 1
+        if k != expected:
+            raise _Refusal(f"estimators_ has {k} trees per stage, expected {expected}")
+        init = attrs.get("init_")
+        if k > 1:
+            # Each stage writes column k of the initial predictions: the initial
+            # estimator's probabilities must be at least that wide.
+            classes = getattr(init, "__dict__", {}).get("classes_")
+            multiclass = getattr(loss, "is_multiclass", False)
+            if not multiclass or (
+                init != "zero" and (classes is None or len(np.atleast_1d(classes)) < k)
+            ):
+                raise _Refusal(f"init_ or _loss gives fewer than the {k} columns the trees fill")
+    else:  # HistGradientBoosting
+        preprocessor = attrs.get("_preprocessor")
+        mapper = vars(obj).get("_bin_mapper")
+        width = getattr(getattr(mapper, "is_categorical_", None), "size", None)
+        if preprocessor is not None:
+            width_out = _probe_width(preprocessor, obj)
+            if width_out != width:
+                raise _Refusal(
+                    f"its _preprocessor gives {width_out} columns, but the trees read {width}"
+                )
+        elif width != n_features:
+            raise _Refusal(f"_bin_mapper knows {width} features, the estimator takes {n_features}")
+
+
+def _probe_width(preprocessor: Any, owner: Any) -> int | None:
+    """The number of columns the preprocessor makes of one row of missing values (its
+    width does not depend on the values)."""
+    import pandas as pd
+
+    names = vars(owner).get("feature_names_in_")
+    n = _int_or_none(vars(owner).get("n_features_in_")) or 0
+    row: Any = np.full((1, n), np.nan)
+    if names is not None:
+        row = pd.DataFrame(row, columns=list(names))
+    try:
+        out = preprocessor.transform(row)
+    except Exception as exc:  # a broken preprocessor: refused below by width
+        raise _Refusal(f"its _preprocessor cannot transform a row ({type(exc).__name__})") from None
+    shape = getattr(out, "shape", ())
+    return int(shape[1]) if len(shape) == 2 and shape[0] == 1 else None
+
+
 _CHECKS: dict[str, Any] = {
+    _ENSEMBLE: _check_ensemble,
     _BUNCH: _check_bunch,
     _TREE: _check_tree,
     _PREDICTOR: _check_predictor,
