@@ -213,7 +213,10 @@ TrustOpt = Annotated[
 
 TrustedTypeOpt = Annotated[
     list[str] | None,
-    typer.Option(help="A type to trust when loading a .skops file; repeat."),
+    typer.Option(
+        help="A type to trust when loading a .skops file; repeat. scikit-learn's tree, "
+        "boosting and neighbour internals need none: they load after validation."
+    ),
 ]
 
 OverwriteOpt = Annotated[
