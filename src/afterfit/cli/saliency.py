@@ -8,7 +8,8 @@
                       --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225
 
 The model is a TorchScript file, or a state dict (``torch.load(weights_only=True)``) with
-its class given as ``package.module:Class``; a whole pickled module needs ``--trust``.
+its class given as ``package.module:Class``; a whole pickled module needs ``--trust``, and so
+does a TorchScript file whose code does more than compute on tensors (files, printing...).
 Images are a folder (``images/<class>/<file>.png``), an ``.npz`` with ``images`` and
 ``labels``, or one image file. Preprocessing options are applied the same way to every
 image.
@@ -48,8 +49,9 @@ TorchTrustOpt = Annotated[
     bool,
     typer.Option(
         "--trust",
-        help="Load a whole pickled module (torch.load with weights_only=False). Unpickling "
-        "runs arbitrary code: use only for files you trust.",
+        help="Load a whole pickled module (torch.load with weights_only=False), or a "
+        "TorchScript file whose code does more than compute on tensors. Both run code from "
+        "the file: use only for files you trust.",
     ),
 ]
 
