@@ -12,6 +12,7 @@ import numpy as np
 from afterfit.errors import InvalidInputError, MetricError
 from afterfit.evaluation.results import (
     Band,
+    BinaryViews,
     CalibrationResult,
     ConfusionResult,
     CurveResult,
@@ -19,6 +20,7 @@ from afterfit.evaluation.results import (
     MetricValue,
     ResidualsResult,
 )
+from afterfit.evaluation.views import binary_views
 from afterfit.metrics import intervals
 from afterfit.metrics.binary import FPR_GRID, RECALL_GRID, BinarySuite, MetricKey
 from afterfit.metrics.kernel import RankedScores, keep_shape_points, pr_xy, roc_xy
@@ -63,7 +65,8 @@ class Evaluation:
 
     Attributes present depend on the task: ``roc``, ``pr`` (binary; one-vs-rest lists in
     ``roc_per_class`` and ``pr_per_class`` for multiclass), ``calibration`` (binary, with
-    probabilities), ``residuals`` (regression).
+    probabilities), ``residuals`` (regression), ``views`` (binary: gain, lift, KS, decile
+    table, decision and cost curves, :class:`~afterfit.evaluation.results.BinaryViews`).
     """
 
     predictions: Predictions
@@ -76,6 +79,7 @@ class Evaluation:
     roc_per_class: tuple[CurveResult, ...] = ()
     pr_per_class: tuple[CurveResult, ...] = ()
     residuals: ResidualsResult | None = None
+    views: BinaryViews | None = None
 
     @property
     def task(self) -> Task:
@@ -107,6 +111,7 @@ class Evaluation:
             "confusion_matrix": None if self.confusion is None else self.confusion.to_dict(),
             "curves": curves,
             "residuals": None if self.residuals is None else self.residuals.to_dict(),
+            "views": None if self.views is None else self.views.to_dict(),
         }
 
 
@@ -409,7 +414,8 @@ def _evaluate_binary(preds: Predictions, s: EvaluationSettings, progress) -> Eva
             s.confidence,
         )  # fmt: skip
     confusion = ConfusionResult(cm, tuple(preds.class_names), preds.threshold)
-    return Evaluation(preds, table, s, confusion, roc, pr, calibration)
+    extra = binary_views(suite, draws, confidence=s.confidence, bootstrap_method=s.bootstrap_method)
+    return Evaluation(preds, table, s, confusion, roc, pr, calibration, views=extra)
 
 
 def _evaluate_multiclass(preds: Predictions, s: EvaluationSettings, progress) -> Evaluation:

@@ -264,3 +264,123 @@ class ResidualsResult:
         from afterfit import plots
 
         return plots.plot_residuals(self, **kwargs)
+
+
+@dataclass(frozen=True)
+class BinaryViews:
+    """Views of a binary scorer from the one sort (:mod:`afterfit.metrics.views`).
+
+    Attributes
+    ----------
+    gain_grid, gain, lift : ndarray
+        Cumulative gain (share of positives captured) and lift (gain / share targeted)
+        when the top ``gain_grid`` share of rows by score is targeted.
+    gain_band : Band or None
+        Pointwise bootstrap band of the gain; the lift's band is it divided by the grid.
+    ks : MetricValue
+        KS statistic ``max(TPR - FPR)``, with its bootstrap interval.
+    ks_score, ks_share : float
+        Where it occurs: rows scoring at or above ``ks_score`` (the top ``ks_share`` of
+        rows) are the ones predicted positive there.
+    deciles : dict of ndarray
+        The decile table (:func:`afterfit.metrics.views.decile_table`).
+    threshold_probability, net_benefit, treat_all : ndarray or None
+        The decision curve (probabilities only); treating no one has net benefit 0.
+    net_benefit_band : Band or None
+    cost_grid, cost : ndarray
+        Cost curve: normalised expected cost of the best threshold at each probability
+        cost (Drummond & Holte 2006).
+    """
+
+    gain_grid: np.ndarray
+    gain: np.ndarray
+    lift: np.ndarray
+    ks: MetricValue
+    ks_score: float
+    ks_share: float
+    deciles: dict[str, np.ndarray]
+    cost_grid: np.ndarray
+    cost: np.ndarray
+    gain_band: Band | None = None
+    threshold_probability: np.ndarray | None = None
+    net_benefit: np.ndarray | None = None
+    treat_all: np.ndarray | None = None
+    net_benefit_band: Band | None = None
+    confidence: float = 0.95
+
+    def lift_band(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Pointwise band of the lift: the gain band over the share targeted."""
+        if self.gain_band is None:
+            return None
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(self.gain_grid > 0, self.gain_grid, np.nan)
+            return self.gain_band.low / share, self.gain_band.high / share
+
+    def frame(self, view: str = "gain") -> pd.DataFrame:
+        """One view as a table: ``"gain"`` (with lift), ``"deciles"``, ``"decision"`` or
+        ``"cost"``."""
+        if view == "gain":
+            df = pd.DataFrame({"share_targeted": self.gain_grid, "gain": self.gain,
+                               "lift": self.lift})  # fmt: skip
+            if self.gain_band is not None:
+                df["gain_ci_low"], df["gain_ci_high"] = self.gain_band.low, self.gain_band.high
+            return df
+        if view == "deciles":
+            return pd.DataFrame(self.deciles)
+        if view == "decision":
+            if self.net_benefit is None or self.threshold_probability is None:
+                return pd.DataFrame(columns=["threshold_probability", "net_benefit",
+                                             "treat_all", "treat_none"])  # fmt: skip
+            df = pd.DataFrame(
+                {
+                    "threshold_probability": self.threshold_probability,
+                    "net_benefit": self.net_benefit,
+                    "treat_all": self.treat_all,
+                    "treat_none": np.zeros_like(self.threshold_probability),
+                }
+            )
+            if self.net_benefit_band is not None:
+                df["ci_low"] = self.net_benefit_band.low
+                df["ci_high"] = self.net_benefit_band.high
+            return df
+        if view == "cost":
+            return pd.DataFrame({"probability_cost": self.cost_grid, "normalized_cost": self.cost})
+        from afterfit.errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"view must be 'gain', 'deciles', 'decision' or 'cost'; got {view!r}.",
+            fix="pass view='gain' (cumulative gain and lift) or one of the others.",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        decision = None
+        if self.net_benefit is not None and self.threshold_probability is not None:
+            decision = {
+                "threshold_probability": _nums(self.threshold_probability),
+                "net_benefit": _nums(self.net_benefit),
+                "treat_all": _nums(self.treat_all),
+                "treat_none": 0.0,
+                "band": None if self.net_benefit_band is None else self.net_benefit_band.to_dict(),
+                "method": "Vickers & Elkin (2006): TP/n - FP/n * pt/(1 - pt); rows with a "
+                "probability above pt are treated",
+            }
+        return {
+            "gain": {
+                "share_targeted": _nums(self.gain_grid),
+                "gain": _nums(self.gain),
+                "lift": _nums(self.lift),
+                "band": None if self.gain_band is None else self.gain_band.to_dict(),
+            },
+            "ks": {
+                **self.ks.to_dict(),
+                "score": _num(self.ks_score),
+                "share_targeted": _num(self.ks_share),
+            },
+            "deciles": {k: _nums(np.asarray(v, dtype=float)) for k, v in self.deciles.items()},
+            "decision_curve": decision,
+            "cost_curve": {
+                "probability_cost": _nums(self.cost_grid),
+                "normalized_cost": _nums(self.cost),
+                "method": "Drummond & Holte (2006): lower envelope of FNR*PC + FPR*(1 - PC)",
+            },
+        }

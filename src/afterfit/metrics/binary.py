@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from afterfit.metrics import confusion
+from afterfit.metrics import confusion, views
 from afterfit.metrics.kernel import GroupCounts, RankedScores, average_precision, roc_auc
 
 MetricKey = tuple[str, str | None]
@@ -70,6 +70,8 @@ class BinarySuite:
         self._threshold_group = self.ranked.group_of_position(self.ranked.n_above(threshold))
         self.calibration_edges = np.linspace(0.0, 1.0, n_bins + 1)
         self._bin_groups = self._bin_cuts()
+        # The decision curve's threshold probabilities cut the sorted rows at fixed groups.
+        self.net_benefit_groups = views.net_benefit_groups(self.ranked) if probabilities else None
         self._row_losses: np.ndarray | None = None
         self._point: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -130,8 +132,9 @@ class BinarySuite:
     ) -> dict[MetricKey, np.ndarray]:
         """Every metric for each row of ``W`` (``(B, n)`` weights in sorted order).
 
-        With ``bands``, also the curves on fixed grids (keys ``("curve:roc", None)``...),
-        shape ``(B, m)``, from which the bootstrap draws pointwise bands.
+        With ``bands``, also the curves on fixed grids (keys ``("curve:roc", None)``,
+        ``("curve:gain", None)``, ``("curve:net_benefit", None)``...), shape ``(B, m)``, from
+        which the bootstrap draws pointwise bands, and the KS statistic ``("ks", None)``.
         """
         c = self._counts(W)
         cm = self._confusion(c)
@@ -155,8 +158,12 @@ class BinarySuite:
             out[("brier", None)] = brier
         if bands:
             out.update(curves_on_grid(c))
+            # The views of metrics.views, banded and with the KS interval, from these counts.
+            out[("curve:gain", None)] = views.gain_on_grid(c)
+            out[("ks", None)] = views.ks_statistic(c)[0]
             if self.probabilities:
                 out[("curve:calibration", None)] = self._bin_sums(c)[1]
+                out[("curve:net_benefit", None)] = views.net_benefit(c, self.net_benefit_groups)
         return out
 
     def _mean_losses(

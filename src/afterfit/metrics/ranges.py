@@ -48,6 +48,7 @@ METRIC_RANGES: dict[str, tuple[float, float]] = {
             "mce",
             "classwise_ece",
             "positive_rate",
+            "ks",
             "coverage",
             "hit_rate",
         )
@@ -78,8 +79,9 @@ METRIC_RANGES: dict[str, tuple[float, float]] = {
     "explained_variance": (-INF, 1.0),
 }
 
-#: Curves banded by the bootstrap: true positive rate, precision, observed frequency.
-CURVE_RANGES = {"curve:roc", "curve:pr", "curve:calibration", "curve:reliability"}
+#: Curves banded by the bootstrap whose values are not shares in [0, 1] (the rest are: true
+#: positive rate, precision, observed frequency, cumulative gain).
+CURVE_RANGES: dict[str, tuple[float, float]] = {"curve:net_benefit": (-INF, 1.0)}
 
 #: Suffixes that name an average or a binning, not another quantity.
 _SUFFIX = re.compile(r"_(macro|weighted|micro|samples|ovr|ovo|uniform|quantile)$")
@@ -98,7 +100,7 @@ def bounds(metric: str) -> tuple[float, float]:
     name = str(metric)
     if name.startswith("curve:"):
         # A curve of one class or one side (``curve:after``) is an observed frequency too.
-        return (0.0, 1.0)
+        return CURVE_RANGES.get(name, (0.0, 1.0))
     name = name.removeprefix("decomposition:")
     while True:
         stripped = _SUFFIX.sub("", name)

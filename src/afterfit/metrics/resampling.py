@@ -462,7 +462,8 @@ def bootstrap_interval(
             AfterfitWarning,
             stacklevel=3,
         )
-    jack = None if draws.jackknife is None else draws.jackknife[key]
+    # Statistics drawn only with the bands (the KS) have no jackknife: percentile.
+    jack = None if draws.jackknife is None else draws.jackknife.get(key)
     return replicate_interval(
         float(draws.estimate[key]), reps, jack, confidence=confidence, method=method,
         describe=draws.method, limits=key_bounds(key),
