@@ -268,13 +268,14 @@ def test_calibrator_given_separately_onnx(tmp_path: Path) -> None:
     assert agree >= 0.99  # float32 ONNX scores may flip a row sitting on the threshold
 
 
-def test_decision_function_threshold_uses_skops(tmp_path: Path) -> None:
+def test_decision_function_threshold_exports_scores(tmp_path: Path) -> None:
     X, y = make_data(400, seed=3)
     Xn = X.drop(columns="plan")
     svc = ThresholdedModel(LinearSVC().fit(Xn, y), threshold=0.25)
     b = build_bundle(svc, Xn, y, out=tmp_path / "svc-1", name="svc", version="1")
     assert b.decision.threshold_score == "decision_function"
-    assert b.manifest["model_format"] == "skops"
+    # Issue 18: a LinearSVC's ONNX graph gives its decision scores, so no skops is needed.
+    assert b.manifest["model_format"] == "onnx"
     preds = b.predict_frame(Xn)
     assert preds.proba is None and preds.scores is not None
     assert np.array_equal(preds.decision, svc.predict(Xn))

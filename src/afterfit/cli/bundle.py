@@ -243,12 +243,14 @@ def bundle(
             soft_wrap=True,
         )
         if ex.get("reason"):
-            out_console.print(
-                f"Stored with skops, not ONNX: {ex['reason']}.", highlight=False, soft_wrap=True
-            )
+            from afterfit.deploy.bundle import skops_note
+
+            note = skops_note(ex["reason"], m.get("trusted_types") or [])
+            out_console.print(note, highlight=False, soft_wrap=True)
+        agree = parity_info["decision_agreement"]
         out_console.print(
             f"Bundle parity on {parity_info['n_rows']:,} rows: max |diff| "
-            f"{parity_info['max_abs_diff']:.3g}, decisions agree "
-            f"{parity_info['decision_agreement']:.2%}.",
+            f"{parity_info['max_abs_diff']:.3g}"
+            + ("." if agree is None else f", decisions agree {agree:.2%}."),
             highlight=False,
         )

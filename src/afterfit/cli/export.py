@@ -13,6 +13,7 @@ and ``<out>.parity.json``, each atomically; nothing is written on bad input.
 from __future__ import annotations
 
 import json
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -39,14 +40,24 @@ class PreferOption(StrEnum):
     skops = "skops"
 
 
+def _missing(value: object) -> bool:
+    # pandas turns a None in a column of numbers into NaN: both mean "not measured".
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _cell(value: object, digits: str = ".3g") -> str:
-    if value is None:
+    if _missing(value):
         return "—"
     if isinstance(value, bool):
         return "[green]pass[/]" if value else "[red]fail[/]"
     if isinstance(value, float):
         return format(value, digits)
     return str(value)
+
+
+def _count(value: object) -> str:
+    """A row count as an integer with separators (pandas may hold it as a float)."""
+    return "—" if _missing(value) else f"{int(value):,}"  # type: ignore[call-overload]
 
 
 def _print_table(result: object) -> None:
@@ -58,10 +69,10 @@ def _print_table(result: object) -> None:
         agreement = rec["label_agreement"]
         table.add_row(
             str(rec["file"]),
-            _cell(rec["rows"]),
+            _count(rec["rows"]),
             _cell(rec["max_abs_diff"]),
-            "—" if agreement is None else f"{agreement:.2%}",
-            _cell(rec["passed"]) if rec["rows"] is not None else "[red]fail[/]",
+            "—" if _missing(agreement) else f"{agreement:.2%}",
+            _cell(bool(rec["passed"])) if not _missing(rec["rows"]) else "[red]fail[/]",
             str(rec["note"] or ""),
         )
     out_console.print(table)

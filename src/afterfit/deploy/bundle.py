@@ -255,6 +255,10 @@ def _decision_scores(model: Model, X: pd.DataFrame) -> np.ndarray:
     """The model's decision function as ``(n, k)`` columns (``[-d, d]`` for binary)."""
     estimator = getattr(model, "estimator", None)
     fn = getattr(estimator, "decision_function", None)
+    if fn is None and not model.scores_are_probabilities:
+        # A model whose scores are its decision function (an ONNX graph of a LinearSVC):
+        # the same [-d, d] columns, checked against the original by the export's parity.
+        return np.asarray(model.predict_scores(X), dtype=np.float64)
     if fn is None:
         raise ModelError(
             f"The bundle's decision reads the model's decision function, which the loaded "
@@ -633,12 +637,29 @@ def _metrics(
     return metrics_from_evaluation(ev), facts
 
 
+def skops_note(reason: str, trusted: Sequence[str]) -> str:
+    """What a bundle stored with skops says: why not ONNX, and what loading it needs."""
+    text = f"Stored with skops rather than ONNX: {reason}."
+    if trusted:
+        flags = " ".join(f"--trusted-type {t}" for t in trusted)
+        text += (
+            f" Loading it needs the types {', '.join(trusted)} trusted: afterfit predict and "
+            f"serve need {flags} (load_bundle(..., trusted_types=[...]))."
+        )
+    return text
+
+
 def _parity(original: BundlePredictions, bundled: BundlePredictions) -> dict[str, Any]:
     a = original.proba if original.proba is not None else original.prediction
     b = bundled.proba if bundled.proba is not None else bundled.prediction
     if a is None:
         a, b = original.scores, bundled.scores
     diff = float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) if a is not None and len(a) else 0.0
+    if original.proba is None and original.scores is None:
+        # Regression: the decision is the value itself, compared above with a tolerance;
+        # an exact agreement of floats would say nothing (issue 18).
+        n = len(a) if a is not None else 0
+        return {"n_rows": n, "max_abs_diff": jsonsafe.number(diff), "decision_agreement": None}
     same = [
         x == y or str(x) == str(y)
         for x, y in zip(original.decision.tolist(), bundled.decision.tolist(), strict=True)
@@ -771,13 +792,16 @@ def build_bundle(
     inner, decision = split_model(
         model, threshold=threshold, positive_class=positive_class, calibrator=calibrator
     )
-    if export == "onnx" and decision.needs_decision_function:
+    adapter = as_model(inner)
+    # A model without probabilities exports its decision function itself (the ONNX graph
+    # of a LinearSVC gives its scores); one with probabilities exports those only.
+    needs_skops = decision.needs_decision_function and adapter.scores_are_probabilities
+    if export == "onnx" and needs_skops:
         raise InvalidInputError(
             "The bundle's decision reads the model's decision function (its threshold or "
             "calibrator was fitted on it), which an ONNX graph does not give.",
             fix="pass export='auto' or 'skops'.",
         )
-    adapter = as_model(inner)
     X = check_features(as_frame(X_train), adapter)
     X = X.set_axis([str(c) for c in X.columns], axis=1)
     if len(X) == 0:
@@ -797,9 +821,9 @@ def build_bundle(
     stage = Staging(out, command="bundle", exclusive=True)
     tmp = stage.path
     try:
-        prefer = "skops" if (export == "skops" or decision.needs_decision_function) else export
+        prefer = "skops" if (export == "skops" or needs_skops) else export
         model_path, export_record, trusted = _export(inner, adapter, X_sample, tmp, prefer)
-        if decision.needs_decision_function and export == "auto":
+        if needs_skops and export == "auto":
             export_record["reason"] = export_record.get("reason") or (
                 "the decision reads the model's decision function, which an ONNX graph "
                 "does not give"
@@ -825,11 +849,12 @@ def build_bundle(
         fmt = "onnx" if model_path.suffix == ".onnx" else "skops"
         note = None
         if export_record.get("reason"):
-            note = f"Stored with skops rather than ONNX: {export_record['reason']}."
+            note = skops_note(export_record["reason"], trusted)
+        agree = parity["decision_agreement"]
         note = (note + " " if note else "") + (
             f"The bundle's predictions match the model in memory on {parity['n_rows']:,} rows: "
-            f"largest difference {parity['max_abs_diff']:.3g}, decisions agree on "
-            f"{parity['decision_agreement']:.2%}."
+            f"largest difference {parity['max_abs_diff']:.3g}"
+            + ("." if agree is None else f", decisions agree on {agree:.2%}.")
         )
         card = model_card(
             name=name, version=version, created=created, task=decision.task,

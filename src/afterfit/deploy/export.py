@@ -308,6 +308,7 @@ def _unwrap(model: Any) -> tuple[Model, Any]:
 
 
 def _kind(adapter: Model) -> str:
+    from afterfit.deploy.export_boosters import is_booster_adapter
     from afterfit.models.onnx import OnnxModel
     from afterfit.models.sklearn import SklearnModel
     from afterfit.models.torch import TorchModel
@@ -318,7 +319,9 @@ def _kind(adapter: Model) -> str:
         return "torch"
     if isinstance(adapter, OnnxModel):
         return "onnx"
-    return "booster"
+    if is_booster_adapter(adapter):
+        return "booster"
+    return "other"
 
 
 def _metadata(adapter: Model, X: pd.DataFrame, layout: str, precision: str) -> dict:
@@ -372,12 +375,14 @@ def _convert(
 
         onx = torch_to_onnx(adapter, X, precision=precision, target_opset=target_opset)
         return onx, "matrix", "torch.onnx"
+    if kind == "booster":
+        from afterfit.deploy.export_boosters import booster_to_onnx
+
+        return booster_to_onnx(adapter, X, target_opset=target_opset), "matrix", "onnxmltools"
     raise ModelError(
-        f"afterfit converts scikit-learn estimators and pipelines (XGBoost and LightGBM "
-        f"through their scikit-learn wrappers) and torch modules to ONNX; this model is a "
-        f"{type(raw).__name__}.",
-        fix="pass the scikit-learn wrapper (XGBClassifier, LGBMClassifier...) instead of a "
-        "native booster, or export with prefer='skops'.",
+        f"afterfit converts scikit-learn estimators and pipelines, native XGBoost and "
+        f"LightGBM boosters and torch modules to ONNX; this model is a {type(raw).__name__}.",
+        fix="pass one of those, or export with prefer='skops'.",
     )
 
 
@@ -385,6 +390,10 @@ def _precisions(kind: str, adapter: Model) -> tuple[str, ...]:
     if kind == "torch":
         # The graph runs in the module's own dtype; its input follows.
         return ("float64",) if adapter.input_dtype == "float64" else ("float32",)
+    if kind == "booster":
+        # Boosters compare float32 features with their thresholds: a double graph would
+        # compute the same thing again.
+        return ("float32",)
     if kind == "sklearn":
         from afterfit.deploy.export_sklearn import double_then_float_trees, is_tree_model
 

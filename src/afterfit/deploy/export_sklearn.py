@@ -227,6 +227,23 @@ def find_unconvertible(estimator: Any) -> list[str]:
     return missing
 
 
+def _allows(estimator: Any, option: str) -> bool:
+    """Whether the converter registered for ``estimator`` accepts ``option`` (unknown
+    converters are assumed to, as before)."""
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+    from skl2onnx.common._registration import _converter_pool
+
+    alias = sklearn_operator_name_map.get(type(estimator))
+    registered = _converter_pool.get(alias) if alias is not None else None
+    if registered is None:
+        return True
+    try:
+        allowed = registered.get_allowed_options()
+    except Exception:  # pragma: no cover - older skl2onnx without the method
+        return True
+    return allowed is None or option in allowed
+
+
 def _classifier_options(estimator: Any) -> dict[int, dict[str, Any]]:
     from sklearn.base import is_classifier
 
@@ -237,8 +254,10 @@ def _classifier_options(estimator: Any) -> dict[int, dict[str, Any]]:
         except Exception:
             classifier = getattr(est, "_estimator_type", None) == "classifier"
         if classifier and type(est).__name__ != "Pipeline":
-            # Probabilities as one tensor, not a list of dicts (ZipMap).
-            options[id(est)] = {"zipmap": False}
+            # Probabilities as one tensor, not a list of dicts (ZipMap). Converters of
+            # decision-score models (LinearSVC) have no ZipMap and refuse the option; they
+            # still need an entry, or skl2onnx's pipeline parser gives them zipmap=True.
+            options[id(est)] = {"zipmap": False} if _allows(est, "zipmap") else {"nocl": False}
         if type(est).__name__ == "LGBMRegressor":
             # Sums trees in groups of 100 in double: float32 sums of thousands of trees
             # drift by more than 1e-5.

@@ -708,6 +708,10 @@ class OnnxModel:
             return np.array([[row[k] for k in keys] for row in out], dtype=np.float64)
         scores = np.asarray(out, dtype=np.float64)
         if scores.ndim == 1 or scores.shape[1] == 1:
+            if not self.scores_are_probabilities:
+                # One decision score d (LinearSVC): [-d, d], as the scikit-learn adapter.
+                d = scores.reshape(-1)
+                return np.column_stack([-d, d])
             return two_columns(scores)
         if self._reverse:
             return scores[:, ::-1]
