@@ -129,7 +129,6 @@ class HidesItInAFunction(nn.Module):
         return self.fc(sneaky(x, self.path))
 
 
-@torch.jit.script
 class Writer:
     def __init__(self, path: str) -> None:
         self.path = path
@@ -137,6 +136,11 @@ class Writer:
     def write(self, x: torch.Tensor) -> torch.Tensor:
         torch.save(x, self.path)
         return x
+
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated
+    torch.jit.script(Writer)  # a TorchScript class, compiled once
 
 
 class HidesItInAClass(nn.Module):
@@ -215,6 +219,29 @@ def hook(module: Hooked, inp: tuple[torch.Tensor], out: torch.Tensor) -> None:
     torch.save(out, module.path)
 
 
+class SeedsTheProcess(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        torch.manual_seed(3)
+        return x * 2
+
+
+class CallsACustomOperator(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        torch.ops.profiler._record_function_enter_new("x", None)
+        return x * 2
+
+
+class UsesAWithBlock(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            y = self.fc(x)
+        return y
+
+
 def _hooked(kind: str) -> nn.Module:
     net = Hooked()
 
@@ -235,6 +262,9 @@ PAYLOADS = {
     "in a TorchScript class": (HidesItInAClass, ["aten::save"]),
     "in an exported method": (HasAnExportedMethod, ["aten::save", "dump"]),
     "print": (Prints, ["prim::Print"]),
+    "global seed": (SeedsTheProcess, ["aten::manual_seed", "process-wide"]),
+    "custom operator": (CallsACustomOperator, ["profiler::_record_function_enter_new"]),
+    "with block": (UsesAWithBlock, ["prim::Enter", "__enter__"]),
     "in a forward pre-hook": (lambda: _hooked("pre"), ["aten::save", "hook pre_hook"]),
     "in a forward hook": (lambda: _hooked("post"), ["aten::save", "hook hook"]),
 }

@@ -78,8 +78,16 @@ ATEN_REFUSED: dict[str, str] = {
     "aten::record_stream": "ties memory to a device stream",
     "aten::wait": "waits on a future (background work)",
     "aten::_print": "prints",
-    "aten::_cufft_set_plan_cache_max_size": "changes process-wide settings",
-    "aten::set_grad_enabled": "changes process-wide settings",
+    **dict.fromkeys(
+        (
+            "aten::_cufft_set_plan_cache_max_size",
+            "aten::_cufft_clear_plan_cache",
+            "aten::set_grad_enabled",
+            "aten::manual_seed",
+            "aten::seed",
+        ),
+        "changes process-wide settings",
+    ),
     **dict.fromkeys(_NO_BOUNDS_CHECKS, "skips the bounds checks of its safe counterpart"),
 }
 
@@ -96,8 +104,11 @@ _NAMED_REASONS = {
     "prim::awaitable": "starts deferred work",
     "prim::awaitable_wait": "waits on deferred work",
     "prim::awaitable_nowait": "starts deferred work",
-    "prim::Enter": "calls a context manager's __enter__",
-    "prim::Exit": "calls a context manager's __exit__",
+    # The archive carries the code of every class it uses, torch.no_grad's included, so a
+    # `with` block runs the file's own __enter__/__exit__. (afterfit already runs models
+    # without gradients.)
+    "prim::Enter": "enters a `with` block, running the file's own __enter__",
+    "prim::Exit": "leaves a `with` block, running the file's own __exit__",
     "prim::TimePoint": "reads the clock",
     "prim::AddStatValue": "writes process-wide statistics",
 }
