@@ -46,13 +46,18 @@ def data(n: int, seed: int = 0) -> tuple[Predictions, pd.DataFrame]:
     return Predictions.from_arrays(y.astype(int), score), frame
 
 
-def best_of(repeat: int, fn) -> tuple[float, object]:
-    times, out = [], None
+def best_of(repeat: int, fn) -> tuple[float, float, object]:
+    """Best wall time and best CPU time (all threads) of ``repeat`` runs, and the result.
+
+    CPU time is printed beside wall time because on a shared machine the wall clock
+    mostly measures the neighbours."""
+    walls, cpus, out = [], [], None
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         out = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), out
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+    return min(walls), min(cpus), out
 
 
 def main() -> None:
@@ -67,11 +72,11 @@ def main() -> None:
     by = ["region", "channel", "age:quantiles=20"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        t_eval, _ = best_of(
+        t_eval, c_eval, _ = best_of(
             args.repeat,
             lambda: evaluate_predictions(preds, n_resamples=args.resamples, random_state=0),
         )
-        t_slices, result = best_of(
+        t_slices, c_slices, result = best_of(
             args.repeat,
             lambda: slices_predictions(
                 preds, frame, by=by, n_resamples=args.resamples, random_state=0, segments=False
@@ -82,9 +87,12 @@ def main() -> None:
     flagged = result.flagged()
     print(f"n = {n:,} rows, {n_slices} slices, {len(result.metric_names)} metrics, "
           f"{args.resamples} resamples (best of {args.repeat})")  # fmt: skip
-    print(f"  evaluate_predictions (unsliced, with intervals)   {t_eval:7.2f} s")
-    print(f"  slices_predictions ({n_slices} slices, intervals, tests) {t_slices:7.2f} s")
-    print(f"  ratio {ratio:.2f}x   goal <= 3x   {'PASS' if ratio <= 3 else 'FAIL'}")
+    print("                                                  wall s    CPU s")
+    print(f"  evaluate_predictions (unsliced, with intervals)   {t_eval:7.2f}  {c_eval:7.2f}")
+    print(f"  slices_predictions ({n_slices} slices, intervals, tests) "
+          f"{t_slices:7.2f}  {c_slices:7.2f}")  # fmt: skip
+    print(f"  ratio {ratio:.2f}x wall, {c_slices / c_eval:.2f}x CPU   goal <= 3x   "
+          f"{'PASS' if ratio <= 3 else 'FAIL'}")  # fmt: skip
     print(f"  ({len(flagged)} slice-metric gaps confirmed after Holm; "
           f"{sorted(set(flagged.slice))[:4]} ...)")  # fmt: skip
 
