@@ -442,3 +442,12 @@ def test_gap_tests_hold_their_size_when_no_slice_differs():
     # Tests of one run are strongly correlated (four metrics of the same rows), so the
     # effective number of tests is far below len(df): the slack is wide.
     assert 0.015 < rate < 0.085
+
+
+def test_polars_input_gives_the_same_numbers(binary):
+    pl = pytest.importorskip("polars")
+    model, X, y = binary
+    kw = dict(by=["region", "age:quantiles=3"], ci="none", segments=False)
+    a = afterfit.slices(model, X, y, **kw).frame()
+    b = afterfit.slices(model, pl.from_pandas(X), y, **kw).frame()
+    pd.testing.assert_frame_equal(a, b)

@@ -214,3 +214,17 @@ def test_group_without_positives_gives_nan_rate_and_a_note():
     # handling differs; the definition is max over the defined gaps).
     assert np.isfinite(res["equalized_odds_difference"].value)
     assert any("true_positive_rate is undefined" in note for note in res.notes)
+
+
+def test_decision_scores_have_no_calibration_error_but_the_rest():
+    frame, y, score = _case(4)
+    logit = np.log(score / (1 - score))
+    preds = Predictions.from_arrays(y, logit, scores_are_probabilities=False, threshold=0.0)
+    (sens,) = build_slicings(frame, ["g"])
+    res = fairness_predictions(preds, sens, n_resamples=0)
+    metrics = set(res.frame().metric)
+    assert "ece_difference" not in metrics and "ece" not in metrics
+    yhat = (logit > 0).astype(int)
+    assert res["demographic_parity_difference"].value == pytest.approx(
+        demographic_parity_difference(y, yhat, sensitive_features=frame["g"]), abs=1e-9
+    )
