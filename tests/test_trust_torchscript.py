@@ -138,9 +138,32 @@ class Writer:
         return x
 
 
+class Item:
+    def __init__(self, value: int, path: str) -> None:
+        self.value = value
+        self.path = path
+
+    def __lt__(self, other: Item) -> bool:
+        torch.save(torch.zeros(1), self.path)
+        return self.value < other.value
+
+
+class SortsItems(nn.Module):
+    # list.sort() calls __lt__ from inside aten::sort: no call node shows it in forward.
+    def __init__(self) -> None:
+        super().__init__()
+        self.path = SAVE
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        items = [Item(2, self.path), Item(1, self.path)]
+        items.sort()
+        return x * items[0].value
+
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated
-    torch.jit.script(Writer)  # a TorchScript class, compiled once
+    torch.jit.script(Writer)  # TorchScript classes, compiled once
+    torch.jit.script(Item)
 
 
 class HidesItInAClass(nn.Module):
@@ -257,16 +280,17 @@ PAYLOADS = {
     "shared from_file writes": (WritesThroughSharedFile, ["aten::from_file", "forward"]),
     "torch.save writes": (SavesItsInput, ["aten::save", "writes a file"]),
     "from_file reads": (ReadsAFile, ["aten::from_file"]),
-    "in a submodule": (HidesItInASubmodule, ["aten::save", "module 'inner'"]),
+    "in a submodule": (HidesItInASubmodule, ["aten::save", "Inner.forward"]),
     "in a scripted function": (HidesItInAFunction, ["aten::from_file"]),
     "in a TorchScript class": (HidesItInAClass, ["aten::save"]),
-    "in an exported method": (HasAnExportedMethod, ["aten::save", "dump"]),
+    "in an exported method": (HasAnExportedMethod, ["aten::save", "HasAnExportedMethod.dump"]),
     "print": (Prints, ["prim::Print"]),
     "global seed": (SeedsTheProcess, ["aten::manual_seed", "process-wide"]),
     "custom operator": (CallsACustomOperator, ["profiler::_record_function_enter_new"]),
     "with block": (UsesAWithBlock, ["prim::Enter", "__enter__"]),
-    "in a forward pre-hook": (lambda: _hooked("pre"), ["aten::save", "hook pre_hook"]),
-    "in a forward hook": (lambda: _hooked("post"), ["aten::save", "hook hook"]),
+    "in a forward pre-hook": (lambda: _hooked("pre"), ["aten::save", "Hooked.pre_hook"]),
+    "in a forward hook": (lambda: _hooked("post"), ["aten::save", "Hooked.hook"]),
+    "in a __lt__ that list.sort() calls": (SortsItems, ["aten::save", "Item.__lt__"]),
 }
 
 

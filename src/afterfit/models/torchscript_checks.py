@@ -8,9 +8,12 @@ That code can create, overwrite or read files (``torch.from_file(..., shared=Tru
 1. before loading, reads every record of the archive with torch's own zip reader (the
    one ``torch.jit.load`` uses, so both see the same members) and refuses any that
    defines ``__setstate__``, the only TorchScript code run at load;
-2. after loading, takes every method of every submodule and every forward hook and
-   pre-hook, inlines the calls it makes (methods, submodules and functions), walks every
-   node, nested block and subgraph, and accepts only:
+2. loads it as ``torch.jit.load`` does, keeping the compilation unit, and checks every
+   function the archive compiled (methods of modules and of TorchScript classes, free
+   functions, hooks), so that also what torch calls implicitly is checked (a class's
+   ``__lt__`` run by ``list.sort()`` shows as no call node); then every method and hook
+   of every submodule again, inlined, where a call that is left cannot be resolved.
+   Every node, nested block and subgraph must be:
 
    - ``prim::`` structural and pure operations listed in :data:`PRIM_ALLOWED`;
    - ``aten::`` tensor operations, except those in :data:`ATEN_REFUSED` (files, storage
@@ -18,9 +21,7 @@ That code can create, overwrite or read files (``torch.from_file(..., shared=Tru
    - nothing from any other namespace (custom operators such as torchvision's
      ``image::read_file`` can do anything).
 
-   A call that remains after inlining (through an interface, or a function value) cannot
-   be checked, so it is refused too. Operations are refused by name, with the reason and
-   the method they sit in.
+   Operations are refused by name, with the reason and the function they sit in.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ from typing import Any
 
 from afterfit.errors import UntrustedModelError
 
-__all__ = ["ATEN_REFUSED", "PRIM_ALLOWED", "check_script_module", "check_torchscript_archive"]
+__all__ = [
+    "ATEN_REFUSED",
+    "PRIM_ALLOWED",
+    "check_script_module",
+    "check_torchscript_archive",
+    "load_checked",
+]
 
 #: ``prim::`` node kinds a checked graph may hold: control flow, constants, attribute
 #: access on the module's own objects, containers and tensor metadata.
@@ -179,6 +186,39 @@ def _graphs(module: Any) -> Iterator[tuple[str, Any]]:
             yield f"hook {hook.name} of {label}", hook.graph
 
 
+def load_checked(path: Path, torch: Any) -> Any:
+    """``torch.jit.load(path, map_location="cpu")``, refusing code that does anything but
+    compute on tensors: the archive is checked before loading, and after it every
+    function the archive compiled (methods of modules and of TorchScript classes, free
+    functions, hooks: also those torch calls implicitly, such as a class's ``__lt__``
+    from ``list.sort()``) and every module method inlined.
+
+    The loading steps are those of ``torch.jit.load``; they are repeated here to keep
+    hold of the compilation unit, the only place that lists every compiled function.
+    """
+    check_torchscript_archive(path, torch)
+    unit = torch._C.CompilationUnit()
+    cpp_module = torch._C.import_ir_module(unit, str(path), torch.device("cpu"), {}, False)
+    for function in unit.get_functions():
+        # Calls are checked where they land: every callee is in this list too.
+        _check_graph(function.graph, f"function {function.qualified_name}", path, calls=False)
+    module = torch.jit._recursive.wrap_cpp_module(cpp_module)
+    check_script_module(module, path, torch)
+    return module
+
+
+def _check_graph(graph: Any, where: str, path: Path, *, calls: bool) -> None:
+    """Refuse the first node outside the allowlist; ``calls``: refuse calls too (in an
+    inlined graph, a call that is left cannot be resolved)."""
+    for node in _nodes(graph):
+        kind = node.kind()
+        if not calls and kind in ("prim::CallMethod", "prim::CallFunction"):
+            continue
+        reason = _reason(kind)
+        if reason is not None:
+            raise _refuse(path, f"its {where} runs {kind}, which {reason}")
+
+
 def check_script_module(module: Any, path: Path, torch: Any) -> None:
     """Refuse a loaded TorchScript module whose code does anything but compute on tensors.
 
@@ -197,10 +237,4 @@ def check_script_module(module: Any, path: Path, torch: Any) -> None:
                 # Inlining brings the code of every called method, submodule and function
                 # into the graph; what cannot be inlined stays a CallMethod/CallFunction.
                 torch._C._jit_pass_inline(graph)
-            for node in _nodes(graph):
-                kind = node.kind()
-                if not inline and kind in ("prim::CallMethod", "prim::CallFunction"):
-                    continue
-                reason = _reason(kind)
-                if reason is not None:
-                    raise _refuse(path, f"its {where} runs {kind}, which {reason}")
+            _check_graph(graph, where, path, calls=inline)

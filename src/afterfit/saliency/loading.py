@@ -189,26 +189,22 @@ def load_torch_module(
                 "for state dicts.",
                 fix="leave out --module-class (module_class) for TorchScript files.",
             )
-        from afterfit.models.torchscript_checks import (
-            check_script_module,
-            check_torchscript_archive,
-        )
+        from afterfit.models.torchscript_checks import load_checked
 
-        if not trust:
-            check_torchscript_archive(path, torch)
         try:
             with warnings.catch_warnings():
                 # torch 2.13 deprecates TorchScript; it still is the pickle-free format.
                 warnings.simplefilter("ignore", DeprecationWarning)
-                module = torch.jit.load(str(path), map_location="cpu")
+                if trust:
+                    module = torch.jit.load(str(path), map_location="cpu")
+                else:
+                    # TorchScript is code: without trust, only pure tensor operations.
+                    module = load_checked(path, torch)
         except RuntimeError as exc:
             raise ModelLoadError(
                 f"The TorchScript file '{path}' cannot be loaded: {_brief(exc)}.",
                 fix="save the module again with torch.jit.save(torch.jit.script(model), path).",
             ) from None
-        if not trust:
-            # TorchScript is code: without trust, only pure tensor operations may run.
-            check_script_module(module, path, torch)
         return module.eval()
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
