@@ -592,6 +592,8 @@ def _check_ensemble(obj: Any, owner: Any) -> None:
             if ((cols < 0) | (cols >= n_features)).any():
                 raise _Refusal(f"estimators_features_[{i}] names a column outside the input")
             width = _int_or_none(getattr(member, "__dict__", {}).get("n_features_in_"))
+            if _int_or_none(attrs.get("_max_features")) == n_features:
+                cols = np.arange(n_features)  # it then passes X whole, not X[:, cols]
             if width != len(cols):
                 raise _Refusal(
                     f"estimators_[{i}] takes {width} features, but is passed {len(cols)}"
