@@ -87,7 +87,8 @@ def _check_columns(
     for name in schema.names:
         if name not in present:
             errors.append({"loc": [None, name], "msg": "column required", "type": "missing"})
-    allowed = set(schema.names) | set(keep) | set(drop)
+    # The schema's ignored columns (not read by the model) are accepted and dropped.
+    allowed = set(schema.names) | set(getattr(schema, "ignored", ())) | set(keep) | set(drop)
     for name in present:
         if name not in allowed:
             errors.append(

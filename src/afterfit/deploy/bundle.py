@@ -813,9 +813,22 @@ def build_bundle(
             f"X_train has {len(X)} rows but y_train has {len(np.asarray(y_train))}.",
             fix="pass the target of the same rows.",
         )
-    schema = InputSchema.from_frame(X, max_categories=max_categories, unseen=unseen)
+    # The schema lists the columns the model reads; the others (an identifier, a date a
+    # ColumnTransformer drops) are "ignored": accepted in requests, dropped, not required.
+    from afterfit.deploy.used_columns import used_columns
+
+    used = used_columns(inner, list(X.columns))
+    ignored = [c for c in X.columns if c not in set(used)]
+    schema = InputSchema.from_frame(
+        X, max_categories=max_categories, unseen=unseen, ignored=ignored
+    )
+    X_model = X  # every column, as the model in memory takes them
+    X = X[used]
     X = schema.validate_frame(X, unseen="allow") if _finite_ok(X) else X
-    X_sample = X if X_parity is None else check_features(as_frame(X_parity), adapter)
+    if X_parity is not None:
+        X_sample = check_features(as_frame(X_parity), adapter)
+    else:
+        X_sample = X_model if ignored else X
 
     created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     stage = Staging(out, command="bundle", exclusive=True)

@@ -532,6 +532,14 @@ def export_model(
     X = check_features(X, adapter)
     rows = _sample_rows(X, max_rows, random_state)
     kind = _kind(adapter)
+    # The graph takes the columns the model reads: a ColumnTransformer's dropped columns
+    # (an identifier, a date) are no inputs. Parity runs on full rows; the ONNX model
+    # picks its inputs by name.
+    X_graph = X
+    if kind == "sklearn":
+        from afterfit.deploy.used_columns import used_columns
+
+        X_graph = X[used_columns(raw, list(X.columns))]
 
     if prefer == "skops" or kind == "onnx":
         if kind == "onnx":
@@ -559,8 +567,8 @@ def export_model(
             )
     for precision in _precisions(kind, adapter):
         try:
-            onx, layout, converter = _convert(kind, raw, adapter, X, precision, target_opset)
-            meta = _metadata(adapter, X, layout, precision)
+            onx, layout, converter = _convert(kind, raw, adapter, X_graph, precision, target_opset)
+            meta = _metadata(adapter, X_graph, layout, precision)
             _set_metadata(onx, meta)
             data = onx.SerializeToString()
             from afterfit.models.onnx import OnnxModel

@@ -34,7 +34,10 @@ Rules, stated once:
 - ``None`` (and NaN) is allowed only in fields that had missing values in training
   (``nullable``); infinities are never allowed in numeric fields (``not_finite``).
 - Every field must be present (send ``null`` for a missing value of a nullable field), and
-  no other field may be.
+  no other field may be, with one exception: the schema's ``ignored`` columns, columns of
+  the training table that the model does not read (an identifier or a date beside a
+  pipeline whose ``ColumnTransformer`` drops them), are accepted and dropped when present
+  and never required. A misspelt field is still an ``extra`` error.
 """
 
 from __future__ import annotations
@@ -362,6 +365,9 @@ class InputSchema:
     unseen : {"error", "allow"}, default "error"
         What an unseen category is: an error, or allowed (the model's encoder must then
         handle it, as ``OneHotEncoder(handle_unknown="ignore")`` does).
+    ignored : sequence of str, default ()
+        Training columns the model does not read: accepted in records and tables, dropped,
+        never required (see :func:`afterfit.deploy.used_columns.used_columns`).
 
     Examples
     --------
@@ -377,7 +383,9 @@ class InputSchema:
     afterfit.deploy.schema.SchemaValidationError: The input does not fit ... (2 problems): ...
     """
 
-    def __init__(self, fields: Sequence[Field], *, unseen: str = "error") -> None:
+    def __init__(
+        self, fields: Sequence[Field], *, unseen: str = "error", ignored: Sequence[str] = ()
+    ) -> None:
         fields = tuple(fields)
         if not fields:
             raise InvalidInputError(
@@ -396,8 +404,17 @@ class InputSchema:
                 f"unseen must be 'error' or 'allow'; got {unseen!r}.",
                 fix="pass unseen='error' (default) or unseen='allow'.",
             )
+        ignored = tuple(dict.fromkeys(str(c) for c in ignored))
+        both = sorted(set(ignored) & set(names))
+        if both:
+            raise InvalidInputError(
+                f"The columns {both} are both fields and ignored columns of the schema.",
+                fix="list each column once: as a field the model reads, or as ignored.",
+            )
         self.fields: tuple[Field, ...] = fields
         self.unseen = unseen
+        self.ignored: tuple[str, ...] = ignored
+        self._ignored = frozenset(ignored)
         self.names: tuple[str, ...] = tuple(names)
         self._by_name = {f.name: f for f in fields}
         self._nameset = frozenset(names)
@@ -422,10 +439,11 @@ class InputSchema:
             isinstance(other, InputSchema)
             and self.fields == other.fields
             and self.unseen == other.unseen
+            and self.ignored == other.ignored
         )
 
     def __hash__(self) -> int:
-        return hash((self.fields, self.unseen))
+        return hash((self.fields, self.unseen, self.ignored))
 
     def __getitem__(self, name: str) -> Field:
         return self._by_name[name]
@@ -439,6 +457,7 @@ class InputSchema:
         *,
         max_categories: int = MAX_CATEGORIES,
         unseen: str = "error",
+        ignored: Sequence[str] = (),
     ) -> InputSchema:
         """Learn the schema from the training features.
 
@@ -451,6 +470,9 @@ class InputSchema:
             others are ``string`` fields. Pandas ``category`` columns are always categories.
         unseen : {"error", "allow"}
             See :class:`InputSchema`.
+        ignored : sequence of str, default ()
+            Columns of ``X`` the model does not read: not learned (they may hold dates,
+            identifiers, anything), listed as ignored. See :class:`InputSchema`.
 
         Returns
         -------
@@ -459,12 +481,15 @@ class InputSchema:
         Raises
         ------
         InvalidInputError
-            No rows or columns, duplicated column names, or a column of a type a schema
-            cannot describe (dates, complex numbers, nested values).
+            No rows or columns, duplicated column names, or a column the model reads of
+            a type a schema cannot describe (dates, complex numbers, nested values).
         """
         from afterfit.data import as_frame
 
         X = as_frame(X)
+        ignored = [str(c) for c in ignored]
+        if ignored:
+            X = X[[c for c in X.columns if str(c) not in set(ignored)]]
         if X.shape[1] == 0 or X.shape[0] == 0:
             raise InvalidInputError(
                 f"The schema is learned from the training features, but they have shape {X.shape}.",
@@ -476,6 +501,7 @@ class InputSchema:
                 for j, name in enumerate(X.columns)
             ],
             unseen=unseen,
+            ignored=ignored,
         )
 
     # -- serialisation -------------------------------------------------------------------
@@ -487,6 +513,7 @@ class InputSchema:
             "format_version": SCHEMA_FORMAT_VERSION,
             "unseen_categories": self.unseen,
             "fields": [f.to_dict() for f in self.fields],
+            "ignored": list(self.ignored),
         }
 
     @classmethod
@@ -530,19 +557,29 @@ class InputSchema:
                 f"{str(unseen)[:40]!r}.",
                 fix="pass the schema.json written by afterfit (InputSchema.to_dict()).",
             )
-        return cls([Field.from_dict(f) for f in fields], unseen=unseen)
+        ignored = d.get("ignored", [])
+        if not isinstance(ignored, list) or not all(isinstance(c, str) for c in ignored):
+            raise InvalidInputError(
+                "The input schema's 'ignored' must be a list of column names.",
+                fix="pass the schema.json written by afterfit (InputSchema.to_dict()).",
+            )
+        return cls([Field.from_dict(f) for f in fields], unseen=unseen, ignored=ignored)
 
     def json_schema(self) -> dict[str, Any]:
-        """The JSON Schema (draft 2020-12) of one record: every field required, no others.
+        """The JSON Schema (draft 2020-12) of one record: every field required, the
+        ignored columns allowed (any value, dropped), no others.
 
         Returns
         -------
         dict
         """
+        properties = {f.name: f.json_schema(unseen=self.unseen) for f in self.fields}
+        for name in self.ignored:
+            properties[name] = {"description": "not read by the model: accepted and dropped"}
         return {
             "type": "object",
             "title": "Record",
-            "properties": {f.name: f.json_schema(unseen=self.unseen) for f in self.fields},
+            "properties": properties,
             "required": list(self.names),
             "additionalProperties": False,
         }
@@ -630,7 +667,7 @@ class InputSchema:
                 if name not in rec:
                     errors.add(i, name, "missing", "field required")
             for key in rec:
-                if key not in nameset:
+                if key not in nameset and key not in self._ignored:
                     errors.add(i, str(key), "extra", "unknown field (not in the schema)")
         columns: dict[str, np.ndarray] = {}
         for field in self.fields:
@@ -820,7 +857,7 @@ class InputSchema:
             if name not in present:
                 errors.add(None, name, "missing", "column required")
         for key in present:
-            if key not in self._nameset:
+            if key not in self._nameset and key not in self._ignored:
                 errors.add(None, key, "extra", "unknown column (not in the schema)")
         if errors.count:
             errors.raise_if_any()
