@@ -240,7 +240,7 @@ def _load_skops(
             fix="check that the file is complete and that the packages of the model's types "
             "are installed.",
         ) from exc
-    accepted = validate_loaded(obj, path, declared=declared) if declared else {}
+    accepted = validate_loaded(obj, path, declared=declared) if validated and not trust else {}
     model = as_model(obj, task=task, classes=classes)
     if accepted:
         with contextlib.suppress(AttributeError):
