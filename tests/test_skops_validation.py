@@ -744,3 +744,67 @@ def test_ensembles_whose_members_disagree_are_refused(case, tmp_path):
     with pytest.raises(ModelLoadError) as info:
         load_model(path, trusted_types=HGB_CATEGORICAL_FLAGS)
     assert "refused" in str(info.value) and words in str(info.value)
+
+
+# ------------------------------------------------ the refusals matter, and come first
+
+
+def test_the_crafted_cycle_really_hangs_predict_without_validation(tree_file, tmp_path):
+    # The oracle: scikit-learn itself, trusting the type blindly, loops forever on the
+    # crafted file; afterfit refuses the same file (test above) before predict.
+    import subprocess
+    import sys
+
+    bad = craft(
+        tree_file, tmp_path / "bad.skops", "Tree",
+        edit_array("nodes", lambda a: set_field(a, "left_child", int(a["left_child"][0]), 0)),
+    )  # fmt: skip
+    script = (
+        "import numpy as np, skops.io as sio\n"
+        f"m = sio.load({str(bad)!r}, trusted=sio.get_untrusted_types(file={str(bad)!r}))\n"
+        "m.predict(np.zeros((1, 4)) - 10.0); m.predict(np.zeros((1, 4)) + 10.0)\n"
+    )
+    with pytest.raises(subprocess.TimeoutExpired):
+        subprocess.run([sys.executable, "-c", script], timeout=4, capture_output=True)
+    with pytest.raises(ModelLoadError, match="children_left is 0"):
+        load_model(bad)
+
+
+@pytest.mark.parametrize("family", ["tree", "hgb", "knn"])
+def test_refused_files_never_reach_predict(family, tree_file, hgb_file, tmp_path, monkeypatch):
+    import pandas as pd
+
+    calls: list[str] = []
+    for cls in (DecisionTreeClassifier, HistGradientBoostingClassifier, KNeighborsClassifier):
+        for method in ("predict", "predict_proba"):
+            original = getattr(cls, method)
+
+            def spy(self, *args, _original=original, _name=method, **kwargs):
+                calls.append(_name)
+                return _original(self, *args, **kwargs)
+
+            monkeypatch.setattr(cls, method, spy)
+    if family == "tree":
+        bad = craft(
+            tree_file, tmp_path / "bad.skops", "Tree",
+            edit_array("nodes", lambda a: set_field(a, "right_child", 0, 10**6)),
+        )  # fmt: skip
+        flags: list[str] = []
+    elif family == "hgb":
+        bad = craft(
+            hgb_file, tmp_path / "bad.skops", "TreePredictor",
+            edit_array("nodes", lambda a: set_field(a, "feature_idx", 0, 10**6)),
+        )  # fmt: skip
+        flags = [f for t in HGB_CATEGORICAL_FLAGS for f in ("--trusted-type", t)]
+    else:
+        src = _dump(KNeighborsClassifier(algorithm="kd_tree").fit(X, Y_CLASS), tmp_path / "k.skops")
+        bad = craft(src, tmp_path / "bad.skops", "KDTree", edit_tuple_array(1, _idx_out_of_range))
+        flags = []
+    data = tmp_path / "d.csv"
+    pd.DataFrame(X, columns=list("abcd")).assign(y=Y_CLASS).to_csv(data, index=False)
+    result = CliRunner().invoke(
+        app, ["evaluate", "--model", str(bad), "--data", str(data), "--target", "y", *flags]
+    )
+    assert result.exit_code == 2, result.output
+    assert "refused" in result.output and "Traceback" not in result.output
+    assert calls == []
