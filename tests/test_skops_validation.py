@@ -808,3 +808,14 @@ def test_refused_files_never_reach_predict(family, tree_file, hgb_file, tmp_path
     assert result.exit_code == 2, result.output
     assert "refused" in result.output and "Traceback" not in result.output
     assert calls == []
+
+
+def test_only_types_outside_the_accepted_sets_still_need_a_flag():
+    from afterfit.models.loading import types_needing_trust
+
+    names = [TREE, PREDICTOR, "afterfit.thresholds.ThresholdedModel", "numpy.dtype", "x.f"]
+    assert types_needing_trust(names) == ["numpy.dtype", "x.f"]
+    # A plain function of an afterfit module is not a wrapper class.
+    assert types_needing_trust(["afterfit.thresholds._core.costs"]) == [
+        "afterfit.thresholds._core.costs"
+    ]

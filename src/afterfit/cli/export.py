@@ -157,10 +157,13 @@ def export(
                     f"[yellow]fell back to skops:[/] {result.reason}.",
                     highlight=False, soft_wrap=True,
                 )  # fmt: skip
-            if result.format == "skops" and result.trusted_types:
+            from afterfit.models.loading import types_needing_trust
+
+            needed = types_needing_trust(result.trusted_types)
+            if result.format == "skops" and needed:
                 err_console.print(
                     "[dim]note:[/] loading it needs --trusted-type "
-                    + " --trusted-type ".join(result.trusted_types),
+                    + " --trusted-type ".join(needed),
                     highlight=False, soft_wrap=True,
                 )  # fmt: skip
             what = (

@@ -73,6 +73,15 @@ def on_accepted_types(listener: Callable[[Path, dict[str, int]], None] | None) -
         _accepted_listener.reset(token)
 
 
+def types_needing_trust(types: Sequence[str]) -> list[str]:
+    """Of the untrusted type names skops reports for a file, those :func:`load_model`
+    still needs named in ``trusted_types`` (the others it accepts by name, or after
+    validation)."""
+    from afterfit.models.skops_checks import VALIDATED_TYPES
+
+    return [t for t in types if t not in AFTERFIT_WRAPPERS and t not in VALIDATED_TYPES]
+
+
 def _extensions_text() -> str:
     return ", ".join(SUPPORTED_EXTENSIONS)
 
