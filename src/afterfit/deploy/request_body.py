@@ -29,6 +29,7 @@ import codecs
 import json
 import re
 import struct
+import time
 from typing import Any
 
 __all__ = [
@@ -97,7 +98,7 @@ def check_charset(content_type: str) -> None:
                 )
 
 
-def _text(body: bytes) -> str:
+def _text(body: bytes | bytearray) -> str:
     """The body as text: strict UTF-8. ``json.loads(bytes)`` would also take UTF-16 and
     UTF-32 (it guesses from the first bytes); the server documents UTF-8 only."""
     if body.startswith(codecs.BOM_UTF8):  # RFC 8259 lets a parser ignore a UTF-8 BOM
@@ -126,7 +127,7 @@ def _text(body: bytes) -> str:
         ) from None
 
 
-def parse_json(body: bytes, max_rows: int) -> tuple[list[Any], bool]:
+def parse_json(body: bytes | bytearray, max_rows: int) -> tuple[list[Any], bool]:
     """The records of a JSON body and whether it was a single record.
 
     The body is one record (an object), ``{"records": [...]}`` or a list of records.
@@ -236,6 +237,11 @@ def _array(text: str, i: int, max_rows: int, keys: dict[str, str]) -> tuple[list
         return records, i + 1
     while True:
         row = len(records)
+        if not row % 256:
+            # Hand the interpreter lock over now and then: the event loop thread needs it
+            # after every socket call, and would otherwise wait a whole switch interval
+            # (5 ms) each time while this thread parses.
+            time.sleep(0)
         if row >= max_rows:
             raise RequestError(
                 413,
@@ -423,7 +429,7 @@ def _readable(arrow_type: Any) -> bool:
     )
 
 
-def _check_stream(body: bytes, max_rows: int, max_decoded_bytes: int) -> None:
+def _check_stream(body: bytes | bytearray, max_rows: int, max_decoded_bytes: int) -> None:
     """Walk the stream's messages without decoding a batch: the schema's column types, the
     rows and decoded bytes of every batch, and nothing after the end."""
     import pyarrow as pa
@@ -503,7 +509,7 @@ def _check_stream(body: bytes, max_rows: int, max_decoded_bytes: int) -> None:
         )
 
 
-def parse_arrow(body: bytes, max_rows: int, max_decoded_bytes: int) -> Any:
+def parse_arrow(body: bytes | bytearray, max_rows: int, max_decoded_bytes: int) -> Any:
     """The table of an Arrow IPC stream body, checked before it is decoded (see the module
     docstring).
 

@@ -651,7 +651,7 @@ def create_app(
             ctype = request.headers.get("content-type", "application/json")
             media = ctype.split(";", 1)[0].strip().lower()
             try:
-                body = await request.body()
+                chunks = await _read_body(request)
             except ClientDisconnect:
                 # Nobody reads this answer; its status is for the metrics and access log
                 # (408 when the connection guard closed a body sent too slowly).
@@ -660,8 +660,9 @@ def create_app(
             if media == ARROW_STREAM:
                 table = await loop.run_in_executor(
                     server.parse_executor,
+                    _in_thread,
                     parse_arrow,
-                    body,
+                    chunks,
                     server.max_batch_rows,
                     server.max_decoded_bytes,
                 )
@@ -672,13 +673,17 @@ def create_app(
                 features: Sequence[Any] = _FrameRecords(frame)
             elif media in ("application/json", "text/json", "") or media.endswith("+json"):
                 check_charset(ctype)
-                if len(body) <= SMALL_JSON_BYTES:
-                    records, _single = parse_json(body, server.max_batch_rows)
+                if sum(map(len, chunks)) <= SMALL_JSON_BYTES:
+                    records, _single = parse_json(b"".join(chunks), server.max_batch_rows)
                 else:
                     records, _single = await loop.run_in_executor(
-                        server.parse_executor, parse_json, body, server.max_batch_rows
+                        server.parse_executor,
+                        _in_thread,
+                        parse_json,
+                        chunks,
+                        server.max_batch_rows,
                     )
-                del body  # the text and the records are what remain of it
+                del chunks  # the records are what remains of the body
                 n = len(records)
                 _check_rows(n, server.max_batch_rows)
                 if n <= _INLINE_ROWS:
@@ -783,6 +788,24 @@ def _no_telemetry() -> dict[str, Any]:
     if "telemetry" in inspect.signature(FastAPI.__init__).parameters:
         return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
     return {}
+
+
+async def _read_body(request: Request) -> list[bytes]:
+    """The body's chunks as they arrived. Joined where they are parsed: a big body in the
+    parse thread, not on the event loop (Starlette's ``request.body()`` joins up to
+    32 MiB in one step of the loop)."""
+    return [chunk async for chunk in request.stream() if chunk]
+
+
+def _in_thread(parse: Any, chunks: list[bytes], *limits: int) -> Any:
+    """``parse(body, *limits)`` for a worker thread. A refusal is raised without its
+    traceback: the frames would keep what was parsed so far (up to ``max_batch_rows``
+    records) alive until the event loop drops the exception, and free it there."""
+    try:
+        return parse(chunks[0] if len(chunks) == 1 else b"".join(chunks), *limits)
+    except RequestError as exc:
+        refusal = exc
+    raise refusal.with_traceback(None)
 
 
 def _check_rows(n: int, limit: int) -> None:
