@@ -235,6 +235,7 @@ def run_tasks(
     tasks: Sequence[tuple[Any, ...]],
     *,
     n_jobs: int | None = None,
+    on_done: Callable[[int], None] | None = None,
 ) -> list[T]:
     """``[func(*task) for task in tasks]``, through joblib when more than one worker is asked.
 
@@ -252,6 +253,9 @@ def run_tasks(
     n_jobs : int, optional
         Workers; see :func:`effective_n_jobs`. The backend is joblib's current one: that
         of the active :func:`parallel_backend`, else loky processes.
+    on_done : callable, optional
+        Called with a task's index as its result arrives, in the order of ``tasks``
+        (progress).
 
     Returns
     -------
@@ -260,12 +264,26 @@ def run_tasks(
     """
     workers = effective_n_jobs(n_jobs)
     if workers == 1 or len(tasks) <= 1:
-        return [func(*task) for task in tasks]
+        results = []
+        for i, task in enumerate(tasks):
+            results.append(func(*task))
+            if on_done is not None:
+                on_done(i)
+        return results
     from joblib import Parallel, delayed
 
     config = _ACTIVE.get()
     jobs = n_jobs if n_jobs is not None else (config.n_jobs if config is not None else workers)
-    return list(Parallel(n_jobs=jobs)(delayed(func)(*task) for task in tasks))
+    calls = (delayed(func)(*task) for task in tasks)
+    if on_done is None:
+        return list(Parallel(n_jobs=jobs)(calls))
+    # A generator hands each result over as it (and those before it) is done, so the
+    # progress moves per task rather than once at the end.
+    results = []
+    for i, result in enumerate(Parallel(n_jobs=jobs, return_as="generator")(calls)):
+        results.append(result)
+        on_done(i)
+    return results
 
 
 def spawn_seeds(random_state: int, n: int) -> list[int]:

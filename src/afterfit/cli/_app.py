@@ -15,10 +15,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from afterfit import __version__
 from afterfit.errors import AfterfitError
+from afterfit.progress import ProgressDisplay, display_mode
 
 app = typer.Typer(
     name="afterfit",
@@ -128,41 +128,27 @@ def os_error_message(exc: OSError) -> str:
     return f"could not use {where}: {cause}{detail}. Fix: {fix}."
 
 
+def progress_display(quiet: bool, **options: Any) -> ProgressDisplay:
+    """The command's progress renderer on stderr: bars on a terminal, a plain line at most
+    every 10 s otherwise, nothing when quiet (see :mod:`afterfit.progress`)."""
+    return ProgressDisplay(err_console, mode=display_mode(quiet, err_console), **options)
+
+
 @contextlib.contextmanager
-def progress_bar(total: int, quiet: bool) -> Iterator[Any]:
-    """A bootstrap progress bar on a terminal; nothing when quiet or not a TTY."""
-    if quiet or not err_console.is_terminal:
-        yield None
-        return
-    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
-        task = bar.add_task("bootstrap", total=total)
-        yield lambda done: bar.advance(task, done)
+def progress_bar(total: int, quiet: bool, description: str = "bootstrap") -> Iterator[Any]:
+    """An ``advance(n)`` callback over one task of ``total`` units; None when quiet."""
+    with progress_display(quiet) as shown:
+        yield shown.advancer(description, total)
 
 
 @contextlib.contextmanager
 def stage_progress(
-    quiet: bool, *, cumulative: bool, names: dict[str, str] | None = None
+    quiet: bool, *, cumulative: bool, names: dict[str, str] | None = None, prefix: str = ""
 ) -> Iterator[Any]:
-    """``progress(stage, done, total)`` drawing one bar per stage on a terminal; None when
-    quiet or not a TTY. ``done`` counts all work so far (``cumulative``) or the work just
-    finished."""
-    if quiet or not err_console.is_terminal:
-        yield None
-        return
-    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
-        tasks: dict[str, Any] = {}
-
-        def advance(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task((names or {}).get(stage, stage), total=total)
-            if cumulative:
-                bar.update(tasks[stage], completed=done, total=total)
-            else:
-                bar.advance(tasks[stage], done)
-
-        yield advance
+    """``progress(stage, done, total)`` showing one task per stage; None when quiet.
+    ``done`` counts all work so far (``cumulative``) or the work just finished."""
+    with progress_display(quiet) as shown:
+        yield shown.stages(cumulative=cumulative, names=names, prefix=prefix)
 
 
 def fmt(value: float) -> str:

@@ -35,6 +35,7 @@ from afterfit.cli._app import (
     clear_errors,
     fmt,
     out_console,
+    stage_progress,
 )
 from afterfit.errors import InvalidInputError
 
@@ -248,13 +249,18 @@ def cv(
             cv=folds, n_repeats=repeats, groups=group_values, splitter=splitter.value, gap=gap,
             metrics=metrics, sample_weight=weights, random_state=seed, confidence=confidence,
         )  # fmt: skip
-        with parallel_backend(name, scheduler, n_jobs=n_jobs):
+        # cross_validate names its one model "model"; the bar names it as the user did.
+        shown = stage_progress(
+            quiet, cumulative=True, names={"model": main_name}, prefix="cv folds: "
+        )
+        with parallel_backend(name, scheduler, n_jobs=n_jobs), shown as progress:
             if others:
-                comparison = compare_cv_models(loaded, X, ds.y, **common)
+                comparison = compare_cv_models(loaded, X, ds.y, progress=progress, **common)
                 results = comparison.results
             else:
                 comparison = None
-                results = {main_name: cross_validate(loaded[main_name], X, ds.y, **common)}
+                model_cv = cross_validate(loaded[main_name], X, ds.y, progress=progress, **common)
+                results = {main_name: model_cv}
         source = {
             "model": str(model),
             "compare": {n: str(p) for n, p in others},

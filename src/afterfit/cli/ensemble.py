@@ -37,6 +37,7 @@ from afterfit.cli._app import (
     clear_errors,
     fmt,
     out_console,
+    stage_progress,
 )
 from afterfit.errors import InvalidInputError
 
@@ -142,13 +143,16 @@ def ensemble(
                 "skops, which loads without running code.",
                 fix="pass --save-model ensemble.skops.",
             )
-        result, source = _run(
-            target=target, model=model or [], data=data, train=train, base=base or [],
-            test=test, method=method, metric=metric, iterations=iterations, init=init,
-            bags=bags, bag_fraction=bag_fraction, n_estimators=n_estimators, folds=folds,
-            drop=drop or [], trust=trust, trusted_types=trusted_type or [],
-            confidence=confidence, n_resamples=n_resamples, seed=seed,
-        )  # fmt: skip
+        shown = stage_progress(quiet, cumulative=True, prefix="ensemble: ")
+        with shown as progress:
+            result, source = _run(
+                target=target, model=model or [], data=data, train=train, base=base or [],
+                test=test, method=method, metric=metric, iterations=iterations, init=init,
+                bags=bags, bag_fraction=bag_fraction, n_estimators=n_estimators, folds=folds,
+                drop=drop or [], trust=trust, trusted_types=trusted_type or [],
+                confidence=confidence, n_resamples=n_resamples, seed=seed,
+                progress=progress,
+            )  # fmt: skip
         doc = document(
             "afterfit.results",
             {"ensemble": result.to_dict(), "comparison": result.comparison.to_dict()},
@@ -229,6 +233,7 @@ def _run(
     confidence: float,
     n_resamples: int,
     seed: int,
+    progress: Any = None,
 ) -> tuple[Any, dict[str, Any]]:
     from afterfit.data import load_dataset
     from afterfit.selection.ensemble import build_ensemble, train_ensemble
@@ -255,6 +260,7 @@ def _run(
     common = {
         "metric": metric, "X_test": X_test, "y_test": y_test, "folds": folds,
         "confidence": confidence, "n_resamples": n_resamples, "random_state": seed,
+        "progress": progress,
     }  # fmt: skip
     if model:
         if data is None:

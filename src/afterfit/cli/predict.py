@@ -16,21 +16,15 @@ from afterfit.cli._app import (
     clear_errors,
     err_console,
     out_console,
+    progress_bar,
 )
 
 
 @contextlib.contextmanager
 def _rows_progress(total: int | None, quiet: bool) -> Iterator[Any]:
-    """A rows bar on a terminal; nothing when quiet or not a TTY."""
-    if quiet or not err_console.is_terminal:
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    columns = ("rows", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
-        task = bar.add_task("rows", total=total)
-        yield lambda done: bar.advance(task, done)
+    """Rows predicted so far: a bar on a terminal, plain lines when piped, none if quiet."""
+    with progress_bar(total or 0, quiet, "rows") as advance:
+        yield advance
 
 
 @app.command()

@@ -223,38 +223,11 @@ def _others(specs: list[str] | None, trust: bool, trusted: list[str]) -> dict[st
 
 @contextlib.contextmanager
 def _progress(quiet: bool) -> Iterator[Any]:
-    """A factory of per-step progress bars on a terminal; nothing when quiet or piped."""
-    from afterfit.report.steps import no_progress
+    """A factory of per-step progress (a bar each on a terminal, plain lines when piped)."""
+    from afterfit.cli._app import progress_display
 
-    if quiet or not err_console.is_terminal:
-        yield no_progress
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TimeElapsedColumn,
-    )
-
-    columns = (
-        SpinnerColumn(),
-        "{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err_console) as bar:
-
-        @contextlib.contextmanager
-        def step(title: str, total: int) -> Iterator[Any]:
-            task = bar.add_task(title, total=total or None)
-            try:
-                yield lambda done: bar.advance(task, done)
-            finally:
-                bar.update(task, total=total or 1, completed=total or 1)
-
-        yield step
+    with progress_display(quiet, transient=False, spinner=True) as shown:
+        yield shown.step
 
 
 def _run(v: dict[str, Any], *, quiet: bool) -> None:

@@ -24,7 +24,6 @@ import typer
 from rich.table import Table
 
 from afterfit.cli._app import (
-    DataOpt,
     DropOpt,
     ModelOpt,
     OverwriteOpt,
@@ -95,7 +94,12 @@ def _print_summary(result: Any) -> None:
 def tune(
     target: Annotated[str, typer.Option(help="Name of the target column.")],
     model: ModelOpt = None,
-    data: DataOpt = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Training data (CSV/Parquet) with the target; the search cross-validates on it."
+        ),
+    ] = None,
     trials: Annotated[int, typer.Option(help="Finished trials the study ends with.")] = 50,
     space: Annotated[
         Path | None,
@@ -217,10 +221,10 @@ def tune(
 
 
 def _run_with_progress(quiet: bool, total: int, func: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run the tuning with a trial progress bar on a terminal (one worker)."""
-    from afterfit.cli._app import stage_progress
+    """Run the tuning showing trials done and the best value so far (one worker)."""
+    from afterfit.cli._app import progress_bar
 
-    with stage_progress(quiet, cumulative=False, names={"trials": "trials"}) as progress:
+    with progress_bar(total, quiet, "tune trials") as progress:
         if progress is None or kwargs.get("workers", 1) != 1:
             return func(*args, **kwargs)
-        return func(*args, progress=lambda done: progress("trials", done, total), **kwargs)
+        return func(*args, progress=progress, **kwargs)

@@ -761,7 +761,7 @@ def _run(
     return_estimators: bool,
     fit_params: dict[str, Any],
     n_jobs: int | None,
-    progress: Callable[[int], None] | None,
+    progress: Callable[[str, int, int], None] | None,
 ) -> list[list[FoldResult]]:
     """Every fold of every model in one batch of tasks (one pool for all of them)."""
     from afterfit.parallel import run_tasks
@@ -773,10 +773,13 @@ def _run(
          return_estimators, fit_params)
         for p in plans for train, test in splits
     ]  # fmt: skip
-    results = run_tasks(_fit_and_score, tasks, n_jobs=n_jobs)
-    if progress is not None:
-        progress(len(results))
     k = len(splits)
+
+    def done(i: int) -> None:
+        if progress is not None:
+            progress(plans[i // k].name, i % k + 1, k)
+
+    results = run_tasks(_fit_and_score, tasks, n_jobs=n_jobs, on_done=done)
     return [results[i * k : (i + 1) * k] for i in range(len(plans))]
 
 
@@ -820,7 +823,7 @@ def cross_validate(
     random_state: int | None = None,
     confidence: float = 0.95,
     return_estimators: bool = False,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> CVResult:
     """Cross-validate a model: refit a clone per fold, score each test fold once.
 
@@ -862,7 +865,7 @@ def cross_validate(
     return_estimators : bool
         Keep the fitted clones.
     progress : callable, optional
-        Called with the number of folds done.
+        ``progress(model_name, folds_done, n_folds)`` as each fold is scored.
 
     Returns
     -------
@@ -990,7 +993,7 @@ def compare_cv_models(
     random_state: int | None = None,
     confidence: float = 0.95,
     return_estimators: bool = False,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> CVComparison:
     """Cross-validate several models on the same folds and compare them (corrected paired t).
 

@@ -27,6 +27,7 @@ import pandas as pd
 
 from afterfit.errors import InvalidInputError, ModelError
 from afterfit.jsonsafe import number, numbers, scalar
+from afterfit.progress import StageProgress, renamed, stage_advance
 from afterfit.selection.ensemble_estimator import METHODS, make_ensemble
 from afterfit.selection.ensemble_metrics import best_index, lower_is_better, score
 
@@ -271,6 +272,7 @@ def build_ensemble(
     n_resamples: int = 1000,
     random_state: int | None = 0,
     n_jobs: int | None = None,
+    progress: StageProgress | None = None,
 ) -> EnsembleResult:
     """Combine trained models on selection rows; report the gain over the best one.
 
@@ -303,6 +305,9 @@ def build_ensemble(
     random_state : int, optional
     n_jobs : int, optional
         Bootstrap threads.
+    progress : callable, optional
+        ``progress(stage, done, total)`` (cumulative), stages such as the bootstrap of
+        the gain; see :mod:`afterfit.progress`.
 
     Returns
     -------
@@ -381,7 +386,7 @@ def build_ensemble(
         y_eval, ens_scores, best_scores, task=task, metric=metric,
         classes=None if K == 0 else ens.classes_, evaluated_on=evaluated_on,
         best_name=best_name, confidence=confidence, n_resamples=n_resamples,
-        random_state=random_state, n_jobs=n_jobs,
+        random_state=random_state, n_jobs=n_jobs, progress=progress,
     )  # fmt: skip
     members = pd.DataFrame(
         {
@@ -514,8 +519,11 @@ def _gain(
     n_resamples: int,
     random_state: int | None,
     n_jobs: int | None,
+    progress: StageProgress | None = None,
 ) -> tuple[Any, Gain]:
     from afterfit.compare import DEFAULT_METRICS, compare_predictions
+
+    advance = stage_advance(progress, "bootstrap of the gain", n_resamples)
 
     metrics = [metric] + [m for m in DEFAULT_METRICS[task] if m != metric]
     if classes is not None:
@@ -541,13 +549,13 @@ def _gain(
             classes=list(classes), pos_label=classes[1] if task == "binary" else None,
             scores_are_probabilities=probabilities, metrics=metrics, baseline=BEST,
             confidence=confidence, n_resamples=n_resamples, random_state=random_state,
-            n_jobs=n_jobs,
+            n_jobs=n_jobs, progress=advance,
         )  # fmt: skip
     else:
         comparison = compare_predictions(
             y, {BEST: best_scores, ENSEMBLE: ens_scores}, task="regression", metrics=metrics,
             baseline=BEST, confidence=confidence, n_resamples=n_resamples,
-            random_state=random_state, n_jobs=n_jobs,
+            random_state=random_state, n_jobs=n_jobs, progress=advance,
         )  # fmt: skip
     row = next(r for r in comparison.rows if r.metric == metric)
     gain = Gain(
@@ -577,6 +585,7 @@ def train_ensemble(
     n_resamples: int = 1000,
     random_state: int | None = 0,
     n_jobs: int | None = None,
+    progress: StageProgress | None = None,
 ) -> EnsembleResult:
     """Train an ensemble from training data and compare it with its base model.
 
@@ -600,8 +609,8 @@ def train_ensemble(
         cross-validated on the same ``folds`` folds and their out-of-fold predictions
         compared (stacking: the meta-model cross-fitted on the out-of-fold predictions,
         against the best base).
-    folds, confidence, n_resamples, random_state, n_jobs
-        As :func:`build_ensemble`.
+    folds, confidence, n_resamples, random_state, n_jobs, progress
+        As :func:`build_ensemble`; ``progress`` also sees each cross-validation's folds.
 
     Returns
     -------
@@ -625,7 +634,8 @@ def train_ensemble(
     if method == "stacking":
         return _train_stacking(base, X, y, metric=metric, X_test=X_test, y_test=y_test,
                                folds=folds, confidence=confidence, n_resamples=n_resamples,
-                               random_state=random_state, n_jobs=n_jobs)  # fmt: skip
+                               random_state=random_state, n_jobs=n_jobs,
+                               progress=progress)  # fmt: skip
     if isinstance(base, Mapping) or (isinstance(base, Sequence) and not isinstance(base, str)):
         raise InvalidInputError(
             f"{method} trains copies of one base estimator; got several.",
@@ -643,13 +653,15 @@ def train_ensemble(
     ensemble = _sklearn_ensemble(method, kind, clone(est), n_estimators, random_state)
     from afterfit.selection.ensemble_metrics import check_metric
 
-    cv_base = cross_validate(est, X, y, cv=folds, random_state=random_state, metrics=None)
+    cv_base = cross_validate(est, X, y, cv=folds, random_state=random_state, metrics=None,
+                             progress=renamed(progress, "base model folds"))  # fmt: skip
     task = cv_base.task
     metric = check_metric(metric, task)  # type: ignore[arg-type]
     classes = cv_base.classes
     base_name = type(est).__name__
     if X_test is None:
-        cv_ens = _cv_ensemble(ensemble, X, y, cv_base.splits, random_state, method)
+        cv_ens = _cv_ensemble(ensemble, X, y, cv_base.splits, random_state, method,
+                              renamed(progress, f"{method} folds"))  # fmt: skip
         ens_scores, base_scores, y_eval = cv_ens.oof_scores, cv_base.oof_scores, cv_base.y
         evaluated_on = "cross-fitted training"
         fitted = _fit_ensemble(clone(ensemble), X, y, method)
@@ -667,7 +679,7 @@ def train_ensemble(
         codes, np.asarray(ens_scores, dtype=np.float64), np.asarray(base_scores, np.float64),
         task=task, metric=metric, classes=classes, evaluated_on=evaluated_on,
         best_name=base_name, confidence=confidence, n_resamples=n_resamples,
-        random_state=random_state, n_jobs=n_jobs,
+        random_state=random_state, n_jobs=n_jobs, progress=progress,
     )  # fmt: skip
     members = pd.DataFrame(
         {"member": [f"{base_name} ({method}, {_n_members(fitted)} estimators)", base_name],
@@ -746,12 +758,15 @@ def _fit_ensemble(est: Any, X: Any, y: Any, method: str) -> Any:
 
 
 def _cv_ensemble(
-    ensemble: Any, X: Any, y: Any, splits: Any, random_state: int | None, method: str
-) -> Any:
+    ensemble: Any, X: Any, y: Any, splits: Any, random_state: int | None, method: str,
+    progress: StageProgress | None = None,
+) -> Any:  # fmt: skip
     from afterfit.selection.cv import cross_validate
 
     try:
-        return cross_validate(ensemble, X, y, cv=splits, random_state=random_state)
+        return cross_validate(
+            ensemble, X, y, cv=splits, random_state=random_state, progress=progress
+        )
     except (ValueError, TypeError) as exc:
         raise ModelError(
             f"{method} of the base model failed in scikit-learn: {exc}",
@@ -762,6 +777,7 @@ def _cv_ensemble(
 def _train_stacking(
     bases: Any, X: Any, y: Any, *, metric: str | None, X_test: Any, y_test: Any, folds: int,
     confidence: float, n_resamples: int, random_state: int | None, n_jobs: int | None,
+    progress: StageProgress | None = None,
 ) -> EnsembleResult:  # fmt: skip
     from sklearn.base import clone
 
@@ -777,7 +793,8 @@ def _train_stacking(
     results = {}
     splits = None
     for name, est in ests.items():
-        results[name] = cross_validate(est, X, y, cv=splits or folds, random_state=random_state)
+        results[name] = cross_validate(est, X, y, cv=splits or folds, random_state=random_state,
+                                       progress=renamed(progress, f"{name} folds"))  # fmt: skip
         splits = splits or results[name].splits
     fitted = [clone(est).fit(X, y) for est in ests.values()]
     ens = _make(fitted, names=list(ests), method="stacking", metric=metric,
@@ -805,7 +822,7 @@ def _train_stacking(
         y_eval, ens_scores, best_scores, task=task, metric=metric,
         classes=None if K == 0 else ens.classes_, evaluated_on=evaluated_on,
         best_name=ens.member_names_[best], confidence=confidence, n_resamples=n_resamples,
-        random_state=random_state, n_jobs=n_jobs,
+        random_state=random_state, n_jobs=n_jobs, progress=progress,
     )  # fmt: skip
     members = pd.DataFrame(
         {"member": ens.member_names_, "weight": _member_weights(ens),

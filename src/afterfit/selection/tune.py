@@ -387,7 +387,7 @@ def run_worker(
     seed: int | None,
     timeout: float | None,
     storage_obj: Any = None,
-    callback: Callable[[int], None] | None = None,
+    callback: Callable[..., None] | None = None,
 ) -> int:
     """One worker: load the study and optimise until it has ``n_trials`` finished trials,
     the timeout passes, or a grid is exhausted. Returns the trials this worker finished."""
@@ -415,7 +415,7 @@ def _optimize(
     pruner: str,
     seed: int | None,
     timeout: float | None,
-    callback: Callable[[int], None] | None,
+    callback: Callable[..., None] | None,
 ) -> int:
     import optuna
     from optuna.trial import TrialState
@@ -438,7 +438,7 @@ def _optimize(
         if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
             done["finished"] += 1
             if callback is not None:
-                callback(1)
+                callback(1, info=_best_so_far(study, objective.metric))
         elif trial.state == TrialState.FAIL:
             done["failed"] += 1
         # A space where every trial fails would otherwise run forever.
@@ -450,6 +450,14 @@ def _optimize(
         gc_after_trial=False,
     )  # fmt: skip
     return done["finished"]
+
+
+def _best_so_far(study: Any, metric: str) -> str:
+    """The progress note after a trial: the best value so far (none while all pruned)."""
+    try:
+        return f"best {metric} {study.best_value:.4g}"
+    except ValueError:  # no complete trial yet
+        return ""
 
 
 def _worker_task(
@@ -512,7 +520,7 @@ def tune(
     refit: bool = True,
     confidence: float = 0.95,
     importance: str = "fanova",
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[..., None] | None = None,
 ) -> TuningResult:
     """Tune an estimator's hyperparameters with Optuna, cross-validated.
 
@@ -568,7 +576,8 @@ def tune(
     importance : {"fanova", "mdi"}
         Parameter-importance evaluator: fANOVA or mean decrease in impurity.
     progress : callable, optional
-        Called with 1 after each finished trial (one worker only).
+        ``progress(1, info="best <metric> <value>")`` after each finished trial (one
+        worker only; see :mod:`afterfit.progress`).
 
     Returns
     -------
