@@ -235,7 +235,8 @@ def test_predictions_are_batched(iris, stump) -> None:
 
     anchor = AnchorTabular(X, random_state=0).explain(Counting(), X.iloc[0], batch_size=64)
     assert sizes[0] == 1  # the explained row
-    assert all(s == 64 for s in sizes[1:])
+    # several anchors' batches share one model call: every call is whole batches
+    assert all(s % 64 == 0 for s in sizes[1:])
     assert anchor.num_samples % 64 == 0
 
 

@@ -450,8 +450,14 @@ def test_non_numeric_features():
         make_column_transformer((OneHotEncoder(), ["c"]), remainder="passthrough"),
         LogisticRegression(),
     ).fit(X, y)
+    # text columns: the permutation explainer over the raw columns, values that add up
+    sv = shap_values(model, X.iloc[:4], background=X, random_state=0)
+    assert sv.algorithm == "permutation"
+    assert sv.additivity.within_tolerance
+    assert any("raw columns" in n for n in sv.notes)
+    # kernel SHAP summarises the background with k-means: numbers only
     with pytest.raises(InvalidInputError, match="numeric"):
-        shap_values(model, X)
+        shap_values(model, X, algorithm="kernel")
 
 
 def test_binary_class_argument(cancer, forest):

@@ -140,12 +140,23 @@ def _print_summary(expl: Any, top: int = 10) -> None:
 def _print_skipped(skipped: Any) -> None:
     """One line per method: rows skipped (time budget), or why it did not run at all."""
     per_row: dict[str, int] = {}
+    failed_rows: dict[str, int] = {}
     for s in skipped:
-        if s.position is None:
+        if s.failed and s.position is None:
+            # one failing method never hides the others: named, with why, as a warning
+            err_console.print(f"[yellow]failed:[/] {s.method}: {s.reason.removeprefix('failed: ')}",
+                              highlight=False, soft_wrap=True)  # fmt: skip
+        elif s.failed:
+            failed_rows[s.method] = failed_rows.get(s.method, 0) + 1
+        elif s.position is None:
             err_console.print(f"[dim]skipped:[/] {s.method}: {s.reason}.", highlight=False,
                               soft_wrap=True)  # fmt: skip
         else:
             per_row[s.method] = per_row.get(s.method, 0) + 1
+    if failed_rows:
+        text = ", ".join(f"{m} on {k} row(s)" for m, k in failed_rows.items())
+        err_console.print(f"[yellow]failed:[/] {text} (the reasons are in tables/skipped.csv).",
+                          highlight=False, soft_wrap=True)  # fmt: skip
     if per_row:
         text = ", ".join(f"{m} on {k} row(s)" for m, k in per_row.items())
         err_console.print(f"[dim]skipped:[/] {text} (time budget; see tables/skipped.csv).",

@@ -44,6 +44,7 @@ Regression models are not supported (an anchor explains a predicted label).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +53,14 @@ import numpy as np
 import pandas as pd
 
 from afterfit.errors import InvalidInputError
-from afterfit.explain.lime import LimeTabular, _json_value, _num
+from afterfit.explain.lime import (
+    LimeTabular,
+    _json_value,
+    _num,
+    as_float,
+    category_rule,
+    same_value,
+)
 from afterfit.models.base import Model
 
 __all__ = [
@@ -68,6 +76,9 @@ __all__ = [
 _EPSILON_STOP = 0.05  # the reference implementation's tolerance of the validity check
 _BISECTION_STEPS = 60  # halvings of the bracket: far below float resolution of a precision
 _MAX_SAMPLES_PER_ANCHOR = 20_000  # guarantees termination of every sampling loop
+_ROUNDS_PER_GROWTH = 10  # KL-LUCB rounds between two growths of the batch
+_MAX_BATCH_GROWTH = 8  # a KL-LUCB round samples at most this many batches per arm
+_BOUND_STEPS = 42  # vectorised bounds: the bracket (at most 1 wide) shrinks below 1e-12
 
 
 # --- KL-LUCB ---------------------------------------------------------------------------------
@@ -164,7 +175,7 @@ def _bounds_many(p: np.ndarray, level: np.ndarray, *, upper: bool) -> np.ndarray
         lm, um = p.copy(), np.minimum(1.0, p + width)
     else:
         lm, um = np.maximum(0.0, p - width), p.copy()
-    for _ in range(_BISECTION_STEPS):
+    for _ in range(_BOUND_STEPS):
         qm = (um + lm) / 2.0
         beyond = _kl_many(p, qm) > level
         if upper:
@@ -207,6 +218,7 @@ def kl_lucb(
     delta: float,
     batch_size: int,
     max_rounds: int = 10_000,
+    sample_many: Callable[[list[tuple[int, int]]], None] | None = None,
 ) -> np.ndarray:
     """KL-LUCB: the ``top_n`` arms of highest mean, to within ``epsilon``.
 
@@ -229,15 +241,25 @@ def kl_lucb(
         Samples per arm and round.
     max_rounds : int, default 10000
         Safety cap on rounds.
+    sample_many : callable, optional
+        ``sample_many([(arm, n), ...])``: the draws of several arms at once (one model
+        call instead of one per arm); default one ``sample`` call per arm.
 
     Returns
     -------
     numpy.ndarray
         Indices of the chosen arms (increasing mean).
     """
+    if sample_many is None:
+
+        def sample_many(requests: list[tuple[int, int]]) -> None:
+            for arm, n in requests:
+                sample(arm, n)
+
     n_arms = len(n_samples)
-    for arm in np.flatnonzero(n_samples == 0):
-        sample(int(arm), batch_size)
+    fresh = [(int(arm), batch_size) for arm in np.flatnonzero(n_samples == 0)]
+    if fresh:
+        sample_many(fresh)
     if top_n >= n_arms:
         return np.arange(n_arms)
 
@@ -254,9 +276,11 @@ def kl_lucb(
     t = 1
     ut, lt, gap = bounds(t)
     while gap > epsilon and t < max_rounds:
-        for arm in (ut, lt):
-            if n_samples[arm] < _MAX_SAMPLES_PER_ANCHOR:
-                sample(arm, batch_size)
+        # A long contest between close arms grows its batches (up to _MAX_BATCH_GROWTH
+        # times): the bounds only read the counts, so this changes how many model calls the
+        # same evidence costs, not what the bounds guarantee.
+        n = batch_size * min(_MAX_BATCH_GROWTH, 1 + (t - 1) // _ROUNDS_PER_GROWTH)
+        sample_many([(arm, n) for arm in (ut, lt) if n_samples[arm] < _MAX_SAMPLES_PER_ANCHOR])
         if n_samples[ut] >= _MAX_SAMPLES_PER_ANCHOR and n_samples[lt] >= _MAX_SAMPLES_PER_ANCHOR:
             break
         t += 1
@@ -298,6 +322,14 @@ class AnchorExplanation:
         none and returned the most precise candidate.
     threshold, delta, tau : float
         The search's settings.
+    converged : bool
+        ``False`` when the time limit stopped the search: the anchor is the best found so
+        far (a valid one if any, else the candidate of highest precision lower bound).
+    precision_lower_bound : float
+        KL lower confidence bound of ``precision`` at level ``1 - delta`` (from
+        ``num_samples`` samples).
+    seconds : float
+        Time the search took (not in :meth:`to_dict`, which the same seed reproduces).
     """
 
     rule: str
@@ -314,6 +346,9 @@ class AnchorExplanation:
     threshold: float = 0.95
     delta: float = 0.1
     tau: float = 0.15
+    converged: bool = True
+    precision_lower_bound: float = math.nan
+    seconds: float = math.nan
 
     def frame(self) -> pd.DataFrame:
         """One row per predicate: ``predicate``, ``column``, ``value`` and the ``precision``
@@ -337,6 +372,8 @@ class AnchorExplanation:
             "precision": _num(self.precision),
             "coverage": _num(self.coverage),
             "valid": bool(self.valid),
+            "converged": bool(self.converged),
+            "precision_lower_bound": _num(self.precision_lower_bound),
             "num_samples": int(self.num_samples),
             "threshold": _num(self.threshold),
             "delta": _num(self.delta),
@@ -380,6 +417,26 @@ class AnchorExplanation:
 # --- the explainer ---------------------------------------------------------------------------
 
 
+def _small_batches() -> Any:
+    """Run the model single-threaded during a search.
+
+    A search predicts a few hundred rows per call, hundreds of times; OpenMP and BLAS start
+    their thread pools on every call, which costs more than it saves on batches this small
+    (HistGradientBoosting: 2.5 times slower with two threads than with one).
+    """
+    import contextlib
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn depends on threadpoolctl
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1)
+
+
+class _OutOfTime(Exception):
+    """The search's time limit ran out (caught by :meth:`AnchorTabular.explain`)."""
+
+
 class _Search:
     """State of one search: samples per anchor, the sampler and the coverage sample."""
 
@@ -415,6 +472,10 @@ class _Search:
         self.pos: dict[tuple[int, ...], int] = {}
         self.order: dict[tuple[int, ...], list[int]] = {(): []}
         self.total_samples = 0
+        self.model_calls = 0
+        self.deadline: float | None = None
+        # the best valid anchor so far, kept for a search the time limit stops
+        self.best: tuple[int, ...] | None = None
 
     def coverage(self, anchor: Sequence[int]) -> float:
         """Share of the coverage sample satisfying every predicate of ``anchor``."""
@@ -424,15 +485,33 @@ class _Search:
 
     def sample(self, anchor: tuple[int, ...], n: int) -> None:
         """Draw ``n`` samples of ``D(.|anchor)`` and count the model's hits (one call)."""
-        frame, _ = self.explainer._draw(self, anchor, n, self.rng)
+        self.sample_many([(anchor, n)])
+
+    def sample_many(self, requests: Sequence[tuple[tuple[int, ...], int]]) -> None:
+        """Samples of several anchors, predicted in one model call.
+
+        Raises :class:`_OutOfTime` before drawing when the search's deadline has passed:
+        the time limit holds inside a row, not only between rows.
+        """
+        if not requests:
+            return
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            raise _OutOfTime
+        frames = [self.explainer._draw(self, anchor, n, self.rng)[0] for anchor, n in requests]
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         hits = self.predict_hits(frame)
-        self.total_samples += n
-        self.n[anchor] = self.n.get(anchor, 0) + len(hits)
-        self.pos[anchor] = self.pos.get(anchor, 0) + int(hits.sum())
+        start = 0
+        for (anchor, n), part in zip(requests, frames, strict=True):
+            h = hits[start : start + len(part)]
+            start += len(part)
+            self.total_samples += n
+            self.n[anchor] = self.n.get(anchor, 0) + len(h)
+            self.pos[anchor] = self.pos.get(anchor, 0) + int(h.sum())
 
     def predict_hits(self, frame: pd.DataFrame) -> np.ndarray:
         """Whether the model predicts the row's label on each sample (one model call)."""
         assert self.model is not None
+        self.model_calls += 1
         scores = np.asarray(
             self.model.predict_scores(self.check_features(frame, self.model)), dtype=np.float64
         )
@@ -498,6 +577,7 @@ class AnchorTabular:
             categorical_features=categorical_features,
             discretize=True,
             random_state=random_state,
+            _method="anchors",
         )
         self.train: pd.DataFrame = self._lime.train.reset_index(drop=True)
         self.columns: list[str] = self._lime.columns
@@ -520,19 +600,18 @@ class AnchorTabular:
 
     def _satisfies(self, column: str, values: Any, row: pd.Series) -> np.ndarray:
         """Whether each value satisfies the row's predicate on ``column``."""
-        values = np.asarray(values)
         if column in self.categorical:
-            target = row[column]
-            return np.array([v == target for v in values], dtype=bool)
+            return same_value(values, row[column])
         assert self.discretizer is not None
-        b0 = int(self.discretizer.discretize(column, [float(row[column])])[0])
-        return self.discretizer.discretize(column, values.astype(np.float64)) == b0
+        b0 = int(self.discretizer.discretize(column, [as_float(row[column])])[0])
+        numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
+        return self.discretizer.discretize(column, numbers) == b0
 
     def _predicate(self, column: str, row: pd.Series) -> str:
         if column in self.categorical:
-            return f"{column} = {row[column]}"
+            return category_rule(column, row[column])
         assert self.discretizer is not None
-        b0 = int(self.discretizer.discretize(column, [float(row[column])])[0])
+        b0 = int(self.discretizer.discretize(column, [as_float(row[column])])[0])
         return self.discretizer.rule(column, b0)
 
     # -- sampling -------------------------------------------------------------------------
@@ -554,7 +633,7 @@ class AnchorTabular:
                             pool[rng.integers(0, len(pool), len(broken))], j
                         ]
                     else:  # no training value satisfies it: use the row's own value
-                        data[broken, j] = float(search.row[self.columns[j]])
+                        data[broken, j] = as_float(search.row[self.columns[j]])
                 sat[:, j] = True
             return pd.DataFrame(data, columns=self.columns), sat
         columns = {c: self._values[c][idx] for c in self.columns}
@@ -636,6 +715,7 @@ class AnchorTabular:
         max_anchor_size: int | None = None,
         coverage_samples: int = 10_000,
         random_state: int | np.random.Generator | None = None,
+        time_limit: float | None = 5.0,
     ) -> AnchorExplanation:
         """The anchor of ``model``'s prediction at ``row``.
 
@@ -661,6 +741,12 @@ class AnchorTabular:
             Unconditioned samples behind the coverage estimates.
         random_state : int or numpy.random.Generator, optional
             Overrides the explainer's seed for this call.
+        time_limit : float or None, default 5.0
+            Seconds the search may take. When it runs out, the search stops before its next
+            model call and returns the best anchor so far with ``converged=False`` and its
+            precision lower bound (never nothing). ``None``: no limit. Within the limit the
+            same seed gives the same anchor; a search the limit stops depends on the speed
+            of the machine.
 
         Returns
         -------
@@ -730,26 +816,76 @@ class AnchorTabular:
         if isinstance(label, np.generic):
             label = label.item()
 
+        if time_limit is not None and not (float(time_limit) > 0):
+            raise InvalidInputError(
+                f"The argument 'time_limit' must be a positive number of seconds or None; "
+                f"received {time_limit!r}.",
+                fix="use the default 5.0, or None for no limit.",
+            )
+        started = time.perf_counter()
         search = _Search(self, m, series, label_index, rng, int(coverage_samples))
-        best = self._beam(
-            search,
-            threshold=threshold,
-            delta=delta,
-            tau=tau,
-            batch_size=batch_size,
-            beam_size=beam_size,
-            max_anchor_size=max_anchor_size,
-        )
-        anchor, valid = best
+        if time_limit is not None:
+            search.deadline = started + float(time_limit)
+        converged = True
+        with _small_batches():
+            try:
+                anchor, valid = self._beam(
+                    search,
+                    threshold=threshold,
+                    delta=delta,
+                    tau=tau,
+                    batch_size=batch_size,
+                    beam_size=beam_size,
+                    max_anchor_size=max_anchor_size,
+                )
+            except _OutOfTime:
+                converged = False
+                anchor, valid = self._best_so_far(search, delta)
+            search.deadline = None  # the prefixes below need a few samples at most
+            return self._result(
+                search, series, anchor, valid, converged, label, threshold, delta, tau,
+                batch_size, time.perf_counter() - started,
+            )  # fmt: skip
+
+    @staticmethod
+    def _best_so_far(search: _Search, delta: float) -> tuple[tuple[int, ...], bool]:
+        """The anchor of a search the time limit stopped: the best valid one found, else
+        the sampled candidate of highest precision lower bound."""
+        if search.best is not None:
+            return search.best, True
+        beta = math.log(1.0 / delta)
+        scored = [
+            (dlow_bernoulli(search.pos[k] / n, beta / n), len(k), k)
+            for k, n in search.n.items()
+            if n > 0 and k
+        ]
+        if not scored:
+            return (), False
+        # highest lower bound; among ties the shorter anchor (it covers more)
+        scored.sort(key=lambda t: (-t[0], t[1]))
+        return scored[0][2], False
+
+    def _result(
+        self,
+        search: _Search,
+        series: pd.Series,
+        anchor: tuple[int, ...],
+        valid: bool,
+        converged: bool,
+        label: Any,
+        threshold: float,
+        delta: float,
+        tau: float,
+        batch_size: int,
+        seconds: float,
+    ) -> AnchorExplanation:
         order = search.order[anchor]
         prefixes = [tuple(sorted(order[: k + 1])) for k in range(len(order))]
-        precisions = []
-        for p in prefixes:
-            if search.n.get(p, 0) == 0:
-                search.sample(p, batch_size)
-            precisions.append(search.precision(p))
+        wanted = [p for p in prefixes if search.n.get(p, 0) == 0]
         if anchor == () and search.n.get((), 0) == 0:
-            search.sample((), batch_size)
+            wanted.append(())
+        search.sample_many([(p, batch_size) for p in wanted])
+        precisions = [search.precision(p) for p in prefixes]
         predicates = [self._predicate(self.columns[j], series) for j in order]
         values = [
             series[self.columns[j]].item()
@@ -757,6 +893,11 @@ class AnchorTabular:
             else series[self.columns[j]]
             for j in order
         ]
+        n_anchor = int(search.n.get(anchor, 0))
+        mean = float(search.precision(anchor))
+        lower = (
+            dlow_bernoulli(mean, math.log(1.0 / delta) / n_anchor) if n_anchor else math.nan
+        )
         return AnchorExplanation(
             rule=" AND ".join(predicates),
             predicates=predicates,
@@ -772,6 +913,9 @@ class AnchorTabular:
             threshold=threshold,
             delta=delta,
             tau=tau,
+            converged=converged,
+            precision_lower_bound=float(lower),
+            seconds=float(seconds),
         )
 
     def _beam(
@@ -830,6 +974,7 @@ class AnchorTabular:
                 if mean >= threshold and lb > threshold - _EPSILON_STOP:
                     if coverage > best_coverage:
                         best_coverage, best = coverage, key
+                        search.best = key
                         if best_coverage == 1.0:
                             stop = True
             if stop:
@@ -863,10 +1008,13 @@ class AnchorTabular:
         positives = np.array([search.pos.get(k, 0) for k in candidates], dtype=np.float64)
 
         def sample(arm: int, n: int) -> None:
-            key = candidates[arm]
-            search.sample(key, n)
-            n_samples[arm] = search.n[key]
-            positives[arm] = search.pos[key]
+            sample_many([(arm, n)])
+
+        def sample_many(requests: list[tuple[int, int]]) -> None:
+            search.sample_many([(candidates[arm], n) for arm, n in requests])
+            for arm, _ in requests:
+                n_samples[arm] = search.n[candidates[arm]]
+                positives[arm] = search.pos[candidates[arm]]
 
         arms = kl_lucb(
             sample,
@@ -876,6 +1024,7 @@ class AnchorTabular:
             epsilon=tau,
             delta=delta,
             batch_size=batch_size,
+            sample_many=sample_many,
         )
         # best first
         return [candidates[int(a)] for a in arms[::-1]]

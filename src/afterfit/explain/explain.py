@@ -46,6 +46,7 @@ from afterfit.explain.local import (
     _json_value,
     _num,
     explain_local,
+    failure,
     quiet_shap_import,
 )
 from afterfit.explain.permutation import PermutationImportance
@@ -179,6 +180,28 @@ class Explanations:
     notes: tuple[str, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
 
+    # --- what ran ------------------------------------------------------------------------
+
+    def failed(self) -> dict[str, str]:
+        """Methods that failed as a whole, with the reason (the others still ran)."""
+        return _failed_methods(self.skipped)
+
+    def worked(self) -> tuple[str, ...]:
+        """Methods that gave a result (on at least one row, for the local methods)."""
+        out = []
+        for x in self.methods:
+            if x == "permutation":
+                ok = self.permutation is not None
+            elif x == "shap":
+                ok = self.shap is not None or any(r.shap is not None for r in self.local.rows)
+            elif x == "lime":
+                ok = any(r.lime is not None for r in self.local.rows)
+            else:
+                ok = any(r.anchor is not None for r in self.local.rows)
+            if ok:
+                out.append(x)
+        return tuple(out)
+
     # --- tables --------------------------------------------------------------------------
 
     def frame(self) -> pd.DataFrame:
@@ -229,7 +252,8 @@ class Explanations:
             out[f"row_{r.position}"] = r.frame()
         if self.skipped:
             out["skipped"] = pd.DataFrame(
-                [s.to_dict() for s in self.skipped], columns=["method", "position", "reason"]
+                [s.to_dict() for s in self.skipped],
+                columns=["method", "position", "reason", "failed"],
             )
         return out
 
@@ -335,6 +359,8 @@ class Explanations:
             "n_rows": int(self.n_rows),
             "n_features": len(self.feature_names),
             "methods": list(self.methods),
+            "worked": list(self.worked()),
+            "failed": [{"method": k, "reason": v} for k, v in self.failed().items()],
             "settings": {k: _settings_value(v) for k, v in self.settings.items()},
             "notes": list(self.notes),
             "flags": [f.to_dict() for f in self.flags()],
@@ -645,20 +671,6 @@ def explain_model(
         if m.task == "regression":
             chosen.remove("anchors")
             notes.append("Anchors explain a classifier's label; left out for a regression model.")
-        text_columns = [
-            str(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])
-        ]
-        if text_columns:
-            chosen.remove("shap")
-            skipped.append(
-                Skipped(
-                    "shap",
-                    None,
-                    "SHAP needs numeric features; X has non-numeric columns "
-                    + ", ".join(map(repr, text_columns[:5]))
-                    + " (explain the model on encoded data for SHAP)",
-                )
-            )
         chosen_t = tuple(chosen)
     else:
         chosen_t = _check_methods(methods, METHODS)
@@ -700,14 +712,18 @@ def explain_model(
             kwargs["n_jobs"] = n_jobs
         if progress is not None:
             progress("permutation", 0, 1)
-        permutation = permutation_importance(
-            m, frame, y_arr, metric=metric, n_repeats=n_repeats, random_state=random_state,
-            groups=groups, max_rows=permutation_max_rows, sample_weight=sample_weight,
-            **kwargs,
-        )  # fmt: skip
+        try:
+            permutation = permutation_importance(
+                m, frame, y_arr, metric=metric, n_repeats=n_repeats, random_state=random_state,
+                groups=groups, max_rows=permutation_max_rows, sample_weight=sample_weight,
+                **kwargs,
+            )  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - named in skipped; the other methods go on
+            skipped.append(failure("permutation", None, exc))
+        else:
+            chance = chance_level(metric, y_arr, m.task, sample_weight)
         if progress is not None:
             progress("permutation", 1, 1)
-        chance = chance_level(metric, y_arr, m.task, sample_weight)
 
     # Local: the selected rows, every method (this also tells which SHAP explainer fits).
     if local_methods:
@@ -728,7 +744,8 @@ def explain_model(
     # Global: SHAP on a sample of the rows.
     sv = None
     shap_importance = None
-    if "shap" in chosen_t:
+    shap_failed = any(x.method == "shap" and x.failed and x.position is None for x in skipped)
+    if "shap" in chosen_t and not shap_failed:
         if shap_bg is None:
             message = (
                 "No training data was given: SHAP's background is a sample of the explained data X."
@@ -736,15 +753,30 @@ def explain_model(
             if message not in notes:
                 notes.append(message)
         hint = next((r.shap.algorithm for r in local.rows if r.shap is not None), None)
-        sv = _global_shap(
-            m, frame, shap_bg if shap_bg is not None else frame, algorithm_hint=hint,
-            max_rows=shap_max_rows, options=shap_opts, budget=budget,
-            random_state=random_state, progress=progress, skipped=skipped, notes=notes,
-        )  # fmt: skip
+        try:
+            sv = _global_shap(
+                m, frame, shap_bg if shap_bg is not None else frame, algorithm_hint=hint,
+                max_rows=shap_max_rows, options=shap_opts, budget=budget,
+                random_state=random_state, progress=progress, skipped=skipped, notes=notes,
+            )  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - named in skipped; the other methods go on
+            skipped.append(failure("shap (global)", None, exc))
         if sv is not None:
             shap_importance = sv.global_frame(n_bootstrap=n_bootstrap, random_state=random_state)
             notes.extend(n for n in sv.notes if n not in notes)
 
+    failed = _failed_methods(skipped)
+    if failed and all(x in failed for x in chosen_t):
+        # nothing worked: an explanation with no method in it is an error, not a result
+        first = next(x for x in skipped if x.failed and x.position is None)
+        raise InvalidInputError(
+            "Every explanation method failed: "
+            + "; ".join(f"{k}: {v}" for k, v in failed.items())
+            + ".",
+            fix="follow the fix of the first failure ("
+            + first.method
+            + "), or choose other methods with --methods.",
+        )
     settings = {
         "methods": list(chosen_t),
         "metric": None if permutation is None else permutation.metric,
@@ -780,6 +812,19 @@ def explain_model(
         notes=tuple(notes),
         settings=settings,
     )
+
+
+def _failed_methods(skipped: Sequence[Skipped]) -> dict[str, str]:
+    """Methods that failed as a whole (not on one row), by name, with the reason.
+
+    ``"shap (global)"`` counts as ``"shap"`` only when the local SHAP failed too: local
+    values without the global summary are still SHAP that worked.
+    """
+    out: dict[str, str] = {}
+    for x in skipped:
+        if x.failed and x.position is None and x.method != "shap (global)":
+            out.setdefault(x.method, x.reason.removeprefix("failed: "))
+    return out
 
 
 #: The same function under its short name (``afterfit.explain`` itself is the package).

@@ -196,27 +196,51 @@ class QuartileDiscretizer:
         self.maxs: dict[str, np.ndarray] = {}
         self.frequencies: dict[str, np.ndarray] = {}
         for column in columns:
-            values = train[column].to_numpy(dtype=np.float64)
+            every = pd.to_numeric(train[column], errors="coerce").to_numpy(dtype=np.float64)
+            missing = np.isnan(every)
+            values = every[~missing]
+            if len(values) == 0:
+                raise InvalidInputError(
+                    f"The training column {column!r} is missing in every row, so LIME and "
+                    "anchors have no values to perturb it with.",
+                    fix=f"drop the column (CLI: --drop {column}) or pass training rows where "
+                    "it has values.",
+                )
+            # quartiles of the values present; the missing ones are a bin of their own
             edges = np.unique(np.percentile(values, [25, 50, 75]))
             bins = np.searchsorted(edges, values)
             k = len(edges) + 1
             counts = np.bincount(bins, minlength=k).astype(np.float64)
             means = np.array([values[bins == b].mean() if counts[b] else 0.0 for b in range(k)])
             stds = np.array([values[bins == b].std() if counts[b] else 0.0 for b in range(k)])
+            # the last bin is "missing": drawn as NaN, with the training share of NaN (a
+            # zero-probability entry at the end leaves the draws of the other bins as lime's)
+            # (its mean and bounds are placeholders: undiscretize gives NaN there)
             self.edges[column] = edges
-            self.means[column] = means
-            self.stds[column] = stds + _BIN_STD_FLOOR
-            self.mins[column] = np.concatenate([[values.min()], edges])
-            self.maxs[column] = np.concatenate([edges, [values.max()]])
+            self.means[column] = np.append(means, 0.0)
+            self.stds[column] = np.append(stds, 0.0) + _BIN_STD_FLOOR
+            self.mins[column] = np.concatenate([[values.min()], edges, [0.0]])
+            self.maxs[column] = np.concatenate([edges, [values.max()], [0.0]])
+            counts = np.append(counts, float(missing.sum()))
             self.frequencies[column] = counts / counts.sum()
 
+    def missing_bin(self, column: str) -> int:
+        """Index of the bin of missing values (the last one)."""
+        return len(self.edges[column]) + 1
+
     def discretize(self, column: str, values: np.ndarray) -> np.ndarray:
-        """Bin index of each value (``searchsorted(edges, x)``: ``x <= q1`` is bin 0)."""
-        return np.searchsorted(self.edges[column], np.asarray(values, dtype=np.float64))
+        """Bin index of each value (``searchsorted(edges, x)``: ``x <= q1`` is bin 0; a
+        missing value is in :meth:`missing_bin`)."""
+        x = np.asarray(values, dtype=np.float64)
+        bins = np.searchsorted(self.edges[column], x)
+        return np.where(np.isnan(x), self.missing_bin(column), bins)
 
     def rule(self, column: str, bin_index: int) -> str:
-        """The readable rule of a bin, such as ``"petal width <= 0.30"``."""
+        """The readable rule of a bin, such as ``"petal width <= 0.30"`` or
+        ``"income is missing"``."""
         edges = self.edges[column]
+        if bin_index == self.missing_bin(column):
+            return f"{column} is missing"
         if bin_index == 0:
             return f"{column} <= {_fmt(edges[0])}"
         if bin_index == len(edges):
@@ -233,7 +257,9 @@ class QuartileDiscretizer:
         low = (self.mins[column][bins] - means) / stds
         high = (self.maxs[column][bins] - means) / stds
         out = means.copy()
-        draw = low < high
+        missing = bins == self.missing_bin(column)
+        out[missing] = np.nan
+        draw = (low < high) & ~missing
         if draw.any():
             out[draw] = truncnorm.rvs(
                 low[draw], high[draw], loc=means[draw], scale=stds[draw], random_state=rng
@@ -349,6 +375,72 @@ class LimeExplanation:
 # --- the explainer ---------------------------------------------------------------------------
 
 
+#: A text column whose training values are distinct in at least this share of the rows
+#: (and at least :data:`_FREE_TEXT_MIN_ROWS` rows) is free text: drawing "another value" of
+#: it says nothing a reader could use, and an explanation's predicate on it would match one
+#: training row.
+_FREE_TEXT_SHARE = 0.95
+_FREE_TEXT_MIN_ROWS = 20
+
+
+def same_value(values: Any, target: Any) -> np.ndarray:
+    """Whether each value equals ``target``, a missing target matching missing values (NaN
+    never equals itself, so ``==`` alone would call a missing value's category empty)."""
+    values = np.asarray(values, dtype=object)
+    if _is_missing(target):
+        return np.asarray(pd.isna(values), dtype=bool)
+    return np.array([(not _is_missing(v)) and bool(v == target) for v in values], dtype=bool)
+
+
+def as_float(value: Any) -> float:
+    """A cell as a float: NaN for any missing value (``None``, ``pd.NA``, ``NaT``)."""
+    return math.nan if _is_missing(value) else float(value)
+
+
+def _is_missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # an array-like cell
+        return False
+
+
+def category_rule(column: str, value: Any) -> str:
+    """``"region = north"``, or ``"region is missing"``."""
+    return f"{column} is missing" if _is_missing(value) else f"{column} = {value}"
+
+
+def check_perturbable(frame: pd.DataFrame, categorical: Sequence[str], method: str) -> None:
+    """Refuse a column no perturbation can use: free text with (nearly) one value per row.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the column(s) and the fix (``--drop COL``).
+    """
+    n = len(frame)
+    if n < _FREE_TEXT_MIN_ROWS:
+        return
+    bad = []
+    for c in categorical:
+        col = frame[c]
+        if isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(col):
+            continue
+        if pd.api.types.is_datetime64_any_dtype(col):
+            continue  # dates repeat rarely too, but their values are meaningful to draw
+        if col.nunique(dropna=True) >= _FREE_TEXT_SHARE * n:
+            bad.append(str(c))
+    if bad:
+        shown = ", ".join(map(repr, bad[:5])) + (", ..." if len(bad) > 5 else "")
+        drops = " ".join(f"--drop {c}" for c in bad[:5])
+        raise InvalidInputError(
+            f"{method} cannot perturb the text column(s) {shown}: (nearly) every training "
+            "row has its own value (free text or an identifier), so drawing another value "
+            "explains nothing.",
+            fix=f"drop the column(s) from the data ({drops}) if the model does not use them; "
+            f"otherwise leave {method} out of the methods (the other methods still run).",
+        )
+
+
 def _is_categorical_dtype(series: pd.Series) -> bool:
     return not (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series))
 
@@ -400,6 +492,7 @@ class LimeTabular:
         discretize: bool = True,
         kernel_width: float | None = None,
         random_state: int | np.random.Generator | None = 0,
+        _method: str = "LIME",
     ) -> None:
         if train is None:
             raise InvalidInputError(
@@ -443,16 +536,22 @@ class LimeTabular:
         categorical |= {c for c in columns if _is_categorical_dtype(frame[c])}
         numeric = [c for c in columns if c not in categorical]
         for c in numeric:
-            if frame[c].isna().any():
+            if not discretize and frame[c].isna().any():
                 raise InvalidInputError(
-                    f"The training column {c!r} has missing values; LIME cannot compute its "
-                    "quartiles and spread.",
-                    fix="impute or drop the missing values in the training data.",
+                    f"The training column {c!r} has missing values; LIME without "
+                    "discretisation cannot compute its mean and spread.",
+                    fix="keep discretize=True (missing values get a bin of their own), or "
+                    "impute them in the training data.",
                 )
+        check_perturbable(frame, [c for c in columns if c in categorical], _method)
         self.train = frame
         self.columns: list[str] = columns
         self.categorical: list[str] = [c for c in columns if c in categorical]
         self.numeric: list[str] = numeric
+        #: numeric columns with missing values in the training data (a bin of their own)
+        self.with_missing: set[str] = (
+            {c for c in numeric if frame[c].isna().any()} if discretize else set()
+        )
         self.discretize = bool(discretize)
         self.kernel_width = (
             float(kernel_width) if kernel_width is not None else 0.75 * math.sqrt(len(columns))
@@ -513,13 +612,15 @@ class LimeTabular:
         series = series[self.columns]
         for c in self.numeric:
             try:
-                value = float(series[c])
+                value = as_float(series[c])
             except (TypeError, ValueError):
-                value = math.nan
-            if not math.isfinite(value):
+                value = math.inf
+            # a missing value has its own bin when the training column has missing values
+            # (the model was fitted with them); elsewhere it is a number the model never saw
+            if math.isinf(value) or (math.isnan(value) and c not in self.with_missing):
                 raise InvalidInputError(
                     f"The row's value of the numeric column {c!r} is {series[c]!r}; LIME "
-                    "needs a finite number.",
+                    "needs a finite number (the training column has no missing values).",
                     fix="impute the value before explaining the row.",
                 )
         return series
@@ -540,13 +641,13 @@ class LimeTabular:
                 values, freqs = self.categories[c]
                 drawn = values[rng.choice(len(values), size=n, p=freqs)]
                 drawn[0] = row[c]
-                same = np.array([v == row[c] for v in drawn], dtype=np.float64)
+                same = same_value(drawn, row[c]).astype(np.float64)
                 same[0] = 1.0
                 data[:, j] = scaled[:, j] = same
                 inverse[c] = drawn
-                rules.append(f"{c} = {row[c]}")
+                rules.append(category_rule(c, row[c]))
             elif self.discretizer is not None:
-                x0 = float(row[c])
+                x0 = as_float(row[c])
                 b0 = int(self.discretizer.discretize(c, [x0])[0])
                 freqs = self.discretizer.frequencies[c]
                 bins = rng.choice(len(freqs), size=n, p=freqs)
@@ -557,7 +658,7 @@ class LimeTabular:
                 inverse[c] = values
                 rules.append(self.discretizer.rule(c, b0))
             else:
-                x0 = float(row[c])
+                x0 = as_float(row[c])
                 values = rng.normal(0.0, 1.0, size=n) * self.stds[c] + self.means[c]
                 values[0] = x0
                 data[:, j] = scaled[:, j] = (values - self.means[c]) / self.stds[c]

@@ -373,10 +373,34 @@ class Skipped:
     method: str
     position: int | None
     reason: str
+    failed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe fields."""
-        return {"method": self.method, "position": self.position, "reason": self.reason}
+        """JSON-safe fields (``failed``: the method raised, rather than being left out)."""
+        return {
+            "method": self.method,
+            "position": self.position,
+            "reason": self.reason,
+            "failed": bool(self.failed),
+        }
+
+
+def failure(method: str, position: int | None, exc: BaseException) -> Skipped:
+    """A method that raised, as a :class:`Skipped` entry: one failing method must never
+    hide the others, so the caller records it and goes on.
+
+    The reason is afterfit's message (what went wrong and the fix) for afterfit's own
+    errors, else the exception's type and text (a model that raises on perturbed rows).
+    """
+    from afterfit.errors import AfterfitError
+
+    if isinstance(exc, AfterfitError):
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    if len(text) > 600:
+        text = text[:599] + "…"
+    return Skipped(method, position, f"failed: {text}", failed=True)
 
 
 @dataclass(frozen=True, eq=False)
@@ -963,13 +987,19 @@ def _run_rows(
 
     # SHAP
     shap_rows: list[ShapRow | None] = [None] * n
+    sv = None
     if "shap" in methods:
         quiet_shap_import()
         options = dict(shap_options or {})
         options.setdefault("random_state", random_state)
         bg = background
         first = time.perf_counter()
-        sv = shap_values(m, frame.iloc[[0]], background=bg, **options)
+        try:
+            sv = shap_values(m, frame.iloc[[0]], background=bg, **options)
+        except Exception as exc:  # noqa: BLE001 - named in skipped; the other methods go on
+            sv = None
+            skipped.append(failure("shap", None, exc))
+    if "shap" in methods and sv is not None:
         clock.add("shap", time.perf_counter() - first)
         seconds[0]["shap"] = time.perf_counter() - first
         shap_rows[0] = ShapRow.from_shap_values(sv, 0, class_=explained_class[0])
@@ -994,21 +1024,32 @@ def _run_rows(
 
     lime_explainer = anchor_explainer = None
     needs_data = [x for x in ("lime", "anchors") if x in methods]
+    data = None
     if needs_data:
-        data, note = sampling_data(
-            train, fallback, categorical_features=categorical_features, methods=needs_data,
-        )  # fmt: skip
-        if note:
-            notes.append(note)
-        if "lime" in methods:
+        try:
+            data, note = sampling_data(
+                train, fallback, categorical_features=categorical_features, methods=needs_data,
+            )  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - named in skipped; the other methods go on
+            skipped.extend(failure(x, None, exc) for x in needs_data)
+        else:
+            if note:
+                notes.append(note)
+    if data is not None and "lime" in methods:
+        try:
             lime_explainer = LimeTabular(
                 data, categorical_features=categorical_features, random_state=random_state,
                 **dict(lime_options or {}),
             )  # fmt: skip
-        if "anchors" in methods:
+        except Exception as exc:  # noqa: BLE001 - named in skipped; the other methods go on
+            skipped.append(failure("lime", None, exc))
+    if data is not None and "anchors" in methods:
+        try:
             anchor_explainer = AnchorTabular(
                 data, categorical_features=categorical_features, random_state=random_state
             )
+        except Exception as exc:  # noqa: BLE001 - named in skipped; the other methods go on
+            skipped.append(failure("anchors", None, exc))
 
     lime_rows: list[LimeExplanation | None] = [None] * n
     anchor_rows: list[AnchorExplanation | None] = [None] * n
@@ -1035,7 +1076,14 @@ def _run_rows(
                 skipped.append(skip)
                 continue
             start = time.perf_counter()
-            result = run()
+            try:
+                result = run()
+            except Exception as exc:  # noqa: BLE001 - named in skipped; the others go on
+                skip = failure(method, position, exc)
+                row_skips[i].append(skip)
+                skipped.append(skip)
+                clock.add(method, time.perf_counter() - start)
+                continue
             took = time.perf_counter() - start
             clock.add(method, took)
             seconds[i][method] = took

@@ -765,8 +765,31 @@ def shap_values(
             f"{type(est or m).__name__}.",
             fix="pass algorithm='auto' or 'permutation'.",
         )
+    raw_columns = _needs_codes(frame) or _needs_codes(bg)
     if algorithm == "auto":
         chosen = "tree" if kind is not None else "linear" if _is_linear(est) else "permutation"
+        if raw_columns and chosen != "permutation":
+            # shap's tree and linear explainers read a numeric matrix; text, pandas
+            # categories or missing values would have to be encoded first, which is the
+            # model's business (a pipeline, LightGBM's own category handling), not ours.
+            notes.append(
+                f"the {chosen} explainer needs numeric features without missing values; "
+                "used permutation over the raw columns"
+            )
+            chosen = "permutation"
+    if raw_columns and chosen == "kernel":
+        raise InvalidInputError(
+            "algorithm='kernel' summarises the background with k-means, which needs numeric "
+            "features without missing values; X or the background has text, categories or "
+            "missing values.",
+            fix="pass algorithm='auto' or 'permutation' (it draws whole background rows).",
+        )
+    if raw_columns and chosen == "permutation":
+        notes.append(
+            "SHAP ran the permutation explainer over the raw columns: a feature left out of a "
+            "coalition takes its value from a whole background row, so text, categories and "
+            "missing values go to the model as they are"
+        )
 
     result: tuple[np.ndarray, np.ndarray, str, np.ndarray, str] | None = None
     bg_weights: np.ndarray | None = None
@@ -985,9 +1008,13 @@ def _run_model_agnostic(
 ) -> tuple[np.ndarray, np.ndarray, str, np.ndarray, str]:
     """Permutation or kernel explainer on ``predict_scores`` (kernel: on ``summary``, a
     weighted ``shap.kmeans`` summary, when given, else on ``bg``), by chunks of rows."""
-    X = _numeric_matrix(frame, "X")
-    B = _numeric_matrix(bg, "the background")
-    fn = _ModelFunction(m, frame.columns, frame.dtypes, task)
+    codec = _RawCodes(frame, bg) if _needs_codes(frame) or _needs_codes(bg) else None
+    if codec is not None:
+        X, B = codec.encode(frame), codec.encode(bg)
+    else:
+        X = _numeric_matrix(frame, "X")
+        B = _numeric_matrix(bg, "the background")
+    fn = _ModelFunction(m, frame.columns, frame.dtypes, task, codec=codec)
     p = X.shape[1]
     if algorithm == "permutation":
         evals: int | str = (
@@ -1022,16 +1049,82 @@ def _run_model_agnostic(
     return values, base, output, _scores(m, frame, task), "predict_scores"
 
 
+def _needs_codes(frame: pd.DataFrame) -> bool:
+    """Whether ``frame`` cannot go to shap's maskers as a float matrix: a non-numeric (or
+    boolean, or pandas category) column, or a missing value. shap's ``Independent`` masker
+    blends ``x * mask + background * ~mask``, so one NaN would spread to masked cells."""
+    for c in frame.columns:
+        col = frame[c]
+        if (
+            not pd.api.types.is_numeric_dtype(col)
+            or pd.api.types.is_bool_dtype(col)
+            or isinstance(col.dtype, pd.CategoricalDtype)
+            or bool(col.isna().any())
+        ):
+            return True
+    return False
+
+
+class _RawCodes:
+    """Raw columns as integer codes, so shap masks whole values of any type.
+
+    Each column's distinct values among the explained rows and the background (missing
+    values included, as one value) get the codes ``0, 1, ...``; shap's masker then swaps
+    codes, which swaps whole cells, and :meth:`decode` gives the model the original values
+    with their dtypes. Picklable, for the chunks that run in other processes.
+    """
+
+    def __init__(self, frame: pd.DataFrame, bg: pd.DataFrame) -> None:
+        self.columns = list(frame.columns)
+        self.lookup: dict[Any, pd.Series] = {}
+        for c in self.columns:
+            both = pd.concat([frame[c], bg[c]], ignore_index=True)
+            codes, _ = pd.factorize(both, use_na_sentinel=False)
+            first = np.unique(codes, return_index=True)[1]
+            self.lookup[c] = both.iloc[first].reset_index(drop=True)
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        out = np.empty((len(frame), len(self.columns)), dtype=np.float64)
+        for j, c in enumerate(self.columns):
+            lookup = self.lookup[c]
+            both = pd.concat([lookup, frame[c]], ignore_index=True)
+            codes, _ = pd.factorize(both, use_na_sentinel=False)
+            # the lookup's own values come first, so their codes are 0..k-1 in its order
+            out[:, j] = codes[len(lookup) :]
+        return out
+
+    def decode(self, z: np.ndarray) -> pd.DataFrame:
+        z = np.asarray(z, dtype=np.float64)
+        return pd.DataFrame(
+            {
+                c: self.lookup[c].iloc[z[:, j].astype(np.int64)].reset_index(drop=True)
+                for j, c in enumerate(self.columns)
+            },
+            columns=self.columns,
+        )
+
+
 class _ModelFunction:
     """``predict_scores`` on a numeric matrix, as shap calls it (picklable for workers)."""
 
-    def __init__(self, m: Any, columns: pd.Index, dtypes: pd.Series, task: str) -> None:
+    def __init__(
+        self,
+        m: Any,
+        columns: pd.Index,
+        dtypes: pd.Series,
+        task: str,
+        *,
+        codec: _RawCodes | None = None,
+    ) -> None:
         self.m = m
         self.columns = columns
         self.dtypes = dtypes.to_dict()
         self.task = task
+        self.codec = codec
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
+        if self.codec is not None:
+            return _scores(self.m, self.codec.decode(z), self.task)
         table = pd.DataFrame(np.asarray(z, dtype=np.float64), columns=self.columns)
         return _scores(self.m, table.astype(self.dtypes), self.task)
 

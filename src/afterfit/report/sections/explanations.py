@@ -282,7 +282,14 @@ def _row_figure(r: Any) -> Figure:
 
 
 def _findings(expl: Any) -> tuple[Finding, ...]:
-    return tuple(Finding(f.text, "warning", SECTION) for f in expl.flags())
+    out = [Finding(f.text, "warning", SECTION) for f in expl.flags()]
+    # a method that failed is named in the run's summary too, not only in the section
+    failed = getattr(expl, "failed", dict)()
+    out += [
+        Finding(f"explanation method {m} failed (the others ran): {r}", "warning", SECTION)
+        for m, r in failed.items()
+    ]
+    return tuple(out)
 
 
 def explanations_section(expl: Any) -> Section:
@@ -303,7 +310,9 @@ def explanations_section(expl: Any) -> Section:
     """
     blocks: list[Block] = []
     local = expl.local
-    ran = ", ".join(expl.methods) or "none"
+    worked = getattr(expl, "worked", lambda: expl.methods)()
+    failed = getattr(expl, "failed", dict)()
+    ran = ", ".join(worked) or "none"
     blocks.append(
         Note(
             f"Methods: {ran}. {len(local)} row(s) explained: "
@@ -311,6 +320,9 @@ def explanations_section(expl: Any) -> Section:
             + "."
         )
     )
+    # one failing method never hides the others: each is named with its reason
+    for method, reason in failed.items():
+        blocks.append(Note(f"Method {method} failed: {reason}"))
     if expl.permutation is not None:
         blocks.append(_permutation(expl))
     if expl.shap is not None and expl.shap_importance is not None:
@@ -384,7 +396,8 @@ def explanations_section(expl: Any) -> Section:
             Note(
                 "Not run: "
                 + ", ".join(f"{m} ({k} time{'s' if k > 1 else ''})" for m, k in per_method.items())
-                + ". The table says why (the time budget, or a method that does not apply)."
+                + ". The table says why (the time budget, a method that does not apply, or one "
+                "that failed)."
             )
         )
         blocks.append(
@@ -392,7 +405,8 @@ def explanations_section(expl: Any) -> Section:
                 _sid("skipped"),
                 "Work not done",
                 pd.DataFrame(
-                    [s.to_dict() for s in expl.skipped], columns=["method", "position", "reason"]
+                    [s.to_dict() for s in expl.skipped],
+                    columns=["method", "position", "reason", "failed"],
                 ),
             )
         )
