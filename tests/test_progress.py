@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
@@ -264,3 +265,30 @@ def test_quiet_silences_progress(cv_files, tmp_path, terminal):
         code, text = proc.returncode, proc.stdout + proc.stderr
     assert code == 0, text
     assert "cv folds" not in text and "progress" not in text
+
+
+def test_monitor_reports_rows_per_batch():
+    from afterfit.deploy.monitor import monitor
+    from afterfit.deploy.reference import ReferenceStats
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=500), "b": rng.normal(size=500)})
+    ref = ReferenceStats.from_frame(X)
+    log = X.assign(ts=1_767_225_600.0 + np.arange(500.0))
+    seen = []
+    monitor(ref, log, batch_rows=200, progress=seen.append)
+    assert seen == [200, 200, 100]
+
+
+def test_export_reports_each_conversion_and_its_parity(small, tmp_path):
+    pytest.importorskip("skl2onnx")
+    from afterfit.deploy.export import export_model
+
+    X, y = small
+    seen = []
+    result = export_model(LogisticRegression().fit(X, y), X, path=tmp_path / "m.onnx",
+                          progress=lambda *a: seen.append(a))  # fmt: skip
+    assert result.format == "onnx"
+    stage = seen[0][0]
+    assert "float32" in stage and "120 rows" in stage
+    assert seen == [(stage, 0, 2), (stage, 1, 2), (stage, 2, 2)]

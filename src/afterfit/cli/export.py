@@ -31,6 +31,7 @@ from afterfit.cli._app import (
     clear_errors,
     err_console,
     out_console,
+    stage_progress,
 )
 from afterfit.errors import InvalidInputError
 
@@ -142,10 +143,11 @@ def export(
         loaded = load_model(model, trust=trust, trusted_types=trusted_type or [])
         ds = load_dataset(data, target=target, drop=drop or [])
         X = check_features(ds.X, loaded)  # mismatched features stop here, exit 2
-        result = export_model(
-            loaded, X, path=out, prefer=prefer.value, target_opset=opset,
-            tolerance=tolerance, max_rows=max_rows,
-        )  # fmt: skip
+        with stage_progress(quiet, cumulative=True, prefix="export: ") as progress:
+            result = export_model(
+                loaded, X, path=out, prefer=prefer.value, target_opset=opset,
+                tolerance=tolerance, max_rows=max_rows, progress=progress,
+            )  # fmt: skip
         source = {"model": str(model), "data": str(data), "target": target}
         doc = export_document(result, source=source)
         parity_path = out.with_name(out.name + ".parity.json")

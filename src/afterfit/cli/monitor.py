@@ -29,6 +29,7 @@ from afterfit.cli._app import (
     clear_errors,
     err_console,
     out_console,
+    progress_bar,
 )
 
 
@@ -101,20 +102,23 @@ def monitor(
 
         thresholds = DriftThresholds(psi=psi_threshold, p_value=p_value, min_effect=min_effect)
         spec = None if window is None else WindowSpec.parse(window)
-        result = monitor_bundle(
-            bundle,
-            log,
-            window=spec,
-            labels=labels,
-            label_column=label_column,
-            thresholds=thresholds,
-            model_version=model_version,
-            start=start,
-            end=end,
-            n_jobs=jobs,
-            trust=trust,
-            trusted_types=trusted_type or [],
-        )
+        # Rows scanned: the log's length is unknown until read (filters, databases).
+        with progress_bar(0, quiet, "monitor: rows scanned") as progress:
+            result = monitor_bundle(
+                bundle,
+                log,
+                window=spec,
+                labels=labels,
+                label_column=label_column,
+                thresholds=thresholds,
+                model_version=model_version,
+                start=start,
+                end=end,
+                n_jobs=jobs,
+                trust=trust,
+                trusted_types=trusted_type or [],
+                progress=progress,
+            )
         source = {
             "bundle": str(bundle),
             "log": result.source,

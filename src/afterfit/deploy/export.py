@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -457,6 +458,7 @@ def export_model(
     tolerance: float = 1e-5,
     max_rows: int | None = 100_000,
     random_state: int = 0,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> ExportResult:
     """Export ``model`` to ONNX with a parity check on real rows, or to skops.
 
@@ -489,6 +491,9 @@ def export_model(
     random_state : int, default 0
         Seed of that subset.
 
+    progress : callable, optional
+        ``progress(stage, done, total)`` per conversion tried: 1 of 2 once converted,
+        2 of 2 once its parity is measured (see :mod:`afterfit.progress`).
     Returns
     -------
     ExportResult
@@ -566,8 +571,13 @@ def export_model(
                 adapter, raw, kind, skops_path, rows, tolerance, reason, tuple(attempts)
             )
     for precision in _precisions(kind, adapter):
+        stage = f"ONNX ({precision} inputs): convert, parity on {len(rows):,} rows"
+        if progress is not None:
+            progress(stage, 0, 2)
         try:
             onx, layout, converter = _convert(kind, raw, adapter, X_graph, precision, target_opset)
+            if progress is not None:
+                progress(stage, 1, 2)
             meta = _metadata(adapter, X_graph, layout, precision)
             _set_metadata(onx, meta)
             data = onx.SerializeToString()
@@ -600,6 +610,8 @@ def export_model(
                 break  # the other precision cannot help
             continue
         attempts.append({"precision": precision, "parity": parity.to_dict()})
+        if progress is not None:
+            progress(stage, 2, 2)
         if parity.passed:
             from afterfit.io import atomic_write
 

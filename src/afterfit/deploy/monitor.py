@@ -28,7 +28,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -769,6 +769,7 @@ def monitor(
     n_resamples: int = 500,
     random_state: int = 0,
     batch_rows: int = BATCH_ROWS,
+    progress: Callable[..., None] | None = None,
 ) -> MonitorResult:
     """Drift of a prediction log against a reference, per feature, over time windows.
 
@@ -807,6 +808,8 @@ def monitor(
         Seed of the performance intervals.
     batch_rows : int
         Rows per record batch.
+    progress : callable, optional
+        ``progress(rows)`` after each batch is counted (see :mod:`afterfit.progress`).
 
     Returns
     -------
@@ -906,6 +909,8 @@ def monitor(
             m = batch.num_rows
             if m == 0:
                 continue
+            if progress is not None:
+                progress(m)
             ts = None
             if "ts" in present:
                 ts = _as_float(batch.column("ts"))
@@ -1163,7 +1168,9 @@ def monitor_bundle(
     options.setdefault("classes", None if classes is None else list(classes))
     options.setdefault("threshold", getattr(bundle, "threshold", None))
     options.setdefault("positive_class", getattr(bundle, "positive_class", None))
-    result = monitor(reference, log, **options)
+    # The estimates below reread the log with these options; the progress is the scan's.
+    progress = options.pop("progress", None)
+    result = monitor(reference, log, progress=progress, **options)
     model = dict(result.model)
     model.update(
         {"name": getattr(bundle, "name", None), "version": getattr(bundle, "version", None)}
