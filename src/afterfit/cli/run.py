@@ -33,6 +33,11 @@ from afterfit.errors import DataError, InvalidInputError
 #: Options whose values are file paths: relative ones in a config file are resolved
 #: against the file's folder.
 PATH_OPTIONS = ("model", "data", "train", "valid", "out", "history", "images")
+#: Threshold objective parameters passed to RunOptions as they are (None: not given).
+OBJECTIVE_OPTIONS = (
+    "beta", "fp_cost", "fn_cost", "tp_gain", "tn_gain", "min_precision", "min_recall",
+    "positive_rate", "top_k",
+)  # fmt: skip
 DEFAULT_MLFLOW = "sqlite:///mlflow.db"
 
 
@@ -115,8 +120,35 @@ def run(
         typer.Option(help="Slices section: column whose groups fairness metrics compare."),
     ] = None,
     threshold_objective: Annotated[
-        str, typer.Option(help="Objective of the threshold step (f1, youden, cost, ...).")
+        str,
+        typer.Option(
+            help="Objective of the threshold step: f1, fbeta (--beta), youden, "
+            "balanced-accuracy, cost (--fp-cost/--fn-cost, --tp-gain/--tn-gain; multiclass "
+            "--cost-matrix), precision-at (--min-precision), recall-at (--min-recall), "
+            "positive-rate (--positive-rate), top-k (--top-k)."
+        ),
     ] = "f1",
+    beta: Annotated[float | None, typer.Option(help="Beta of F-beta (fbeta).")] = None,
+    fp_cost: Annotated[float | None, typer.Option(help="Cost of a false positive (>= 0).")] = None,
+    fn_cost: Annotated[float | None, typer.Option(help="Cost of a false negative (>= 0).")] = None,
+    tp_gain: Annotated[float | None, typer.Option(help="Gain of a true positive.")] = None,
+    tn_gain: Annotated[float | None, typer.Option(help="Gain of a true negative.")] = None,
+    cost_matrix: Annotated[
+        str | None,
+        typer.Option(
+            help="Costs [true][predicted]: '0,1;5,0', or a CSV/TOML/JSON file of the matrix."
+        ),
+    ] = None,
+    min_precision: Annotated[
+        float | None, typer.Option(help="precision-at: the precision to reach.")
+    ] = None,
+    min_recall: Annotated[
+        float | None, typer.Option(help="recall-at: the recall to reach.")
+    ] = None,
+    positive_rate: Annotated[
+        float | None, typer.Option(help="positive-rate: the share of rows to flag at most.")
+    ] = None,
+    top_k: Annotated[int | None, typer.Option(help="top-k: the rows to flag at most.")] = None,
     explain_methods: Annotated[
         str, typer.Option(help="Explanation methods: permutation,shap,lime,anchors.")
     ] = "permutation,shap,lime",
@@ -195,6 +227,10 @@ def _merge_config(ctx: typer.Context, config: Path | None) -> dict[str, Any]:
             value = [f"{k}={config.parent / v}" for k, v in value.items()]
         if name in ("steps", "explain_methods") and isinstance(value, list):
             value = ",".join(value)
+        if name == "cost_matrix" and isinstance(value, list):
+            value = ";".join(",".join(str(v) for v in row) for row in value)
+        elif name == "cost_matrix" and isinstance(value, str) and Path(value).suffix:
+            value = str(config.parent / value)
         values[name] = value
     return values
 
@@ -276,13 +312,17 @@ def _run(v: dict[str, Any], *, quiet: bool) -> None:
     valid = load_dataset(Path(v["valid"]), target=target, drop=drop) if v["valid"] else None
     others = _others(v.get("compare"), v["trust"], trusted)
     from afterfit.cli._inputs import match_label
+    from afterfit.cli.threshold import read_cost_matrix
 
     options = RunOptions(
         steps=_split(v["steps"]) or RunOptions().steps,
+        require_steps=bool(_split(v["steps"])),
+        threshold_objective=str(v["threshold_objective"]).replace("-", "_"),
+        cost_matrix=read_cost_matrix(v.get("cost_matrix")),
+        **{k: v.get(k) for k in OBJECTIVE_OPTIONS},
         confidence=float(v["confidence"]),
         n_resamples=int(v["n_resamples"]),
         seed=int(v["seed"]),
-        threshold_objective=str(v["threshold_objective"]),
         explain_methods=_split(v["explain_methods"]) or (),
         explain_time_budget=float(v["explain_time_budget"]),
         learning_curve=bool(v["learning_curve"]),

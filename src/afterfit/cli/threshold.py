@@ -71,6 +71,46 @@ def parse_matrix(text: str | None) -> list[list[float]] | None:
     return rows
 
 
+def read_cost_matrix(text: str | None) -> list[list[float]] | None:
+    """``--cost-matrix``: inline (``"0,1;5,0"``) or a file holding the matrix: CSV (one row
+    per true class, no header), JSON (a list of rows) or TOML (``cost_matrix = [[...]]``)."""
+    if text is None:
+        return None
+    path = Path(str(text))
+    if path.suffix.lower() not in (".csv", ".txt", ".json", ".toml"):
+        return parse_matrix(str(text))
+    if not path.is_file():
+        raise InvalidInputError(
+            f"--cost-matrix {path} does not exist.",
+            fix="pass the path of a CSV/JSON/TOML file with the matrix, or the matrix "
+            "inline: '0,1;5,0' (rows true class, columns predicted).",
+        )
+    body = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            import json
+
+            rows = json.loads(body)
+        elif suffix == ".toml":
+            import tomllib
+
+            rows = tomllib.loads(body).get("cost_matrix")
+        else:
+            return parse_matrix(";".join(line for line in body.splitlines() if line.strip()))
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"--cost-matrix {path} cannot be read: {exc}.", fix="fix the file's syntax."
+        ) from None
+    if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+        raise InvalidInputError(
+            f"--cost-matrix {path} holds no list of rows.",
+            fix="JSON: [[0, 1], [5, 0]]; TOML: cost_matrix = [[0, 1], [5, 0]]; CSV: one "
+            "row per line.",
+        )
+    return parse_matrix(";".join(",".join(str(v) for v in r) for r in rows))
+
+
 def _interval(lo: float, hi: float) -> str:
     return f"[{fmt(lo)}, {fmt(hi)}]" if math.isfinite(lo) else ""
 
@@ -157,6 +197,35 @@ def _save_model(result: Any, path: Path, model: Path | None, trust: bool, types:
     return atomic_write(path, lambda tmp: sio.dump(wrapped, tmp))
 
 
+def _operating(
+    result: Any, preds: Any, test_data: Path | None, *, split: str, load: Any, **options: Any
+) -> Any:
+    """The operating point: on ``--test-data``, or (``--split test``) on the rows the
+    threshold was chosen on, with the cross-fitted estimate of the optimism."""
+    from afterfit.thresholds import operating_point
+
+    if test_data is None and split != "test":
+        return None
+    if preds.task != "binary":
+        if test_data is not None:
+            raise InvalidInputError(
+                f"--test-data judges a binary threshold; these predictions are {preds.task}.",
+                fix="leave --test-data out, or evaluate the decisions with afterfit evaluate.",
+            )
+        return None
+    test = preds if test_data is None else load(test_data)
+    if test_data is not None and [str(c) for c in test.classes] != [str(c) for c in preds.classes]:
+        raise InvalidInputError(
+            f"--test-data {test_data} has the classes {list(test.classes)}, the threshold "
+            f"was chosen on {list(preds.classes)}.",
+            fix="pass test rows of the same classes (and the same --pos-label).",
+        )
+    return operating_point(
+        test, result, n_resamples=options["n_resamples"], confidence=options["confidence"],
+        random_state=options["seed"],
+    )  # fmt: skip
+
+
 @app.command()
 def threshold(
     target: Annotated[str, typer.Option(help="Name of the target (true label) column.")],
@@ -194,7 +263,9 @@ def threshold(
     tn_gain: Annotated[float | None, typer.Option(help="Gain of a true negative.")] = None,
     cost_matrix: Annotated[
         str | None,
-        typer.Option(help="Multiclass costs, rows true, columns predicted: '0,1;5,0'."),
+        typer.Option(
+            help="Costs, rows true, columns predicted: '0,1;5,0', or a CSV/JSON/TOML file."
+        ),
     ] = None,
     min_precision: Annotated[
         float | None, typer.Option(help="precision-at: the precision to reach.")
@@ -206,6 +277,13 @@ def threshold(
         float | None, typer.Option(help="positive-rate: the share of rows to flag at most.")
     ] = None,
     top_k: Annotated[int | None, typer.Option(help="top-k: the rows to flag at most.")] = None,
+    test_data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Test rows (with --model: a data file; else saved predictions like "
+            "--predictions): the metrics at the chosen and the default threshold there."
+        ),
+    ] = None,
     split: Annotated[
         SplitOption,
         typer.Option(help="The data given: validation, out-of-fold, or test (optimistic)."),
@@ -239,7 +317,7 @@ def threshold(
         from afterfit.outdir import prepare_out
 
         prepare_out(out, command="threshold", overwrite=overwrite)
-        matrix = parse_matrix(cost_matrix)
+        matrix = read_cost_matrix(cost_matrix)
         if save_model is not None and model is None:
             raise InvalidInputError(
                 "--save-model needs --model: the model the decision rule wraps.",
@@ -264,9 +342,20 @@ def threshold(
                 split=split.value, n_resamples=n_resamples, confidence=confidence,
                 stratify=stratify, random_state=seed, progress=progress,
             )  # fmt: skip
+        operating = _operating(
+            result, preds, test_data, split=split.value, n_resamples=n_resamples,
+            confidence=confidence, seed=seed,
+            load=lambda path: load_predictions(
+                target=target, model=model, data=path if model else None,
+                predictions=None if model else path, score=score, score_kind=score_kind,
+                classes=classes, task=task, pos_label=pos_label, threshold=None,
+                weight=weight, drop=drop or [], trust=trust, trusted_types=trusted_type or [],
+            )[0],
+        )  # fmt: skip
         written = write_threshold_results(
-            result, out, source=source, figures=figures, overwrite=overwrite
-        )
+            result, out, source=source, figures=figures, overwrite=overwrite,
+            operating=operating,
+        )  # fmt: skip
         saved = None
         if save_model is not None:
             saved = _save_model(result, save_model, model, trust, trusted_type or [])
@@ -278,6 +367,8 @@ def threshold(
             _print_per_class(result)
         else:
             _print_cost(result)
+        if operating is not None:
+            out_console.print(operating.summary(), highlight=False, soft_wrap=True)
         if result.warning:
             err_console.print(f"[bold yellow]warning (optimistic):[/] {result.warning}",
                               highlight=False, soft_wrap=True)  # fmt: skip

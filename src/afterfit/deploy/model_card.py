@@ -63,6 +63,29 @@ def metrics_from_results(path: str | Path) -> tuple[list[dict[str, Any]], dict[s
         and all(number(r.get(k)) for k in ("value", "ci_low", "ci_high"))
         and isinstance(r.get("method"), str | None)
     ]
+    facts_op: dict[str, Any] = {}
+    th = doc.get("thresholds")
+    op = th.get("operating_point") if isinstance(th, dict) else None
+    if isinstance(op, dict) and isinstance(op.get("metrics"), list) and number(op.get("threshold")):
+        # The report chose a threshold and judged it on the test rows: the card shows the
+        # threshold metrics there, not at the default (issue 15).
+        at = {
+            r["metric"]: r
+            for r in op["metrics"]
+            if isinstance(r, dict)
+            and isinstance(r.get("metric"), str)
+            and all(number(r.get(k)) for k in ("value", "ci_low", "ci_high"))
+        }
+        rows = [at.get(r["metric"], r) for r in rows]
+        facts_op = {
+            "threshold": op["threshold"],
+            "default_threshold": op.get("default_threshold")
+            if number(op.get("default_threshold"))
+            else None,
+            "chosen_on": op.get("chosen_on") if isinstance(op.get("chosen_on"), str) else None,
+            "threshold_metrics": sorted(at),
+            "optimistic": op.get("optimistic") is True,
+        }
     source = doc.get("source")
     data_name = source.get("data") if isinstance(source, dict) else None
     n_rows = ev.get("n_rows")
@@ -70,6 +93,7 @@ def metrics_from_results(path: str | Path) -> tuple[list[dict[str, Any]], dict[s
         "source": f"report ({Path(path).name})",
         "n_rows": n_rows if isinstance(n_rows, int) and not isinstance(n_rows, bool) else None,
         "data": data_name if isinstance(data_name, str) else None,
+        **facts_op,
     }
     return rows, facts
 
@@ -181,7 +205,30 @@ def model_card(
             _metric_table(metrics),
             "",
         ]
-        if metrics_facts.get("optimistic"):
+        t = metrics_facts.get("threshold")
+        if t is not None:
+            dflt = metrics_facts.get("default_threshold")
+            names = ", ".join(metrics_facts.get("threshold_metrics") or ())
+            out += [
+                f"Threshold metrics ({names}) are at the operating threshold {t:.6g}, chosen "
+                f"on the {metrics_facts.get('chosen_on') or '?'} rows and measured on the "
+                "evaluation rows" + (f" (not at the default {dflt:g})." if dflt is not None
+                                      else "."),
+                "",
+            ]  # fmt: skip
+            if decision.threshold is not None and abs(decision.threshold - t) > 1e-12:
+                out += [
+                    f"**The bundle decides at {decision.threshold:.6g}, not at the report's "
+                    f"threshold {t:.6g}**: its threshold metrics differ from these.",
+                    "",
+                ]
+        if metrics_facts.get("optimistic") and t is not None:
+            out += [
+                "The threshold was chosen on the evaluation rows themselves, so its metrics "
+                "are optimistic (the report gives a cross-fitted estimate).",
+                "",
+            ]
+        elif metrics_facts.get("optimistic"):
             out += [
                 "**These metrics are measured on the training data and are optimistic.** "
                 "Build the bundle with a report (`--report`) or evaluation data for honest "

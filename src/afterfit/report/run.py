@@ -42,6 +42,23 @@ class RunOptions:
     n_resamples: int = 1000
     seed: int = 0
     threshold_objective: str = "f1"
+    #: The threshold objective's parameters (None: not given), as
+    #: :func:`afterfit.select_threshold_predictions` takes them.
+    beta: float | None = None
+    fp_cost: float | None = None
+    fn_cost: float | None = None
+    tp_gain: float | None = None
+    tn_gain: float | None = None
+    min_precision: float | None = None
+    min_recall: float | None = None
+    positive_rate: float | None = None
+    top_k: int | None = None
+    #: Multiclass ``cost``: ``[true][predicted]`` costs (and gains) in class order.
+    cost_matrix: Sequence[Sequence[float]] | None = None
+    gain_matrix: Sequence[Sequence[float]] | None = None
+    #: The steps were named by the user (``--steps``): one that cannot run is an error
+    #: rather than a line under "Steps not run".
+    require_steps: bool = False
     explain_methods: Sequence[str] = ("permutation", "shap", "lime")
     n_repeats: int = 5
     explain_time_budget: float | None = 60.0
@@ -78,6 +95,19 @@ class RunOptions:
                 f"n_resamples must be >= 0; got {self.n_resamples}.",
                 fix="pass 1000 (the default), or 0 for no intervals.",
             )
+        if "thresholds" in self.steps and self.cost_matrix is None and self.gain_matrix is None:
+            from afterfit.thresholds import make_objective
+            from afterfit.thresholds._core import canonical_objective
+
+            # A missing or misplaced objective parameter fails now, not after the
+            # evaluation's bootstrap (the multiclass matrices are checked against the
+            # classes when the step runs).
+            make_objective(
+                canonical_objective(self.threshold_objective), beta=self.beta,
+                fp_cost=self.fp_cost, fn_cost=self.fn_cost, tp_gain=self.tp_gain,
+                tn_gain=self.tn_gain, min_precision=self.min_precision,
+                min_recall=self.min_recall, positive_rate=self.positive_rate, top_k=self.top_k,
+            )  # fmt: skip
 
 
 @dataclass
@@ -183,6 +213,8 @@ def run_report(
             continue
         reason = step.applies(ctx)
         if reason is not None:
+            if options.require_steps:
+                raise _cannot_run(step.name, reason)
             skipped.append(reason)
             continue
         start = time.perf_counter()
@@ -191,6 +223,8 @@ def run_report(
         except AfterfitError as exc:
             if step.name == "evaluation":
                 raise
+            if options.require_steps:
+                raise _cannot_run(step.name, str(exc)) from exc
             skipped.append(f"{step.name}: {exc}")
             continue
         except Exception as exc:
@@ -209,6 +243,17 @@ def run_report(
         else:
             sections.append(section)
     skipped += ctx.skipped
+    operating = ctx.results.get("operating_point")
+    if operating is not None:
+        import dataclasses
+
+        from afterfit.report.sections.thresholds import operating_headline
+
+        sections = [
+            dataclasses.replace(s, headline=operating_headline(s.headline, operating))
+            if s.id == "evaluation" else s
+            for s in sections
+        ]  # fmt: skip
     summary = {
         "task": preds.task,
         "n_rows": preds.n,
@@ -226,6 +271,13 @@ def run_report(
         SCHEMA_NAME, {"report": summary, **{s.id: s.data for s in sections}}, source=source
     )
     return Report(sections, doc, skipped, timings, results=ctx.results)
+
+
+def _cannot_run(step: str, reason: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"step {step!r} was asked for (--steps) but cannot run: {reason}",
+        fix=f"give it what it needs, or leave {step!r} out of --steps.",
+    )
 
 
 def _image_predictions(module: Any, images: Any, **decision: Any) -> Predictions:
@@ -282,7 +334,13 @@ def write_report(
         facts.append(("classes", shown))
     if evaluation.get("positive_label") is not None:
         facts.append(("positive class", evaluation["positive_label"]))
-        facts.append(("threshold", f"{evaluation['threshold']:g}"))
+        op = (report.doc.get("thresholds") or {}).get("operating_point")
+        if op:
+            default = evaluation["threshold"]
+            text = f"{op['threshold']:.4g} (chosen on {op['chosen_on']}; default {default:g})"
+            facts.append(("threshold", text))
+        else:
+            facts.append(("threshold", f"{evaluation['threshold']:g}"))
     source = report.doc.get("source") or {}
     source_text = " · ".join(f"{k}: {v}" for k, v in source.items() if isinstance(v, str))
     report.written = write_page(

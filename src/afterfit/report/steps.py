@@ -107,14 +107,20 @@ def _evaluation(ctx: RunContext) -> Section:
 
 
 def _thresholds_applies(ctx: RunContext) -> str | None:
+    o = ctx.options
+    if ctx.task == "multiclass" and o.threshold_objective == "cost" and o.cost_matrix:
+        return None  # minimum expected cost decisions under the cost matrix
     if ctx.task != "binary":
-        return f"thresholds: the model is {ctx.task}; threshold selection is for binary models."
+        return (
+            f"thresholds: the model is {ctx.task}; threshold selection is for binary models "
+            "(multiclass: pass --threshold-objective cost --cost-matrix FILE)."
+        )
     return None
 
 
 def _thresholds(ctx: RunContext) -> Section:
     from afterfit.report.sections.thresholds import thresholds_section
-    from afterfit.thresholds import select_threshold_predictions
+    from afterfit.thresholds import operating_point, select_threshold_predictions
 
     o = ctx.options
     preds, split = ctx.preds, "test"
@@ -127,6 +133,7 @@ def _thresholds(ctx: RunContext) -> Section:
         selection = select_threshold_predictions(
             preds,
             objective=o.threshold_objective,
+            **objective_parameters(o),
             split=split,
             n_resamples=o.n_resamples,
             confidence=o.confidence,
@@ -134,7 +141,35 @@ def _thresholds(ctx: RunContext) -> Section:
             progress=advance,
         )
     ctx.results["thresholds"] = selection
-    return thresholds_section(selection)
+    if ctx.task != "binary":
+        from afterfit.report.sections.thresholds import cost_decision_section
+
+        return cost_decision_section(selection)
+    # The chosen threshold judged on the test rows (at the default too): what a reader
+    # deploys, not the validation figure it was chosen by.
+    op = operating_point(
+        ctx.preds, selection, default=ctx.results.get("evaluation"),
+        n_resamples=o.n_resamples, confidence=o.confidence, random_state=o.seed,
+    )  # fmt: skip
+    ctx.results["operating_point"] = op
+    return thresholds_section(selection, op)
+
+
+#: The threshold objectives' parameters: RunOptions fields of the same names.
+OBJECTIVE_PARAMETERS = (
+    "beta", "fp_cost", "fn_cost", "tp_gain", "tn_gain", "min_precision", "min_recall",
+    "positive_rate", "top_k", "cost_matrix", "gain_matrix",
+)  # fmt: skip
+
+
+def objective_parameters(options: Any) -> dict[str, Any]:
+    """The threshold objective's parameters the run was given (those not None)."""
+    out = {}
+    for name in OBJECTIVE_PARAMETERS:
+        value = getattr(options, name, None)
+        if value is not None:
+            out[name] = value
+    return out
 
 
 def _calibration_applies(ctx: RunContext) -> str | None:

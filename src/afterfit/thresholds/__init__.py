@@ -19,6 +19,7 @@ Ties in the objective go to the highest threshold.
 from afterfit.thresholds._core import OBJECTIVES, Costs, Objective, make_objective
 from afterfit.thresholds._files import write_threshold_results
 from afterfit.thresholds._models import CostSensitiveModel, ThresholdedModel
+from afterfit.thresholds._operating import OperatingPoint, cross_fitted, operating_point
 from afterfit.thresholds._results import (
     SPLITS,
     CostDecision,
@@ -35,11 +36,14 @@ __all__ = [
     "CostSensitiveModel",
     "Costs",
     "Objective",
+    "OperatingPoint",
     "PerClassThresholds",
     "ThresholdCurve",
     "ThresholdSelection",
     "ThresholdedModel",
+    "cross_fitted",
     "make_objective",
+    "operating_point",
     "select_threshold",
     "select_threshold_predictions",
     "write_threshold_results",

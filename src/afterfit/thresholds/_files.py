@@ -16,9 +16,15 @@ from afterfit.report.files import document, slug, write_folder
 SCHEMA_NAME = "afterfit.threshold"
 
 
-def threshold_document(result: Any, *, source: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The JSON document of one selection (JSON-safe: NaN becomes null)."""
-    return document(SCHEMA_NAME, {"threshold": result.to_dict()}, source=source)
+def threshold_document(
+    result: Any, *, source: dict[str, Any] | None = None, operating: Any = None
+) -> dict[str, Any]:
+    """The JSON document of one selection (JSON-safe: NaN becomes null); ``operating`` (an
+    :class:`~afterfit.thresholds.OperatingPoint`) adds the test metrics at the threshold."""
+    body: dict[str, Any] = {"threshold": result.to_dict()}
+    if operating is not None:
+        body["operating_point"] = operating.to_dict()
+    return document(SCHEMA_NAME, body, source=source)
 
 
 def write_threshold_results(
@@ -28,6 +34,7 @@ def write_threshold_results(
     source: dict[str, Any] | None = None,
     figures: bool = True,
     overwrite: bool = False,
+    operating: Any = None,
 ) -> dict[str, Path]:
     """Write ``threshold.json``, ``tables/*.csv`` and ``figures/*.png`` under ``out``.
 
@@ -36,6 +43,9 @@ def write_threshold_results(
     Per-class thresholds: ``tables/thresholds_per_class.csv`` and one curve table per class
     (``threshold_curve_<class>.csv``), one figure of all curves. Multiclass cost decisions:
     ``tables/cost_decision.csv``, ``tables/cost_confusion_matrix.csv`` and its figure.
+
+    ``operating``: the test metrics at the chosen and the default threshold
+    (``tables/threshold_operating_point.csv``, ``"operating_point"`` in the JSON).
 
     ``out`` must be new, empty or written by afterfit before, unless ``overwrite``; files
     afterfit did not write are kept (:func:`afterfit.outdir.prepare_out`).
@@ -60,7 +70,9 @@ def write_threshold_results(
         tables["threshold_curve"] = result.curve.frame()
         if figures:
             figs["threshold_curve"] = result.plot()
-    doc = threshold_document(result, source=source)
+    if operating is not None:
+        tables["threshold_operating_point"] = operating.frame()
+    doc = threshold_document(result, source=source, operating=operating)
     return write_folder(
         out, "threshold.json", doc, tables, figs, command="threshold", overwrite=overwrite
     )
