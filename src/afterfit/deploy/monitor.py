@@ -570,6 +570,9 @@ class MonitorResult:
     performance: Performance | None = None
     counts: dict[str, tuple[np.ndarray, int, int]] = field(default_factory=dict, repr=False)
     model: dict[str, Any] = field(default_factory=dict)
+    # monitor_estimates.EstimatedPerformance and MultivariateResult (monitor_bundle).
+    estimated: Any = None
+    multivariate: Any = None
 
     @property
     def drifted(self) -> list[str]:
@@ -666,6 +669,8 @@ class MonitorResult:
                 for w in self.windows
             ],
             "performance": None if self.performance is None else self.performance.to_dict(),
+            "estimated_performance": None if self.estimated is None else self.estimated.to_dict(),
+            "multivariate": None if self.multivariate is None else self.multivariate.to_dict(),
         }
 
 
@@ -1144,19 +1149,40 @@ def monitor_bundle(
     *,
     trust: bool = False,
     trusted_types: Sequence[str] = (),
+    estimate: bool = True,
+    assume_calibrated: bool = False,
+    multivariate: bool = False,
+    reference_data: Any = None,
+    multivariate_rows: int | None = None,
     **options: Any,
 ) -> MonitorResult:
-    """:func:`monitor` with the reference, task, classes and threshold of a bundle.
+    """:func:`monitor` with the reference, task, classes and threshold of a bundle, and
+    the estimated performance and multivariate drift of :mod:`afterfit.deploy.monitor_estimates`.
 
     ``bundle`` is a bundle folder or ``.zip`` (loaded and verified with
     :func:`afterfit.deploy.bundle.load_bundle`; a tampered bundle is refused; ``trust``
     and ``trusted_types`` are passed on for a ``.skops`` model) or a loaded bundle.
-    ``options`` are those of :func:`monitor`.
+    ``options`` are those of :func:`monitor`; ``model_version`` defaults to the bundle's
+    version (``"*"``: every version in the log).
+
+    ``estimate``: CBPE per window for classifiers (with the realised metrics beside it
+    when ``labels`` arrived); it needs calibrated probabilities, which a bundle with a
+    calibration map logs; without one a named note stands in its place unless
+    ``assume_calibrated``. ``multivariate``: the domain classifier against
+    ``reference_data`` rows (a table or file), else against the log's first window;
+    ``multivariate_rows`` rows of each side at most (default 20,000).
     """
     if isinstance(bundle, str | os.PathLike):
         from afterfit.deploy.bundle import load_bundle
 
         bundle = load_bundle(bundle, trust=trust, trusted_types=trusted_types)
+    version = options.get("model_version")
+    if version is None:
+        # The log of a server holds the rows of every version it served; the bundle's
+        # own are the ones its reference describes.
+        options["model_version"] = getattr(bundle, "version", None)
+    elif str(version) == "*":
+        options["model_version"] = None
     reference = getattr(bundle, "reference", None)
     if not reference:
         raise InvalidInputError(
@@ -1176,6 +1202,14 @@ def monitor_bundle(
         {"name": getattr(bundle, "name", None), "version": getattr(bundle, "version", None)}
     )
     object.__setattr__(result, "model", model)
+    if estimate or multivariate:
+        from afterfit.deploy.monitor_estimates import add_estimates
+
+        add_estimates(
+            result, bundle, log, options, estimate=estimate,
+            assume_calibrated=assume_calibrated, multivariate=multivariate,
+            reference_data=reference_data, multivariate_rows=multivariate_rows,
+        )  # fmt: skip
     return result
 
 
