@@ -819,3 +819,8 @@ def test_only_types_outside_the_accepted_sets_still_need_a_flag():
     assert types_needing_trust(["afterfit.thresholds._core.costs"]) == [
         "afterfit.thresholds._core.costs"
     ]
+
+
+def test_models_without_validated_types_accept_none(tmp_path):
+    model = load_model(_dump(LogisticRegression().fit(X, Y_CLASS), tmp_path / "lr.skops"))
+    assert model.accepted_types == ()

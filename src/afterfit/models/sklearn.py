@@ -157,6 +157,10 @@ class SklearnModel:
         Expected dtype per feature, when the estimator records them (XGBoost).
     input_dtype : None
         Estimators take frames, not a single typed matrix.
+    accepted_types : tuple of str
+        For a model read by :func:`~afterfit.models.load_model` from a skops file: the
+        scikit-learn internal types (trees, neighbour trees...) it was allowed to hold
+        after validation (:mod:`afterfit.models.skops_checks`); empty otherwise.
 
     Examples
     --------
@@ -167,6 +171,8 @@ class SklearnModel:
     >>> model.task, model.predict_scores(X).shape
     ('multiclass', (150, 3))
     """
+
+    accepted_types: tuple[str, ...] = ()
 
     def __init__(
         self,
