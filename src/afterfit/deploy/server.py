@@ -801,8 +801,10 @@ def _in_thread(parse: Any, chunks: list[bytes], *limits: int) -> Any:
     """``parse(body, *limits)`` for a worker thread. A refusal is raised without its
     traceback: the frames would keep what was parsed so far (up to ``max_batch_rows``
     records) alive until the event loop drops the exception, and free it there."""
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    chunks.clear()  # the request is done with them: one copy of the body is enough
     try:
-        return parse(chunks[0] if len(chunks) == 1 else b"".join(chunks), *limits)
+        return parse(body, *limits)
     except RequestError as exc:
         refusal = exc
     raise refusal.with_traceback(None)
