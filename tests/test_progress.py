@@ -292,3 +292,36 @@ def test_export_reports_each_conversion_and_its_parity(small, tmp_path):
     stage = seen[0][0]
     assert "float32" in stage and "120 rows" in stage
     assert seen == [(stage, 0, 2), (stage, 1, 2), (stage, 2, 2)]
+
+
+# --- the selection commands' words -------------------------------------------------------
+
+
+def test_a_wrong_space_name_lists_the_pipeline_s_nested_parameters():
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from afterfit.errors import InvalidInputError
+    from afterfit.selection.spaces import resolve_space
+
+    pipe = Pipeline([("sc", StandardScaler()), ("lr", LogisticRegression())])
+    for wrong, meant in [("lr__c", "'lr__C'"), ("C", "'lr__C'"), ("lr__max_iterations", None)]:
+        with pytest.raises(InvalidInputError) as info:
+            resolve_space({wrong: {"type": "float", "low": 0.1, "high": 1.0}}, pipe)
+        text = str(info.value)
+        listed = text.split("include: ")[1]
+        assert "lr__C" in listed and "lr__max_iter" in listed and "sc__with_mean" in listed
+        assert "steps" not in listed.split(".")[0].split(", ")  # a step is not a setting
+        if meant:
+            assert f"Did you mean {meant}" in text
+
+
+def test_tune_help_calls_data_the_training_data():
+    from typer.testing import CliRunner
+
+    import afterfit.cli.tune  # noqa: F401
+    from afterfit.cli._app import app
+
+    text = CliRunner().invoke(app, ["tune", "--help"], env={"COLUMNS": "200"}).output
+    line = next(x for x in text.splitlines() if "--data" in x)
+    assert "Training data" in line and "Test data" not in line

@@ -9,9 +9,9 @@ A space file holds one table per parameter::
     high = 100.0
     log = true          # optional: sample on a log scale (low > 0)
 
-    [penalty]
+    [l1_ratio]          # LogisticRegression(solver="saga"): 0 is l2, 1 is l1
     type = "categorical"
-    choices = ["l2", "l1"]
+    choices = [0.0, 1.0]
 
     [clf__max_depth]    # a pipeline's step parameter: <step>__<param>
     type = "int"
@@ -333,7 +333,7 @@ def resolve_space(space: Any, estimator: Any) -> SearchSpace:
 
 def _build(spec: dict[str, Any], estimator: Any, *, source: str) -> SearchSpace:
     try:
-        known = set(estimator.get_params(deep=True))
+        known = dict(estimator.get_params(deep=True))
     except Exception as exc:
         raise InvalidInputError(
             f"The model, a {type(estimator).__name__}, has no get_params(): afterfit tunes "
@@ -361,11 +361,31 @@ def _number(name: str, key: str, value: Any) -> float:
     return value
 
 
-def _param(name: str, table: Any, known: set[str], owner: str) -> Param:
+def _tunable(known: Mapping[str, Any]) -> list[str]:
+    """The names worth listing: every setting, nested ones (``lr__C``) included, but not
+    the steps themselves (an estimator, a list of steps), which no search samples."""
+
+    def is_step(value: Any) -> bool:
+        if hasattr(value, "get_params"):
+            return True
+        return isinstance(value, list | tuple) and any(
+            isinstance(v, tuple) and len(v) >= 2 and hasattr(v[1], "get_params") for v in value
+        )
+
+    return sorted((k for k, v in known.items() if not is_step(v)), key=lambda k: (k.count("__"), k))
+
+
+def _param(name: str, table: Any, known: Mapping[str, Any], owner: str) -> Param:
     if name not in known:
+        import difflib
+
         close = sorted(k for k in known if k.split("__")[-1] == name.split("__")[-1])
+        close += [c for c in difflib.get_close_matches(name, list(known), n=3) if c not in close]
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        shown = ", ".join(sorted(k for k in known if "__" not in k)[:25])
+        tunable = _tunable(known)
+        shown = ", ".join(tunable[:60]) + (
+            f" (and {len(tunable) - 60} more)" if len(tunable) > 60 else ""
+        )
         raise InvalidInputError(
             f"Search space parameter '{name}' is not a parameter of the {owner}.{hint} Its "
             f"parameters include: {shown}.",
