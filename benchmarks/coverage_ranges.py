@@ -17,8 +17,11 @@ those that do not (it must be 0).
 Binary (as ``coverage_simulation.py``, binormal, with calibrated probabilities so that log
 loss and Brier score have a truth): ``n_pos = 0.4 n`` positives with a score ~ N(mu, 1),
 negatives ~ N(0, 1); the probability is ``P(y = 1 | score)``, thresholded at 0.5. The
-class counts are fixed, as the stratified bootstrap assumes. Scenarios: ``mu = 1``
-(AUC 0.76), ``AUC 0.98`` and ``accuracy 0.99`` (mu chosen so). True values:
+class counts are fixed, as the stratified bootstrap assumes; ``--iid`` draws each row's
+class instead (a random test sample), the design Wilson's interval assumes: with fixed
+counts the variance of an accuracy is smaller than binomial and Wilson over-covers.
+Scenarios: ``mu = 1`` (AUC 0.76), ``AUC 0.98`` and ``accuracy 0.99`` (mu chosen so). True
+values:
 
 * TPR = Phi(mu - t), TNR = Phi(t) at the score threshold t where the probability is 0.5;
   accuracy, precision, balanced accuracy, F1, F2, MCC and Cohen's kappa from the
@@ -48,6 +51,8 @@ from scipy.special import expit, ndtr, ndtri
 from scipy.stats import norm
 
 from afterfit.evaluation import evaluate_predictions
+from afterfit.metrics.binary import BinarySuite
+from afterfit.metrics.intervals import analytic_intervals
 from afterfit.metrics.ranges import bounds
 
 CONFIDENCE = 0.95
@@ -128,8 +133,11 @@ def mu_for_accuracy(target: float, pi: float = PREVALENCE) -> float:
     return optimize.brentq(lambda m: binary_truth(m, pi)["accuracy"] - target, 0.5, 8.0)
 
 
-def draw_binary(rng: np.random.Generator, n: int, mu: float, pi: float = PREVALENCE):
-    n_pos = round(pi * n)
+def draw_binary(
+    rng: np.random.Generator, n: int, mu: float, pi: float = PREVALENCE, iid: bool = False
+):
+    """``round(pi n)`` positives, or (``iid``) each row positive with probability ``pi``."""
+    n_pos = int(rng.binomial(n, pi)) if iid else round(pi * n)
     y = np.zeros(n, dtype=np.int64)
     y[:n_pos] = 1
     s = rng.standard_normal(n)
@@ -170,6 +178,7 @@ class Scenario:
     task: str
     name: str
     parameter: float  # mu (binary) or the noise sd (regression)
+    iid: bool = False  # binary: class counts drawn too (default: fixed, as stratified)
 
     def truth(self) -> dict[str, float]:
         if self.task == "binary":
@@ -178,15 +187,16 @@ class Scenario:
 
     def draw(self, rng: np.random.Generator, n: int):
         if self.task == "binary":
-            return draw_binary(rng, n, self.parameter)
+            return draw_binary(rng, n, self.parameter, iid=self.iid)
         return draw_regression(rng, n, self.parameter)
 
 
-def scenarios() -> list[Scenario]:
+def scenarios(iid: bool = False) -> list[Scenario]:
+    tag = ", iid" if iid else ""
     return [
-        Scenario("binary", "mu=1 (AUC 0.76)", 1.0),
-        Scenario("binary", "AUC 0.98", math.sqrt(2) * float(ndtri(0.98))),
-        Scenario("binary", "accuracy 0.99", mu_for_accuracy(0.99)),
+        Scenario("binary", f"mu=1 (AUC 0.76){tag}", 1.0, iid),
+        Scenario("binary", f"AUC 0.98{tag}", math.sqrt(2) * float(ndtri(0.98)), iid),
+        Scenario("binary", f"accuracy 0.99{tag}", mu_for_accuracy(0.99), iid),
         Scenario("regression", "R2 0.5", 1.0),
         Scenario("regression", "R2 0.99", math.sqrt(1 / 0.99 - 1)),
     ]
@@ -239,8 +249,14 @@ def simulate(
     seed: int = 20261207,
     metrics: tuple[str, ...] | None = None,
     ci: str = "auto",
+    analytic_only: bool = False,
 ) -> Cell:
-    """R seeded replicates of ``scenario`` at ``n`` rows, evaluated with ``ci``."""
+    """R seeded replicates of ``scenario`` at ``n`` rows, evaluated with ``ci``.
+
+    ``analytic_only`` (binary): only the Wilson and DeLong intervals, straight from
+    :func:`afterfit.metrics.intervals.analytic_intervals` (what ``evaluate`` uses for
+    them), without the bootstrap of the rest: the cheap part, for the test suite.
+    """
     names = metrics or (BINARY_METRICS if scenario.task == "binary" else REGRESSION_METRICS)
     truth = scenario.truth()
     low = {m: np.full(reps, np.nan) for m in names}
@@ -253,6 +269,13 @@ def simulate(
             rng = np.random.default_rng(np.random.SeedSequence([seed, n, r]))
             y, s = scenario.draw(rng, n)
             task = scenario.task
+            if analytic_only:
+                suite = BinarySuite(y, s, threshold=0.5, probabilities=True)
+                found = analytic_intervals(suite, CONFIDENCE)
+                for m in names:
+                    low[m][r], high[m][r], method = found[(m, None)]
+                    methods[m][method] = methods[m].get(method, 0) + 1
+                continue
             ev = evaluate_predictions(
                 y, s, task=task, ci=ci, n_resamples=n_resamples, confidence=CONFIDENCE,
                 random_state=r, **({"threshold": 0.5} if task == "binary" else {}),
@@ -271,6 +294,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="*", default=list(SIZES), help="row counts")
     parser.add_argument("--only", choices=("binary", "regression"), default=None)
     parser.add_argument("--seed", type=int, default=20261207)
+    parser.add_argument(
+        "--iid", action="store_true",
+        help="binary: draw the class of each row (default: fixed class counts)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     print(
@@ -281,7 +308,7 @@ def main() -> None:
     header = ("scenario", "n", "metric", "truth", "coverage", "SE", "cov|CI", "miss low",
               "miss high", "no CI", "out", "width", "method", "")  # fmt: skip
     rows, misses = [], []
-    for sc in scenarios():
+    for sc in scenarios(args.iid):
         if args.only and sc.task != args.only:
             continue
         for n in args.n:
