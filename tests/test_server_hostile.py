@@ -649,13 +649,17 @@ def test_connections_over_the_limit_are_refused_with_503(bundles):
     app = create_app(bundles["cancer"])
     with guarded(app, header_timeout_s=5, body_timeout_s=5, max_connections=4) as (base, port):
         held = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
-        time.sleep(0.2)
+        for s in held:  # busy: each in the middle of its headers
+            s.sendall(b"GET /health HTTP/1.1\r\n")
+        time.sleep(0.3)
         extra = socket.create_connection(("127.0.0.1", port))
         data, _ = _read_all(extra, 5)
         assert data.startswith(b"HTTP/1.1 503") and b"retry-after: 1" in data
         assert b"limit of 4 connections" in data
         extra.close()
-        for s in held:
+        for s in held:  # they are served once they finish
+            s.sendall(b"Host: x\r\n\r\n")
+            assert s.recv(65536).startswith(b"HTTP/1.1 200")
             s.close()
         time.sleep(0.3)
         with httpx.Client(base_url=base) as client:  # room again once they are gone
@@ -666,7 +670,54 @@ def test_connections_over_the_limit_are_refused_with_503(bundles):
         for s in samples
         if s.name == "afterfit_connections_closed_total"
     }
-    assert closed["over_limit"] == 1
+    assert closed["over_limit"] == 1 and closed["idle_closed"] == 0
+
+
+def _health_on(sock: socket.socket) -> bytes:
+    """One GET /health on ``sock``, its whole answer read."""
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    while not data.endswith(b'{"status":"ok"}'):
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    return data
+
+
+def test_idle_connections_make_room_under_the_limit(bundles):
+    app = create_app(bundles["cancer"])
+    with guarded(app, header_timeout_s=5, body_timeout_s=5, max_connections=4) as (base, port):
+        # two kept alive after a request, two that never sent a byte: all four idle
+        kept = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+        for s in kept:
+            assert _health_on(s).startswith(b"HTTP/1.1 200")
+        silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+        time.sleep(0.3)
+        fresh = []
+        for _ in range(3):  # new clients get in (and stay): an idle one goes each time
+            s = socket.create_connection(("127.0.0.1", port))
+            assert _health_on(s).startswith(b"HTTP/1.1 200")
+            fresh.append(s)
+            time.sleep(0.1)
+        gone = 0
+        for s in kept + silent + fresh:
+            s.settimeout(0.3)
+            try:
+                gone += s.recv(1) == b""  # closed by the server
+            except ConnectionResetError:
+                gone += 1
+            except TimeoutError:
+                pass
+            s.close()
+        time.sleep(0.2)
+        with httpx.Client(base_url=base) as client:
+            samples = _metrics(client)
+    closed = {
+        s.labels["reason"]: s.value
+        for s in samples
+        if s.name == "afterfit_connections_closed_total"
+    }
+    assert closed["over_limit"] == 0 and closed["idle_closed"] >= 3 and gone >= 3
 
 
 def test_cli_refuses_bad_guard_options_with_exit_2(bundles):

@@ -178,8 +178,9 @@ def serve(
     max_connections: Annotated[
         int,
         typer.Option(
-            help="Open connections at most (per worker); beyond, new ones get 503 with "
-            "Retry-After and are closed. Keep it under the file descriptor limit (ulimit -n).",
+            help="Open connections at most (per worker). At the limit an idle one is closed "
+            "to make room; if none is idle, new ones get 503 with Retry-After. Keep it under "
+            "the file descriptor limit (ulimit -n).",
             min=1,
         ),
     ] = 1000,

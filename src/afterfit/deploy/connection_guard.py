@@ -12,8 +12,10 @@ process' file descriptors. :class:`GuardedH11Protocol` is uvicorn's h11 protocol
 - a body deadline: the whole body must arrive within ``body_timeout_s`` of the headers;
 - a write deadline: a client that stops reading its answer (the server's send buffer full)
   is disconnected after ``body_timeout_s``, instead of holding the request task forever;
-- a connection limit: beyond ``max_connections`` open connections, a new one is answered
-  503 with ``Retry-After`` and closed before its request is read.
+- a connection limit: beyond ``max_connections`` open connections, an idle one (a
+  keep-alive connection between requests, or one that has sent nothing yet) is closed to
+  make room; when none is idle, the new one is answered 503 with ``Retry-After`` and
+  closed before its request is read. Idle connections cannot crowd out requests.
 
 A client over a deadline gets ``408 Request Timeout`` (when it sent anything) and the
 connection is closed; a request task waiting for that body sees the client disconnect.
@@ -110,7 +112,7 @@ class GuardedH11Protocol(H11Protocol):
         self._phase: str | None = None
         self._since = time.perf_counter()
         self._bytes_seen = False
-        if len(self.connections) > self.max_connections:
+        if len(self.connections) > self.max_connections and not self._evict_idle():
             # Refused before its request is read: the file descriptor is released at once.
             transport.write(
                 _raw_answer(
@@ -163,6 +165,27 @@ class GuardedH11Protocol(H11Protocol):
         if not self.transport.is_closing():
             self.transport.abort()  # nothing more can be written to it anyway
             self._count("write_timeout")
+
+    # -- the connection limit -------------------------------------------------------------
+    def _idle(self) -> bool:
+        """Between requests (or before the first) with nothing of a request received."""
+        cycle = self.cycle
+        return (
+            (cycle is None or cycle.response_complete)
+            and self.conn.their_state is h11.IDLE
+            and not self.transport.is_closing()
+            and not self.conn.trailing_data[0]
+        )
+
+    def _evict_idle(self) -> bool:
+        """Close one idle connection to make room for this one; False when none is."""
+        for other in list(self.connections):
+            if other is not self and isinstance(other, GuardedH11Protocol) and other._idle():
+                other._cancel()
+                other.timeout_keep_alive_handler()  # uvicorn's own way to close an idle one
+                self._count("idle_closed")
+                return True
+        return False
 
     # -- the deadlines --------------------------------------------------------------------
     def _advance(self) -> None:

@@ -6,7 +6,8 @@ Exported families (``GET /metrics``)::
     afterfit_requests_total{route,method,status}     requests answered
     afterfit_connections_closed_total{reason}        connections the server closed:
                                                      header_timeout, body_timeout,
-                                                     write_timeout, over_limit
+                                                     write_timeout, idle_closed (to make
+                                                     room under the limit), over_limit
     afterfit_request_errors_total{route,status}      4xx and 5xx answers
     afterfit_request_latency_seconds{route}          histogram of time in the server
     afterfit_predicted_rows_total                    rows predicted
@@ -39,7 +40,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: counted as "other", so a scanner cannot create one time series per made-up method.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 #: Why the server closed a connection itself (a fixed label set, as for methods).
-CLOSE_REASONS = ("header_timeout", "body_timeout", "write_timeout", "over_limit")
+CLOSE_REASONS = ("header_timeout", "body_timeout", "write_timeout", "idle_closed", "over_limit")
 
 _LATENCY_BUCKETS = (
     0.0005,
@@ -147,8 +148,8 @@ class ServerMetrics:
             "afterfit_connections_closed",
             "Connections the server closed itself: a client too slow to send its request "
             "line and headers (header_timeout) or its body (body_timeout), one that stopped "
-            "reading its answer (write_timeout), or a connection over the connection limit "
-            "(over_limit).",
+            "reading its answer (write_timeout), an idle one closed to make room under the "
+            "connection limit (idle_closed), or a new one refused over it (over_limit).",
             ["reason"],
             registry=r,
         )
