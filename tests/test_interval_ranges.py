@@ -133,6 +133,10 @@ def test_t_interval_by_hand_on_each_scale():
     )
     # No range: the plain mean ± q se.
     assert t_interval(5.0, 1.0, q, (-INF, INF)) == (3.0, 7.0, "identity")
+    # A mean on the edge (values outside the range): no transform, clipped, and said.
+    assert t_interval(1.0, 0.1, q, (0.0, 1.0)) == (pytest.approx(0.8), 1.0, "clipped")
+    s = corrected_t_stats([1.2, 0.9, 1.0], 10, 5, metric="accuracy")
+    assert s.high == 1.0 and s.method.endswith("clipped to the metric's range")
 
 
 @settings(max_examples=200, deadline=None)

@@ -167,9 +167,9 @@ def t_interval(
     -------
     low, high : float
     scale : str
-        ``"logit"``, ``"log"``, ``"log(1 - x)"`` or ``"identity"`` (no finite limit, or a
-        mean outside the open range, where no transform exists; then the interval is
-        clipped).
+        ``"logit"``, ``"log"``, ``"log(1 - x)"``, ``"identity"`` (no finite limit), or
+        ``"clipped"``: a mean on (or past) an edge, where no transform exists, so the plain
+        interval is clipped to the range.
 
     Examples
     --------
@@ -185,7 +185,7 @@ def t_interval(
     inside = lo < mean < hi
     if scale == "identity" or not inside:
         low, high = clip(mean - half, mean + half, limits)
-        return low, high, "identity"
+        return low, high, "identity" if scale == "identity" else "clipped"
     if scale == "logit":
         u = (mean - lo) / (hi - lo)
         centre = math.log(u / (1 - u))

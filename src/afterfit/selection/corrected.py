@@ -180,7 +180,9 @@ def corrected_t_stats(
     low, high, scale = t_interval(mean, se, q, limits)
     naive_low, naive_high, _ = t_interval(mean, naive_se, q, limits)
     method = "corrected resampled t (Nadeau-Bengio)"
-    if scale != "identity":
+    if scale == "clipped":  # a mean on an edge with spread: values outside the range
+        method += ", clipped to the metric's range"
+    elif scale != "identity":
         method += f", {scale} scale"
     return CorrectedT(
         mean, sd, se, naive_se, low, high, naive_low, naive_high, t, p, df, J, ratio,
