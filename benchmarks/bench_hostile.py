@@ -397,6 +397,7 @@ async def attack(port: int, pid: int, args: argparse.Namespace, records, request
 
 def run(args: argparse.Namespace) -> dict:
     """Start the server, attack it, stop it; the figures (see the module docstring)."""
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="afterfit-hostile-") as tmp:
         root = Path(tmp)
         bundle, records = build_bundle(root)
@@ -426,6 +427,7 @@ def run(args: argparse.Namespace) -> dict:
             ).fetchone()[0]
         result["server_stderr"] = (root / "server.err").read_text(errors="replace")[-2000:]
         result["bomb_bytes"] = len(requests[0][3])
+    result["load_average"] = (load_before, os.getloadavg()[0])
     return result
 
 
@@ -473,6 +475,10 @@ def report(result: dict, args: argparse.Namespace) -> bool:
         f"afterfit serve under attack for {result['elapsed_s']:.1f} s: {args.slow} slow clients, "
         f"{args.requests} requests at concurrency {args.concurrency}, hostile bodies x"
         f"{args.repeats} (Arrow bomb: {result['bomb_bytes']:,} bytes -> 1.1 GiB)"
+    )
+    print(
+        f"  machine: {os.cpu_count()} CPUs, load average {result['load_average'][0]:.1f} before, "
+        f"{result['load_average'][1]:.1f} after (the client runs on the same CPUs)"
     )
     print(f"  requests answered           {stats['answered']:>10,}")
     print(f"  load requests not 200       {stats['load_failed']:>10,}")
