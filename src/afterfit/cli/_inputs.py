@@ -29,6 +29,7 @@ def load_predictions(
     drop: list[str],
     trust: bool,
     trusted_types: list[str],
+    model_name: str | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     from afterfit.data import load_dataset
     from afterfit.predictions import Predictions
@@ -69,6 +70,12 @@ def load_predictions(
             fix="add --score proba (binary/regression), or one --score per class.",
         )
     ds = load_dataset(predictions, target=target)
+    from afterfit.selection.cv_files import model_rows
+
+    # A file of several models' out-of-fold rows: one model's rows, or a clear refusal.
+    rows = model_rows(ds.X, model_name, source=str(predictions))
+    if rows is not None:
+        ds = type(ds)(ds.X.loc[rows].reset_index(drop=True), ds.y[rows], ds.target, ds.source)
     missing = [c for c in score if c not in ds.X.columns]
     if missing:
         raise InvalidInputError(
@@ -89,7 +96,10 @@ def load_predictions(
         sample_weight=sample_weight, scores_are_probabilities=probabilities,
         threshold=threshold,
     )  # fmt: skip
-    return preds, {"predictions": str(predictions), "target": target, "score": score}
+    source = {"predictions": str(predictions), "target": target, "score": score}
+    if model_name is not None:
+        source["model_name"] = model_name
+    return preds, source
 
 
 def weight_column(path: Path, column: str) -> Any:

@@ -12,7 +12,8 @@ Two uses::
         fits the map on the calibration split, then measures the model before and after on
         the held-out --data (never the calibration split), with paired intervals of the
         differences; --save-model writes the calibrated model as a .skops file that
-        ``afterfit evaluate`` and ``afterfit.load_model`` load without --trust.
+        ``afterfit evaluate`` and ``afterfit.load_model`` load without --trust (an
+        existing file only with --overwrite, checked before any work; an input never).
 
 Writes under --out (atomically): ``calibration.json``, ``tables/calibration_*.csv`` and
 ``figures/calibration_*.png``. The keys of calibration.json::
@@ -156,6 +157,15 @@ def _check_options(
         )
 
 
+def _not_pooled(frame: Any, path: Path) -> None:
+    """Refuse an out-of-fold file of several models (afterfit cv --compare): a calibration
+    map fitted to pooled scores of different models calibrates none of them."""
+    if "n_folds" in frame.columns:
+        from afterfit.selection.cv_files import model_rows
+
+        model_rows(frame, None, source=str(path))
+
+
 @app.command()
 def calibrate(
     model: Annotated[
@@ -181,7 +191,11 @@ def calibrate(
         ),
     ] = None,
     save_model: Annotated[
-        Path | None, typer.Option(help="Save the calibrated model here (.skops).")
+        Path | None,
+        typer.Option(
+            help="Save the calibrated model here (.skops). An existing file needs "
+            "--overwrite; an input file is never replaced."
+        ),
     ] = None,
     out: Annotated[
         Path, typer.Option(help="Folder for calibration.json, tables and figures.")
@@ -219,6 +233,11 @@ def calibrate(
 
         prepare_out(out, command="calibrate", overwrite=overwrite)
         _check_options(data, calibration_data, method, save_model)
+        if save_model is not None:
+            from afterfit.outdir import prepare_file
+
+            inputs = {"--model": model, "--data": data, "--calibration-data": calibration_data}
+            prepare_file(save_model, overwrite=overwrite, inputs=inputs, option="--save-model")
         from afterfit.calibration import (
             calibrate as fit_map,
         )
@@ -240,6 +259,7 @@ def calibrate(
             )
         columns = [*(drop or []), *([weight] if weight else [])]
         test = load_dataset(data, target=target, drop=columns)
+        _not_pooled(test.X, data)
         test_w = weight_column(data, weight) if weight else None
         options: dict[str, Any] = {
             "n_bins": n_bins,
@@ -276,6 +296,7 @@ def calibrate(
                                             **options)  # fmt: skip
             if calibration_data is not None:
                 cal = load_dataset(calibration_data, target=target, drop=columns)
+                _not_pooled(cal.X, calibration_data)
                 cal_w = weight_column(calibration_data, weight) if weight else None
                 chosen = (method or MethodOption.sigmoid).value
                 fitted = fit_map(loaded, cal.X, cal.y, method=chosen, sample_weight=cal_w)

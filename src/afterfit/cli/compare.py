@@ -374,6 +374,25 @@ def _run(
                   "target": target}  # fmt: skip
         return comparison, source
 
+    from afterfit.selection.cv_files import model_names, oof_predictions_by_model
+
+    ds = load_dataset(predictions, target=target)
+    if len(model_names(ds.X)) > 1:
+        # An out-of-fold file of several models (afterfit cv --compare): one block of
+        # rows per model, compared row by row; --score would pool the blocks.
+        if score:
+            raise InvalidInputError(
+                f"{predictions} holds the rows of several models in its 'model' column; "
+                "--score would pool them.",
+                fix=f"leave --score out: afterfit compare --predictions {predictions} "
+                f"--target {target} compares the file's models on their common rows.",
+            )
+        preds = oof_predictions_by_model(ds.X, ds.y, source=str(predictions),
+                                         pos_label=pos_label)  # fmt: skip
+        comparison = compare_predictions(preds, threshold=threshold, progress=progress,
+                                         **options)  # fmt: skip
+        return comparison, {"predictions": str(predictions), "target": target,
+                            "models": list(preds)}  # fmt: skip
     if not score:
         raise InvalidInputError(
             "--predictions needs --score: one NAME=COLUMN per model.",
@@ -381,7 +400,6 @@ def _run(
             "--classes).",
         )
     columns = _score_columns(score)
-    ds = load_dataset(predictions, target=target)
     wanted = [c for cols in columns.values() for c in cols]
     missing = [c for c in dict.fromkeys(wanted) if c not in ds.X.columns]
     if missing:

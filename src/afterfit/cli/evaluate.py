@@ -60,6 +60,13 @@ def evaluate(
         Path | None,
         typer.Option(help="Saved predictions (CSV or Parquet) to evaluate without a model."),
     ] = None,
+    model_name: Annotated[
+        str | None,
+        typer.Option(
+            help="With --predictions holding several models (a 'model' column, as "
+            "afterfit cv --compare writes): the model whose rows to use."
+        ),
+    ] = None,
     score: Annotated[
         list[str] | None,
         typer.Option(
@@ -106,7 +113,7 @@ def evaluate(
             target=target, model=model, data=data, predictions=predictions, score=score,
             score_kind=score_kind, classes=classes, task=task, pos_label=pos_label,
             threshold=threshold, weight=weight, drop=drop or [], trust=trust,
-            trusted_types=trusted_type or [],
+            trusted_types=trusted_type or [], model_name=model_name,
         )  # fmt: skip
         from afterfit.evaluation import evaluate_predictions
         from afterfit.report.files import write_results

@@ -238,6 +238,13 @@ def threshold(
         Path | None,
         typer.Option(help="Saved predictions (CSV or Parquet), instead of a model."),
     ] = None,
+    model_name: Annotated[
+        str | None,
+        typer.Option(
+            help="With --predictions holding several models (a 'model' column, as "
+            "afterfit cv --compare writes): the model whose rows to use."
+        ),
+    ] = None,
     score: Annotated[
         list[str] | None,
         typer.Option(help="With --predictions: the score column; one per class (multiclass)."),
@@ -298,7 +305,10 @@ def threshold(
     overwrite: OverwriteOpt = False,
     save_model: Annotated[
         Path | None,
-        typer.Option(help="Write the model with the chosen threshold here (.skops)."),
+        typer.Option(
+            help="Write the model with the chosen threshold here (.skops). An existing "
+            "file needs --overwrite; an input file is never replaced."
+        ),
     ] = None,
     confidence: Annotated[float, typer.Option(help="Confidence level of intervals.")] = 0.95,
     n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples (0: no intervals).")] = 1000,
@@ -323,11 +333,19 @@ def threshold(
                 "--save-model needs --model: the model the decision rule wraps.",
                 fix="pass --model model.skops (with --data), or leave --save-model out.",
             )
+        if save_model is not None:
+            from afterfit.outdir import prepare_file
+
+            inputs = {
+                "--model": model, "--data": data, "--predictions": predictions,
+                "--test-data": test_data, "--cost-matrix": cost_matrix,
+            }  # fmt: skip
+            prepare_file(save_model, overwrite=overwrite, inputs=inputs, option="--save-model")
         preds, source = load_predictions(
             target=target, model=model, data=data, predictions=predictions, score=score,
             score_kind=score_kind, classes=classes, task=task, pos_label=pos_label,
             threshold=None, weight=weight, drop=drop or [], trust=trust,
-            trusted_types=trusted_type or [],
+            trusted_types=trusted_type or [], model_name=model_name,
         )  # fmt: skip
         from afterfit.thresholds import select_threshold_predictions, write_threshold_results
 
@@ -350,6 +368,7 @@ def threshold(
                 predictions=None if model else path, score=score, score_kind=score_kind,
                 classes=classes, task=task, pos_label=pos_label, threshold=None,
                 weight=weight, drop=drop or [], trust=trust, trusted_types=trusted_type or [],
+                model_name=model_name,
             )[0],
         )  # fmt: skip
         written = write_threshold_results(
