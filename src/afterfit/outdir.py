@@ -25,6 +25,17 @@ every afterfit file present, so an interrupted publish never orphans a file. A k
 leaves its staging folder behind; the next run into the same target removes it, and only
 such folders: named like a staging folder *and* holding afterfit's marker of a process that
 is gone.
+
+Output files (``export --out model.onnx``, ``--save-model``, ``predict --out``) follow one
+rule too, :func:`prepare_file`, checked before any work is done:
+
+- a file that exists is refused, naming it, unless ``overwrite`` (``--overwrite``): a single
+  file carries no marker, so afterfit cannot tell its own earlier file from the user's;
+- a path that is one of the command's input files (the same path, a link to it, or a hard
+  link: the same inode), or lies inside an input folder (a bundle), is refused always, even
+  with ``overwrite``, naming both: the run would destroy what it reads;
+- the file is then written atomically (:func:`afterfit.io.atomic_write`): an interrupted
+  run leaves the old file or the new one.
 """
 
 from __future__ import annotations
@@ -36,7 +47,7 @@ import os
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -48,6 +59,7 @@ __all__ = [
     "Staging",
     "adopt",
     "owned_files",
+    "prepare_file",
     "prepare_out",
     "read_marker",
     "remove_stale_staging",
@@ -183,6 +195,106 @@ def prepare_out(
         if others:
             raise _foreign_error(out, others)
     return target
+
+
+#: A command's inputs by option name: a path, several paths (repeated options) or None.
+Inputs = Mapping[str, str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None]
+
+
+def prepare_file(
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    inputs: Inputs | None = None,
+    option: str = "--out",
+) -> Path:
+    """Check that a command may write the single file ``path`` (see the module docstring).
+
+    Parameters
+    ----------
+    path : path
+        The file to write.
+    overwrite : bool, default False
+        Allow replacing an existing file (``--overwrite``).
+    inputs : mapping of str to path, list of paths or None, optional
+        The command's inputs by option name (``{"--model": "model.skops", "--data": ...}``):
+        ``path`` may never be one of them, nor lie inside one that is a folder, even with
+        ``overwrite``. None values are skipped.
+    option : str, default "--out"
+        What names ``path`` in the messages: the option (``"--save-model"``) or words.
+
+    Returns
+    -------
+    Path
+        ``path`` as a path.
+
+    Raises
+    ------
+    InvalidInputError
+        ``path`` is a folder, is (or lies inside) an input, or exists without ``overwrite``.
+
+    Examples
+    --------
+    >>> prepare_file("model.onnx", inputs={"--model": "model.skops"})  # doctest: +SKIP
+    PosixPath('model.onnx')
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise InvalidInputError(
+            f"{option} '{path}' is a folder; it names a file to write.",
+            fix="pass a file path, not a folder.",
+        )
+    for label, source in _input_paths(inputs):
+        if _same_file(target, source):
+            raise InvalidInputError(
+                f"{option} '{path}' is the input {label} '{source}' (the same file); writing "
+                "it would destroy what the command reads, so afterfit refuses it even with "
+                "--overwrite.",
+                fix="write to another file name.",
+            )
+        if _inside(target, source):
+            raise InvalidInputError(
+                f"{option} '{path}' lies inside the input {label} '{source}'; afterfit never "
+                "writes into what a command reads, even with --overwrite.",
+                fix=f"write to a file outside '{source}'.",
+            )
+    if os.path.lexists(target) and not overwrite:
+        raise InvalidInputError(
+            f"{option} '{path}' exists already; afterfit replaces an existing file only "
+            "when asked to, so that nothing of yours is lost.",
+            fix="choose a new file name, or pass --overwrite (overwrite=True) to replace it.",
+        )
+    return target
+
+
+def _input_paths(inputs: Inputs | None) -> Iterator[tuple[str, Path]]:
+    for label, value in (inputs or {}).items():
+        if value is None:
+            continue
+        values = [value] if isinstance(value, str | os.PathLike) else list(value)
+        for v in values:
+            if v is not None:
+                yield label, Path(v)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one file: the same path, a link, or the same inode."""
+    try:
+        if os.path.samefile(a, b):
+            return True
+    except OSError:
+        pass  # one of them does not exist (yet): compare the paths
+    # A dangling link or a missing input: the paths themselves, links resolved, decide.
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def _inside(a: Path, folder: Path) -> bool:
+    """Whether the file ``a`` lies inside the existing folder ``folder``."""
+    if not folder.is_dir():
+        return False
+    real = Path(os.path.realpath(a))
+    top = os.path.realpath(folder)
+    return any(os.path.normcase(str(p)) == os.path.normcase(top) for p in real.parents)
 
 
 def adopt(folder: str | Path, *, command: str, files: Iterable[str]) -> None:

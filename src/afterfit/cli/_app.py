@@ -212,7 +212,8 @@ OverwriteOpt = Annotated[
         help="Write into an --out folder that holds files afterfit did not write. Those "
         "files are kept (a file of yours named like one afterfit writes stops the command, "
         "naming it); afterfit replaces only the files its marker (.afterfit.json) lists. "
-        "Without it, --out must be new, empty or a folder afterfit wrote.",
+        "Without it, --out must be new, empty or a folder afterfit wrote. Also replace an "
+        "existing output file (--save-model, a file --out); an input file is never replaced.",
     ),
 ]
 

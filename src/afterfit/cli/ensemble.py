@@ -18,7 +18,8 @@ interval on ``--test`` when given, else on cross-fitted rows (the output says wh
 
 Writes ``results.json`` (key ``ensemble``, and ``comparison``), ``tables/*.csv`` and
 ``index.html`` (Ensemble and Model comparison sections) under ``--out``; ``--save-model``
-writes the ensemble as a .skops file that ``afterfit`` loads without ``--trust``.
+writes the ensemble as a .skops file that ``afterfit`` loads without ``--trust`` (an
+existing file only with ``--overwrite``, checked before any work; an input file never).
 """
 
 from __future__ import annotations
@@ -121,7 +122,12 @@ def ensemble(
     overwrite: OverwriteOpt = False,
     save_model: Annotated[
         Path | None,
-        typer.Option("--save-model", "--save", help="Save the ensemble here (.skops)."),
+        typer.Option(
+            "--save-model",
+            "--save",
+            help="Save the ensemble here (.skops). An existing file needs --overwrite; an "
+            "input file is never replaced.",
+        ),
     ] = None,
     figures: Annotated[bool, typer.Option(help="Write PNG figures.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
@@ -143,6 +149,16 @@ def ensemble(
                 "skops, which loads without running code.",
                 fix="pass --save-model ensemble.skops.",
             )
+        if save_model is not None:
+            from afterfit.cli.compare import _model_files
+            from afterfit.outdir import prepare_file
+
+            inputs = {
+                "--model": list(_model_files(model or []).values()),
+                "--base": list(_model_files(base or []).values()),
+                "--data": data, "--train": train, "--test": test,
+            }  # fmt: skip
+            prepare_file(save_model, overwrite=overwrite, inputs=inputs, option="--save-model")
         shown = stage_progress(quiet, cumulative=True, prefix="ensemble: ")
         with shown as progress:
             result, source = _run(

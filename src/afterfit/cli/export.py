@@ -3,11 +3,14 @@
 ::
 
     afterfit export --model model.skops --data valid.parquet --target y --out model.onnx \\
-                    [--prefer onnx|skops] [--tolerance 1e-5] [--trust]
+                    [--prefer onnx|skops] [--tolerance 1e-5] [--trust] [--overwrite]
 
 Prints the parity table (rows, max abs diff, label agreement, pass/fail) and writes the
 model (``model.onnx``, or ``model.skops`` beside it when ONNX is not possible, saying why)
-and ``<out>.parity.json``, each atomically; nothing is written on bad input.
+and ``<out>.parity.json``, each atomically; nothing is written on bad input. An existing
+file is replaced only with ``--overwrite``, and an input file never
+(:func:`afterfit.outdir.prepare_file`): ``--out`` and ``<out>.parity.json`` are checked
+before any work, the skops fallback when ONNX turns out impossible.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from afterfit.cli._app import (
     DataOpt,
     DropOpt,
     ModelOpt,
+    OverwriteOpt,
     TrustedTypeOpt,
     TrustOpt,
     app,
@@ -86,7 +90,8 @@ def export(
         Path,
         typer.Option(
             help="The file to write: model.onnx (a skops fallback goes beside it as "
-            "model.skops), or model.skops for skops only."
+            "model.skops), or model.skops for skops only. An existing file needs "
+            "--overwrite; an input file is never replaced."
         ),
     ],
     model: ModelOpt = None,
@@ -106,13 +111,15 @@ def export(
     drop: DropOpt = None,
     trust: TrustOpt = False,
     trusted_type: TrustedTypeOpt = None,
+    overwrite: OverwriteOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
     """Export a model to ONNX and check it against the original on real rows (maximum
     probability difference and label agreement); a model ONNX cannot hold is written
     with skops instead, and the output says why.
 
-    Writes --out (or the .skops file beside it) and <out>.parity.json.
+    Writes --out (or the .skops file beside it) and <out>.parity.json; an existing file
+    is replaced only with --overwrite, and never --model or --data.
     """
     with clear_errors(quiet=quiet):
         if model is None or data is None:
@@ -139,6 +146,15 @@ def export(
         from afterfit.deploy.export import export_document, export_model
         from afterfit.io import atomic_write_text
         from afterfit.models import load_model
+        from afterfit.outdir import prepare_file
+
+        # Every file this run surely writes is checked before any work (the skops
+        # fallback, written only when ONNX is impossible, by export_model when it is).
+        inputs = {"--model": model, "--data": data}
+        written = out.with_suffix(".skops") if prefer == PreferOption.skops else out
+        parity_path = out.with_name(out.name + ".parity.json")
+        prepare_file(written, overwrite=overwrite, inputs=inputs)
+        prepare_file(parity_path, overwrite=overwrite, inputs=inputs, option="The parity file")
 
         loaded = load_model(model, trust=trust, trusted_types=trusted_type or [])
         ds = load_dataset(data, target=target, drop=drop or [])
@@ -147,10 +163,10 @@ def export(
             result = export_model(
                 loaded, X, path=out, prefer=prefer.value, target_opset=opset,
                 tolerance=tolerance, max_rows=max_rows, progress=progress,
+                overwrite=overwrite, inputs=inputs,
             )  # fmt: skip
         source = {"model": str(model), "data": str(data), "target": target}
         doc = export_document(result, source=source)
-        parity_path = out.with_name(out.name + ".parity.json")
         atomic_write_text(parity_path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
         if not quiet:
             _print_table(result)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from afterfit.cli._app import (
+    OverwriteOpt,
     TrustedTypeOpt,
     TrustOpt,
     app,
@@ -31,7 +32,13 @@ def _rows_progress(total: int | None, quiet: bool) -> Iterator[Any]:
 def predict(
     bundle: Annotated[Path, typer.Argument(help="The bundle folder (or .zip).")],
     data: Annotated[Path, typer.Argument(help="Rows to predict: Parquet or CSV.")],
-    out: Annotated[Path, typer.Option(help="Predictions file: .parquet or .csv.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Predictions file: .parquet or .csv. An existing file needs --overwrite; "
+            "DATA and BUNDLE are never replaced."
+        ),
+    ],
     chunk_rows: Annotated[
         int, typer.Option(help="Rows read, validated and predicted at a time.")
     ] = 100_000,
@@ -44,6 +51,7 @@ def predict(
     ] = None,
     trust: TrustOpt = False,
     trusted_type: TrustedTypeOpt = None,
+    overwrite: OverwriteOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
     """Predict every row of DATA with BUNDLE, streaming in chunks.
@@ -51,9 +59,13 @@ def predict(
     Each chunk is checked against the bundle's input schema. The output (input --keep
     columns, proba_<class> per class and decision; or prediction) is written to a
     temporary file renamed at the end: a bad row stops the run (exit code 2, naming the
-    row, counted from 0 without the header) and leaves no output.
+    row, counted from 0 without the header) and leaves no output. An existing --out is
+    replaced only with --overwrite (checked before any work), and never DATA or BUNDLE.
     """
     with clear_errors(quiet=quiet):
+        from afterfit.outdir import prepare_file
+
+        prepare_file(out, overwrite=overwrite, inputs={"DATA": data, "BUNDLE": bundle})
         from afterfit.deploy.batch import count_rows, predict_file
         from afterfit.deploy.bundle import load_bundle
 

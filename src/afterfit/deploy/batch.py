@@ -357,6 +357,7 @@ def predict_file(
         An unreadable input.
     """
     from afterfit.io import atomic_write
+    from afterfit.outdir import prepare_file
 
     if not isinstance(chunk_rows, int) or isinstance(chunk_rows, bool) or chunk_rows < 1:
         raise InvalidInputError(
@@ -366,11 +367,9 @@ def predict_file(
     out = Path(out)
     out_kind = _kind(out, OUTPUT_EXTENSIONS, "output")
     source = Path(source)
-    if out.resolve() == source.resolve():
-        raise InvalidInputError(
-            f"The output '{out}' is the input file.",
-            fix="write the predictions to another file (--out preds.parquet).",
-        )
+    # The input is never the output, be it the same path, a link or a hard link to it
+    # (``afterfit predict`` also refuses an existing --out without --overwrite).
+    prepare_file(out, overwrite=True, inputs={"source": source}, option="The output")
     keep = list(dict.fromkeys(keep))
     start = time.perf_counter()
     state = {"rows": 0, "chunks": 0, "columns": []}

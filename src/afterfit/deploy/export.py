@@ -17,6 +17,7 @@ why.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -31,6 +32,7 @@ import pandas as pd
 from afterfit.errors import InvalidInputError, ModelError
 from afterfit.jsonsafe import number, scalar
 from afterfit.models.base import Model
+from afterfit.outdir import Inputs, prepare_file
 
 __all__ = [
     "METADATA_KEY",
@@ -459,6 +461,8 @@ def export_model(
     max_rows: int | None = 100_000,
     random_state: int = 0,
     progress: Callable[[str, int, int], None] | None = None,
+    overwrite: bool = True,
+    inputs: Inputs | None = None,
 ) -> ExportResult:
     """Export ``model`` to ONNX with a parity check on real rows, or to skops.
 
@@ -494,6 +498,15 @@ def export_model(
     progress : callable, optional
         ``progress(stage, done, total)`` per conversion tried: 1 of 2 once converted,
         2 of 2 once its parity is measured (see :mod:`afterfit.progress`).
+    overwrite : bool, default True
+        Replace an existing file at the path written. ``afterfit export`` passes False
+        unless ``--overwrite``: the file asked for is checked before any work, a skops
+        fallback beside it when ONNX turns out impossible (before anything is written).
+    inputs : mapping, optional
+        The files the export reads, by name (``{"--model": "model.skops"}``): the file
+        written may never be one of them, even with ``overwrite``
+        (:func:`afterfit.outdir.prepare_file`).
+
     Returns
     -------
     ExportResult
@@ -501,7 +514,8 @@ def export_model(
     Raises
     ------
     InvalidInputError
-        Bad arguments: empty ``X_sample``, a path not ending in ``.onnx``/``.skops``.
+        Bad arguments: empty ``X_sample``, a path not ending in ``.onnx``/``.skops``; a
+        file to write that exists (without ``overwrite``) or is one of ``inputs``.
     ModelError
         The model cannot be used, or neither ONNX nor skops can hold it (a torch module
         that the ONNX exporter rejects).
@@ -519,6 +533,14 @@ def export_model(
     onnx_path, skops_path = _check_paths(path, prefer)
     if Path(path).suffix.lower() == ".skops":
         prefer = "skops"  # a .skops path asks for skops: never write a .onnx beside it
+
+    def may_write(target: Path, what: str) -> Path:
+        return prepare_file(target, overwrite=overwrite, inputs=inputs, option=what)
+
+    # The file asked for is checked now, before any work; the skops fallback only when
+    # ONNX turns out impossible: `--model model.skops --out model.onnx` is the usual call,
+    # and its fallback would be the model itself.
+    may_write(skops_path if prefer == "skops" else onnx_path, "The output file")
     if not (isinstance(tolerance, int | float) and math.isfinite(tolerance) and tolerance >= 0):
         raise InvalidInputError(
             f"The argument 'tolerance' must be a non-negative number; received {tolerance!r}.",
@@ -553,6 +575,7 @@ def export_model(
                 fix="use the .onnx file as it is.",
             )
         return _skops_result(adapter, raw, kind, skops_path, rows, tolerance, None, ())
+    fallback = functools.partial(may_write, skops_path, "The skops fallback")
 
     attempts: list[dict[str, Any]] = []
     reason: str | None = None
@@ -567,6 +590,7 @@ def export_model(
                 "unsupported estimator)"
             )
             attempts.append({"precision": None, "error": reason})
+            _may_fall_back(fallback, reason)
             return _skops_result(
                 adapter, raw, kind, skops_path, rows, tolerance, reason, tuple(attempts)
             )
@@ -632,7 +656,20 @@ def export_model(
             fix="check that the module runs on a 2-D float tensor and uses operators the "
             "ONNX exporter supports; save its state_dict for PyTorch instead.",
         )
+    _may_fall_back(fallback, reason)
     return _skops_result(adapter, raw, kind, skops_path, rows, tolerance, reason, tuple(attempts))
+
+
+def _may_fall_back(check: Callable[[], Path], reason: str | None) -> None:
+    """Check the skops fallback file, saying why it is needed when it may not be written."""
+    try:
+        check()
+    except InvalidInputError as exc:
+        raise InvalidInputError(
+            f"ONNX is not possible ({reason}), and {exc.problem[0].lower()}{exc.problem[1:]}",
+            fix=f"{exc.fix} The fallback is named after the output (suffix .skops): "
+            "another name, such as --out exported.onnx, gives another fallback.",
+        ) from None
 
 
 def _pct(value: float | None) -> str:
