@@ -10,6 +10,7 @@ from __future__ import annotations
 from afterfit.cli import (
     bundle,  # noqa: F401  (registers the command)
     calibrate,  # noqa: F401  (registers the command)
+    check,  # noqa: F401  (registers the command)
     compare,  # noqa: F401  (registers the command)
     cv,  # noqa: F401  (registers the command)
     ensemble,  # noqa: F401  (registers the command)
