@@ -8,6 +8,10 @@
    bundle (ONNX with a parity check, input schema, threshold, drift reference, model card,
    manifest; ``bundle/breast-cancer-1.0/``) and ``afterfit predict`` scores the test rows
    from the bundle in chunks (``demo-data/predictions.parquet``).
+   ``afterfit check`` then gates the report as a CI pipeline would: one rule that holds
+   (ROC AUC's lower interval end above 0.9) and one that fails (precision at the operating
+   threshold judged on its lower end, not its estimate), with JUnit XML and a Markdown
+   summary in ``demo-data/``; the demo shows both verdicts and goes on.
 3. A small convolutional network on scikit-learn's 8x8 digits images, saved as a state
    dict (loaded without unpickling code); ``afterfit run --images`` writes its report, with
    saliency maps and their faithfulness and sanity checks, to ``report-digits/``.
@@ -66,6 +70,22 @@ def tabular() -> int:
     return afterfit(args)
 
 
+def gate() -> int:
+    """The quality gate on the demo report: exit 1 (a rule fails) is the expected outcome."""
+    args = ["check", "--results", str(REPORT / "results.json"),
+            "--rule", "roc_auc >= 0.9", "--rule", "thresholds.precision >= 0.99",
+            "--junit", str(DATA / "gate.xml"), "--markdown", str(DATA / "gate.md")]  # fmt: skip
+    code = afterfit(args)
+    if code == 1:
+        print(
+            "The gate failed on purpose: precision at the operating threshold is judged on "
+            "its interval's lower end. In CI that exit code 1 stops the pipeline; the demo "
+            "goes on."
+        )
+        return 0
+    return code or 1  # both rules holding would mean the demo no longer shows a failure
+
+
 def deployment() -> int:
     """Cross-validate the demo model, bundle it for serving and predict from the bundle."""
     model = str(DATA / "model.skops")
@@ -101,7 +121,7 @@ def images() -> int:
 
 
 def main() -> int:
-    code = tabular() or deployment() or images()
+    code = tabular() or gate() or deployment() or images()
     if code == 0:
         for report in (REPORT, CV, DIGITS_REPORT):
             print(f"Open {(ROOT / report / 'index.html').as_uri()} in a browser (works offline).")

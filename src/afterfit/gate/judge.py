@@ -150,11 +150,13 @@ def _interval_verdict(rule: Rule, row: dict[str, Any], where: str = "") -> Verdi
         judged, how = value, "estimate (no interval available)"
     ci = f" [{_fmt(lo)}, {_fmt(hi)}]" if math.isfinite(lo) and math.isfinite(hi) else ""
     method = row.get("method")
+    holds = rule.holds(judged)
     evidence = (
         f"{where}{rule.metric} {_fmt(value)}{ci}" + (f" ({method})" if method else "")
-        + f"; judged on the {how}: {_fmt(judged)} {rule.op} {rule.bound:g}"
+        + f"; judged on the {how}: {_fmt(judged)} {'meets' if holds else 'misses'} "
+        f"{rule.op} {rule.bound:g}"
     )  # fmt: skip
-    return Verdict(rule, rule.holds(judged), judged, value, lo, hi, evidence)
+    return Verdict(rule, holds, judged, value, lo, hi, evidence)
 
 
 def judge(rule: Rule, doc: dict[str, Any], comparison: Any = None, alpha: float = 0.05) -> Verdict:
