@@ -114,7 +114,8 @@ def _check_same_features(models: dict[str, Any]) -> None:
 
 
 def _ci(low: float, high: float) -> str:
-    return f"{fmt(low)}–{fmt(high)}" if math.isfinite(low) and math.isfinite(high) else "—"
+    # Brackets, not a dash: "-0.0126–-0.0001" reads as a subtraction (issue 15).
+    return f"[{fmt(low)}, {fmt(high)}]" if math.isfinite(low) and math.isfinite(high) else "—"
 
 
 def _print(results: dict[str, Any], comparison: Any) -> None:

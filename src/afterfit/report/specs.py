@@ -58,9 +58,20 @@ def layout(
         "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12},
         "colorway": OKABE_ITO,
         "showlegend": legend,
-        "legend": {"orientation": "h", "y": -0.2},
-        "xaxis": {"title": {"text": x or ""}, "gridcolor": "rgba(127,127,127,0.25)"},
-        "yaxis": {"title": {"text": y or ""}, "gridcolor": "rgba(127,127,127,0.25)"},
+        # Below the plot, hanging from its top edge: with plotly's automatic anchor a
+        # legend at y < 1/3 hangs from its bottom and covers the curves (issue 15).
+        "legend": {"orientation": "h", "y": -0.18, "yanchor": "top", "x": 0, "xanchor": "left"},
+        # automargin: long category labels (drift features, model names) are not cut.
+        "xaxis": {
+            "title": {"text": x or ""},
+            "gridcolor": "rgba(127,127,127,0.25)",
+            "automargin": True,
+        },
+        "yaxis": {
+            "title": {"text": y or ""},
+            "gridcolor": "rgba(127,127,127,0.25)",
+            "automargin": True,
+        },
     }
     if square:
         out["xaxis"]["range"] = [-0.01, 1.01]

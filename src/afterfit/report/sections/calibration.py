@@ -60,7 +60,8 @@ def reliability_spec(curve: Any) -> dict[str, Any]:
         "side": "right",
         "showgrid": False,
         "title": {"text": "rows"},
-        "tickformat": "~s",
+        # Three significant digits: "~s" alone printed ticks like "28.3491k".
+        "tickformat": ".3~s",
         "rangemode": "tozero",
     }
     return {"data": [hist, specs.diagonal("perfect calibration"), trace], "layout": layout}
