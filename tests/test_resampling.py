@@ -490,12 +490,13 @@ def test_evaluate_and_thresholds_on_large_data_say_m_out_of_n():
     sel = select_threshold_predictions(y, s, objective="positive_rate", positive_rate=0.3,
                                        n_resamples=40, random_state=0)  # fmt: skip
     row = sel.metrics.frame().set_index("metric").loc["recall"]
-    assert row["method"] == f"stratified bootstrap percentile, m-out-of-n (m={LARGE_N:,})"
+    # Thresholds resample every row through the per-class counts of score bins (issue 16;
+    # tests/test_threshold_interval_grouped.py), never a rescaled subsample.
+    assert row["method"].startswith("stratified bootstrap percentile, grouped counts in ")
     assert sel.ci[0] <= sel.threshold <= sel.ci[1]
-    # An argmax threshold (F1) resamples every row: its subsampled interval under-covers.
     f1 = select_threshold_predictions(y, s, n_resamples=20, random_state=0)
     row = f1.metrics.frame().set_index("metric").loc["recall"]
-    assert row["method"] == "stratified bootstrap percentile"
+    assert "m-out-of-n" not in row["method"] and "grouped counts" in row["method"]
 
 
 def test_calibration_and_threshold_suites_restricted_to_rows():

@@ -320,3 +320,25 @@ def keep_shape_points(
     keep[:-1] |= change[1:]
     keep[-1] = True
     return np.flatnonzero(keep)
+
+
+def quantile_group_ends(
+    total: np.ndarray, max_groups: int, keep: np.ndarray | None = None
+) -> np.ndarray:
+    """The tie groups that end each bin when groups are merged into about ``max_groups``
+    bins of equal row weight, ascending; every group when there are no more than that.
+
+    ``total`` is the cumulative weight through each group (1-D, as
+    :meth:`RankedScores.counts_at_ends` gives it). Bins are unions of whole tie groups, so
+    a bin boundary is always a candidate threshold; the groups in ``keep`` end a bin
+    whatever the quantiles say (the chosen threshold's cut stays exact), and the last
+    group always ends one.
+    """
+    d = total.size
+    if d <= max_groups:
+        return np.arange(d)
+    targets = total[-1] * np.arange(1, max_groups) / max_groups
+    ends = np.searchsorted(total, targets, side="left")
+    extra = [d - 1] if keep is None else [d - 1, *np.asarray(keep).ravel().tolist()]
+    ends = np.union1d(ends, np.asarray(extra, dtype=ends.dtype))
+    return ends[(ends >= 0) & (ends < d)]

@@ -163,11 +163,16 @@ class BootstrapDraws:
     stratified: bool
     subsample: int | None = None
     acceleration_scale: float = 1.0
+    #: With :func:`bootstrap_grouped` over merged score bins: how many bins (None: the
+    #: groups were the tie groups themselves, so the resampling was exact).
+    bins: int | None = None
 
     def method(self, kind: str) -> str:
         """The text of an interval's method: ``"stratified bootstrap BCa"``..."""
         tag = "stratified " if self.stratified else ""
         size = f", m-out-of-n (m={self.subsample:,})" if self.subsample else ""
+        if self.bins:
+            size += f", grouped counts in {self.bins:,} score bins"
         return f"{tag}bootstrap {kind}{size}"
 
 
@@ -244,6 +249,89 @@ def bootstrap(
     replicates = {k: np.concatenate(v) for k, v in parts.items()}
     jack = grouped_jackknife(suite) if jackknife else None
     return BootstrapDraws(point, replicates, jack, n_resamples, strata is not None)
+
+
+class GroupedSuite(Protocol):
+    """What :func:`bootstrap_grouped` needs: per-class counts of rows in each score group,
+    and every metric as a function of a batch of such counts."""
+
+    @property
+    def cells(self) -> np.ndarray: ...  # (K, G) row counts of class k in group g
+
+    @property
+    def bins(self) -> int | None: ...  # groups merged into bins: how many (else None)
+
+    def compute_cells(self, C: np.ndarray) -> dict[MetricKey, np.ndarray]: ...
+
+
+def resample_cells(
+    cells: np.ndarray, size: int, rng: np.random.Generator, *, stratify: bool
+) -> np.ndarray:
+    """``size`` bootstrap resamples of the rows behind ``cells`` (``(K, G)`` counts of
+    class ``k`` in score group ``g``), as resampled counts ``(size, K, G)``.
+
+    Drawing ``n`` rows with replacement and counting them per cell is one multinomial draw
+    over the cells with probabilities ``cells / n``; stratified, one per class (its size
+    fixed). So this is the row bootstrap itself, in ``K x G`` draws instead of ``n``.
+    """
+    cells = np.asarray(cells, dtype=np.int64)
+    K, G = cells.shape
+    out = np.empty((size, K, G))
+    if stratify:
+        for k in range(K):
+            n_k = int(cells[k].sum())
+            if n_k:
+                out[:, k, :] = rng.multinomial(n_k, cells[k] / n_k, size=size)
+            else:
+                out[:, k, :] = 0.0
+        return out
+    n = int(cells.sum())
+    out[:] = rng.multinomial(n, cells.ravel() / n, size=size).reshape(size, K, G)
+    return out
+
+
+def bootstrap_grouped(
+    suite: GroupedSuite,
+    *,
+    n_resamples: int = 1000,
+    stratify: bool = True,
+    random_state: int | np.random.SeedSequence | None = None,
+    progress: Callable[[int], None] | None = None,
+    n_jobs: int | None = None,
+) -> BootstrapDraws:
+    """The bootstrap of grouped counts: resample the per-class counts of the score groups
+    (:func:`resample_cells`) instead of the rows, for a suite whose metrics depend on the
+    rows only through those counts (a threshold search over cumulative sums).
+
+    With the tie groups as groups the replicates have exactly the row bootstrap's
+    distribution, at a cost of ``B x K x G`` instead of ``B x n``; with merged bins
+    (``suite.bins``) the thresholds a replicate can pick are the bin boundaries. No
+    jackknife (percentile intervals only). Same seeds, same numbers, for any ``n_jobs``.
+    """
+    check_interval_options(confidence=0.5, n_resamples=n_resamples)
+    point = {k: v[0] for k, v in suite.compute_cells(np.asarray(suite.cells)[None]).items()}
+    seed = (
+        random_state
+        if isinstance(random_state, np.random.SeedSequence)
+        else np.random.SeedSequence(random_state)
+    )
+    sizes = chunk_sizes(int(np.asarray(suite.cells).size), n_resamples)
+    children = seed.spawn(len(sizes))
+
+    def replicate(size: int, child: np.random.SeedSequence) -> dict[MetricKey, np.ndarray]:
+        C = resample_cells(suite.cells, size, np.random.default_rng(child), stratify=stratify)
+        return suite.compute_cells(C)
+
+    parts: dict[MetricKey, list[np.ndarray]] = {k: [] for k in point}
+    workers = max(1, min(len(sizes), n_jobs or os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for size, values in zip(sizes, pool.map(replicate, sizes, children), strict=True):
+            for k, v in values.items():
+                parts[k].append(v)
+            if progress is not None:
+                progress(size)
+    replicates = {k: np.concatenate(v) for k, v in parts.items()}
+    return BootstrapDraws(point, replicates, None, n_resamples, stratify, bins=suite.bins)
 
 
 def _rate(rates: Rates | None, key: MetricKey) -> float:

@@ -21,10 +21,16 @@ import numpy as np
 from afterfit.errors import AfterfitWarning, InvalidInputError, MetricError
 from afterfit.evaluation.results import ConfusionResult, MetricTable, MetricValue
 from afterfit.metrics.binary import MetricKey, weighted_mean
-from afterfit.metrics.kernel import GroupCounts, RankedScores, keep_shape_points
+from afterfit.metrics.kernel import (
+    GroupCounts,
+    RankedScores,
+    keep_shape_points,
+    quantile_group_ends,
+)
 from afterfit.metrics.resampling import (
     LARGE_N,
     bootstrap,
+    bootstrap_grouped,
     check_interval_options,
     percentile_interval,
 )
@@ -118,19 +124,79 @@ class _SelectionSuite:
     def compute(
         self, W: np.ndarray | None = None, *, bands: bool = False
     ) -> dict[MetricKey, np.ndarray]:
-        tp, fp, P, N, scores, best = self.search(W)
-        rows = np.arange(best.size)
-        found = best >= 0
-        at = np.maximum(best, 0)
-        out: dict[MetricKey, np.ndarray] = {
-            ("threshold", None): np.where(found, self.thresholds[at], np.nan),
-            ("optimum", None): np.where(found, self.objective.natural(scores[rows, at]), np.nan),
-        }
-        if self.chosen is not None:
-            j = self.chosen
-            metrics = all_metrics(tp[:, j], fp[:, j], P[:, 0], N[:, 0], self.objective)
-            out.update({(name, None): values for name, values in metrics.items()})
-        return out
+        return _optimum_and_metrics(self.counts(W), self.objective, self.thresholds, self.chosen)
+
+
+def _optimum_and_metrics(
+    counts: GroupCounts, objective: Objective, thresholds: np.ndarray, chosen: int | None
+) -> dict[MetricKey, np.ndarray]:
+    """Per row of ``counts``: the re-optimised threshold, the optimum, and every metric at
+    the fixed candidate ``chosen``."""
+    tp, fp, P, N = candidates(counts)
+    scores = objective.scores(tp, fp, P, N)
+    best = pick(scores)
+    rows = np.arange(best.size)
+    found = best >= 0
+    at = np.maximum(best, 0)
+    out: dict[MetricKey, np.ndarray] = {
+        ("threshold", None): np.where(found, thresholds[at], np.nan),
+        ("optimum", None): np.where(found, objective.natural(scores[rows, at]), np.nan),
+    }
+    if chosen is not None:
+        metrics = all_metrics(tp[:, chosen], fp[:, chosen], P[:, 0], N[:, 0], objective)
+        out.update({(name, None): values for name, values in metrics.items()})
+    return out
+
+
+#: Score bins of the grouped bootstrap when the distinct scores are more: the replicates'
+#: threshold then moves in steps of a bin, far below its interval's width (the bin width
+#: at the threshold is reported; benchmarks/coverage_grouped.py checks the coverage).
+MAX_BINS = 4096
+
+
+class _GroupedSelection:
+    """The threshold search as a function of per-class counts of score groups, for
+    :func:`~afterfit.metrics.resampling.bootstrap_grouped`.
+
+    The groups are the tie groups, or (more than ``max_bins`` of them) about ``max_bins``
+    bins of equal row count made of whole tie groups, one of them ending at the chosen
+    threshold, so the metrics at the chosen threshold stay exact and every bin boundary is
+    one of the exact search's candidates.
+    """
+
+    def __init__(self, suite: _SelectionSuite, max_bins: int = MAX_BINS):
+        point = suite.counts(None)
+        pos, total = point.pos[0], point.total[0]
+        keep = np.array([suite.chosen - 1] if suite.chosen else [], dtype=np.int64)
+        ends = quantile_group_ends(total, max_bins, keep=keep)
+        d_pos = np.diff(pos[ends], prepend=0.0)
+        d_total = np.diff(total[ends], prepend=0.0)
+        self.cells = np.rint(np.stack([d_total - d_pos, d_pos])).astype(np.int64)
+        self.bins = int(ends.size) if ends.size < total.size else None
+        #: The exact search's candidate index of each candidate here (bin boundaries).
+        self.candidate = np.concatenate([[0], ends + 1])
+        self.thresholds = suite.thresholds[self.candidate]
+        self.objective = suite.objective
+        self.chosen = (
+            None if suite.chosen is None
+            else int(np.searchsorted(self.candidate, suite.chosen))
+        )  # fmt: skip
+
+    def compute_cells(self, C: np.ndarray) -> dict[MetricKey, np.ndarray]:
+        d_pos = C[:, 1, :]
+        d_total = C[:, 0, :] + d_pos
+        counts = GroupCounts(np.cumsum(d_pos, axis=1), np.cumsum(d_total, axis=1), d_pos, d_total)
+        return _optimum_and_metrics(counts, self.objective, self.thresholds, self.chosen)
+
+    def widest_bin(self, lo: float, hi: float) -> float:
+        """Score width of the widest bin that meets ``[lo, hi]``: how far apart two
+        thresholds a replicate can pick are, inside the interval (0 without bins)."""
+        if self.bins is None or not (np.isfinite(lo) and np.isfinite(hi)):
+            return 0.0
+        t = self.thresholds  # descending; bin b lies between t[b] and t[b + 1]
+        upper, lower = t[:-1], t[1:]
+        meets = (lower <= hi) & (upper >= lo)
+        return float(np.max(upper[meets] - lower[meets])) if meets.any() else 0.0
 
 
 #: Objectives whose threshold is the argmax of a smooth curve: cube-root asymptotics (Kim &
@@ -242,16 +308,27 @@ def _select_binary(
     intervals: dict[str, tuple[float, float]] = {}
     failed = 0
     method = "none"
-    if n_resamples:
-        # An argmax threshold is not rescaled well from a subsample: at n = 200,000 the
-        # m-out-of-n interval covered 82% instead of 95% (benchmarks/coverage_large_n.py),
-        # so those objectives resample every row, however many.
+    grouped: _GroupedSelection | None = None
+    if n_resamples and weight is None:
+        # The search reads the rows only through per-class counts of the score groups, so
+        # resampling those counts is the row bootstrap itself (every row, no rescaling,
+        # which an argmax threshold does not survive: the m-out-of-n interval covered 82%,
+        # benchmarks/coverage_large_n.py), at a cost of groups instead of rows.
+        grouped = _GroupedSelection(suite)
+        draws = bootstrap_grouped(
+            grouped, n_resamples=n_resamples, stratify=stratify, random_state=random_state,
+            progress=progress, n_jobs=n_jobs,
+        )  # fmt: skip
+    elif n_resamples:
+        # Sample weights: resample rows. An argmax threshold is not rescaled well from a
+        # subsample, so those objectives resample every row, however many.
         large = None if objective.name in ARGMAX_OBJECTIVES else LARGE_N
         draws = bootstrap(
             suite, n_resamples=n_resamples, stratify=stratify, jackknife=False,
             random_state=random_state, progress=progress, n_jobs=n_jobs,
             rates=_rates(objective), max_rows=large,
         )  # fmt: skip
+    if n_resamples:
         reps = draws.replicates
         thresholds_rep = reps[("threshold", None)]
         failed = int(np.count_nonzero(~np.isfinite(thresholds_rep)))
@@ -261,6 +338,8 @@ def _select_binary(
         intervals = {name: percentile_interval(reps[(name, None)], confidence) for name in point}
         value_ci = intervals[objective.metric]
         method = draws.method("percentile")
+        if grouped is not None and grouped.bins:
+            method += f" (widest bin in the threshold's interval: {grouped.widest_bin(*ci):.3g})"
     rows = tuple(
         MetricValue(name, float(v[0]), *intervals.get(name, NAN2), method, None)
         for name, v in point.items()
