@@ -224,3 +224,18 @@ def test_cli_fail_on_performance_exits_1_on_a_drop(calibrated_bundle, tmp_path):
     wrong = runner.invoke(app, [*args[:-1], "speed", "--log", str(tmp_path / "bad.parquet"),
                                 "--out", str(tmp_path / "m3")])  # fmt: skip
     assert wrong.exit_code == 2 and "--fail-on" in wrong.output
+
+
+@pytest.mark.slow
+def test_benchmark_runs_small(capsys):
+    """benchmarks/bench_monitor_cbpe.py on a small log: it runs and prints its figures."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_monitor_cbpe
+
+    assert bench_monitor_cbpe.main(["--rows", "20000", "--runs", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "monitor with CBPE and multivariate drift" in out and "CBPE coverage" in out
+    assert "DRIFT" in out  # the planted correlation change from day three

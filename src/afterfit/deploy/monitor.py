@@ -1170,7 +1170,7 @@ def monitor_bundle(
     calibration map logs; without one a named note stands in its place unless
     ``assume_calibrated``. ``multivariate``: the domain classifier against
     ``reference_data`` rows (a table or file), else against the log's first window;
-    ``multivariate_rows`` rows of each side at most (default 20,000).
+    ``multivariate_rows`` rows of each side at most (default 10,000).
     """
     if isinstance(bundle, str | os.PathLike):
         from afterfit.deploy.bundle import load_bundle
