@@ -476,7 +476,8 @@ def test_cli_exit_2_without_traceback(bundle: Path, rows: Path, tmp_path: Path, 
     damage(bundle)
     out = tmp_path / "p.csv"
     out.write_text("old predictions\n")
-    cli_refuses(["predict", str(bundle), str(rows), "--out", str(out)], "bundle")
+    # --overwrite: the old file may be replaced, yet a refused bundle leaves it.
+    cli_refuses(["predict", str(bundle), str(rows), "--out", str(out), "--overwrite"], "bundle")
     assert out.read_text() == "old predictions\n"  # nothing already written is lost
     cli_refuses(["serve", str(bundle), "--port", str(free_port()), "--quiet"], "bundle")
 

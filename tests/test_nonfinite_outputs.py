@@ -185,8 +185,10 @@ def test_cli_predict_exits_2_naming_the_row_across_chunks(
     out = tmp_path / "preds.csv"
     out.write_text("earlier predictions\n")
     result = runner.invoke(
-        app, ["predict", str(onnx_bundle.path), str(src), "--out", str(out), "--chunk-rows", "10"]
-    )
+        app,
+        ["predict", str(onnx_bundle.path), str(src), "--out", str(out), "--chunk-rows", "10",
+         "--overwrite"],  # the earlier file may be replaced, yet a failed run keeps it
+    )  # fmt: skip
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert "row 37" in result.output and "'a'" in result.output
@@ -209,7 +211,8 @@ def test_cli_predict_never_writes_nan_with_a_decision(onnx_bundle: Bundle, tmp_p
     # The rows under float32's range alone predict, every one finite.
     ok = X[(X.abs() < 1e38).all(axis=1)]
     ok.to_parquet(src)
-    result = runner.invoke(app, ["predict", str(onnx_bundle.path), str(src), "--out", str(out)])
+    args = ["predict", str(onnx_bundle.path), str(src), "--out", str(out), "--overwrite"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     got = pd.read_parquet(out)
     assert len(got) == len(ok) and np.isfinite(got[["proba_0", "proba_1"]].to_numpy()).all()

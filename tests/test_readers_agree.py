@@ -234,7 +234,8 @@ def test_damaged_parquet_names_the_input(setup, tmp_path: Path, how: str) -> Non
     out = tmp_path / "p.csv"
     out.write_text("earlier\n")
     outputs = []
-    result = predict(bundle, src, out, "--chunk-rows", "4000")
+    # --overwrite: the earlier file may be replaced, yet a failed run keeps it.
+    result = predict(bundle, src, out, "--chunk-rows", "4000", "--overwrite")
     outputs.append(result)
     assert out.read_text() == "earlier\n"
     outputs.append(evaluate(model_path, src, tmp_path / "ev"))
