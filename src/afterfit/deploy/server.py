@@ -650,6 +650,15 @@ def create_app(
         try:
             ctype = request.headers.get("content-type", "application/json")
             media = ctype.split(";", 1)[0].strip().lower()
+            is_json = media in ("application/json", "text/json", "") or media.endswith("+json")
+            if media != ARROW_STREAM and not is_json:  # refused before the body is read
+                raise _RequestError(
+                    415,
+                    f"the content type {media!r} is not accepted; send application/json or "
+                    f"{ARROW_STREAM}.",
+                )
+            if is_json:
+                check_charset(ctype)
             try:
                 chunks = await _read_body(request)
             except ClientDisconnect:
@@ -671,8 +680,7 @@ def create_app(
                 frame = await loop.run_in_executor(server.executor, server.validate_frame, table)
                 outputs = await loop.run_in_executor(server.executor, server.run_frame, frame)
                 features: Sequence[Any] = _FrameRecords(frame)
-            elif media in ("application/json", "text/json", "") or media.endswith("+json"):
-                check_charset(ctype)
+            else:
                 if sum(map(len, chunks)) <= SMALL_JSON_BYTES:
                     records, _single = parse_json(b"".join(chunks), server.max_batch_rows)
                 else:
@@ -698,12 +706,6 @@ def create_app(
                     )
                     outputs = await loop.run_in_executor(server.executor, server.run_frame, frame)
                 features = records
-            else:
-                raise _RequestError(
-                    415,
-                    f"the content type {media!r} is not accepted; send application/json or "
-                    f"{ARROW_STREAM}.",
-                )
             state["n_rows"] = n
             latency_ms = (time.perf_counter() - t0) * 1000.0
             if n <= _INLINE_ROWS:
