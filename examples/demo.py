@@ -72,9 +72,11 @@ def tabular() -> int:
 
 def gate() -> int:
     """The quality gate on the demo report: exit 1 (a rule fails) is the expected outcome."""
+    # --overwrite here and for predict below: a rerun of the demo replaces its own files.
     args = ["check", "--results", str(REPORT / "results.json"),
             "--rule", "roc_auc >= 0.9", "--rule", "thresholds.precision >= 0.99",
-            "--junit", str(DATA / "gate.xml"), "--markdown", str(DATA / "gate.md")]  # fmt: skip
+            "--junit", str(DATA / "gate.xml"), "--markdown", str(DATA / "gate.md"),
+            "--overwrite"]  # fmt: skip
     code = afterfit(args)
     if code == 1:
         print(
@@ -98,7 +100,7 @@ def deployment() -> int:
          "--target", "target", "--eval-data", str(DATA / "test.parquet"),
          "--report", str(REPORT), "--out", str(BUNDLE), "--overwrite", *trusted],
         ["predict", str(BUNDLE), str(DATA / "test.parquet"), "--drop", "target",
-         "--out", str(DATA / "predictions.parquet")],
+         "--out", str(DATA / "predictions.parquet"), "--overwrite"],
     ]  # fmt: skip
     for args in steps:
         code = afterfit(args)

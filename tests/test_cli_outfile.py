@@ -1,11 +1,12 @@
 """Commands that write a single FILE never replace what they did not write (issue 13).
 
-For export --out (and its skops fallback), predict --out and the --save-model of calibrate,
-threshold and ensemble: an existing file is refused (exit 2, naming it and --overwrite, the
-file byte-identical, nothing else written: the check comes before any work); --overwrite
-replaces it; a path that is an input of the command (the same path, a symbolic or a hard
-link to it, a file inside an input folder) is refused even with --overwrite, the input
-intact; a new path is written. Also :func:`afterfit.outdir.prepare_file` itself.
+For export --out (and its skops fallback), predict --out, the --save-model of calibrate,
+threshold and ensemble, and check --junit/--markdown: an existing file is refused (exit 2,
+naming it and --overwrite, the file byte-identical, nothing else written: the check comes
+before any work); --overwrite replaces it; a path that is an input of the command (the
+same path, a symbolic or a hard link to it, a file inside an input folder) is refused even
+with --overwrite, the input intact; a new path is written. Also
+:func:`afterfit.outdir.prepare_file` itself.
 """
 
 from __future__ import annotations
@@ -120,8 +121,16 @@ def ensemble_cmd(f, out: Path) -> list:
             "--out", out.parent / "results", "--no-figures", "--quiet"]  # fmt: skip
 
 
+def check_cmd(f, out: Path) -> list:
+    d = f["dir"]
+    return ["check", "--model", d / "a.skops", "--data", d / "test.parquet", "--target", TARGET,
+            "--rule", "roc_auc >= 0.5", "--n-resamples", "20", "--junit", out,
+            "--quiet"]  # fmt: skip
+
+
 # (command, the file name it writes, the option that names it)
 COMMANDS = {
+    "check": (check_cmd, "gate.xml", "--junit"),
     "export": (export_cmd, "model.onnx", "--out"),
     "predict": (predict_cmd, "preds.parquet", "--out"),
     "calibrate": (calibrate_cmd, "calibrated.skops", "--save-model"),
@@ -132,6 +141,8 @@ COMMANDS = {
 
 def loads(path: Path) -> bool:
     """Whether afterfit wrote ``path``: a model that loads, or a Parquet table of rows."""
+    if path.suffix == ".xml":
+        return "<testsuite" in path.read_text()
     if path.suffix == ".parquet":
         import pandas as pd
 
@@ -182,8 +193,8 @@ def input_model_cmd(command: str, f, link: Path) -> list:
     return cmd
 
 
-INPUTS = {"export": "a.skops", "predict": "test.parquet", "calibrate": "a.skops",
-          "threshold": "a.skops", "ensemble": "a.skops"}  # fmt: skip
+INPUTS = {"check": "a.skops", "export": "a.skops", "predict": "test.parquet",
+          "calibrate": "a.skops", "threshold": "a.skops", "ensemble": "a.skops"}  # fmt: skip
 
 
 @pytest.mark.parametrize("overwrite", [False, True])
@@ -309,6 +320,20 @@ def test_save_model_refused_before_the_report_folder(files, tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_check_markdown_into_an_empty_step_summary(files, tmp_path):
+    """CI creates $GITHUB_STEP_SUMMARY empty: written without --overwrite (nothing to lose);
+    a summary that holds text is refused before --junit is written."""
+    summary = tmp_path / "summary.md"
+    summary.touch()
+    result = invoke(*check_cmd(files, tmp_path / "gate.xml"), "--markdown", summary)
+    assert result.exit_code == 0, result.output
+    assert "roc_auc" in summary.read_text()
+    (tmp_path / "gate.xml").unlink()
+    result = invoke(*check_cmd(files, tmp_path / "gate.xml"), "--markdown", summary)
+    refused(result, f"--markdown '{summary}' exists already")
+    assert not (tmp_path / "gate.xml").exists()
+
+
 # --- prepare_file itself ----------------------------------------------------------------------
 
 
@@ -334,5 +359,12 @@ def test_prepare_file_rules(tmp_path):
     dangling.symlink_to(tmp_path / "nowhere")
     with pytest.raises(InvalidInputError, match=r"--save-model .*exists already"):
         prepare_file(dangling, option="--save-model")
+    # An empty file holds nothing to lose (CI's $GITHUB_STEP_SUMMARY): written as a new one;
+    # but an empty input is still the input.
+    empty = tmp_path / "summary.md"
+    empty.touch()
+    assert prepare_file(empty) == empty
+    with pytest.raises(InvalidInputError, match="is the input --rules"):
+        prepare_file(empty, inputs={"--rules": empty})
     # A sibling whose name only starts like the input folder is not inside it.
     assert prepare_file(tmp_path / "bundle-2.csv", inputs={"BUNDLE": folder})

@@ -30,7 +30,9 @@ Output files (``export --out model.onnx``, ``--save-model``, ``predict --out``) 
 rule too, :func:`prepare_file`, checked before any work is done:
 
 - a file that exists is refused, naming it, unless ``overwrite`` (``--overwrite``): a single
-  file carries no marker, so afterfit cannot tell its own earlier file from the user's;
+  file carries no marker, so afterfit cannot tell its own earlier file from the user's. An
+  empty regular file is written as a new one, like an empty folder: nothing is lost (CI
+  creates ``$GITHUB_STEP_SUMMARY`` empty for ``check --markdown``);
 - a path that is one of the command's input files (the same path, a link to it, or a hard
   link: the same inode), or lies inside an input folder (a bundle), is refused always, even
   with ``overwrite``, naming both: the run would destroy what it reads;
@@ -215,7 +217,7 @@ def prepare_file(
     path : path
         The file to write.
     overwrite : bool, default False
-        Allow replacing an existing file (``--overwrite``).
+        Allow replacing an existing file (``--overwrite``); an empty one needs none.
     inputs : mapping of str to path, list of paths or None, optional
         The command's inputs by option name (``{"--model": "model.skops", "--data": ...}``):
         ``path`` may never be one of them, nor lie inside one that is a folder, even with
@@ -258,13 +260,21 @@ def prepare_file(
                 "writes into what a command reads, even with --overwrite.",
                 fix=f"write to a file outside '{source}'.",
             )
-    if os.path.lexists(target) and not overwrite:
+    if os.path.lexists(target) and not overwrite and not _empty_file(target):
         raise InvalidInputError(
             f"{option} '{path}' exists already; afterfit replaces an existing file only "
             "when asked to, so that nothing of yours is lost.",
             fix="choose a new file name, or pass --overwrite (overwrite=True) to replace it.",
         )
     return target
+
+
+def _empty_file(path: Path) -> bool:
+    """A regular file holding nothing (not a link: what it points to is not ours to judge)."""
+    try:
+        return not path.is_symlink() and path.is_file() and path.stat().st_size == 0
+    except OSError:
+        return False
 
 
 def _input_paths(inputs: Inputs | None) -> Iterator[tuple[str, Path]]:

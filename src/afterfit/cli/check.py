@@ -5,7 +5,9 @@
         --baseline prod.skops --junit gate.xml --markdown gate.md
 
 Exit 0 when every rule holds, 1 when one fails, 2 when a rule cannot be judged (an unknown
-metric or step, a metric the task lacks, a baseline of other classes).
+metric or step, a metric the task lacks, a baseline of other classes). An existing --junit
+or --markdown file that is not empty is replaced only with --overwrite, an input never
+(checked before any work).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from rich.table import Table
 
 from afterfit.cli._app import (
     DropOpt,
+    OverwriteOpt,
     PosLabelOpt,
     TrustedTypeOpt,
     TrustOpt,
@@ -74,12 +77,20 @@ def check(
     trust: TrustOpt = False,
     trusted_type: TrustedTypeOpt = None,
     junit: Annotated[
-        Path | None, typer.Option(help="Write a JUnit XML report here (CI test view).")
+        Path | None,
+        typer.Option(
+            help="Write a JUnit XML report here (CI test view). An existing file that is "
+            "not empty needs --overwrite."
+        ),
     ] = None,
     markdown: Annotated[
         Path | None,
-        typer.Option(help="Write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)."),
+        typer.Option(
+            help="Write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY, created empty). "
+            "An existing file that is not empty needs --overwrite."
+        ),
     ] = None,
+    overwrite: OverwriteOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
     """Judge quality rules on a model (or an existing results.json) and exit 1 if one
@@ -94,7 +105,13 @@ def check(
         from afterfit.errors import InvalidInputError
         from afterfit.gate import check as run_check
         from afterfit.gate import load_rules, parse_rule, write_outputs
+        from afterfit.outdir import prepare_file
 
+        inputs = {"--results": results, "--rules": rules, "--model": model, "--data": data,
+                  "--valid": valid, "--baseline": baseline}  # fmt: skip
+        for option, path in (("--junit", junit), ("--markdown", markdown)):
+            if path is not None:
+                prepare_file(path, overwrite=overwrite, inputs=inputs, option=option)
         parsed, settings = ([], {}) if rules is None else load_rules(rules)
         parsed += [parse_rule(r) for r in rule or []]
         if not parsed:
