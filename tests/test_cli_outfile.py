@@ -320,6 +320,12 @@ def test_save_model_refused_before_the_report_folder(files, tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_threshold_save_model_suffix_checked_before_work(files, tmp_path):
+    result = invoke(*threshold_cmd(files, tmp_path / "thresholded.pkl"))
+    refused(result, "must end in .skops")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_check_markdown_into_an_empty_step_summary(files, tmp_path):
     """CI creates $GITHUB_STEP_SUMMARY empty: written without --overwrite (nothing to lose);
     a summary that holds text is refused before --junit is written."""

@@ -179,11 +179,6 @@ def _save_model(result: Any, path: Path, model: Path | None, trust: bool, types:
             "--save-model needs --model: the model the decision rule wraps.",
             fix="pass --model model.skops (with --data), or leave --save-model out.",
         )
-    if path.suffix.lower() != ".skops":
-        raise InvalidInputError(
-            f"--save-model {path} must end in .skops (the model is saved with skops).",
-            fix="pass a path such as --save-model thresholded.skops.",
-        )
     loaded = load_model(model, trust=trust, trusted_types=types)
     if not isinstance(loaded, SklearnModel):
         raise InvalidInputError(
@@ -336,6 +331,13 @@ def threshold(
         if save_model is not None:
             from afterfit.outdir import prepare_file
 
+            # Before any work, as every other check of --save-model.
+            if save_model.suffix.lower() != ".skops":
+                raise InvalidInputError(
+                    f"--save-model {save_model} must end in .skops (the model is saved with "
+                    "skops).",
+                    fix="pass a path such as --save-model thresholded.skops.",
+                )
             inputs = {
                 "--model": model, "--data": data, "--predictions": predictions,
                 "--test-data": test_data, "--cost-matrix": cost_matrix,
