@@ -282,3 +282,48 @@ def test_export_table_has_integer_rows_and_no_nan(data, tmp_path):
     assert "30,000" in said and "3e+04" not in said
     assert "nan" not in said.lower()
     assert "onnxmltools" in said
+
+
+# --- ensembles: a member without probabilities gets no log loss ----------------------------
+
+
+def test_stacking_member_without_probabilities_has_no_log_loss(data):
+    from sklearn.linear_model import LogisticRegression
+
+    from afterfit.selection.ensemble import build_ensemble
+
+    X, y_bin, _, _ = data
+    svc, lr = LinearSVC().fit(X, y_bin), LogisticRegression().fit(X, y_bin)
+    res = build_ensemble({"svc": svc, "lr": lr}, X, y_bin, method="stacking",
+                         metric="log_loss", n_resamples=50)  # fmt: skip
+    values = dict(zip(res.members["member"], res.members["selection_value"], strict=True))
+    assert np.isnan(values["svc"]) and np.isfinite(values["lr"])
+    assert res.selection["best_single"] == "lr"
+    assert any("svc" in n and "log_loss" in n for n in res.selection["notes"])
+    doc = res.to_dict()
+    json.dumps(doc, allow_nan=False)
+    # Accuracy needs no probabilities: the member keeps its value.
+    acc = build_ensemble({"svc": svc, "lr": lr}, X, y_bin, method="stacking",
+                         metric="accuracy", n_resamples=50)  # fmt: skip
+    assert acc.members["selection_value"].notna().all() and acc.selection["notes"] == []
+
+
+def test_lightgbm_categorical_splits_convert_and_xgboost_ones_say_why(tmp_path):
+    rng = np.random.default_rng(1)
+    n = 600
+    X = pd.DataFrame({"c": rng.integers(0, 8, n).astype(float), "x": rng.normal(size=n)})
+    y = (X["c"].isin([1, 3, 6]) ^ (X["x"] > 1)).astype(int)
+    booster = lgb.train({"objective": "binary", "verbose": -1, "min_data_per_group": 5,
+                         "cat_smooth": 1, "num_threads": 1},
+                        lgb.Dataset(X, label=y, categorical_feature=["c"]), 20)  # fmt: skip
+    assert "cat_threshold" in booster.model_to_string()  # real categorical splits
+    res = export_model(booster, X, path=tmp_path / "cat.onnx")
+    assert res.format == "onnx" and res.parity.passed, res.reason
+    np.testing.assert_allclose(_onnx_scores(res.path, X)[:, 1], booster.predict(X), atol=1e-5)
+    # XGBoost's categorical splits: no converter; the reason says so plainly.
+    Xc = X.assign(c=pd.Categorical(X["c"].astype(int).astype(str)))
+    xb = xgb.train({"objective": "binary:logistic"},
+                   xgb.DMatrix(Xc, label=y, enable_categorical=True), 5)  # fmt: skip
+    res = export_model(xb, Xc, path=tmp_path / "xcat.onnx")
+    assert res.format == "skops" and "categorical splits" in res.reason
+    assert res.trusted_types == ("xgboost.core.Booster",)

@@ -213,6 +213,8 @@ def _print(result: Any) -> None:
         table.add_row(row.member, fmt(row.weight), fmt(row.selection_value),
                       "best single" if row.best else "")  # fmt: skip
     out_console.print(table)
+    for note in result.selection.get("notes") or []:
+        out_console.print(f"note: {note}.", highlight=False, soft_wrap=True)
     out_console.print(result.gain.sentence(), highlight=False, soft_wrap=True)
 
 

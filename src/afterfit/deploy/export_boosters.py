@@ -77,6 +77,14 @@ def booster_to_onnx(adapter: Model, X: pd.DataFrame, *, target_opset: int | None
     if isinstance(adapter, XGBoostModel):
         from onnxmltools import convert_xgboost
 
+        if "c" in (adapter.booster.feature_types or []):
+            raise ModelError(
+                "onnxmltools does not convert XGBoost's categorical splits "
+                "(enable_categorical=True)",
+                fix="one-hot or ordinal-encode the categories before training to export to "
+                "ONNX, or bundle with skops (the server then needs --trusted-type "
+                "xgboost.core.Booster).",
+            )
         booster = adapter.booster.copy()
         booster.feature_names = None
         booster.feature_types = None

@@ -352,6 +352,7 @@ def build_ensemble(
     task, metric = ens.task_, ens.metric_
     K = 0 if task == "regression" else len(ens.classes_)
     singles = score(metric, task, codes, S, n_classes=K)
+    notes = _without_probabilities(ens, metric, singles)
     best = best_index(singles, metric)
     selection: dict[str, Any] = {
         "n_rows": int(S.shape[1]),
@@ -359,6 +360,7 @@ def build_ensemble(
         "best_single_value": float(singles[best]),
         "best_single": ens.member_names_[best],
         "ensemble_value_is": "in-sample (fitted on these rows: optimistic)",
+        "notes": notes,
     }
     crossed = None
     if X_test is None or method == "stacking":
@@ -421,6 +423,23 @@ def _weights_meaning(method: str, task: str, metric: str) -> str:
 
         return f"soft-voting weights on the simplex minimising {weights_objective(task, metric)}"
     return "share of the meta-model's absolute coefficients"
+
+
+def _without_probabilities(ens: Any, metric: str, singles: np.ndarray) -> list[str]:
+    """Blank the log loss / Brier score of members whose scores are not probabilities
+    (a LinearSVC's decision scores), in place, and name them: such a value is a number
+    about nothing (issue 18: "a log loss of 4.65 for a LinearSVC")."""
+    if metric not in ("log_loss", "brier"):
+        return []
+    notes = []
+    for j, adapter in enumerate(ens._member_adapters()):
+        if not getattr(adapter, "scores_are_probabilities", True):
+            singles[j] = np.nan
+            notes.append(
+                f"{ens.member_names_[j]} gives decision scores, not probabilities: no "
+                f"{metric} (it cannot be the best single model by {metric})"
+            )
+    return notes
 
 
 def _member_weights(ens: Any) -> np.ndarray:
@@ -807,6 +826,7 @@ def _train_stacking(
     codes = ens._codes(first.y)
     S = np.stack([_reorder(r, ens) for r in results.values()])
     singles = score(metric, task, codes, S, n_classes=K)
+    notes = _without_probabilities(ens, metric, singles)
     best = best_index(singles, metric)
     if X_test is None:
         ens_scores = cross_fitted_meta_predictions(
@@ -830,6 +850,7 @@ def _train_stacking(
          "best": np.arange(len(ests)) == best}
     )  # fmt: skip
     selection = {
+        "notes": notes,
         "n_rows": int(codes.shape[0]),
         "ensemble_value": gain.ensemble_value if X_test is None else math.nan,
         "best_single_value": float(singles[best]),
