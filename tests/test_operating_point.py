@@ -159,6 +159,7 @@ def test_cli_run_page_terminal_and_card(files, tmp_path):
     doc = json.loads((out / "results.json").read_text())
     t = doc["thresholds"]["threshold"]
     assert f"at threshold {t:.4g}" in res.output  # the terminal headline
+    assert "(chosen on validation)" in res.output  # and the operating point's sentence
     html = (out / "index.html").read_text()
     assert "Test metrics at the operating point" in html
     assert "chosen on validation" in html
@@ -171,6 +172,15 @@ def test_cli_run_page_terminal_and_card(files, tmp_path):
     at = {r["metric"]: r for r in doc["thresholds"]["operating_point"]["metrics"]}
     assert f1["value"] == pytest.approx(at["f1"]["value"])
     assert facts["threshold"] == pytest.approx(t)
+    from afterfit.deploy.bundle import build_bundle
+
+    frame = files["frame"]
+    build_bundle(files["estimator"], frame.drop(columns="y"), frame["y"], out=tmp_path / "b",
+                 name="m", version="1", threshold=t, report=out, export="skops")  # fmt: skip
+    card = (tmp_path / "b" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert f"| f1 | {at['f1']['value']:.4g} |" in card
+    assert f"operating threshold {t:.6g}, chosen on the validation rows" in card
+    assert "not at the report's threshold" not in card
 
 
 def test_cli_run_chosen_on_test_says_optimistic(files, tmp_path):
@@ -199,3 +209,35 @@ def test_cli_threshold_with_test_data(files, tmp_path):
         f1_score(yt, (st > doc["threshold"]["threshold"]).astype(int))
     )
     assert "test rows" in res.output
+
+
+# --- item 7: page polish ------------------------------------------------------------------
+
+
+def test_legends_hang_below_the_plot_and_labels_are_not_cut():
+    from afterfit.report import specs
+
+    layout = specs.layout(x="threshold", y="metric")
+    # plotly anchors a legend at y < 1/3 by its bottom unless told: it then covers curves
+    assert layout["legend"]["yanchor"] == "top" and layout["legend"]["y"] < 0
+    assert layout["xaxis"]["automargin"] and layout["yaxis"]["automargin"]
+
+
+def test_reliability_histogram_ticks_are_short():
+    from afterfit.calibration import calibration_report
+    from afterfit.report.sections.calibration import calibration_section
+
+    r = np.random.default_rng(0)
+    y = r.integers(0, 2, 300)
+    s = np.clip(y * 0.3 + r.random(300) * 0.7, 0, 1)
+    section = calibration_section(calibration_report(Predictions.from_arrays(y, s), n_resamples=0))
+    axes = [f.spec["layout"].get("yaxis2") for f in section.figures()]
+    formats = {a["tickformat"] for a in axes if a and "tickformat" in a}
+    assert formats == {".3~s"}
+
+
+def test_cv_terminal_intervals_are_bracketed():
+    from afterfit.cli.cv import _ci
+
+    assert _ci(-0.0126, -0.0001) == "[-0.0126, -0.0001]"
+    assert "–" not in _ci(0.1, 0.2)

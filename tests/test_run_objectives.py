@@ -180,6 +180,7 @@ def test_cost_matrix_file_formats(tmp_path):
         ("reg", "reg_data", "evaluation,thresholds", "binary"),
         ("reg", "reg_data", "evaluation,calibration", "regression"),
         ("model", "test", "evaluation,saliency", "image"),
+        ("model", "test", "evaluation,training", "nothing to show"),
     ],
 )
 def test_named_step_that_cannot_run_is_exit_2(files, tmp_path, model, data, steps, needle):
@@ -208,6 +209,8 @@ OWNERS = {
     "report/": ("run",),
     "thresholds/": ("threshold", "run"),
     "cli/_inputs.py": ("evaluate", "threshold"),
+    "gate/": ("check",),
+    "selection/cv_files.py": ("threshold", "evaluate"),
 }
 
 

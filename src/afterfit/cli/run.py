@@ -371,6 +371,9 @@ def _print_summary(report: Any, out: Path, seconds: float, run_id: str | None, u
             ci = f"[{h['ci_low']:.4g}, {h['ci_high']:.4g}]"
         table.add_row(h["name"], f"{h['value']:.4g}", ci)
     out_console.print(table)
+    op = (report.doc.get("thresholds") or {}).get("operating_point")
+    if op and not op.get("optimistic"):  # an optimistic one is printed as a finding
+        out_console.print(op["summary"], highlight=False, soft_wrap=True)
     for f in report.doc["report"]["findings"]:
         err_console.print(f"[yellow]finding:[/] {f['text']}", highlight=False, soft_wrap=True)
     for s in report.skipped:

@@ -239,6 +239,8 @@ def run_report(
         finally:
             timings[step.name] = time.perf_counter() - start
         if section is None:
+            if options.require_steps:
+                raise _cannot_run(step.name, "nothing to show for this model and data.")
             skipped.append(f"{step.name}: nothing to show for this model and data.")
         else:
             sections.append(section)

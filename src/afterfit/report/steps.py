@@ -107,8 +107,11 @@ def _evaluation(ctx: RunContext) -> Section:
 
 
 def _thresholds_applies(ctx: RunContext) -> str | None:
+    from afterfit.thresholds._core import canonical_objective
+
     o = ctx.options
-    if ctx.task == "multiclass" and o.threshold_objective == "cost" and o.cost_matrix:
+    cost = canonical_objective(o.threshold_objective) == "cost"
+    if ctx.task == "multiclass" and cost and o.cost_matrix:
         return None  # minimum expected cost decisions under the cost matrix
     if ctx.task != "binary":
         return (

@@ -68,7 +68,7 @@ def thresholds_section(selection: Any, operating: Any = None) -> Section:
         ),
         Table(
             "thresholds-metrics",
-            "Metrics at the chosen threshold",
+            f"Metrics at the chosen threshold, on the {selection.split} rows it was chosen on",
             selection.frame(),
             caption="The threshold and the objective re-optimised in each bootstrap resample, "
             "then every metric at the fixed chosen threshold.",
