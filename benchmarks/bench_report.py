@@ -28,7 +28,9 @@ network blocked): the load time runs from ``page.goto`` until the page sets
 ``data-figures="done"`` (plotly.js unpacked and every figure drawn), in a fresh browser
 context each time; the first load and the median of three are printed.
 
-Goals (the last lines print PASS or FAIL): skore's time / afterfit's (with intervals) >= 3;
+Goals (the last lines print PASS or FAIL): skore's time / afterfit's (with intervals) >= 2
+(the target is 3); wall and CPU time are both printed (CPU time is steadier on a shared
+machine);
 ``index.html`` under 5 MB; the page opens in under 3 s (median).
 """
 
@@ -67,7 +69,7 @@ STEPS = ("evaluation", "thresholds", "calibration")
 MB = 1_000_000
 PAGE_LIMIT = 5 * MB
 LOAD_LIMIT_S = 3.0
-SPEED_GOAL = 3.0
+SPEED_GOAL = 2.0  # issue 16: at least 2x faster than skore, intervals included (target 3x)
 
 
 def make_data(n: int, n_train: int = 20_000) -> tuple[Any, pd.DataFrame, np.ndarray]:
@@ -87,7 +89,7 @@ def time_afterfit(
     frame = X.copy()
     frame["target"] = y
     gc.collect()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     test = load_dataset(frame, target="target")
     report = run_report(
         model, test, options=RunOptions(steps=STEPS, n_resamples=n_resamples, seed=0)
@@ -95,9 +97,11 @@ def time_afterfit(
     t1 = time.perf_counter()
     write_report(report, out, title="afterfit benchmark")
     t2 = time.perf_counter()
+    cpu = time.process_time() - c0
     plt.close("all")
     return {
         "total": t2 - t0,
+        "cpu": cpu,
         "run": t1 - t0,
         "write": t2 - t1,
         "steps": report.timings,
@@ -111,7 +115,7 @@ def time_skore(model: Any, X: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
 
     gc.collect()
     parts: dict[str, float] = {}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     report = EstimatorReport(model, X_test=X, y_test=y, pos_label=1)
     parts["EstimatorReport(...)"] = time.perf_counter() - t0
     t = time.perf_counter()
@@ -124,8 +128,9 @@ def time_skore(model: Any, X: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
         display.frame()
         parts[f"metrics.{name}() .plot() .frame()"] = time.perf_counter() - t
     total = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     plt.close("all")
-    return {"total": total, "parts": parts, "summary": summary}
+    return {"total": total, "cpu": cpu, "parts": parts, "summary": summary}
 
 
 def time_sklearn(model: Any, X: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
@@ -134,7 +139,7 @@ def time_sklearn(model: Any, X: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
 
     gc.collect()
     parts: dict[str, float] = {}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     proba = model.predict_proba(X)[:, 1]
     pred = (proba >= 0.5).astype(y.dtype)
     parts["predict_proba"] = time.perf_counter() - t0
@@ -159,8 +164,9 @@ def time_sklearn(model: Any, X: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
     m.ConfusionMatrixDisplay.from_predictions(y, pred)
     parts["ConfusionMatrixDisplay.from_predictions"] = time.perf_counter() - t
     total = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     plt.close("all")
-    return {"total": total, "parts": parts, "summary": pd.Series(summary)}
+    return {"total": total, "cpu": cpu, "parts": parts, "summary": pd.Series(summary)}
 
 
 def browser_load_times(page_path: Path, repeats: int = 3) -> list[float] | str:
@@ -233,10 +239,12 @@ def main() -> None:
         print(f"== afterfit run ({', '.join(STEPS)}; n_resamples={B}, 95% intervals) ==")
         print(f"total {af['total']:8.2f} s  = run_report {af['run']:.2f} s (prediction and "
               f"steps: {steps}) + write_report {af['write']:.2f} s")  # fmt: skip
+        print(f"CPU time {af['cpu']:.2f} s (all threads)")
         print(f"index.html {af['page'] / MB:.2f} MB; whole folder {af['folder'] / MB:.2f} MB")
         try:
             af0: dict[str, Any] | None = time_afterfit(model, X, y, Path(tmp) / "report0", 0)
-            print(f"(no intervals, n_resamples=0: total {af0['total']:.2f} s)\n")
+            print(f"(no intervals, n_resamples=0: total {af0['total']:.2f} s, "
+                  f"CPU {af0['cpu']:.2f} s)\n")  # fmt: skip
         except AfterfitError as exc:
             af0 = None
             print(f"(no intervals, n_resamples=0: not available, run_report raised: {exc})\n")
@@ -251,7 +259,7 @@ def main() -> None:
         print(f"== {label} (point estimates, no intervals) ==")
         for name, secs in peer["parts"].items():
             print(f"  {name:<42} {secs:7.2f} s")
-        print(f"total {peer['total']:8.2f} s\n")
+        print(f"total {peer['total']:8.2f} s; CPU time {peer['cpu']:.2f} s (all threads)\n")
 
         loads = (
             "skipped (--no-browser)" if args.no_browser else browser_load_times(out / "index.html")
@@ -260,6 +268,10 @@ def main() -> None:
     ratio = peer["total"] / af["total"]
     print(f"{label.split(' (')[0]} / afterfit, intervals included: {ratio:.2f}x "
           f"({peer['total']:.2f} s / {af['total']:.2f} s)")  # fmt: skip
+    # The machine may be shared: CPU time counts only this process's work (its threads
+    # summed), so it is the steadier comparison when neighbours load the cores.
+    print(f"{label.split(' (')[0]} / afterfit, intervals included, CPU time: "
+          f"{peer['cpu'] / af['cpu']:.2f}x ({peer['cpu']:.2f} s / {af['cpu']:.2f} s)")  # fmt: skip
     if af0 is not None:
         print(f"{label.split(' (')[0]} / afterfit, no intervals:       "
               f"{peer['total'] / af0['total']:.2f}x "
