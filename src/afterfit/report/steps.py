@@ -265,14 +265,47 @@ def _saliency(ctx: RunContext) -> Section:
     from afterfit.saliency import saliency
 
     o = ctx.options
+    methods, note = _saliency_methods(ctx.model, tuple(o.saliency_methods))
     with contextlib.ExitStack() as stack:
         progress = _stage_bars(ctx, stack, "saliency", cumulative=False)
         maps = saliency(
-            ctx.model, ctx.images, methods=tuple(o.saliency_methods),
+            ctx.model, ctx.images, methods=methods,
             max_images=o.saliency_max_images, random_state=o.seed, progress=progress,
         )  # fmt: skip
     ctx.results["saliency"] = maps
-    return saliency_section(maps)
+    section = saliency_section(maps)
+    if note is not None:
+        from dataclasses import replace
+
+        from afterfit.report.page import Note
+
+        section = replace(section, blocks=(Note(note), *section.blocks))
+    return section
+
+
+def _saliency_methods(module: Any, methods: tuple[str, ...]) -> tuple[tuple[str, ...], str | None]:
+    """The default methods without Grad-CAM for a TorchScript module, with a note (as
+    ``afterfit saliency`` does): Grad-CAM needs forward hooks, which TorchScript lacks.
+    Methods the user chose are kept as they are (an explicit Grad-CAM is an error there)."""
+    import dataclasses as _dc
+
+    from afterfit.report.run import RunOptions
+
+    default = next(f.default for f in _dc.fields(RunOptions) if f.name == "saliency_methods")
+    if "gradcam" not in methods or tuple(methods) != tuple(default):
+        return methods, None
+    try:
+        from afterfit.saliency.loading import is_torchscript
+
+        scripted = is_torchscript(module)
+    except Exception:  # not a torch module: saliency itself will say what is wrong
+        return methods, None
+    if not scripted:
+        return methods, None
+    return tuple(m for m in methods if m != "gradcam"), (
+        "Grad-CAM is left out: it needs forward hooks, which TorchScript modules do not "
+        "support (load a state dict with --module-class to include it)."
+    )
 
 
 def _training(ctx: RunContext) -> Section | None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import sys
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -82,6 +83,26 @@ def _brief(exc: BaseException, limit: int = 240) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _import_module(name: str) -> Any:
+    """Import ``name``; when its top-level package is not found, look in the working
+    directory too, as ``python -m`` would (the ``afterfit`` script does not put it on the
+    path, and the error message tells the user to run from the module's folder). The
+    folder goes last on the path, so it never shadows an installed package."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        top = name.split(".")[0]
+        cwd = os.getcwd()
+        if exc.name != top or cwd in sys.path or "" in sys.path:
+            raise
+        sys.path.append(cwd)
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            sys.path.remove(cwd)
+            raise
+
+
 def _import_class(spec: str) -> Any:
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
@@ -90,7 +111,7 @@ def _import_class(spec: str) -> Any:
             fix="pass for example --module-class afterfit.saliency.example:DigitsCNN.",
         )
     try:
-        mod = importlib.import_module(module_name)
+        mod = _import_module(module_name)
     except ImportError as exc:
         raise ModelLoadError(
             f"The module '{module_name}' of the module class {spec!r} cannot be imported: "
