@@ -241,3 +241,14 @@ def test_cv_terminal_intervals_are_bracketed():
 
     assert _ci(-0.0126, -0.0001) == "[-0.0126, -0.0001]"
     assert "–" not in _ci(0.1, 0.2)
+
+
+def test_cli_threshold_on_test_split_states_the_optimism(files, tmp_path):
+    out = tmp_path / "t"
+    res = cli("threshold", "--model", files["model"], "--data", files["test"], "--target", "y",
+              "--split", "test", "--n-resamples", 0, "--out", out)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    op = json.loads((out / "threshold.json").read_text())["operating_point"]
+    assert op["optimistic"] and op["cross_fitted"]["n_folds"] == 5
+    assert "cross-fitted" in res.output
+    assert (out / "tables" / "threshold_operating_point.csv").exists()
