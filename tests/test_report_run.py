@@ -218,7 +218,9 @@ def test_a_large_test_set_keeps_the_page_small(tmp_path):
     assert len(html.encode()) < 5_000_000
 
 
-def test_near_perfect_score_is_a_leakage_suspect():
+def test_near_perfect_score_alone_is_no_leakage_finding():
+    # issue 14: a near-perfect score is no evidence (honest models on easy data score near
+    # 1); the leak is found by the Explanations section, with its evidence
     rng = np.random.default_rng(0)
     n = 500
     y = rng.integers(0, 2, n)
@@ -226,7 +228,7 @@ def test_near_perfect_score_is_a_leakage_suspect():
     model = LogisticRegression().fit(X, y)
     report = _run(model, load_dataset(X.assign(y=y), target="y"), steps=("evaluation",))
     texts = [f["text"] for f in report.doc["report"]["findings"]]
-    assert any(t.startswith("Leakage suspect: roc_auc is 1.0000") for t in texts)
+    assert not any("leakage" in t.lower() for t in texts)
 
 
 def test_zero_resamples_means_no_bootstrap(binary):

@@ -151,7 +151,7 @@ def run(
     top_k: Annotated[int | None, typer.Option(help="top-k: the rows to flag at most.")] = None,
     explain_methods: Annotated[
         str, typer.Option(help="Explanation methods: permutation,shap,lime,anchors.")
-    ] = "permutation,shap,lime",
+    ] = "permutation,shap,lime,anchors",
     explain_time_budget: Annotated[
         float, typer.Option(help="Seconds the slow explanation methods may take.")
     ] = 60.0,

@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from afterfit.errors import InvalidInputError
+from afterfit.explain._threads import single_threaded
 from afterfit.explain.lime import (
     LimeTabular,
     _json_value,
@@ -415,22 +416,6 @@ class AnchorExplanation:
 
 
 # --- the explainer ---------------------------------------------------------------------------
-
-
-def _small_batches() -> Any:
-    """Run the model single-threaded during a search.
-
-    A search predicts a few hundred rows per call, hundreds of times; OpenMP and BLAS start
-    their thread pools on every call, which costs more than it saves on batches this small
-    (HistGradientBoosting: 2.5 times slower with two threads than with one).
-    """
-    import contextlib
-
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn depends on threadpoolctl
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1)
 
 
 class _OutOfTime(Exception):
@@ -827,7 +812,7 @@ class AnchorTabular:
         if time_limit is not None:
             search.deadline = started + float(time_limit)
         converged = True
-        with _small_batches():
+        with single_threaded():  # hundreds of small model calls
             try:
                 anchor, valid = self._beam(
                     search,
@@ -895,9 +880,7 @@ class AnchorTabular:
         ]
         n_anchor = int(search.n.get(anchor, 0))
         mean = float(search.precision(anchor))
-        lower = (
-            dlow_bernoulli(mean, math.log(1.0 / delta) / n_anchor) if n_anchor else math.nan
-        )
+        lower = dlow_bernoulli(mean, math.log(1.0 / delta) / n_anchor) if n_anchor else math.nan
         return AnchorExplanation(
             rule=" AND ".join(predicates),
             predicates=predicates,

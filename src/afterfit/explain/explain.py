@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from afterfit.errors import InvalidInputError
+from afterfit.explain.leakage import leakage_suspects
 from afterfit.explain.local import (
     SLOW_SHAP,
     LocalExplanations,
@@ -73,11 +74,6 @@ DEFAULT_METRICS: dict[str, str] = {
     "multiclass": "roc_auc_ovr_macro",
     "regression": "r2",
 }
-#: A feature whose permutation importance is this share of the metric's distance from
-#: chance, or whose share of the total mean |SHAP| is this high, is a leakage suspect.
-LEAKAGE_SHARE = 0.8
-#: Skill above chance below which the leakage check says nothing (a model near chance).
-MIN_SKILL = 0.05
 #: Rows of the global SHAP summary: exact explainers (tree, linear), model-agnostic ones.
 SHAP_ROWS_FAST = 1000
 SHAP_ROWS_SLOW = 100
@@ -96,20 +92,24 @@ class Flag:
     feature : str or None
     positions : tuple of int
         Rows concerned (disagreement).
+    evidence : dict
+        What the flag fired on (leakage: the check and its figures).
     """
 
     kind: str
     text: str
     feature: str | None = None
     positions: tuple[int, ...] = ()
+    evidence: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe fields."""
+        """JSON-safe fields (``evidence``: what the flag fired on)."""
         return {
             "kind": self.kind,
             "text": self.text,
             "feature": self.feature,
             "positions": [int(p) for p in self.positions],
+            "evidence": {k: _settings_value(v) for k, v in self.evidence.items()},
         }
 
 
@@ -161,9 +161,13 @@ class Explanations:
     chance : float or None
         The permutation metric's chance level (:func:`chance_level`).
     skipped : tuple of Skipped
-        Every piece of work not done, with why (time budget, inapplicable method).
+        Every piece of work not done, with why (time budget, inapplicable method, a
+        method that failed: ``failed=True``).
     notes : tuple of str
     settings : dict
+    leakage : tuple of Flag
+        Leakage suspects, each with the evidence it fired on
+        (:func:`~afterfit.explain.leakage.leakage_suspects`).
     """
 
     task: str
@@ -179,6 +183,7 @@ class Explanations:
     skipped: tuple[Skipped, ...] = ()
     notes: tuple[str, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
+    leakage: tuple[Flag, ...] = ()
 
     # --- what ran ------------------------------------------------------------------------
 
@@ -261,42 +266,9 @@ class Explanations:
 
     def flags(self) -> tuple[Flag, ...]:
         """Leakage suspects, SHAP-LIME disagreements and SHAP additivity failures."""
-        out: list[Flag] = []
-        p = self.permutation
-        if p is not None and self.chance is not None and p.higher_is_better:
-            skill = float(p.baseline) - float(self.chance)
-            imp = p.importance
-            if skill >= MIN_SKILL and len(imp) >= 2 and np.isfinite(imp).any():
-                j = int(np.nanargmax(imp))
-                if imp[j] >= LEAKAGE_SHARE * skill:
-                    out.append(
-                        Flag(
-                            "leakage",
-                            f"leakage suspect: feature {p.features[j]!r} alone explains "
-                            f"{min(imp[j] / skill, 1.0):.0%} of the model's {p.metric} above "
-                            f"chance (permutation importance {imp[j]:.3g} of "
-                            f"{p.baseline:.3g} − {self.chance:.3g}); check that it is not "
-                            "derived from the target or known only after the outcome.",
-                            feature=p.features[j],
-                        )
-                    )
-        s = self.shap_importance
-        if s is not None and len(s) >= 3:
-            total = float(s["mean_abs_shap"].sum())
-            if total > 0:
-                top = s.iloc[0]
-                share = float(top["mean_abs_shap"]) / total
-                already = any(f.feature == top["feature"] for f in out)
-                if share >= LEAKAGE_SHARE and not already:
-                    out.append(
-                        Flag(
-                            "leakage",
-                            f"leakage suspect: feature {top['feature']!r} carries {share:.0%} "
-                            "of the total mean |SHAP| of all features; check that it is not "
-                            "derived from the target.",
-                            feature=str(top["feature"]),
-                        )
-                    )
+        # leakage: evidence (shared rows, one feature alone, an identifier, a collapse),
+        # never a near-perfect score alone (honest models on easy data score near 1)
+        out: list[Flag] = list(self.leakage)
         disagree = [r for r in self.local.disagreements() if r.agreement is not None]
         if disagree:
 
@@ -718,7 +690,7 @@ def explain_model(
                 groups=groups, max_rows=permutation_max_rows, sample_weight=sample_weight,
                 **kwargs,
             )  # fmt: skip
-        except Exception as exc:  # noqa: BLE001 - named in skipped; the other methods go on
+        except Exception as exc:  # named in skipped; the other methods go on
             skipped.append(failure("permutation", None, exc))
         else:
             chance = chance_level(metric, y_arr, m.task, sample_weight)
@@ -759,16 +731,30 @@ def explain_model(
                 max_rows=shap_max_rows, options=shap_opts, budget=budget,
                 random_state=random_state, progress=progress, skipped=skipped, notes=notes,
             )  # fmt: skip
-        except Exception as exc:  # noqa: BLE001 - named in skipped; the other methods go on
+        except Exception as exc:  # named in skipped; the other methods go on
             skipped.append(failure("shap (global)", None, exc))
         if sv is not None:
             shap_importance = sv.global_frame(n_bootstrap=n_bootstrap, random_state=random_state)
             notes.extend(n for n in sv.notes if n not in notes)
 
+    leakage: tuple[Flag, ...] = ()
+    try:
+        suspects = leakage_suspects(
+            frame, y_arr, task=m.task, scores=np.asarray(preds.scores), classes=m.classes_,
+            train=train_frame, permutation=permutation, chance=chance,
+        )  # fmt: skip
+        leakage = tuple(
+            Flag("leakage", x.text, feature=x.feature, evidence={"check": x.check, **x.evidence})
+            for x in suspects
+        )
+    except Exception as exc:  # a check that cannot run says so; the explanations stand
+        notes.append(f"The leakage checks did not run: {type(exc).__name__}: {exc}")
     failed = _failed_methods(skipped)
     if failed and all(x in failed for x in chosen_t):
         # nothing worked: an explanation with no method in it is an error, not a result
         first = next(x for x in skipped if x.failed and x.position is None)
+        if len(chosen_t) == 1 and first.error is not None:
+            raise first.error  # one method chosen: its own message and fix, as it is
         raise InvalidInputError(
             "Every explanation method failed: "
             + "; ".join(f"{k}: {v}" for k, v in failed.items())
@@ -811,6 +797,7 @@ def explain_model(
         skipped=tuple(skipped),
         notes=tuple(notes),
         settings=settings,
+        leakage=leakage,
     )
 
 

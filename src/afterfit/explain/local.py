@@ -374,6 +374,8 @@ class Skipped:
     position: int | None
     reason: str
     failed: bool = False
+    #: afterfit's own error, kept so that a method chosen alone can raise it as it is.
+    error: BaseException | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe fields (``failed``: the method raised, rather than being left out)."""
@@ -400,7 +402,8 @@ def failure(method: str, position: int | None, exc: BaseException) -> Skipped:
         text = f"{type(exc).__name__}: {exc}"
     if len(text) > 600:
         text = text[:599] + "…"
-    return Skipped(method, position, f"failed: {text}", failed=True)
+    own = exc if isinstance(exc, AfterfitError) else None
+    return Skipped(method, position, f"failed: {text}", failed=True, error=own)
 
 
 @dataclass(frozen=True, eq=False)
@@ -996,7 +999,7 @@ def _run_rows(
         first = time.perf_counter()
         try:
             sv = shap_values(m, frame.iloc[[0]], background=bg, **options)
-        except Exception as exc:  # noqa: BLE001 - named in skipped; the other methods go on
+        except Exception as exc:  # named in skipped; the other methods go on
             sv = None
             skipped.append(failure("shap", None, exc))
     if "shap" in methods and sv is not None:
@@ -1030,7 +1033,7 @@ def _run_rows(
             data, note = sampling_data(
                 train, fallback, categorical_features=categorical_features, methods=needs_data,
             )  # fmt: skip
-        except Exception as exc:  # noqa: BLE001 - named in skipped; the other methods go on
+        except Exception as exc:  # named in skipped; the other methods go on
             skipped.extend(failure(x, None, exc) for x in needs_data)
         else:
             if note:
@@ -1041,14 +1044,14 @@ def _run_rows(
                 data, categorical_features=categorical_features, random_state=random_state,
                 **dict(lime_options or {}),
             )  # fmt: skip
-        except Exception as exc:  # noqa: BLE001 - named in skipped; the other methods go on
+        except Exception as exc:  # named in skipped; the other methods go on
             skipped.append(failure("lime", None, exc))
     if data is not None and "anchors" in methods:
         try:
             anchor_explainer = AnchorTabular(
                 data, categorical_features=categorical_features, random_state=random_state
             )
-        except Exception as exc:  # noqa: BLE001 - named in skipped; the other methods go on
+        except Exception as exc:  # named in skipped; the other methods go on
             skipped.append(failure("anchors", None, exc))
 
     lime_rows: list[LimeExplanation | None] = [None] * n
@@ -1078,7 +1081,7 @@ def _run_rows(
             start = time.perf_counter()
             try:
                 result = run()
-            except Exception as exc:  # noqa: BLE001 - named in skipped; the others go on
+            except Exception as exc:  # named in skipped; the others go on
                 skip = failure(method, position, exc)
                 row_skips[i].append(skip)
                 skipped.append(skip)

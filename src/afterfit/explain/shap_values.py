@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from afterfit.errors import InvalidInputError, MissingDependencyError
+from afterfit.explain._threads import single_threaded
 from afterfit.jsonsafe import number as _num
 from afterfit.jsonsafe import scalar as _json_value
 from afterfit.parallel import run_tasks, spawn_seeds
@@ -1164,7 +1165,8 @@ def _explain_chunk(
             if algorithm == "permutation":
                 masker = shap.maskers.Independent(background, max_samples=len(background))
                 explainer = shap.PermutationExplainer(model, masker, seed=seed)
-                ex = explainer(X, max_evals=evals, silent=True)
+                with single_threaded():  # many calls of a few hundred rows each
+                    ex = explainer(X, max_evals=evals, silent=True)
                 return np.asarray(ex.values, dtype=np.float64), ex.base_values
             explainer = shap.KernelExplainer(model, background)
             raw = explainer.shap_values(X, nsamples=evals, silent=True)

@@ -59,7 +59,7 @@ class RunOptions:
     #: The steps were named by the user (``--steps``): one that cannot run is an error
     #: rather than a line under "Steps not run".
     require_steps: bool = False
-    explain_methods: Sequence[str] = ("permutation", "shap", "lime")
+    explain_methods: Sequence[str] = ("permutation", "shap", "lime", "anchors")
     n_repeats: int = 5
     explain_time_budget: float | None = 60.0
     #: Explanations use at most this many test rows (a seeded sample): permutation

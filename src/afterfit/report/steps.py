@@ -241,10 +241,13 @@ def _explanations(ctx: RunContext) -> Section:
 
     o = ctx.options
     train = None if ctx.train is None else ctx.train.X
+    methods = tuple(o.explain_methods)
+    if ctx.preds.task == "regression":  # anchors explain a label: not for a regression
+        methods = tuple(m for m in methods if m != "anchors")
     with contextlib.ExitStack() as stack:
         progress = _stage_bars(ctx, stack, "explanations", cumulative=True)
         expl = explain_model(
-            ctx.model, ctx.test.X, ctx.test.y, train=train, methods=tuple(o.explain_methods),
+            ctx.model, ctx.test.X, ctx.test.y, train=train, methods=methods,
             n_repeats=o.n_repeats, permutation_max_rows=o.explain_max_rows,
             time_budget=o.explain_time_budget, random_state=o.seed, progress=progress,
         )  # fmt: skip

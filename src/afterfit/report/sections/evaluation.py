@@ -22,8 +22,6 @@ HEADLINE = {
 #: A class below this share of the rows, and below half of an even share (1/K), is
 #: "rare": accuracy then says little. (Ten balanced classes are 10% each, and not rare.)
 IMBALANCE_SHARE = 0.1
-#: A test score this close to perfect is more often a leak than a model.
-NEAR_PERFECT = {"roc_auc": 0.999, "roc_auc_ovr_macro": 0.999, "r2": 0.999}
 
 
 def evaluation_section(evaluation: Evaluation, *, calibration: bool = True) -> Section:
@@ -100,24 +98,10 @@ def _headline(evaluation: Evaluation) -> tuple[Headline, ...]:
 
 
 def _findings(evaluation: Evaluation) -> tuple[Finding, ...]:
-    return _near_perfect(evaluation) + _imbalance(evaluation)
-
-
-def _near_perfect(evaluation: Evaluation) -> tuple[Finding, ...]:
-    for name, limit in NEAR_PERFECT.items():
-        if name in evaluation.metrics and evaluation.metrics[name].value >= limit:
-            value = evaluation.metrics[name].value
-            return (
-                Finding(
-                    f"Leakage suspect: {name} is {value:.4f} on the test rows. Scores this "
-                    "close to perfect usually mean a feature carries the target (an ID, a "
-                    "timestamp, a post-outcome field) or test rows also appear in training; "
-                    "check the explanations for one dominant feature.",
-                    severity="info",
-                    section="evaluation",
-                ),
-            )
-    return ()
+    # A near-perfect score alone is no leakage finding: honest models on easy data (wine,
+    # digits) score near 1. Leakage findings come with evidence, from the Explanations
+    # section (afterfit.explain.leakage).
+    return _imbalance(evaluation)
 
 
 def _imbalance(evaluation: Evaluation) -> tuple[Finding, ...]:
