@@ -313,7 +313,7 @@ def _saliency_methods(module: Any, methods: tuple[str, ...]) -> tuple[tuple[str,
 
 def _training(ctx: RunContext) -> Section | None:
     from afterfit.report.sections.training import training_section
-    from afterfit.report.training import learning_curve, read_history, training_curves
+    from afterfit.training import learning_curve, read_history, training_curves
 
     o = ctx.options
     curves = training_curves(ctx.model)

@@ -10,7 +10,7 @@ import numpy as np
 
 from afterfit.report import specs
 from afterfit.report.page import Figure, Finding, Section, Table
-from afterfit.report.training import (
+from afterfit.training import (
     Curve,
     LearningCurve,
     TrainingCurves,
@@ -40,11 +40,11 @@ def training_section(
     Parameters
     ----------
     curves : TrainingCurves, optional
-        From :func:`afterfit.report.training.training_curves` (the fitted estimator).
+        From :func:`afterfit.training.training_curves` (the fitted estimator).
     history : TrainingCurves, optional
-        From :func:`afterfit.report.training.read_history` (``--history``).
+        From :func:`afterfit.training.read_history` (``--history``).
     learning : LearningCurve, optional
-        From :func:`afterfit.report.training.learning_curve` (needs training data).
+        From :func:`afterfit.training.learning_curve` (needs training data).
 
     Returns
     -------

@@ -29,16 +29,16 @@ from afterfit.errors import DataError, InvalidInputError, ModelError
 from afterfit.models.sklearn import SklearnModel
 from afterfit.report.page import Figure, Section, Table
 from afterfit.report.sections.training import MAX_POINTS, curves_spec, training_section
-from afterfit.report.training import (
+from afterfit.thresholds import ThresholdedModel
+from afterfit.training import (
     Curve,
     LearningCurve,
     TrainingCurves,
-    _direction,
     learning_curve,
     read_history,
     training_curves,
 )
-from afterfit.thresholds import ThresholdedModel
+from afterfit.training.results import _direction
 
 
 @pytest.fixture(scope="module")
