@@ -38,7 +38,7 @@ from afterfit.training import (
     read_history,
     training_curves,
 )
-from afterfit.training.results import _direction
+from afterfit.training.names import _direction
 
 
 @pytest.fixture(scope="module")

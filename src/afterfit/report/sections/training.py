@@ -10,14 +10,9 @@ import numpy as np
 
 from afterfit.report import specs
 from afterfit.report.page import Figure, Finding, Section, Table
-from afterfit.training import (
-    Curve,
-    LearningCurve,
-    TrainingCurves,
-    line_dashes,
-    split_colours,
-    split_kind,
-)
+from afterfit.training.names import split_kind
+from afterfit.training.plots import line_dashes, split_colours
+from afterfit.training.results import Curve, LearningCurve, TrainingCurves
 
 #: Most points a curve draws on the page; longer curves keep this many, evenly spaced
 #: (first and last included). ``results.json`` and the CSV tables keep every point.
