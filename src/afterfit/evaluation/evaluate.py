@@ -81,6 +81,22 @@ class Evaluation:
     residuals: ResidualsResult | None = None
     views: BinaryViews | None = None
 
+    def __repr__(self) -> str:
+        from afterfit.notebook import one_line, with_interval
+
+        # the task's headline metric (as the report's summary), else the first one
+        names = [n for n in ("roc_auc", "accuracy", "r2") if n in self.metrics]
+        rows = [self.metrics[n] for n in names] or list(self.metrics.overall())
+        m = rows[0] if rows else None
+        head = None if m is None else with_interval(m.metric, m.value, m.ci_low, m.ci_high)
+        return one_line("Evaluation", self.task, head, f"{self.predictions.n:,} rows")
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: headline with intervals, main figure, findings, tables."""
+        from afterfit.notebook import result_html
+
+        return result_html(self)
+
     @property
     def task(self) -> Task:
         return self.predictions.task
