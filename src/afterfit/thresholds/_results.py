@@ -169,6 +169,12 @@ class ThresholdSelection:
             f"{ci}, {self.objective.metric} {self.value:.4g}, split={self.split!r}{warn})"
         )
 
+    def _repr_html_(self) -> str:
+        """Jupyter's display: headline with intervals, main figure, findings, tables."""
+        from afterfit.notebook import result_html
+
+        return result_html(self)
+
     @property
     def objective_name(self) -> str:
         return self.objective.name
@@ -366,6 +372,12 @@ class CostDecision:
             f"CostDecision(expected cost {c.value:.4g}{ci}, argmax "
             f"{self.argmax_cost.value:.4g}, split={self.split!r}{warn})"
         )
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: headline with intervals, main figure, findings, tables."""
+        from afterfit.notebook import result_html
+
+        return result_html(self)
 
     @property
     def metrics(self) -> MetricTable:
