@@ -222,6 +222,20 @@ class CalibrationReport:
     reliability_per_class: tuple[ReliabilityCurve, ...] = ()
     decomposition_per_class: tuple[BrierDecomposition, ...] = ()
 
+    def __repr__(self) -> str:
+        from afterfit.notebook import one_line, with_interval
+
+        e = self.metrics["ece_uniform"] if "ece_uniform" in self.metrics else None
+        ece = None if e is None else with_interval("ECE", e.value, e.ci_low, e.ci_high)
+        brier = f"Brier {self.metrics['brier'].value:.4g}" if "brier" in self.metrics else None
+        return one_line("CalibrationReport", self.task, ece, brier, f"{self.n_rows:,} rows")
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: headline with intervals, main figure, findings, tables."""
+        from afterfit.notebook import result_html
+
+        return result_html(self)
+
     def __getitem__(self, metric: str) -> MetricValue:
         return self.metrics[metric]
 
