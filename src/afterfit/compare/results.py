@@ -236,6 +236,23 @@ class Comparison:
     thresholds: dict[str, float] | None = None
     replicates: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
 
+    def __repr__(self) -> str:
+        from afterfit.notebook import one_line, with_interval
+
+        head = None
+        if self.rows:
+            r = self.rows[0]
+            name = f"{r.metric} {r.model_b} - {r.model_a}"
+            head = with_interval(name, r.difference, r.ci_low, r.ci_high)
+        models = f"{len(self.models)} models"
+        return one_line("Comparison", self.task, models, head, f"{self.n_rows:,} rows")
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: headline with intervals, main figure, findings, tables."""
+        from afterfit.notebook import result_html
+
+        return result_html(self)
+
     @property
     def metrics(self) -> tuple[str, ...]:
         return self.settings.metrics
