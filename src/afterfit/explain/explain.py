@@ -207,6 +207,28 @@ class Explanations:
                 out.append(x)
         return tuple(out)
 
+    def __repr__(self) -> str:
+        from afterfit.notebook import one_line, with_interval
+
+        top = None
+        if self.permutation is not None or self.shap_importance is not None:
+            f = self.frame()
+            by_permutation = "permutation" in f
+            col = "permutation" if by_permutation else "mean_abs_shap"
+            ci = "permutation_ci" if by_permutation else "shap_ci"
+            if len(f) and col in f:
+                r = f.iloc[0]
+                name, value = f"top {r['feature']!r} ({col})", float(r[col])
+                top = with_interval(name, value, float(r[f"{ci}_low"]), float(r[f"{ci}_high"]))
+        methods = f"methods={list(self.worked())}"
+        return one_line("Explanations", self.task, methods, top, f"{self.n_rows:,} rows")
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: headline with intervals, main figure, findings, tables."""
+        from afterfit.notebook import result_html
+
+        return result_html(self)
+
     # --- tables --------------------------------------------------------------------------
 
     def frame(self) -> pd.DataFrame:
