@@ -498,6 +498,23 @@ class CVResult:
     stats: dict[str, CorrectedT] = field(default_factory=dict, repr=False)
     fit_times: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
 
+    def __repr__(self) -> str:
+        from afterfit.notebook import one_line, with_interval
+
+        head = None
+        if len(self.summary):
+            s = self.summary.iloc[0]
+            low, high = float(s["ci_low"]), float(s["ci_high"])
+            head = with_interval(str(s["metric"]), float(s["mean"]), low, high)
+        folds = f"{self.n_folds} folds"
+        return one_line("CVResult", self.task, head, folds, f"{self.n_rows:,} rows")
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: headline with intervals, main figure, findings, tables."""
+        from afterfit.notebook import result_html
+
+        return result_html(self)
+
     @property
     def n_folds(self) -> int:
         """Folds in all (folds per repeat times repeats)."""
@@ -585,6 +602,25 @@ class CVComparison:
     baseline: str
     confidence: float
     tests: dict[tuple[str, str], CorrectedT]
+
+    def __repr__(self) -> str:
+        from afterfit.notebook import one_line, with_interval
+
+        head = None
+        f = self.frame()
+        if len(f):
+            r = f.iloc[0]
+            name = f"{r['metric']} {r['model']} - {r['baseline']}"
+            low, high = float(r["ci_low"]), float(r["ci_high"])
+            head = with_interval(name, float(r["difference"]), low, high)
+        models = f"{len(self.results)} models, baseline {self.baseline!r}"
+        return one_line("CVComparison", models, head)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: headline with intervals, main figure, findings, tables."""
+        from afterfit.notebook import result_html
+
+        return result_html(self)
 
     @property
     def metrics(self) -> list[str]:
