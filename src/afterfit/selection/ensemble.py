@@ -180,6 +180,20 @@ class EnsembleResult:
     classes: list[Any] | None = None
     settings: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        from afterfit.notebook import one_line, with_interval
+
+        g = self.gain
+        gain = with_interval(f"gain in {g.metric}", g.gain, g.gain_low, g.gain_high)
+        members = f"{len(self.members)} members"
+        return one_line("EnsembleResult", self.method, gain, members, f"{g.n_rows:,} rows")
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: headline with intervals, main figure, findings, tables."""
+        from afterfit.notebook import result_html
+
+        return result_html(self)
+
     def beats_or_ties(self, tolerance: float = 0.0) -> bool:
         """``gain.beats_or_ties``: the ensemble is at least as good on held-out rows."""
         return self.gain.beats_or_ties(tolerance)
