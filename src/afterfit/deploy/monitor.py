@@ -574,6 +574,20 @@ class MonitorResult:
     estimated: Any = None
     multivariate: Any = None
 
+    def __repr__(self) -> str:
+        from afterfit.notebook import one_line
+
+        psi = [c.psi for c in self.features if math.isfinite(c.psi)]
+        drifted = f"{len(self.drifted)} of {len(self.features)} features drifted"
+        top = f"max PSI {max(psi):.3g}" if psi else None
+        return one_line("MonitorResult", drifted, top, f"{self.n_rows:,} rows")
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: headline with intervals, main figure, findings, tables."""
+        from afterfit.notebook import result_html
+
+        return result_html(self)
+
     @property
     def drifted(self) -> list[str]:
         """Names of the drifted features, most drifted first."""
