@@ -58,6 +58,26 @@ class SliceResult:
     segments: SegmentResult | None = None
     notes: tuple[str, ...] = ()
 
+    def __repr__(self) -> str:
+        from afterfit.notebook import one_line, with_interval
+
+        head = None
+        if self.overall:
+            m = self.primary_metric
+            worse = [r for r in self.metrics if r.metric == m and r.flag == "worse"]
+            head = f"{m} {dict(self.overall)[m]:.4g} overall, {len(worse)} slice(s) worse"
+            if worse:
+                w = worse[0]
+                head += ": " + with_interval(f"{w.label}", w.value, w.ci_low, w.ci_high)
+        by = f"by {', '.join(self.slicings)}"
+        return one_line("SliceResult", self.task, by, head, f"{self.n_rows:,} rows")
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: headline with intervals, main figure, findings, tables."""
+        from afterfit.notebook import result_html
+
+        return result_html(self)
+
     @property
     def metric_names(self) -> list[str]:
         return [name for name, _ in self.overall]
