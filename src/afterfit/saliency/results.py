@@ -373,6 +373,12 @@ class SaliencyMaps:
             f"SaliencyMaps({self.n_images} images, methods={list(self.methods)}, checks={checks})"
         )
 
+    def _repr_html_(self) -> str:
+        """Jupyter's display: headline with intervals, main figure, findings, tables."""
+        from afterfit.notebook import result_html
+
+        return result_html(self)
+
     def class_name(self, k: int) -> str:
         """The name of class index ``k``."""
         if self.classes is not None and 0 <= k < len(self.classes):
