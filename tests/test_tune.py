@@ -92,8 +92,8 @@ class _Recorder(optuna.pruners.BasePruner):
 def test_running_mean_reported_after_each_fold(data, monkeypatch):
     from sklearn.base import clone
 
-    from afterfit.selection import tune as tune_module
-    from afterfit.selection.tune import fold_score, make_splits
+    from afterfit.selection import study as tune_module
+    from afterfit.selection.study import fold_score, make_splits
 
     X, y = data
     recorder = _Recorder()

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from afterfit.calibration.calibrators import ISOTONIC_MIN_ROWS, METHODS, calibrate
+from afterfit.calibration.calibrators import ISOTONIC_MIN_ROWS, METHODS
 from afterfit.calibration.comparison import compare_calibration
 from afterfit.calibration.files import write_calibration
+from afterfit.calibration.fitting import calibrate
 from afterfit.calibration.report import calibration_report
 from afterfit.calibration.results import (
     BrierDecomposition,

@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from afterfit.plots import OKABE_ITO
-from afterfit.saliency.results import spread_rows
+from afterfit.saliency._common import RANDOM, spread_rows
 
 if TYPE_CHECKING:
     from afterfit.saliency.results import Faithfulness, SaliencyMaps, SanityCheck
@@ -173,8 +173,6 @@ def plot_method_grid(result: SaliencyMaps, method: str, *, n: int = 16, columns:
 
 def plot_faithfulness(result: Faithfulness, *, ax: Any = None) -> Any:
     """Mean deletion (left) and insertion (right) curves, random order dashed grey."""
-    from afterfit.saliency.results import RANDOM
-
     if ax is not None:
         axes = list(np.ravel(ax))
         fig = axes[0].figure

@@ -15,22 +15,9 @@ import pandas as pd
 
 from afterfit.errors import InvalidInputError
 from afterfit.jsonsafe import number as _num
+from afterfit.saliency._common import RANDOM, spread_rows
 
 __all__ = ["RANDOM", "Faithfulness", "SaliencyMaps", "SanityCheck", "spread_rows"]
-
-#: The name of the random-order reference in faithfulness results.
-RANDOM = "random"
-
-
-def spread_rows(n_total: int, k: int) -> np.ndarray:
-    """``k`` positions evenly spaced over ``n_total`` (all of them when ``k >= n_total``).
-
-    Figures and the sanity check take images this way rather than the first ``k``, so a set
-    sorted by class (a class-per-folder layout) shows every class.
-    """
-    if k >= n_total:
-        return np.arange(n_total)
-    return np.unique(np.rint(np.linspace(0, n_total - 1, max(k, 1))).astype(np.int64))
 
 
 def _numbers(values: Any, digits: int = 6) -> list[Any]:

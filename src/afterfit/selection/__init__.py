@@ -2,8 +2,9 @@
 tuning (Optuna) and ensembles of trained models.
 
 Modules: ``splitters`` and ``cv`` (cross-validation, the corrected resampled t interval),
-``tune``, ``spaces`` and ``storage`` (Optuna studies), ``ensemble`` (greedy selection,
-weighted soft voting, stacking, bagging and boosting).
+``tune`` (the step), ``nested`` (nested cross-validation), ``study`` (one Optuna study),
+``spaces`` and ``storage``, ``ensemble`` (greedy selection, weighted soft voting, stacking,
+bagging and boosting). Imports point one way: ``tune`` -> ``nested`` -> ``study``.
 """
 
 from afterfit.selection.corrected import corrected_resampled_t
@@ -23,7 +24,7 @@ from afterfit.selection.spaces import SearchSpace, default_space, resolve_space
 from afterfit.selection.splitters import make_splitter, split_indices
 
 # ``tune`` (the function) is exported by ``afterfit`` itself: here it would shadow the module.
-from afterfit.selection.tune import TuningResult
+from afterfit.selection.study import TuningResult
 
 __all__ = [
     "CVComparison",

@@ -129,13 +129,16 @@ def _outer_fold(
     """One outer fold: tune on ``train`` (in memory), score tuned and default on ``test``."""
     from sklearn.base import clone
 
-    from afterfit.selection.tune import fold_score, tune
+    from afterfit.selection.study import fold_score, make_splits, run_study
 
     inner_groups = None if groups is None else np.asarray(groups)[train]
-    inner = tune(
-        estimator, _rows(X, train), _rows(y, train), groups=inner_groups, storage=None,
-        workers=1, refit=False, nested=False, **options,
-    )  # fmt: skip
+    X_in, y_in = _rows(X, train), _rows(y, train)
+    options = dict(options)
+    cv = options.pop("cv")
+    splits = make_splits(cv, X_in, y_in, inner_groups, task=options["task"],
+                         random_state=options["random_state"])  # fmt: skip
+    inner = run_study(estimator, X_in, y_in, splits, storage=None, workers=1, refit=False,
+                      **options)  # fmt: skip
     tuned = clone(estimator).set_params(**inner.best_params)
     task, metric = options["task"], options["metric"]
     tuned_score = fold_score(tuned, X, y, train, test, task=task, metric=metric)
@@ -169,7 +172,8 @@ def nested_tune(
         Its current parameters are the "default" the tuned ones are compared with.
     X, y : DataFrame or array
     space, n_trials, sampler, pruner, metric, task :
-        As :func:`afterfit.selection.tune.tune` (each inner study runs ``n_trials``).
+        As :func:`afterfit.selection.tune.tune` (each inner study runs ``n_trials``, through
+        :func:`afterfit.selection.study.run_study`).
     inner_cv : int
         Folds of each inner study.
     outer_cv : int, splitter or list of (train, test)
@@ -187,7 +191,7 @@ def nested_tune(
     from afterfit.parallel import run_tasks
     from afterfit.selection.corrected import corrected_resampled_t
     from afterfit.selection.spaces import resolve_space
-    from afterfit.selection.tune import (
+    from afterfit.selection.study import (
         DEFAULT_METRIC,
         check_metric,
         infer_task,

@@ -19,7 +19,7 @@ MAX_PARCOORDS = 500
 
 
 def tuning_section(result: Any) -> Section:
-    """The Tuning section of a :class:`~afterfit.selection.tune.TuningResult`.
+    """The Tuning section of a :class:`~afterfit.selection.study.TuningResult`.
 
     Returns
     -------
