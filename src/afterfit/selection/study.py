@@ -113,6 +113,20 @@ class TuningResult:
     notes: list[str] = field(default_factory=list)
     nested: Any = None
 
+    def __repr__(self) -> str:
+        from afterfit.notebook import one_line, with_interval
+
+        best = with_interval(f"best {self.metric}", self.best_score, self.ci_low, self.ci_high)
+        params = ", ".join(f"{k}={v!r}" for k, v in self.best_params.items())
+        trials = f"{self.n_complete} of {len(self.trials)} trials complete"
+        return one_line("TuningResult", best, f"at {params}" if params else None, trials)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: headline with intervals, main figure, findings, tables."""
+        from afterfit.notebook import result_html
+
+        return result_html(self)
+
     @property
     def n_complete(self) -> int:
         return int((self.trials["state"] == "COMPLETE").sum()) if len(self.trials) else 0
