@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 import afterfit
 from afterfit.cli import app
 from afterfit.compare.results import FRAME_COLUMNS
-from afterfit.report.files import SCHEMA_VERSION
+from afterfit.documents import SCHEMA_VERSION
 
 runner = CliRunner()
 

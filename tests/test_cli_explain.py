@@ -14,7 +14,7 @@ from sklearn.naive_bayes import GaussianNB
 from typer.testing import CliRunner
 
 from afterfit.cli import app
-from afterfit.report.files import SCHEMA_VERSION
+from afterfit.documents import SCHEMA_VERSION
 
 runner = CliRunner()
 TREE = "sklearn.tree._tree.Tree"  # a type skops asks the user to trust

@@ -302,12 +302,12 @@ def test_out_that_is_a_file_says_so(files, tmp_path, command):
     ],
 )
 def test_evaluate_names_the_real_cause_of_a_failed_write(files, tmp_path, monkeypatch, code, words):
-    import afterfit.report.files as report_files
+    import afterfit.documents as documents
 
     def failing(path, text):
         raise OSError(code, os.strerror(code), str(path))
 
-    monkeypatch.setattr(report_files, "atomic_write_text", failing)
+    monkeypatch.setattr(documents, "atomic_write_text", failing)
     out = tmp_path / "results"
     result = invoke(*_args("evaluate", files["dir"], out))
     _refused(result, words, "results.json")

@@ -444,7 +444,7 @@ def test_claim_marks_a_folder_whose_work_writes_into_it(tmp_path):
 
 
 def test_write_folder_follows_the_rule(tmp_path):
-    from afterfit.report.files import write_folder
+    from afterfit.documents import write_folder
 
     out = tmp_path / "results"
     out.mkdir()

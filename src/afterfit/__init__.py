@@ -5,6 +5,7 @@
 >>> ev.metrics.frame()  # doctest: +SKIP
 """
 
+from afterfit._version import __version__
 from afterfit.calibration import (
     CalibratedModel,
     CalibrationComparison,
@@ -91,7 +92,6 @@ from afterfit.thresholds import (
     select_threshold_predictions,
 )
 
-__version__ = "0.1.0"
 __all__ = [
     "AfterfitError",
     "AfterfitWarning",

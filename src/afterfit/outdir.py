@@ -520,7 +520,7 @@ def _header() -> dict[str, Any]:
 
 
 def _final_marker(others: dict[str, Any], command: str, files: list[str]) -> dict[str, Any]:
-    from afterfit import __version__
+    from afterfit._version import __version__
 
     entry = {
         "afterfit_version": __version__,

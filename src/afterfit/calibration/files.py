@@ -49,7 +49,7 @@ from typing import Any
 import pandas as pd
 
 from afterfit.calibration.results import CalibrationComparison, CalibrationReport
-from afterfit.report.files import document, write_folder
+from afterfit.documents import document, write_folder
 
 __all__ = ["SCHEMA_NAME", "calibration_document", "write_calibration"]
 

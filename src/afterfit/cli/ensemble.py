@@ -138,7 +138,7 @@ def ensemble(
         from afterfit.outdir import prepare_out
 
         prepare_out(out, command="ensemble", overwrite=overwrite)
-        from afterfit.report.files import document
+        from afterfit.documents import document
         from afterfit.report.run import write_page
         from afterfit.report.sections.comparison import comparison_section
         from afterfit.report.sections.ensemble import ensemble_section

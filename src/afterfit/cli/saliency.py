@@ -166,9 +166,9 @@ def write_saliency(
 ) -> dict[str, Path]:
     """Write ``saliency.json``, ``maps.npz``, tables and figures of ``result`` under ``out``,
     published together (``overwrite``: see :func:`afterfit.outdir.prepare_out`)."""
+    from afterfit.documents import document, write_folder
     from afterfit.io import atomic_write
     from afterfit.outdir import writing
-    from afterfit.report.files import document, write_folder
 
     tables: dict[str, Any] = {"images": result.frame()}
     figs: dict[str, Any] = {}

@@ -131,8 +131,9 @@ def slices_command(
             )
         from afterfit.cli._inputs import match_label, weight_column
         from afterfit.data import load_dataset
+        from afterfit.documents import document, write_folder
         from afterfit.models import load_model
-        from afterfit.report.files import SCHEMA_NAME, document, write_folder
+        from afterfit.report.files import SCHEMA_NAME
         from afterfit.report.sections.slices import slices_section
         from afterfit.slices import slices
 

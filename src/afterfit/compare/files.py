@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from afterfit.compare.results import Comparison
-from afterfit.report.files import document, write_folder
+from afterfit.documents import document, write_folder
 
 SCHEMA_NAME = "afterfit.comparison"
 

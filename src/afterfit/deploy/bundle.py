@@ -928,7 +928,7 @@ def _finite_ok(X: pd.DataFrame) -> bool:
 
 
 def _afterfit_version() -> str:
-    from afterfit import __version__
+    from afterfit._version import __version__
 
     return __version__
 

@@ -186,7 +186,7 @@ class ExportResult:
 
 def export_document(result: ExportResult, *, source: dict[str, Any] | None = None) -> dict:
     """The ``<out>.parity.json`` document of an export (schema ``afterfit.export``)."""
-    from afterfit.report.files import document
+    from afterfit.documents import document
 
     return document("afterfit.export", {"export": result.to_dict()}, source=source)
 

@@ -856,7 +856,7 @@ def write_explanations(
     ``out`` must be new, empty or written by afterfit before, unless ``overwrite``; files
     afterfit did not write are kept (:func:`afterfit.outdir.prepare_out`).
     """
-    from afterfit.report.files import document, write_folder
+    from afterfit.documents import document, write_folder
 
     doc = document("afterfit.explanations", {"explanations": explanations.to_dict()}, source=source)
     figs = explanations.figures() if figures else {}

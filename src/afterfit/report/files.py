@@ -5,92 +5,24 @@ afterfit did not write are never replaced or removed (:mod:`afterfit.outdir`).
 ``results.json`` follows the versioned schema in ``afterfit/schemas/results.schema.json``
 (documented in ``docs/results-json.md``). Later steps add their own top-level sections
 beside ``evaluation`` without changing it. Every file is written to a staging folder
-first, and published only when all are complete.
+first, and published only when all are complete. The document header and the folder
+writer every step shares live in :mod:`afterfit.documents`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import re
 from pathlib import Path
 from typing import Any
 
+from afterfit.documents import document, slug, write_folder
 from afterfit.evaluation.evaluate import Evaluation
-from afterfit.io import atomic_write, atomic_write_text
-from afterfit.outdir import Staging, writing
 
 SCHEMA_NAME = "afterfit.results"
-#: The version of every document afterfit writes; see docs/results-json.md for the rules.
-SCHEMA_VERSION = "1.1"
-
-
-def document(
-    schema: str, sections: dict[str, Any], *, source: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """A versioned JSON document: the common header, then ``sections``.
-
-    Every document afterfit writes (``results.json``, ``threshold.json``,
-    ``calibration.json``, ``comparison.json``) starts with the same keys: ``schema``,
-    ``schema_version``, ``afterfit_version``, ``created`` (UTC) and ``source``.
-    """
-    from afterfit import __version__
-
-    return {
-        "schema": schema,
-        "schema_version": SCHEMA_VERSION,
-        "afterfit_version": __version__,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "source": source or {},
-        **sections,
-    }
 
 
 def results_document(evaluation: Evaluation, *, source: dict[str, Any] | None = None) -> dict:
     """The JSON document of one evaluation (JSON-safe: NaN becomes null)."""
     return document(SCHEMA_NAME, {"evaluation": evaluation.to_dict()}, source=source)
-
-
-def slug(text: str) -> str:
-    """A label as a safe file-name part."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "class"
-
-
-def write_folder(
-    out: str | Path | Staging,
-    json_name: str,
-    doc: dict[str, Any],
-    tables: dict[str, Any],
-    figures: dict[str, Any],
-    *,
-    command: str,
-    overwrite: bool = False,
-) -> dict[str, Path]:
-    """Write ``json_name``, ``tables/<name>.csv`` and ``figures/<name>.png`` under ``out``;
-    returns what was written, by relative path, with its final location.
-
-    The files are built in a staging folder and published together at the end (see
-    :func:`afterfit.outdir.writing`: ``out`` may be the staging folder of a bigger
-    writer). ``command`` names the writer in the folder's marker; ``overwrite`` allows a
-    folder holding files afterfit did not write, which are kept.
-    """
-    text = json.dumps(doc, indent=2, allow_nan=False)
-    with writing(out, command=command, overwrite=overwrite) as stage:
-        folder = stage.path
-        atomic_write_text(folder / json_name, text + "\n")
-        names = [json_name]
-        for name, frame in tables.items():
-            atomic_write(
-                folder / "tables" / f"{name}.csv", lambda tmp, f=frame: f.to_csv(tmp, index=False)
-            )
-            names.append(f"tables/{name}.csv")
-        for name, fig in figures.items():
-            atomic_write(
-                folder / "figures" / f"{name}.png",
-                lambda tmp, f=fig: f.savefig(tmp, format="png", dpi=120),
-            )
-            names.append(f"figures/{name}.png")
-        return {name: stage.target / name for name in names}
 
 
 def write_results(

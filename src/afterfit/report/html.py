@@ -132,7 +132,7 @@ def render_page(
     """
     from jinja2 import Environment
 
-    from afterfit import __version__
+    from afterfit._version import __version__
 
     env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
     template = env.from_string(_asset("report.html.j2"))

@@ -465,7 +465,7 @@ def collect_params(
 
 
 def _tags(doc: Mapping[str, Any], out: Path) -> dict[str, str]:
-    from afterfit import __version__
+    from afterfit._version import __version__
 
     tags = {
         "afterfit.version": str(doc.get("afterfit_version") or __version__),

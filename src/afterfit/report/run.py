@@ -26,7 +26,14 @@ from afterfit.outdir import Staging, writing
 from afterfit.predictions import Predictions
 from afterfit.report.files import SCHEMA_NAME, document
 from afterfit.report.page import Section
-from afterfit.report.steps import STEP_NAMES, STEPS, ProgressFactory, RunContext, no_progress
+from afterfit.report.steps import (
+    SALIENCY_METHODS,
+    STEP_NAMES,
+    STEPS,
+    ProgressFactory,
+    RunContext,
+    no_progress,
+)
 
 #: Steps ``afterfit run`` runs unless told otherwise: all of them (each skips itself where
 #: it does not apply).
@@ -68,7 +75,7 @@ class RunOptions:
     learning_curve: bool = True
     history: str | None = None
     #: Image models: the saliency methods and how many images they explain.
-    saliency_methods: Sequence[str] = ("gradients", "integrated_gradients", "smoothgrad", "gradcam")
+    saliency_methods: Sequence[str] = SALIENCY_METHODS
     saliency_max_images: int = 64
     model_name: str = "model"
     title: str | None = None

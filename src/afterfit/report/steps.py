@@ -22,6 +22,9 @@ from afterfit.errors import InvalidInputError, ModelError
 from afterfit.predictions import Predictions
 from afterfit.report.page import Section
 
+#: The saliency methods the report runs by default (``RunOptions.saliency_methods``).
+SALIENCY_METHODS: tuple[str, ...] = ("gradients", "integrated_gradients", "smoothgrad", "gradcam")
+
 #: ``progress(step_title, total)`` is a context manager yielding ``advance(n)`` (or None).
 ProgressFactory = Callable[[str, int], contextlib.AbstractContextManager[Any]]
 
@@ -290,12 +293,7 @@ def _saliency_methods(module: Any, methods: tuple[str, ...]) -> tuple[tuple[str,
     """The default methods without Grad-CAM for a TorchScript module, with a note (as
     ``afterfit saliency`` does): Grad-CAM needs forward hooks, which TorchScript lacks.
     Methods the user chose are kept as they are (an explicit Grad-CAM is an error there)."""
-    import dataclasses as _dc
-
-    from afterfit.report.run import RunOptions
-
-    default = next(f.default for f in _dc.fields(RunOptions) if f.name == "saliency_methods")
-    if "gradcam" not in methods or tuple(methods) != tuple(default):
+    if "gradcam" not in methods or tuple(methods) != SALIENCY_METHODS:
         return methods, None
     try:
         from afterfit.saliency.loading import is_torchscript

@@ -57,9 +57,9 @@ def write_cv(
     list of str
         Files written, relative to ``out``.
     """
+    from afterfit.documents import document
     from afterfit.io import atomic_write
     from afterfit.outdir import writing
-    from afterfit.report.files import document
     from afterfit.report.run import write_page
     from afterfit.report.sections.cv import cv_section
 

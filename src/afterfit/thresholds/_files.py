@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from afterfit.report.files import document, slug, write_folder
+from afterfit.documents import document, slug, write_folder
 
 SCHEMA_NAME = "afterfit.threshold"
 

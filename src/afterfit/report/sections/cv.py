@@ -8,8 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from afterfit.documents import slug
 from afterfit.report import specs
-from afterfit.report.files import slug
 from afterfit.report.page import Figure, Finding, Headline, Note, Section, Table
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from afterfit.deploy.reference import OTHER, CategoricalStats, NumericStats
+from afterfit.documents import slug
 from afterfit.report import specs
-from afterfit.report.files import slug
 from afterfit.report.page import Figure, Finding, Headline, Note, Section, Table
 
 #: Features drawn in the drift-over-time figure and as histograms.
