@@ -402,6 +402,7 @@ def test_m_out_of_n_intervals_and_bands_stay_in_range():
     suite = BinarySuite(y, s, threshold=0.5, probabilities=True)
     # rate -1/2 inflates the subsample's deviations 8 times: far past 1 without the clip.
     draws = bootstrap(suite, n_resamples=200, random_state=0, max_rows=1_000, bands=True,
+                      by_cells=False,
                       rates=lambda key: -0.5)  # fmt: skip
     for key, reps in draws.replicates.items():
         lo_lim, hi_lim = key_bounds(key)

@@ -339,7 +339,7 @@ def test_m_out_of_n_intervals_agree_with_the_full_bootstrap():
     y, s = large_binary(400_000)
     suite = BinarySuite(y, s, threshold=0.5, probabilities=True)
     full = bootstrap(suite, n_resamples=400, random_state=1, max_rows=None)
-    sub = bootstrap(suite, n_resamples=400, random_state=1, max_rows=50_000)
+    sub = bootstrap(suite, n_resamples=400, random_state=1, max_rows=50_000, by_cells=False)
     assert full.subsample is None and sub.subsample == 50_000
     for key in LARGE_KEYS:
         assert sub.estimate[key] == full.estimate[key]  # the estimate uses every row
@@ -363,6 +363,7 @@ def test_m_out_of_n_is_the_rescaled_bootstrap_of_a_seeded_subsample():
     m, seed = 4_000, 12
     rates = {("roc_auc", None): 1 / 3, ("accuracy", None): -0.5}
     draws = bootstrap(suite, n_resamples=120, random_state=seed, max_rows=m, rates=rates,
+                      by_cells=False,
                       bands=True)  # fmt: skip
     pick, resample = np.random.SeedSequence(seed).spawn(2)
     rows = subsample_rows(suite.n, m, np.random.default_rng(pick), suite.ranked.y)
@@ -388,7 +389,8 @@ def test_m_out_of_n_is_the_rescaled_bootstrap_of_a_seeded_subsample():
 def test_m_out_of_n_is_seeded_and_labelled():
     y, s = large_binary(40_000, seed=1)
     suite = BinarySuite(y, s, threshold=0.5, probabilities=True)
-    a, b, c = (bootstrap(suite, n_resamples=100, random_state=r, max_rows=5_000, n_jobs=j)
+    a, b, c = (bootstrap(suite, n_resamples=100, random_state=r, max_rows=5_000, n_jobs=j,
+                         by_cells=False)
                for r, j in ((4, 1), (4, 2), (5, 1)))  # fmt: skip
     for key in a.replicates:
         np.testing.assert_array_equal(a.replicates[key], b.replicates[key])
@@ -396,7 +398,9 @@ def test_m_out_of_n_is_seeded_and_labelled():
     assert bootstrap_interval(a, ("roc_auc", None), confidence=0.95, method="bca")[2] == (
         "stratified bootstrap BCa, m-out-of-n (m=5,000)"
     )
-    plain = bootstrap(suite, n_resamples=100, random_state=4, max_rows=5_000, stratify=False)
+    plain = bootstrap(
+        suite, n_resamples=100, random_state=4, max_rows=5_000, stratify=False, by_cells=False
+    )
     assert plain.method("percentile") == "bootstrap percentile, m-out-of-n (m=5,000)"
 
 
@@ -478,12 +482,19 @@ def test_acceleration_scale_shrinks_the_bca_correction():
     assert none[0] < half[0] < full[0] or none[0] > half[0] > full[0]
 
 
-def test_evaluate_and_thresholds_on_large_data_say_m_out_of_n():
+def test_evaluate_and_thresholds_on_large_data_say_how_they_resample():
     from afterfit.thresholds import select_threshold_predictions
 
     n = LARGE_N + 5_000
     y, s = large_binary(n, seed=6)
     ev = evaluate_predictions(y, s, ci="bootstrap", n_resamples=40, random_state=0)
+    auc = ev.metrics["roc_auc"]
+    # Unweighted binary metrics resample every row through the counts of class x score
+    # bin cells (tests/test_large_n_paths.py); weighted ones keep the m-out-of-n scheme.
+    assert auc.method.startswith("stratified bootstrap BCa, grouped counts in ")
+    assert auc.method.endswith(" score bins")
+    w = np.ones(n)
+    ev = evaluate_predictions(y, s, sample_weight=w, n_resamples=40, random_state=0)
     auc = ev.metrics["roc_auc"]
     assert auc.method == f"stratified bootstrap BCa, m-out-of-n (m={LARGE_N:,})"
     assert auc.ci_low < auc.value < auc.ci_high

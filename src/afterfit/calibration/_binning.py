@@ -182,6 +182,7 @@ class BinnedSuite:
         derive: Derive,
         strata: np.ndarray,
         weight: np.ndarray | None = None,
+        cells_by: str | None = None,
     ) -> None:
         n = strata.shape[0]
         self._n = n
@@ -189,8 +190,8 @@ class BinnedSuite:
         self.weight = weight
         self._derive = derive
         self._blocks: list[tuple[tuple[str, str], int, int, bool]] = []
-        cols: list[np.ndarray] = []
-        vals: list[np.ndarray] = []
+        # Each part is one value per row in one column per row: (column of each row, value).
+        self._parts: list[tuple[np.ndarray, np.ndarray]] = []
         start = 0
         for f in forecasts:
             p = np.asarray(f.p, dtype=np.float64)
@@ -201,22 +202,38 @@ class BinnedSuite:
                 keep = (f.name, strategy) in moments
                 parts = [np.ones(n), o, p] + ([p * p, p * o] if keep else [])
                 for j, values in enumerate(parts):
-                    cols.append(start + j * nb + ids)
-                    vals.append(values)
+                    self._parts.append((start + j * nb + ids, values))
                 self._blocks.append(((f.name, strategy), start, nb, keep))
                 start += len(parts) * nb
         self._row_names = list(rows)
         for j, name in enumerate(self._row_names):
-            cols.append(np.full(n, start + j))
-            vals.append(np.asarray(rows[name], dtype=np.float64))
-        n_cols = start + len(self._row_names)
-        row_index = np.tile(np.arange(n), len(cols))
-        matrix = sp.coo_matrix(
-            (np.concatenate(vals), (row_index, np.concatenate(cols))), shape=(n, n_cols)
-        )
-        # Transposed and row-compressed: ``S.T @ W.T`` walks each column's rows once.
-        self._ST = matrix.T.tocsr()
-        self._ST.sum_duplicates()
+            self._parts.append((np.full(n, start + j), np.asarray(rows[name], dtype=np.float64)))
+        self._n_cols = start + len(self._row_names)
+        self._cells_by = None
+        if cells_by is not None:
+            f = next(f for f in forecasts if f.name == cells_by)
+            self._cells_by = (np.asarray(f.p, dtype=np.float64), list(f.edges.values()))
+        self._matrix: sp.csr_matrix | None = None
+
+    @property
+    def _ST(self) -> sp.csr_matrix:
+        """The rows' values as a sparse ``(columns, n)`` matrix, built when first needed
+        (resampling rows): ``S.T @ W.T`` walks each column's rows once."""
+        if self._matrix is None:
+            n = self._n
+            matrix = sp.coo_matrix(
+                (
+                    np.concatenate([v for _, v in self._parts]),
+                    (
+                        np.concatenate([c for c, _ in self._parts]),
+                        np.tile(np.arange(n), len(self._parts)),
+                    ),
+                ),
+                shape=(self._n_cols, n),
+            )
+            self._matrix = matrix.tocsr()
+            self._matrix.sum_duplicates()
+        return self._matrix
 
     @property
     def n(self) -> int:
@@ -232,24 +249,66 @@ class BinnedSuite:
         sub._n = int(rows.size)
         sub._strata = self._strata[rows]
         sub.weight = None if self.weight is None else self.weight[rows]
-        sub._ST = self._ST[:, rows]
+        sub._matrix = self._ST[:, rows]
+        sub._parts = [(c[rows], v[rows]) for c, v in self._parts]
+        sub._cells_by = None
         return sub
+
+    def cells(self, max_bins: int) -> tuple[np.ndarray, BinnedSuite, int | None] | None:
+        """The rows merged into cells for the bootstrap of grouped counts at large ``n``
+        (:func:`afterfit.metrics.resampling.bootstrap`): one stratum inside one fine bin of
+        the ``cells_by`` forecast (about ``max_bins`` quantile bins, cut also at every edge
+        of its binnings, so each cell lies in one bin of each). The cell's row carries the
+        means of its rows' values, so every bin sum of a resample is exact in expectation
+        and at the full data exactly. Returns the cell of each row, the suite over the
+        cells and the number of fine bins; ``None`` without ``cells_by`` or with sample
+        weights.
+        """
+        if self._cells_by is None or self.weight is not None:
+            return None
+        p, edges = self._cells_by
+        inner = np.quantile(p, np.linspace(0.0, 1.0, max_bins + 1)[1:-1])
+        inner = np.unique(np.concatenate([inner, *(e[1:-1] for e in edges)]))
+        fine = np.searchsorted(inner, p, side="left")  # an edge falls in the lower bin
+        labels, stratum = np.unique(self._strata, return_inverse=True)
+        used, cell = np.unique(fine * labels.size + stratum, return_inverse=True)
+        n_cells = used.size
+        counts = np.bincount(cell, minlength=n_cells).astype(np.float64)
+        first = np.zeros(n_cells, dtype=np.int64)
+        first[cell[::-1]] = np.arange(self._n - 1, -1, -1)  # the first row of each cell
+        parts = [
+            (c[first], np.bincount(cell, v, minlength=n_cells) / counts) for c, v in self._parts
+        ]
+        sub = copy.copy(self)
+        sub._n = n_cells
+        sub._strata = labels[used % labels.size]
+        sub.weight = None
+        sub._parts = parts
+        sub._matrix = None
+        sub._cells_by = None
+        return cell, sub, int(inner.size + 1)
 
     def sums(
         self, W: np.ndarray | None = None
     ) -> tuple[dict[tuple[str, str], BinSums], dict[str, np.ndarray]]:
         """Bin sums of every (forecast, binning) and weighted means of the row values."""
         if W is None:
-            W = np.ones((1, self.n)) if self.weight is None else self.weight[None, :]
-        flat = np.asarray(self._ST @ W.T).T
-        total = W.sum(axis=1)
+            # One weighted count per column: no matrix needed for the point estimate.
+            w = self.weight
+            flat = np.zeros((1, self._n_cols))
+            for c, v in self._parts:
+                flat[0] += np.bincount(c, v if w is None else v * w, minlength=self._n_cols)
+            total = np.array([float(self._n) if w is None else float(w.sum())])
+        else:
+            flat = np.asarray(self._ST @ W.T).T
+            total = W.sum(axis=1)
         out: dict[tuple[str, str], BinSums] = {}
         for key, start, nb, keep in self._blocks:
             parts = [
                 flat[:, start + j * nb : start + (j + 1) * nb] for j in range(5 if keep else 3)
             ]
             out[key] = BinSums(*parts)
-        base = self._ST.shape[0] - len(self._row_names)
+        base = self._n_cols - len(self._row_names)
         with np.errstate(invalid="ignore", divide="ignore"):
             means = {name: flat[:, base + j] / total for j, name in enumerate(self._row_names)}
         return out, means

@@ -240,6 +240,7 @@ def _binary_report(
         derive=derive,
         strata=y,
         weight=w,
+        cells_by="event",
     )
     draws = run_bootstrap(suite, s, progress)
     point = _point(suite, draws)

@@ -13,7 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from afterfit.metrics import confusion, views
-from afterfit.metrics.kernel import GroupCounts, RankedScores, average_precision, roc_auc
+from afterfit.metrics.kernel import (
+    GroupCounts,
+    RankedScores,
+    average_precision,
+    quantile_group_ends,
+    roc_auc,
+)
 
 MetricKey = tuple[str, str | None]
 
@@ -96,6 +102,59 @@ class BinarySuite:
             threshold=self.threshold, probabilities=self.probabilities, beta=self.beta,
             n_bins=self.calibration_edges.size - 1,
         )  # fmt: skip
+
+    def cells(self, max_bins: int) -> tuple[np.ndarray, BinarySuite, int | None] | None:
+        """The rows merged into cells, for the bootstrap of grouped counts at large ``n``
+        (:func:`afterfit.metrics.resampling.bootstrap`).
+
+        A cell is one class inside one score bin; bins are about ``max_bins`` runs of whole
+        tie groups of equal row count (every tie group when there are no more), cut also
+        at the decision threshold, the calibration bin edges and the decision curve's
+        threshold probabilities, so the confusion matrix, the calibration bins and the
+        net benefit of a resample are those of its rows exactly. Returns the cell of each
+        row (a position in the returned suite's order), a suite with one row per cell
+        (scored with its bin's lowest score; log loss and Brier score are the cell's mean
+        per-row losses) and the number of bins when groups were merged (else None).
+        ``None`` with sample weights: resampled counts would drop them.
+        """
+        if self.weight is not None:
+            return None
+        r = self.ranked
+        keep = [self._threshold_group, *self._bin_groups.tolist()]
+        if self.net_benefit_groups is not None:
+            keep += self.net_benefit_groups.tolist()
+        keep_groups = np.array([g for g in keep if g >= 0], dtype=np.int64)
+        ends = quantile_group_ends(self.point_counts().total[0], max_bins, keep=keep_groups)
+        last_row = r.group_end[ends]
+        bin_of_row = np.repeat(np.arange(ends.size), np.diff(last_row, prepend=-1))
+        cell = 2 * bin_of_row + (1 - r.y)  # the positives of bin b, then its negatives
+        n_cells = 2 * ends.size
+        counts = np.bincount(cell, minlength=n_cells).astype(np.float64)
+        y = np.tile(np.array([1, 0], dtype=np.int8), ends.size)
+        cell_suite = BinarySuite(
+            y, np.repeat(r.scores[last_row], 2), threshold=self.threshold,
+            probabilities=self.probabilities, beta=self.beta,
+            n_bins=self.calibration_edges.size - 1, keep_order=True,
+        )  # fmt: skip
+        order = cell_suite.ranked.order
+        position = np.empty(n_cells, dtype=np.int64)
+        position[order] = np.arange(n_cells)
+        if self.probabilities:
+            losses = _row_losses(r.y, r.scores)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means = (
+                    np.stack(
+                        [np.bincount(cell, losses[:, j], minlength=n_cells) for j in (0, 1)], 1
+                    )
+                    / counts[:, None]
+                )
+            # An empty cell weighs 0 in every resample; 0 * NaN would still be NaN.
+            cell_suite._row_losses = np.nan_to_num(means[order])
+        return (
+            position[cell],
+            cell_suite,
+            (int(ends.size) if ends.size < r.group_end.size else None),
+        )
 
     def keys(self) -> list[MetricKey]:
         names = ["accuracy", "balanced_accuracy", "precision", "recall", "specificity"]

@@ -39,6 +39,9 @@ JACKKNIFE_GROUPS = 200
 #: Above this many rows, :func:`bootstrap` resamples a subsample of this many rows
 #: (m-out-of-n, rescaled); see the module docstring.
 LARGE_N = 100_000
+#: Score bins of the bootstrap of grouped counts that a suite with ``cells`` uses above
+#: ``LARGE_N`` rows instead of the m-out-of-n bootstrap (module docstring).
+CELL_BINS = 4096
 #: Rate exponent of a smooth (root-n consistent) statistic.
 ROOT_N = 0.5
 
@@ -166,6 +169,8 @@ class BootstrapDraws:
     #: With :func:`bootstrap_grouped` over merged score bins: how many bins (None: the
     #: groups were the tie groups themselves, so the resampling was exact).
     bins: int | None = None
+    #: Resampled as counts of cells (class x score bin) of a whole suite (large data).
+    cells: bool = False
 
     def method(self, kind: str) -> str:
         """The text of an interval's method: ``"stratified bootstrap BCa"``..."""
@@ -173,6 +178,8 @@ class BootstrapDraws:
         size = f", m-out-of-n (m={self.subsample:,})" if self.subsample else ""
         if self.bins:
             size += f", grouped counts in {self.bins:,} score bins"
+        elif self.cells:
+            size += ", grouped counts per class and score"
         return f"{tag}bootstrap {kind}{size}"
 
 
@@ -196,6 +203,7 @@ def bootstrap(
     n_jobs: int | None = None,
     max_rows: int | None = LARGE_N,
     rates: Rates | None = None,
+    by_cells: bool = True,
 ) -> BootstrapDraws:
     """Draw ``n_resamples`` bootstrap replicates of every metric of ``suite``.
 
@@ -205,6 +213,12 @@ def bootstrap(
     is m-out-of-n with ``m = max_rows``: resamples of a seeded subsample, rescaled to all
     rows (module docstring). ``rates`` gives each metric's rate exponent there (default
     1/2). ``max_rows=None`` or ``0``: always every row.
+
+    Above ``max_rows`` rows, a suite that can merge its rows into cells of one class and
+    nearly equal scores (``suite.cells``: unweighted binary metrics and calibration) is
+    resampled instead by the bootstrap of grouped counts over those cells, at every row's
+    scale and without rescaling (module docstring); ``by_cells=False`` keeps the
+    m-out-of-n bootstrap for it.
     """
     check_interval_options(confidence=0.5, n_resamples=n_resamples)
     if max_rows is not None and (
@@ -221,6 +235,13 @@ def bootstrap(
         else np.random.SeedSequence(random_state)
     )
     strata = suite.strata if stratify else None
+    large = bool(max_rows) and suite.n > max_rows  # type: ignore[operator]
+    cells = suite.cells(CELL_BINS) if large and by_cells and hasattr(suite, "cells") else None
+    if cells is not None:
+        return _by_cells(
+            suite, point, cells, seed, n_resamples=n_resamples, stratify=stratify,
+            jackknife=jackknife, bands=bands, progress=progress, n_jobs=n_jobs,
+        )  # fmt: skip
     if max_rows and suite.n > max_rows and hasattr(suite, "subset"):
         return _m_out_of_n(
             suite, point, int(max_rows), seed, strata,
@@ -332,6 +353,91 @@ def bootstrap_grouped(
                 progress(size)
     replicates = {k: np.concatenate(v) for k, v in parts.items()}
     return BootstrapDraws(point, replicates, None, n_resamples, stratify, bins=suite.bins)
+
+
+def _by_cells(
+    suite: Suite,
+    point: dict[MetricKey, np.ndarray],
+    cells: tuple[np.ndarray, Suite, int | None],
+    seed: np.random.SeedSequence,
+    *,
+    n_resamples: int,
+    stratify: bool,
+    jackknife: bool,
+    bands: bool,
+    progress: Callable[[int], None] | None,
+    n_jobs: int | None,
+) -> BootstrapDraws:
+    """The bootstrap of grouped counts for a whole suite (module docstring).
+
+    ``cells`` is ``suite.cells(...)``: the cell of each row and a suite with one row per
+    cell. A resample's multiplicities summed per cell are one multinomial draw over the
+    cells (per class when stratified), so only ``B x cells`` counts are drawn and computed
+    on. Replicates are recentred on the full-data estimate,
+    ``rep = est_n + (rep_cells - est_cells)``: where the cells keep a statistic exact
+    (confusion counts, calibration bins) the two estimates are equal; elsewhere (ranking
+    metrics with bin-mates tied) this removes the binning's small bias from the interval.
+    The jackknife leaves out the same interleaved row groups as :func:`grouped_jackknife`,
+    as counts per cell.
+    """
+    cell, by_cell, bins = cells
+    n_cells = by_cell.n
+    counts = np.bincount(cell, minlength=n_cells).astype(np.float64)
+    estimate = {k: v[0] for k, v in by_cell.compute(counts[None], bands=bands).items()}
+    strata = by_cell.strata if stratify else None
+    sizes = chunk_sizes(n_cells, n_resamples)
+    children = seed.spawn(len(sizes))
+
+    def replicate(size: int, child: np.random.SeedSequence) -> dict[MetricKey, np.ndarray]:
+        W = resample_cell_counts(counts, size, np.random.default_rng(child), strata)
+        return by_cell.compute(W, bands=bands)
+
+    parts: dict[MetricKey, list[np.ndarray]] = {k: [] for k in point}
+    workers = max(1, min(len(sizes), n_jobs or os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for size, values in zip(sizes, pool.map(replicate, sizes, children), strict=True):
+            for k, v in values.items():
+                parts[k].append(v)
+            if progress is not None:
+                progress(size)
+    replicates = {}
+    for key, v in parts.items():
+        with np.errstate(invalid="ignore"):
+            rescaled = point[key] + (np.concatenate(v) - estimate[key])
+        lo, hi = key_bounds(key)
+        replicates[key] = np.clip(rescaled, lo, hi) if lo > -np.inf or hi < np.inf else rescaled
+    jack = None
+    if jackknife:
+        groups = min(suite.n, JACKKNIFE_GROUPS)
+        label = np.arange(suite.n) % groups
+        left_out = np.bincount(label * n_cells + cell, minlength=groups * n_cells)
+        jack = {}
+        W_jack = counts[None, :] - left_out.reshape(groups, n_cells)
+        for start in range(0, groups, max(1, CHUNK_CELLS // n_cells)):
+            W = W_jack[start : start + max(1, CHUNK_CELLS // n_cells)]
+            for k, v in by_cell.compute(W).items():
+                jack.setdefault(k, []).append(v)
+        jack = {k: np.concatenate(v) for k, v in jack.items()}
+    return BootstrapDraws(
+        point, replicates, jack, n_resamples, strata is not None, bins=bins, cells=True
+    )
+
+
+def resample_cell_counts(
+    counts: np.ndarray, size: int, rng: np.random.Generator, strata: np.ndarray | None
+) -> np.ndarray:
+    """``size`` bootstrap resamples of the rows behind ``counts`` (rows per cell), as
+    resampled counts per cell, ``(size, cells)``: one multinomial draw over the cells, or
+    one per stratum (its size fixed) when ``strata`` gives each cell's stratum."""
+    out = np.zeros((size, counts.size))
+    groups = [np.arange(counts.size)] if strata is None else [
+        np.flatnonzero(strata == s) for s in np.unique(strata)
+    ]  # fmt: skip
+    for members in groups:
+        n_s = int(np.rint(counts[members].sum()))
+        if n_s:
+            out[:, members] = rng.multinomial(n_s, counts[members] / n_s, size=size)
+    return out
 
 
 def _rate(rates: Rates | None, key: MetricKey) -> float:
