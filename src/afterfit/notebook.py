@@ -307,7 +307,11 @@ def _draw_spec(spec: dict[str, Any], title: str) -> Any:
 
 def _fallback(result: Any, note: str) -> str:
     """The short repr, a note, and ``.frame()`` if it works."""
-    parts = [f"<pre>{escape(repr(result))}</pre>", f"<p><i>{escape(note)}</i></p>"]
+    try:
+        plain = repr(result)
+    except Exception:  # the repr may rest on the same broken state as the section
+        plain = type(result).__name__
+    parts = [f"<pre>{escape(plain)}</pre>", f"<p><i>{escape(note)}</i></p>"]
     frame = getattr(result, "frame", None)
     if callable(frame):
         try:
