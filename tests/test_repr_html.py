@@ -249,3 +249,20 @@ def test_large_results_stay_small():
     long = "x" * 500
     assert len(notebook.one_line("Kind", long, "a\nb")) <= len("Kind()") + notebook.MAX_REPR
     assert "\n" not in notebook.one_line("Kind", "a\nb")
+
+
+def test_a_section_without_a_figure_shows_the_results_plot():
+    # the multiclass cost decision's section has tables only: its own .plot() is drawn
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    costs = np.array([[0, 1, 1], [5, 0, 1], [1, 1, 0]])
+    decision = afterfit.select_threshold(
+        model, X, y, objective="cost", cost_matrix=costs, n_resamples=20, random_state=0
+    )
+    assert type(decision).__name__ == "CostDecision"
+    html = decision._repr_html_()
+    assert "<b>CostDecision.plot()</b>" in html
+    _png_size(html)
+    assert re.search(r"<td>expected cost</td><td class=num>[0-9.]+</td><td>\[", html)

@@ -2,11 +2,11 @@
 
 A result displayed in a notebook is built into the same report section(s) that
 ``afterfit run`` puts on its page (:mod:`afterfit.report.sections`), then rendered as a
-small HTML fragment: the headline numbers with their intervals, the findings, the first
-tables (rows capped) and the section's main figure as an inline PNG. Nothing is computed
-twice and nothing is drawn differently from the report; the fragment needs no network and
-no JavaScript (the PNG is base64 in an ``<img>``), so it survives a saved notebook, GitHub's
-viewer and nbconvert.
+small HTML fragment: the headline numbers with their intervals, the section's main figure
+as an inline PNG (else the result's own ``.plot()``), the findings and the first tables
+(rows capped). Nothing is computed twice and nothing is drawn differently from the report;
+the fragment needs no network and no JavaScript (the PNG is base64 in an ``<img>``), so it
+survives a saved notebook, GitHub's viewer and nbconvert.
 
 Every result class's ``_repr_html_`` is two lines that call :func:`result_html`; the class
 is matched to its section builder by name in :data:`BUILDERS`, so the result modules do not
@@ -78,8 +78,8 @@ def result_html(result: Any) -> str:
     Returns
     -------
     str
-        A ``<div>`` with the headline numbers and their intervals, the findings, the first
-        tables and the main figure as an inline PNG. Never raises: what cannot be shown
+        A ``<div>`` with the headline numbers and their intervals, the main figure as an
+        inline PNG, the findings and the first tables. Never raises: what cannot be shown
         is replaced by a note.
 
     Examples
@@ -87,13 +87,12 @@ def result_html(result: Any) -> str:
     >>> ev = afterfit.evaluate(model, X_test, y_test)  # doctest: +SKIP
     >>> ev  # in Jupyter, the cell shows result_html(ev)  # doctest: +SKIP
     """
-    kind = type(result).__name__
     try:
         sections = _sections(result)
     except Exception as exc:  # a display hook must not raise: show what there is
         return _fallback(result, f"The report section could not be built: {_why(exc)}")
     try:
-        return _render(kind, sections)
+        return _render(result, sections)
     except Exception as exc:
         return _fallback(result, f"The result could not be rendered: {_why(exc)}")
 
@@ -140,9 +139,10 @@ def _generic_section(result: Any) -> Any:
 # -- rendering ---------------------------------------------------------------------------------
 
 
-def _render(kind: str, sections: list[Any]) -> str:
+def _render(result: Any, sections: list[Any]) -> str:
     from afterfit.report.page import Figure, Note, Table
 
+    kind = type(result).__name__
     titles = [s.title for s in sections if s.title and s.title != kind]
     heading = f"{kind}: {' · '.join(titles)}" if titles else kind
     parts = [f"<div class='afterfit-result'><h3>{escape(heading)}</h3>"]
@@ -159,7 +159,11 @@ def _render(kind: str, sections: list[Any]) -> str:
         parts.append(_headline_html(headline))
     elif tables:
         parts.append(_table_html(tables.pop(0)))
-    parts.append(_main_figure_html([b for b in blocks if isinstance(b, Figure)]))
+    figures = [b for b in blocks if isinstance(b, Figure)]
+    if callable(getattr(result, "plot", None)):
+        # a section without a picture (a multiclass cost decision) still has the result's own
+        figures.append(Figure("plot", f"{kind}.plot()", {}, png=result.plot))
+    parts.append(_main_figure_html(figures))
     findings = [f for s in sections for f in s.warnings]
     if findings:
         parts.append(_findings_html(findings))
