@@ -31,7 +31,8 @@ from afterfit.cli._app import (
     out_console,
     progress_bar,
 )
-from afterfit.cli._inputs import load_predictions
+from afterfit.cli._inputs import load_predictions, parse_classes
+from afterfit.cli._streaming import BackendOpt, SchedulerOpt, backend_name, is_partitioned
 
 
 def _print_table(evaluation: Any) -> None:
@@ -99,16 +100,49 @@ def evaluate(
     stratify: StratifyOpt = True,
     seed: Annotated[int, typer.Option(help="Random seed of the bootstrap.")] = 0,
     figures: Annotated[bool, typer.Option(help="Write PNG figures.")] = True,
+    backend: BackendOpt = None,
+    scheduler: SchedulerOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
     """Evaluate a model (or saved predictions): every metric with a confidence interval.
 
-    Writes results.json, tables/*.csv and figures/*.png under --out.
+    Writes results.json, tables/*.csv and figures/*.png under --out. --predictions may be
+    a folder or glob of Parquet files: it is then streamed (docs/large-data.md).
     """
     with clear_errors(quiet=quiet):
         from afterfit.outdir import prepare_out
 
         prepare_out(out, command="evaluate", overwrite=overwrite)
+        if is_partitioned(predictions) or backend is not None or scheduler is not None:
+            # Past one machine's memory: one pass over the partitions, merged statistics.
+            from afterfit.cli._streaming import evaluate_stream
+
+            if predictions is None or model is not None or model_name is not None:
+                from afterfit.errors import InvalidInputError
+
+                raise InvalidInputError(
+                    "A streamed evaluation (--backend, --scheduler, or a folder or glob) reads "
+                    "saved predictions: --predictions, without --model or --model-name.",
+                    fix="pass --predictions FOLDER --score COLUMN --target y (write the "
+                    "scores first with afterfit predict).",
+                )
+            from afterfit.partitions import resolve_partitions
+
+            name = backend_name(backend, scheduler)
+            total = len(resolve_partitions(predictions))
+            with progress_bar(total, quiet, "evaluate: partitions") as progress:
+                evaluation, source = evaluate_stream(
+                    predictions=predictions, target=target, score=score,
+                    score_kind=score_kind.value, classes=parse_classes(classes),
+                    task=None if task is None else task.value, pos_label=pos_label,
+                    threshold=threshold, weight=weight, backend=name, scheduler=scheduler,
+                    options={"ci": ci.value, "confidence": confidence,
+                             "n_resamples": n_resamples, "stratify": stratify,
+                             "bootstrap_method": bootstrap_method.value, "random_state": seed},
+                    progress=progress,
+                )  # fmt: skip
+            _write(evaluation, out, source, figures=figures, overwrite=overwrite, quiet=quiet)
+            return
         preds, source = load_predictions(
             target=target, model=model, data=data, predictions=predictions, score=score,
             score_kind=score_kind, classes=classes, task=task, pos_label=pos_label,
@@ -116,7 +150,6 @@ def evaluate(
             trusted_types=trusted_type or [], model_name=model_name,
         )  # fmt: skip
         from afterfit.evaluation import evaluate_predictions
-        from afterfit.report.files import write_results
 
         with progress_bar(n_resamples if ci != CIOption.none else 0, quiet) as progress:
             evaluation = evaluate_predictions(
@@ -129,12 +162,18 @@ def evaluate(
                 random_state=seed,
                 progress=progress,
             )
-        written = write_results(
-            evaluation, out, source=source, figures=figures, overwrite=overwrite
+        _write(evaluation, out, source, figures=figures, overwrite=overwrite, quiet=quiet)
+
+
+def _write(
+    evaluation: Any, out: Path, source: dict, *, figures: bool, overwrite: bool, quiet: bool
+) -> None:
+    from afterfit.report.files import write_results
+
+    written = write_results(evaluation, out, source=source, figures=figures, overwrite=overwrite)
+    if not quiet:
+        _print_table(evaluation)
+        out_console.print(
+            f"Wrote {len(written)} files to {out}/ (results.json, tables/, "
+            f"{'figures/' if figures else 'no figures'})."
         )
-        if not quiet:
-            _print_table(evaluation)
-            out_console.print(
-                f"Wrote {len(written)} files to {out}/ (results.json, tables/, "
-                f"{'figures/' if figures else 'no figures'})."
-            )

@@ -596,6 +596,17 @@ def _delong_grouped(
     return lo, hi, "delong"
 
 
+def _upper(bound: float) -> str:
+    """A bound as two significant digits, rounded up (a printed bound must still hold)."""
+    if not math.isfinite(bound) or bound <= 0:
+        return f"{bound:g}"
+    text = f"{bound:.1e}"
+    if float(text) < bound:
+        mantissa, exponent = text.split("e")
+        text = f"{float(mantissa) + 0.1:.1f}e{exponent}"
+    return text
+
+
 def _finish_binary(stats: BinaryStats, spec: StreamSpec, s: EvaluationSettings) -> Evaluation:
     y, sc, w = stats.sample.arrays()
     classes = np.asarray(spec.classes)
@@ -619,10 +630,10 @@ def _finish_binary(stats: BinaryStats, spec: StreamSpec, s: EvaluationSettings) 
     for name in ("log_loss", "brier"):
         notes[name] = "streamed: exact sums"
     notes["roc_auc"] = (
-        exact_rank if hist.exact else (f"streamed: {where}, |error| <= {hist.auc_bound():.2g}")
+        exact_rank if hist.exact else (f"streamed: {where}, |error| <= {_upper(hist.auc_bound())}")
     )
     notes["average_precision"] = (
-        exact_rank if hist.exact else (f"streamed: {where}, |error| <= {hist.ap_bound():.2g}")
+        exact_rank if hist.exact else (f"streamed: {where}, |error| <= {_upper(hist.ap_bound())}")
     )
     sample_suite = None
     draws = None
@@ -701,7 +712,7 @@ def _finish_regression(
     notes["median_ae"] = (
         "streamed: exact (every distinct error counted)"
         if stats.hist.exact
-        else f"streamed: {stats.hist.n_bins:,} error bins, |error| <= {median_bound:.2g}"
+        else f"streamed: {stats.hist.n_bins:,} error bins, |error| <= {_upper(median_bound)}"
     )
     draws = None
     if s.ci != "none" and y.size > 1:
