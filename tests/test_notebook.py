@@ -23,8 +23,11 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "examples" / "quickstart.ipynb"
-#: The whole notebook, kernel start included; it takes about 10 s on a quiet 2-core machine.
+#: Per cell; no cell should come near it.
 TIMEOUT_S = 240
+#: The whole notebook, kernel start included: about 5 s on a quiet 2-core machine, 16 s on
+#: a loaded one. A quickstart that takes minutes has lost its point.
+BUDGET_S = 120
 KERNEL = "afterfit-test"
 
 
@@ -74,7 +77,7 @@ def test_every_cell_ran_without_error(executed):
     # no warning text or traceback printed to stderr either
     stderr = [o["text"] for o in _outputs(nb) if o.get("name") == "stderr"]
     assert not any("Traceback" in text for text in stderr), stderr
-    assert seconds < TIMEOUT_S
+    assert seconds < BUDGET_S
 
 
 def test_results_display_as_html_with_their_headline(executed):
