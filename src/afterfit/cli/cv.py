@@ -220,8 +220,8 @@ def cv(
         from afterfit.data import check_features, load_dataset, read_table
         from afterfit.models import load_model
         from afterfit.parallel import parallel_backend
+        from afterfit.report.cv_folder import write_cv
         from afterfit.selection.cv import compare_cv_models, cross_validate
-        from afterfit.selection.cv_files import write_cv
 
         others = _named(compare or [])
         main_name = model.stem or "model"
