@@ -31,6 +31,7 @@ from afterfit.cli._app import (
     out_console,
     progress_bar,
 )
+from afterfit.cli._streaming import BackendOpt, SchedulerOpt, backend_name
 
 
 def _num(value: float, digits: str = ".3f") -> str:
@@ -138,6 +139,8 @@ def monitor(
     ] = None,
     trust: TrustOpt = False,
     trusted_type: TrustedTypeOpt = None,
+    backend: BackendOpt = None,
+    scheduler: SchedulerOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
     """Drift of logged inputs and predictions against the bundle's reference (PSI, KS,
@@ -181,6 +184,9 @@ def monitor(
                 multivariate=multivariate,
                 reference_data=reference_data,
                 progress=progress,
+                # A Parquet log's partitions on a Dask cluster: the same counts, merged.
+                backend=backend_name(backend, scheduler),
+                scheduler=scheduler,
             )
         source = {
             "bundle": str(bundle),

@@ -408,15 +408,21 @@ def _parquet_batches(
     import pyarrow.dataset as ds
 
     from afterfit.data import guarded_batches
+    from afterfit.deploy.monitor_streaming import log_files
 
-    if not path.exists():
+    files = log_files(path)  # a folder or glob: every partition's schema checked first
+    if files is None and not path.exists():
         raise DataError(
             f"The prediction log {str(path)!r} does not exist.",
             fix="pass --log as a Parquet file or folder of Parquet files, sqlite:///preds.db "
             "or postgresql+psycopg://user@host/db.",
         )
     try:
-        dataset = ds.dataset(str(path), format="parquet", exclude_invalid_files=False)
+        dataset = ds.dataset(
+            str(path) if files is None else [str(f) for f in files],
+            format="parquet",
+            exclude_invalid_files=False,
+        )
         names = dataset.schema.names
     except Exception as exc:
         raise DataError(
@@ -424,15 +430,7 @@ def _parquet_batches(
             fix="pass a Parquet file or a folder of Parquet files (or a database URL).",
         ) from exc
     wanted = [c for c in columns if c in names]
-    expr = None
-    if start is not None and "ts" in names:
-        expr = ds.field("ts") >= start
-    if end is not None and "ts" in names:
-        e = ds.field("ts") < end
-        expr = e if expr is None else expr & e
-    if model_version is not None and "model_version" in names:
-        e = ds.field("model_version") == str(model_version)
-        expr = e if expr is None else expr & e
+    expr = _filter_expression(names, start, end, model_version)
     try:
         scanner = dataset.scanner(
             columns=wanted,
@@ -451,6 +449,24 @@ def _parquet_batches(
             fix="check that every Parquet file of the log has the same columns.",
         ) from exc
     return batches, wanted, str(path)
+
+
+def _filter_expression(
+    names: Sequence[str], start: float | None, end: float | None, model_version: str | None
+) -> Any:
+    """The pyarrow filter of ``start <= ts < end`` and the model version (None: none)."""
+    import pyarrow.dataset as ds
+
+    expr = None
+    if start is not None and "ts" in names:
+        expr = ds.field("ts") >= start
+    if end is not None and "ts" in names:
+        e = ds.field("ts") < end
+        expr = e if expr is None else expr & e
+    if model_version is not None and "model_version" in names:
+        e = ds.field("model_version") == str(model_version)
+        expr = e if expr is None else expr & e
+    return expr
 
 
 # -- labels ----------------------------------------------------------------------------
@@ -769,6 +785,111 @@ def _segments(ids: np.ndarray) -> tuple[np.ndarray | None, list[tuple[int, int, 
     return order, [(int(ids[a]), int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
 
 
+@dataclass
+class _Scan:
+    """What one pass over (part of) the log counts: merged across partitions by
+    :mod:`afterfit.deploy.monitor_streaming`."""
+
+    counters: dict[str, Counter]
+    roles: dict[str, str]
+    n_rows: int = 0
+    ts_min: float = math.inf
+    ts_max: float = -math.inf
+    window_rows: dict[int, list[float]] = field(default_factory=dict)
+    labeled_parts: list[pd.DataFrame] = field(default_factory=list)
+
+    @classmethod
+    def start(
+        cls, reference: ReferenceStats, outputs: dict[str, Any], present: Sequence[str]
+    ) -> _Scan:
+        counters: dict[str, Counter] = {}
+        roles: dict[str, str] = {}
+        for name, stats in [*reference.features.items(), *outputs.items()]:
+            if name not in present or name in counters:
+                continue
+            counters[name] = (
+                _NumericCounter(stats, name)
+                if isinstance(stats, NumericStats)
+                else _CategoricalCounter(stats, name)
+            )
+            roles[name] = "feature" if name in reference.features else "prediction"
+        return cls(counters, roles)
+
+
+def _scan_batches(
+    scan: _Scan,
+    batches: Any,
+    present: Sequence[str],
+    spec: WindowSpec | None,
+    workers: int,
+    label_ids: Any,
+    eval_columns: Sequence[str],
+    progress: Callable[..., None] | None,
+    first_row: int = 0,
+) -> None:
+    """Count ``batches`` into ``scan``; ``first_row`` is the position of their first row
+    in the whole log (row windows of a partition counted apart)."""
+    counters = scan.counters
+    window_rows = scan.window_rows
+    labeled_parts = scan.labeled_parts
+    ts_min, ts_max = scan.ts_min, scan.ts_max
+    n_rows = scan.n_rows
+
+    def count(name: str, column: Any, segments: Any, order: Any) -> None:
+        values = column
+        if order is not None:
+            values = column.take(order) if hasattr(column, "take") else np.asarray(column)[order]
+        counters[name].add(values, segments)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for batch in batches:
+            m = batch.num_rows
+            if m == 0:
+                continue
+            if progress is not None:
+                progress(m)
+            ts = None
+            if "ts" in present:
+                ts = _as_float(batch.column("ts"))
+                finite = ts[np.isfinite(ts)]
+                if finite.size:
+                    ts_min = min(ts_min, float(finite.min()))
+                    ts_max = max(ts_max, float(finite.max()))
+            order, segments = None, None
+            ids = None
+            if spec is not None:
+                ids = spec.ids(ts, first_row + n_rows, m)
+                order, segments = _segments(ids)
+                sorted_ts = None if ts is None else (ts if order is None else ts[order])
+                for w, a, b in segments:
+                    slot = window_rows.setdefault(w, [0, math.inf, -math.inf])
+                    slot[0] += b - a
+                    if sorted_ts is not None:
+                        slot[1] = min(slot[1], float(np.min(sorted_ts[a:b])))
+                        slot[2] = max(slot[2], float(np.max(sorted_ts[a:b])))
+                if len(window_rows) > MAX_WINDOWS:
+                    raise InvalidInputError(
+                        f"--window {spec.text} cuts the log into more than {MAX_WINDOWS:,} "
+                        "windows.",
+                        fix="choose a longer window (e.g. 1d instead of 1h, or more rows).",
+                    )
+            arrow_order = None
+            if order is not None:
+                import pyarrow as pa
+
+                arrow_order = pa.array(order)
+            futures = [
+                pool.submit(count, name, batch.column(name), segments, arrow_order)
+                for name in counters
+            ]
+            if label_ids is not None:
+                _collect_labeled(batch, label_ids, eval_columns, ids, labeled_parts)
+            for f in futures:
+                f.result()
+            n_rows += m
+    scan.n_rows, scan.ts_min, scan.ts_max = n_rows, ts_min, ts_max
+
+
 def monitor(
     reference: ReferenceStats | dict[str, Any],
     log: Any,
@@ -789,6 +910,8 @@ def monitor(
     random_state: int = 0,
     batch_rows: int = BATCH_ROWS,
     progress: Callable[..., None] | None = None,
+    backend: str = "local",
+    scheduler: str | None = None,
 ) -> MonitorResult:
     """Drift of a prediction log against a reference, per feature, over time windows.
 
@@ -829,6 +952,12 @@ def monitor(
         Rows per record batch.
     progress : callable, optional
         ``progress(rows)`` after each batch is counted (see :mod:`afterfit.progress`).
+    backend : {"local", "dask"}
+        ``"dask"``: a Parquet log's partitions are counted on the Dask cluster at
+        ``scheduler``, one task per file, and merged: the same numbers as ``"local"``
+        (:mod:`afterfit.deploy.monitor_streaming`).
+    scheduler : str, optional
+        The Dask scheduler's address.
 
     Returns
     -------
@@ -875,20 +1004,15 @@ def monitor(
             ]
         )
     )
+    if backend != "local" or scheduler is not None:
+        from afterfit.deploy.monitor_streaming import check_parquet_log
+
+        check_parquet_log(log)  # before anything is read: a cluster reads Parquet files
     batches, present, source = _log_batches(
         log, wanted, start=lo, end=hi, model_version=model_version, batch_rows=batch_rows
     )
-    counters: dict[str, Counter] = {}
-    roles: dict[str, str] = {}
-    for name, stats in [*reference.features.items(), *outputs.items()]:
-        if name not in present or name in counters:
-            continue
-        counters[name] = (
-            _NumericCounter(stats, name)
-            if isinstance(stats, NumericStats)
-            else _CategoricalCounter(stats, name)
-        )
-        roles[name] = "feature" if name in reference.features else "prediction"
+    scan = _Scan.start(reference, outputs, present)
+    counters, roles = scan.counters, scan.roles
     absent = tuple(n for n in reference.features if n not in present)
     if not any(r == "feature" for r in roles.values()):
         raise DataError(
@@ -907,68 +1031,25 @@ def monitor(
             )
 
     workers = max(1, n_jobs or os.cpu_count() or 1)
-    n_rows = 0
-    ts_min, ts_max = math.inf, -math.inf
-    window_rows: dict[int, list[float]] = {}
-    labeled_parts: list[pd.DataFrame] = []
     label_ids = None
     if label_frame is not None:
         import pyarrow as pa
 
         label_ids = pa.array(label_frame["request_id"].to_numpy(dtype=object), type=pa.string())
+    if backend == "local" and scheduler is None:
+        _scan_batches(scan, batches, present, spec, workers, label_ids, eval_columns, progress)
+    else:
+        # One task per partition on a Dask cluster, merged in partition order.
+        from afterfit.deploy.monitor_streaming import scan_partitions
 
-    def count(name: str, column: Any, segments: Any, order: Any) -> None:
-        values = column
-        if order is not None:
-            values = column.take(order) if hasattr(column, "take") else np.asarray(column)[order]
-        counters[name].add(values, segments)
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for batch in batches:
-            m = batch.num_rows
-            if m == 0:
-                continue
-            if progress is not None:
-                progress(m)
-            ts = None
-            if "ts" in present:
-                ts = _as_float(batch.column("ts"))
-                finite = ts[np.isfinite(ts)]
-                if finite.size:
-                    ts_min = min(ts_min, float(finite.min()))
-                    ts_max = max(ts_max, float(finite.max()))
-            order, segments = None, None
-            ids = None
-            if spec is not None:
-                ids = spec.ids(ts, n_rows, m)
-                order, segments = _segments(ids)
-                sorted_ts = None if ts is None else (ts if order is None else ts[order])
-                for w, a, b in segments:
-                    slot = window_rows.setdefault(w, [0, math.inf, -math.inf])
-                    slot[0] += b - a
-                    if sorted_ts is not None:
-                        slot[1] = min(slot[1], float(np.min(sorted_ts[a:b])))
-                        slot[2] = max(slot[2], float(np.max(sorted_ts[a:b])))
-                if len(window_rows) > MAX_WINDOWS:
-                    raise InvalidInputError(
-                        f"--window {spec.text} cuts the log into more than {MAX_WINDOWS:,} "
-                        "windows.",
-                        fix="choose a longer window (e.g. 1d instead of 1h, or more rows).",
-                    )
-            arrow_order = None
-            if order is not None:
-                import pyarrow as pa
-
-                arrow_order = pa.array(order)
-            futures = [
-                pool.submit(count, name, batch.column(name), segments, arrow_order)
-                for name in counters
-            ]
-            if label_ids is not None:
-                _collect_labeled(batch, label_ids, eval_columns, ids, labeled_parts)
-            for f in futures:
-                f.result()
-            n_rows += m
+        scan = scan_partitions(
+            scan, log, wanted, present, spec, label_ids, eval_columns,
+            start=lo, end=hi, model_version=model_version, batch_rows=batch_rows,
+            backend=backend, scheduler=scheduler, progress=progress,
+        )  # fmt: skip
+        counters = scan.counters
+    n_rows, window_rows, labeled_parts = scan.n_rows, scan.window_rows, scan.labeled_parts
+    ts_min, ts_max = scan.ts_min, scan.ts_max
     if n_rows == 0:
         raise DataError(_no_rows(source, lo, hi, model_version), fix=_NO_ROWS_FIX)
 
