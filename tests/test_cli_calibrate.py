@@ -70,7 +70,7 @@ def test_report_only(files, tmp_path):
         "reliability", "resolution", "uncertainty", "brier_binned", "residual"}  # fmt: skip
     # The command computes what the Python API computes.
     test = files["test_frame"]
-    api = afterfit.calibration_report(files["est"], test.drop(columns="target"),
+    api = afterfit.evaluate_calibration(files["est"], test.drop(columns="target"),
                                       test["target"], n_resamples=100, random_state=3)  # fmt: skip
     rows = {r["metric"]: r for r in report["metrics"]}
     for row in api.metrics.overall():

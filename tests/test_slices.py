@@ -50,7 +50,7 @@ def result(binary):
     model, X, y = binary
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return afterfit.slices(
+        return afterfit.evaluate_slices(
             model, X, y, by=["region", "age:quantiles=3", "region*plan"],
             n_resamples=200, random_state=0,
         )  # fmt: skip
@@ -208,7 +208,7 @@ def test_multiclass_and_regression_values_equal_sklearn():
                       "g": rng.choice(["x", "y", "z"], n)})  # fmt: skip
     y3 = np.digitize(X.a + rng.normal(size=n) * 0.7, [-0.5, 0.5])
     clf = LogisticRegression().fit(X[["a", "b"]], y3)
-    res = afterfit.slices(clf, X, y3, by=["g"], ci="none", segments=False)
+    res = afterfit.evaluate_slices(clf, X, y3, by=["g"], ci="none", segments=False)
     df = res.frame()
     proba = clf.predict_proba(X[["a", "b"]])
     for level in ("x", "y", "z"):
@@ -226,7 +226,7 @@ def test_multiclass_and_regression_values_equal_sklearn():
     yr = 2 * X.a.to_numpy() + rng.normal(size=n)
     reg = LinearRegression().fit(X[["a", "b"]], yr)
     w = rng.uniform(0.5, 2, n)
-    res = afterfit.slices(reg, X, yr, by=["g"], sample_weight=w, ci="none", segments=False)
+    res = afterfit.evaluate_slices(reg, X, yr, by=["g"], sample_weight=w, ci="none", segments=False)
     pred = reg.predict(X[["a", "b"]])
     df = res.frame()
     for level in ("x", "y", "z"):
@@ -297,7 +297,7 @@ def test_small_slices_are_listed_not_tested_with_the_reason(binary):
     model, X, y = binary
     X = X.copy()
     X["tiny"] = np.where(np.arange(len(X)) < 20, "few", "many")
-    res = afterfit.slices(model, X, y, by=["tiny"], n_resamples=50, random_state=0,
+    res = afterfit.evaluate_slices(model, X, y, by=["tiny"], n_resamples=50, random_state=0,
                           segments=False)  # fmt: skip
     info = res.slices_frame().set_index("level")
     assert not info.loc["few", "tested"]
@@ -317,7 +317,7 @@ def test_too_few_of_a_class_is_a_reason(binary):
     group[np.flatnonzero(y == 1)[:3]] = "pos_poor"
     group[np.flatnonzero(y == 0)[:60]] = "pos_poor"
     X["grp"] = group
-    res = afterfit.slices(model, X, y, by=["grp"], n_resamples=50, random_state=0,
+    res = afterfit.evaluate_slices(model, X, y, by=["grp"], n_resamples=50, random_state=0,
                           segments=False)  # fmt: skip
     reason = res.slices_frame().set_index("level").loc["pos_poor", "reason"]
     assert "row(s) of class 1" in reason and "min_class_count=5" in reason
@@ -326,8 +326,8 @@ def test_too_few_of_a_class_is_a_reason(binary):
 def test_same_seed_same_numbers(binary):
     model, X, y = binary
     kw = dict(by=["region"], n_resamples=60, random_state=4, segments=False)
-    a = afterfit.slices(model, X, y, **kw).frame()
-    b = afterfit.slices(model, X, y, n_jobs=1, **kw).frame()
+    a = afterfit.evaluate_slices(model, X, y, **kw).frame()
+    b = afterfit.evaluate_slices(model, X, y, n_jobs=1, **kw).frame()
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -336,8 +336,8 @@ def test_m_out_of_n_cap_keeps_intervals_close(binary):
     model, X, y = binary
     kw = dict(by=["region"], n_resamples=300, random_state=0, segments=False, ci="bootstrap",
               metrics=["roc_auc", "f1"])  # fmt: skip
-    full = afterfit.slices(model, X, y, **kw).frame()
-    capped = afterfit.slices(model, X, y, max_rows=200, **kw).frame()
+    full = afterfit.evaluate_slices(model, X, y, **kw).frame()
+    capped = afterfit.evaluate_slices(model, X, y, max_rows=200, **kw).frame()
     width_full = (full.ci_high - full.ci_low).to_numpy()
     width_cap = (capped.ci_high - capped.ci_low).to_numpy()
     assert np.all(np.abs(width_cap / width_full - 1) < 0.35)
@@ -393,11 +393,11 @@ def test_bad_options_and_misaligned_frame(binary):
 
 def test_slice_columns_need_not_be_features_but_features_must_be_there(binary):
     model, X, y = binary
-    res = afterfit.slices(model, X[["a", "b", "plan"]], y, by=["plan"], ci="none",
+    res = afterfit.evaluate_slices(model, X[["a", "b", "plan"]], y, by=["plan"], ci="none",
                           segments=False)  # fmt: skip
     assert res.slicings == ("plan",)
     with pytest.raises(afterfit.SchemaError, match="lack"):
-        afterfit.slices(model, X[["a", "plan"]], y, by=["plan"], ci="none")
+        afterfit.evaluate_slices(model, X[["a", "plan"]], y, by=["plan"], ci="none")
 
 
 def test_plots_draw(result):
@@ -448,6 +448,6 @@ def test_polars_input_gives_the_same_numbers(binary):
     pl = pytest.importorskip("polars")
     model, X, y = binary
     kw = dict(by=["region", "age:quantiles=3"], ci="none", segments=False)
-    a = afterfit.slices(model, X, y, **kw).frame()
-    b = afterfit.slices(model, pl.from_pandas(X), y, **kw).frame()
+    a = afterfit.evaluate_slices(model, X, y, **kw).frame()
+    b = afterfit.evaluate_slices(model, pl.from_pandas(X), y, **kw).frame()
     pd.testing.assert_frame_equal(a, b)

@@ -176,7 +176,7 @@ def test_fairness_through_slices_api_and_json():
     frame, y, score = _case(0)
     frame["x"] = np.log(score / (1 - score))
     model = LogisticRegression().fit(frame[["x"]], y)
-    res = afterfit.slices(model, frame, y, by=["g"], sensitive="g", n_resamples=100,
+    res = afterfit.evaluate_slices(model, frame, y, by=["g"], sensitive="g", n_resamples=100,
                           random_state=0, segments=False)  # fmt: skip
     df = res.fairness.frame()
     assert list(df.columns) == ["metric", "group", "value", "ci_low", "ci_high", "method",

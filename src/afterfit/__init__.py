@@ -3,6 +3,26 @@
 >>> import afterfit
 >>> ev = afterfit.evaluate(model, X_test, y_test, random_state=0)  # doctest: +SKIP
 >>> ev.metrics.frame()  # doctest: +SKIP
+
+The public API follows one naming rule (docs/architecture.md):
+
+- **Functions are verbs**: one per step, named for what it does (``evaluate``,
+  ``calibrate``, ``evaluate_calibration``, ``select_threshold``, ``compare_models``,
+  ``explain_model``, ``compute_saliency``, ``evaluate_slices``, ``cross_validate``,
+  ``tune``, ``build_ensemble``, ``export_model``, ``build_bundle``, ``monitor``); a
+  function that works on ready predictions adds ``_predictions``
+  (``evaluate_predictions``).
+- **Results are nouns**: frozen classes named for what they hold (``Evaluation``,
+  ``CalibrationReport``, ``Comparison``, ``Explanations``, ``SaliencyMaps``,
+  ``SliceResult``, ``CVResult``, ``TuningResult``, ``MonitorResult``...); errors end in
+  ``Error``.
+- **Modules are nouns and are never shadowed**: no name exported here is also the name of
+  a module or subpackage of afterfit (importing ``afterfit.saliency`` sets that attribute
+  to the subpackage, so a function of that name would flip between the two). Helpers stay
+  in their packages (``afterfit.selection.corrected_resampled_t``).
+
+Two subpackages still carry verb names, ``afterfit.compare`` and ``afterfit.explain``; they
+are renamed in the second phase of issue 19 (docs/architecture.md).
 """
 
 from afterfit._version import __version__
@@ -11,9 +31,9 @@ from afterfit.calibration import (
     CalibrationComparison,
     CalibrationReport,
     calibrate,
-    calibration_report,
     compare_calibration,
 )
+from afterfit.calibration import calibration_report as evaluate_calibration
 from afterfit.compare import Comparison, compare_models, compare_predictions
 from afterfit.data import Dataset, load_dataset, read_table
 from afterfit.deploy import (
@@ -54,16 +74,14 @@ from afterfit.explain import (
     explain_local,
     explain_model,
     explain_row,
-    permutation_importance,
-    shap_values,
 )
+from afterfit.explain import permutation_importance as compute_permutation_importance
+from afterfit.explain import shap_values as compute_shap_values
 from afterfit.models import Model, as_model, load_model
 from afterfit.predictions import Predictions
 from afterfit.report.files import write_results
-
-# The function shadows the subpackage's name on purpose: ``afterfit.saliency(model, images)``.
-# Submodules still import as usual: ``from afterfit.saliency import load_images``.
-from afterfit.saliency import SaliencyMaps, saliency
+from afterfit.saliency import SaliencyMaps
+from afterfit.saliency import saliency as compute_saliency
 from afterfit.selection import (
     CVComparison,
     CVResult,
@@ -75,16 +93,14 @@ from afterfit.selection import (
     build_ensemble,
     compare_cv,
     compare_cv_models,
-    corrected_resampled_t,
     cross_validate,
     make_splitter,
     nested_tune,
     train_ensemble,
 )
 from afterfit.selection.tune import tune
-
-# As saliency: ``afterfit.slices(model, X, y, by=[...])``; submodules import as usual.
-from afterfit.slices import SliceResult, slices
+from afterfit.slices import SliceResult
+from afterfit.slices import slices as evaluate_slices
 from afterfit.thresholds import (
     CostSensitiveModel,
     ThresholdedModel,
@@ -140,16 +156,19 @@ __all__ = [
     "build_bundle",
     "build_ensemble",
     "calibrate",
-    "calibration_report",
     "compare_calibration",
     "compare_cv",
     "compare_cv_models",
     "compare_models",
     "compare_predictions",
-    "corrected_resampled_t",
+    "compute_permutation_importance",
+    "compute_saliency",
+    "compute_shap_values",
     "cross_validate",
     "evaluate",
+    "evaluate_calibration",
     "evaluate_predictions",
+    "evaluate_slices",
     "explain_local",
     "explain_model",
     "explain_row",
@@ -161,14 +180,10 @@ __all__ = [
     "monitor",
     "monitor_bundle",
     "nested_tune",
-    "permutation_importance",
     "predict_file",
     "read_table",
-    "saliency",
     "select_threshold",
     "select_threshold_predictions",
-    "shap_values",
-    "slices",
     "train_ensemble",
     "tune",
     "write_results",

@@ -5,7 +5,7 @@ and hand them to :func:`run_tasks`, which runs them through joblib. Which joblib
 runs them is chosen with the :func:`parallel_backend` context manager::
 
     with parallel_backend("dask", scheduler="tcp://10.0.0.5:8786"):
-        imp = afterfit.permutation_importance(model, X, y, random_state=0)
+        imp = afterfit.compute_permutation_importance(model, X, y, random_state=0)
 
 The tasks are drawn up before they are handed out (permutations generated up front, seeds
 spawned with :class:`numpy.random.SeedSequence`), so the same ``random_state`` gives the

@@ -119,7 +119,7 @@ def train_digits_cnn(
     Examples
     --------
     >>> module, X_test, y_test = train_digits_cnn(random_state=0)  # doctest: +SKIP
-    >>> maps = afterfit.saliency(module, X_test[:16], methods=("gradcam", "ig"))  # doctest: +SKIP
+    >>> maps = afterfit.compute_saliency(module, X_test[:16], methods=("ig",))  # doctest: +SKIP
     """
     X_train, X_test, y_train, y_test = load_digits_images(random_state)
     generator = torch.Generator().manual_seed(random_state)

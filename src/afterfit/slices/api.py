@@ -57,7 +57,7 @@ def slices(
 
     Examples
     --------
-    >>> sl = afterfit.slices(model, X, y, by=["region"], sensitive="gender")  # doctest: +SKIP
+    >>> sl = afterfit.evaluate_slices(model, X, y, by=["region"], sensitive="sex")  # doctest: +SKIP
     >>> sl.frame()  # doctest: +SKIP
     >>> sl.fairness.frame()  # doctest: +SKIP
     """
