@@ -50,7 +50,7 @@ def _saliency():
         nn.Linear(2, 2),
     ).eval()  # fmt: skip
     images = np.random.default_rng(0).random((4, 1, 8, 8)).astype("float32")
-    return afterfit.saliency(
+    return afterfit.compute_saliency(
         net, images, methods="gradients", faithfulness_steps=4, sanity=False, random_state=0
     )
 
@@ -79,7 +79,7 @@ def results(data):
     return {
         "Evaluation": afterfit.evaluate(lr, Xte, yte, **small),
         "ThresholdSelection": afterfit.select_threshold(lr, Xte, yte, objective="f1", **small),
-        "CalibrationReport": afterfit.calibration_report(lr, Xte, yte, **small),
+        "CalibrationReport": afterfit.evaluate_calibration(lr, Xte, yte, **small),
         "Comparison": afterfit.compare_models({EVIL: lr, "tree": tree}, Xte, yte, **small),
         "Explanations": afterfit.explain_model(
             lr, Xte, yte, methods=["permutation"], n_repeats=3, random_state=0
@@ -105,7 +105,7 @@ def results(data):
         "EnsembleResult": afterfit.build_ensemble(
             {"lr": lr, "tree": tree}, Xte, yte, n_resamples=50, n_iterations=5
         ),
-        "SliceResult": afterfit.slices(
+        "SliceResult": afterfit.evaluate_slices(
             lr, Xte.assign(g=np.where(Xte["b"] > 0, EVIL, "b")), yte, by=["g"], **small
         ),
         "MonitorResult": _monitor(X, y, lr),
