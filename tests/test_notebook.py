@@ -3,7 +3,7 @@ ipykernel), and its results display as HTML with their headline numbers and a fi
 
 The kernel is this interpreter, through a kernelspec written to a temporary folder: no
 ``ipykernel install`` step, no user-wide Jupyter configuration, the same on a fresh CI
-machine as on a laptop.
+machine as on a laptop. The connection file and IPython's profile stay in that folder too.
 """
 
 from __future__ import annotations
@@ -43,11 +43,15 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, float]:
                 "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
                 "display_name": "afterfit tests",
                 "language": "python",
+                # IPython's profile and history go to the scratch folder, not the home
+                "env": {"IPYTHONDIR": str(folder / "ipython")},
             }
         )
     )
     manager = KernelManager(
-        kernel_name=KERNEL, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(folder)])
+        kernel_name=KERNEL,
+        kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(folder)]),
+        connection_file=str(folder / "connection.json"),
     )
     nb = nbformat.read(NOTEBOOK, as_version=4)
     # The notebook writes nothing, but run it in a scratch folder all the same.
