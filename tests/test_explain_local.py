@@ -239,7 +239,7 @@ def test_explain_model_global_and_local(cancer, tmp_path):
                        n_uncertain=1, n_random=1, num_samples=500, shap_max_rows=60,
                        anchor_options=FAST_ANCHORS, random_state=0,
                        progress=lambda *a: calls.append(a))  # fmt: skip
-    assert ex.methods == ("permutation", "shap", "lime", "anchors")
+    assert ex.methods == ("permutation", "shap", "lime", "anchors", "pdp")
     assert ex.permutation.metric == "roc_auc" and ex.chance == 0.5
     assert ex.shap.n_rows == 60 and ex.shap.additivity.within_tolerance
     df = ex.frame()

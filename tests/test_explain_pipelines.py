@@ -25,7 +25,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from afterfit.errors import InvalidInputError
 from afterfit.explain import AnchorTabular, LimeTabular, explain_model, shap_values
 
-METHODS = ("permutation", "shap", "lime", "anchors")
+METHODS = ("permutation", "shap", "lime", "anchors", "pdp")
 SMALL = {
     "n_errors": 1,
     "n_uncertain": 1,
@@ -253,7 +253,7 @@ def test_free_text_column_is_named_per_method_and_others_run(table) -> None:
     failed = ex.failed()
     assert set(failed) == {"lime", "anchors"}
     assert all("'note'" in r and "--drop note" in r for r in failed.values())
-    assert ex.worked() == ("permutation", "shap")
+    assert ex.worked() == ("permutation", "shap", "pdp")
     d = ex.to_dict()
     assert {f["method"] for f in d["failed"]} == {"lime", "anchors"}
     assert ex.permutation is not None and ex.shap is not None

@@ -1,6 +1,14 @@
-"""Explanations of a trained model: permutation importance, SHAP, LIME and anchors."""
+"""Explanations of a trained model: permutation importance, SHAP, LIME, anchors and
+partial dependence."""
 
 from afterfit.explain.anchors import AnchorExplanation, AnchorTabular
+from afterfit.explain.dependence import (
+    FeatureDependence,
+    Interaction,
+    PairDependence,
+    PartialDependence,
+    partial_dependence,
+)
 from afterfit.explain.explain import Explanations, explain_model, write_explanations
 from afterfit.explain.lime import LimeExplanation, LimeTabular, explain_rows
 from afterfit.explain.local import (
@@ -25,9 +33,13 @@ __all__ = [
     "AnchorExplanation",
     "AnchorTabular",
     "Explanations",
+    "FeatureDependence",
+    "Interaction",
     "LimeExplanation",
     "LimeTabular",
     "LocalExplanations",
+    "PairDependence",
+    "PartialDependence",
     "PermutationImportance",
     "RowExplanation",
     "RowSelection",
@@ -37,6 +49,7 @@ __all__ = [
     "explain_row",
     "explain_rows",
     "group_by_prefix",
+    "partial_dependence",
     "permutation_importance",
     "rank_agreement",
     "select_rows",

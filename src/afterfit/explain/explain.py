@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from afterfit.errors import InvalidInputError
+from afterfit.explain.dependence import PartialDependence
 from afterfit.explain.leakage import leakage_suspects
 from afterfit.explain.local import (
     SLOW_SHAP,
@@ -66,7 +67,9 @@ __all__ = [
 ]
 
 #: Every method :func:`explain_model` runs, in order.
-METHODS: tuple[str, ...] = ("permutation", "shap", "lime", "anchors")
+METHODS: tuple[str, ...] = ("permutation", "shap", "lime", "anchors", "pdp")
+#: Features of the partial dependence when none are named: the most important ones.
+PDP_TOP = 5
 #: The permutation importance metric when none is given: ranking quality, whose chance level
 #: is known, so a leakage suspect can be measured against it.
 DEFAULT_METRICS: dict[str, str] = {
@@ -168,6 +171,9 @@ class Explanations:
     leakage : tuple of Flag
         Leakage suspects, each with the evidence it fired on
         (:func:`~afterfit.explain.leakage.leakage_suspects`).
+    dependence : PartialDependence or None
+        Partial dependence and ICE of the top features, and the strongest pair
+        (:func:`~afterfit.explain.dependence.partial_dependence`).
     """
 
     task: str
@@ -184,6 +190,7 @@ class Explanations:
     notes: tuple[str, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
     leakage: tuple[Flag, ...] = ()
+    dependence: PartialDependence | None = None
 
     # --- what ran ------------------------------------------------------------------------
 
@@ -201,6 +208,8 @@ class Explanations:
                 ok = self.shap is not None or any(r.shap is not None for r in self.local.rows)
             elif x == "lime":
                 ok = any(r.lime is not None for r in self.local.rows)
+            elif x == "pdp":
+                ok = self.dependence is not None and len(self.dependence.features) > 0
             else:
                 ok = any(r.anchor is not None for r in self.local.rows)
             if ok:
@@ -277,6 +286,13 @@ class Explanations:
             out["anchors"] = self.local.anchors_frame()
         for r in self.local.rows:
             out[f"row_{r.position}"] = r.frame()
+        if self.dependence is not None:
+            out["pdp"] = self.dependence.frame()
+            out["pdp_ice"] = self.dependence.ice_frame()
+            if self.dependence.interactions:
+                out["pdp_interactions"] = self.dependence.interactions_frame()
+            if self.dependence.pair is not None:
+                out["pdp_pair"] = self.dependence.pair.frame()
         if self.skipped:
             out["skipped"] = pd.DataFrame(
                 [s.to_dict() for s in self.skipped],
@@ -364,6 +380,7 @@ class Explanations:
             "row_selection": self.selection.to_dict(),
             "local": self.local.to_dict(),
             "skipped": [s.to_dict() for s in self.skipped],
+            "dependence": None if self.dependence is None else self.dependence.to_dict(),
         }
 
     def plot(self, *, top: int = 15) -> Any:
@@ -402,6 +419,8 @@ class Explanations:
             out["agreement"] = self.local.plot()
         for r in self.local.rows:
             out[f"row_{r.position}"] = r.plot()
+        if self.dependence is not None:
+            out.update(self.dependence.figures())
         return out
 
 
@@ -550,6 +569,8 @@ def explain_model(
     shap_options: Mapping[str, Any] | None = None,
     lime_options: Mapping[str, Any] | None = None,
     anchor_options: Mapping[str, Any] | None = None,
+    pdp_features: Sequence[str] | str | None = None,
+    pdp_options: Mapping[str, Any] | None = None,
     time_budget: float | None = None,
     random_state: int | None = 0,
     progress: Progress | None = None,
@@ -576,8 +597,8 @@ def explain_model(
     by : {"auto", "position", "label"}, default "auto"
         How ``rows`` are read (:func:`~afterfit.explain.rows.resolve_rows`).
     methods : sequence of str or comma-separated str, optional
-        Some of ``"permutation", "shap", "lime", "anchors"``. Default: all that apply
-        (anchors need a classifier, SHAP numeric features).
+        Some of ``"permutation", "shap", "lime", "anchors", "pdp"``. Default: all that
+        apply (anchors need a classifier, SHAP numeric features).
     metric : str, optional
         Permutation importance metric (default :data:`DEFAULT_METRICS`; any metric of
         :func:`afterfit.evaluate`'s table; ``log_loss`` and ``brier`` need probabilities).
@@ -603,6 +624,13 @@ def explain_model(
         LIME's size and the agreement settings (:func:`~afterfit.explain.local.explain_row`).
     shap_options, lime_options, anchor_options : mapping, optional
         More arguments of each method (:func:`~afterfit.explain.local.explain_row`).
+    pdp_features : sequence of str or comma-separated str, optional
+        Columns whose partial dependence is drawn first; the :data:`PDP_TOP` most important
+        features (permutation importance, else mean ``|SHAP|``, else the first columns)
+        follow.
+    pdp_options : mapping, optional
+        More arguments of :func:`~afterfit.explain.dependence.partial_dependence`
+        (``grid_resolution``, ``sample_rows``, ``class_``, ``interactions``, ...).
     time_budget : float, optional
         Seconds each slow method may spend before it stops starting new rows: LIME,
         anchors and model-agnostic SHAP on the selected rows (each explains at least one
@@ -612,7 +640,8 @@ def explain_model(
         Seed of every sample, permutation and method: the same seed gives the same result.
     progress : callable, optional
         ``progress(step, done, total)`` after each unit of work; steps are
-        ``"permutation"``, ``"shap (global)"``, ``"shap"``, ``"lime"``, ``"anchors"``.
+        ``"permutation"``, ``"shap (global)"``, ``"shap"``, ``"lime"``, ``"anchors"``,
+        ``"pdp"``.
     n_jobs : int, optional
         Parallel workers, passed to permutation importance and SHAP where they take it.
 
@@ -626,7 +655,8 @@ def explain_model(
     InvalidInputError
         An unknown method (or one that cannot apply, asked for explicitly), rows out of
         range or not in the index, a metric that needs probabilities of a model without
-        them, categorical features without training data for LIME or anchors.
+        them, categorical features without training data for LIME or anchors, a
+        ``pdp_features`` name that is not a column.
 
     Examples
     --------
@@ -673,7 +703,9 @@ def explain_model(
                 "Anchors explain a classifier's predicted label; the model is a regression model.",
                 fix="leave 'anchors' out of the methods for a regression model.",
             )
-    local_methods = tuple(x for x in chosen_t if x != "permutation")
+    local_methods = tuple(x for x in chosen_t if x not in ("permutation", "pdp"))
+    # named columns are checked now: a typo fails before minutes of work, not after
+    named = _pdp_features(pdp_features, frame, chosen_t)
     if "shap" in chosen_t:
         quiet_shap_import()
 
@@ -759,6 +791,20 @@ def explain_model(
             shap_importance = sv.global_frame(n_bootstrap=n_bootstrap, random_state=random_state)
             notes.extend(n for n in sv.notes if n not in notes)
 
+    # Partial dependence of the named and the most important features.
+    dependence = None
+    if "pdp" in chosen_t:
+        try:
+            dependence = _dependence(
+                m, frame, named, permutation, shap_importance, pdp_options, budget,
+                random_state, progress,
+            )  # fmt: skip
+        except Exception as exc:  # named in skipped; the other methods go on
+            skipped.append(failure("pdp", None, exc))
+        else:
+            notes.extend(n for n in dependence.notes if n not in notes)
+            skipped.extend(Skipped("pdp", None, f"{f}: {r}") for f, r in dependence.skipped)
+
     leakage: tuple[Flag, ...] = ()
     try:
         suspects = leakage_suspects(
@@ -804,6 +850,7 @@ def explain_model(
         "random_state": random_state,
         "train_rows": None if train_frame is None else len(train_frame),
         "n_jobs": n_jobs,
+        "pdp_features": list(named),
     }
     return Explanations(
         task=m.task,
@@ -820,7 +867,56 @@ def explain_model(
         notes=tuple(notes),
         settings=settings,
         leakage=leakage,
+        dependence=dependence,
     )
+
+
+def _pdp_features(
+    features: Sequence[str] | str | None, frame: pd.DataFrame, methods: Sequence[str]
+) -> list[str]:
+    """The columns named for the partial dependence, checked against the data."""
+    from afterfit.explain.dependence import check_feature_names
+
+    if features is None or (isinstance(features, str | list | tuple) and not features):
+        return []
+    if "pdp" not in methods:
+        raise InvalidInputError(
+            "pdp_features names columns for the partial dependence, but 'pdp' is not among "
+            f"the methods ({', '.join(methods)}).",
+            fix="add pdp to the methods, or leave pdp_features out.",
+        )
+    return check_feature_names(features, [str(c) for c in frame.columns], "pdp_features")
+
+
+def _dependence(
+    m: Any,
+    frame: pd.DataFrame,
+    named: list[str],
+    permutation: PermutationImportance | None,
+    shap_importance: pd.DataFrame | None,
+    options: Mapping[str, Any] | None,
+    budget: float | None,
+    random_state: int | None,
+    progress: Progress | None,
+) -> PartialDependence:
+    """Partial dependence of the named features, then the :data:`PDP_TOP` most important
+    (permutation importance, else mean ``|SHAP|``, else the first columns)."""
+    from afterfit.explain.dependence import partial_dependence
+
+    columns = [str(c) for c in frame.columns]
+    if permutation is not None:
+        ranked = permutation.frame()["feature"].tolist()
+    elif shap_importance is not None:
+        ranked = shap_importance["feature"].tolist()
+    else:
+        ranked = columns
+    known = set(columns)
+    # permutation groups are not columns: only columns are drawn
+    top = [f for f in ranked if f in known and f not in named][:PDP_TOP]
+    opts = dict(options or {})
+    opts.setdefault("random_state", random_state)
+    opts.setdefault("time_budget", budget)
+    return partial_dependence(m, frame, [*named, *top], progress=progress, **opts)
 
 
 def _failed_methods(skipped: Sequence[Skipped]) -> dict[str, str]:
