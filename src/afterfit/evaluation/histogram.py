@@ -22,12 +22,12 @@ and the area statistics carry a bound, computed from the pairs that share a bin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 #: Most bins kept (about 100 MB at 24 bytes a bin): a resolution of about 1e-6 relative.
 MAX_BINS = 1 << 22
+#: Entries of batch histograms held before they are merged into the bins (at least).
+PENDING_ENTRIES = 1 << 22
 _FOLD = np.int64(0x7FFFFFFFFFFFFFFF)
 
 
@@ -53,9 +53,13 @@ def _n_distinct(sorted_keys: np.ndarray, shift: int) -> int:
     return 1 + int(np.count_nonzero(k[1:] != k[:-1]))
 
 
-@dataclass
 class ScoreHistogram:
     """Weight of positives and negatives per score bin (see the module docstring).
+
+    Parameters
+    ----------
+    max_bins : int
+        Most bins kept.
 
     Attributes
     ----------
@@ -65,14 +69,39 @@ class ScoreHistogram:
         Weight of the positive and of the negative rows in each bin.
     shift : int
         Bits dropped from the keys; 0 while the bins are the distinct scores.
-    max_bins : int
     """
 
-    max_bins: int = MAX_BINS
-    shift: int = 0
-    keys: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    pos: np.ndarray = field(default_factory=lambda: np.empty(0))
-    neg: np.ndarray = field(default_factory=lambda: np.empty(0))
+    def __init__(self, max_bins: int = MAX_BINS) -> None:
+        self.max_bins = int(max_bins)
+        self._shift = 0
+        self._keys = np.empty(0, np.int64)
+        self._pos = np.empty(0)
+        self._neg = np.empty(0)
+        # Histograms of batches not merged yet: merging a batch of a million rows into
+        # millions of bins at once would cost the bins' size per batch; pending batches
+        # are merged together once they hold about as many entries as the bins.
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
+        self._pending_size = 0
+
+    @property
+    def keys(self) -> np.ndarray:
+        self.flush()
+        return self._keys
+
+    @property
+    def pos(self) -> np.ndarray:
+        self.flush()
+        return self._pos
+
+    @property
+    def neg(self) -> np.ndarray:
+        self.flush()
+        return self._neg
+
+    @property
+    def shift(self) -> int:
+        self.flush()
+        return self._shift
 
     @property
     def n_bins(self) -> int:
@@ -85,47 +114,64 @@ class ScoreHistogram:
 
     def add(self, scores: np.ndarray, y01: np.ndarray, weight: np.ndarray | None = None) -> None:
         """Count rows: ``scores`` (finite), ``y01`` (1 positive, 0 negative), ``weight``."""
-        keys = order_keys(scores) >> self.shift
+        keys = order_keys(scores) >> self._shift
         uniq, inverse = np.unique(keys, return_inverse=True)
         w = np.ones(keys.size) if weight is None else np.asarray(weight, dtype=np.float64)
         y = np.asarray(y01) == 1
         pos = np.bincount(inverse, weights=np.where(y, w, 0.0), minlength=uniq.size)
         neg = np.bincount(inverse, weights=np.where(y, 0.0, w), minlength=uniq.size)
-        self._combine(uniq, pos, neg, self.shift)
+        self._pending.append((uniq, pos, neg, self._shift))
+        self._pending_size += uniq.size
+        if self._pending_size >= max(self._keys.size, PENDING_ENTRIES):
+            self.flush()
 
     def merge(self, other: ScoreHistogram) -> ScoreHistogram:
         """Add ``other``'s counts to this histogram (in place); returns it."""
         self.max_bins = max(self.max_bins, other.max_bins)
-        self._combine(other.keys, other.pos, other.neg, other.shift)
+        self._pending.append((other.keys, other.pos, other.neg, other.shift))
+        self._pending_size += other.n_bins
+        self.flush()
         return self
 
-    def _combine(self, keys: np.ndarray, pos: np.ndarray, neg: np.ndarray, shift: int) -> None:
-        s = max(self.shift, shift)
-        mine = self.keys >> (s - self.shift)
-        theirs = keys >> (s - shift)
-        # This histogram's counts come first in every sum: merges in one fixed order add
-        # the same floats in the same order, so they give the same bits everywhere.
-        all_keys = np.concatenate([mine, theirs])
-        uniq, inverse = np.unique(all_keys, return_inverse=True)
-        self.pos = np.bincount(
-            inverse, weights=np.concatenate([self.pos, pos]), minlength=uniq.size
-        )
-        self.neg = np.bincount(
-            inverse, weights=np.concatenate([self.neg, neg]), minlength=uniq.size
-        )
-        self.keys, self.shift = uniq, s
+    def flush(self) -> None:
+        """Merge the pending batches into the bins."""
+        if not self._pending:
+            return
+        parts = [(self._keys, self._pos, self._neg, self._shift), *self._pending]
+        self._pending, self._pending_size = [], 0
+        s = max(p[3] for p in parts)
+        all_keys = np.concatenate([k >> (s - shift) for k, _, _, shift in parts])
+        # Ascending runs, one per part: the stable sort (timsort) merges runs instead of
+        # sorting from scratch, and among equal keys it keeps the parts' order, so sums
+        # add the same floats in the same order wherever the same parts are merged.
+        order = np.argsort(all_keys, kind="stable")
+        sorted_keys = all_keys[order]
+        new = np.empty(sorted_keys.size, dtype=bool)
+        new[:1] = True
+        np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=new[1:])
+        group = np.cumsum(new) - 1
+        uniq = sorted_keys[new]
+        both_pos = np.concatenate([p[1] for p in parts])[order]
+        both_neg = np.concatenate([p[2] for p in parts])[order]
+        self._pos = np.bincount(group, weights=both_pos, minlength=uniq.size)
+        self._neg = np.bincount(group, weights=both_neg, minlength=uniq.size)
+        self._keys, self._shift = uniq, s
         if uniq.size > self.max_bins:
             self._coarsen()
 
     def _coarsen(self) -> None:
-        s = self.shift + 1
-        while _n_distinct(self.keys, s) > self.max_bins:
+        s = self._shift + 1
+        while _n_distinct(self._keys, s) > self.max_bins:
             s += 1
-        keys = self.keys >> (s - self.shift)
+        keys = self._keys >> (s - self._shift)
         uniq, inverse = np.unique(keys, return_inverse=True)
-        self.pos = np.bincount(inverse, weights=self.pos, minlength=uniq.size)
-        self.neg = np.bincount(inverse, weights=self.neg, minlength=uniq.size)
-        self.keys, self.shift = uniq, s
+        self._pos = np.bincount(inverse, weights=self._pos, minlength=uniq.size)
+        self._neg = np.bincount(inverse, weights=self._neg, minlength=uniq.size)
+        self._keys, self._shift = uniq, s
+
+    def __getstate__(self) -> dict:
+        self.flush()  # sent to or from a worker: the bins only
+        return dict(self.__dict__)
 
     def lower_edges(self) -> np.ndarray:
         """The smallest score each bin can hold (the score itself while exact)."""
