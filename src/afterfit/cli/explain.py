@@ -4,7 +4,8 @@
 
     afterfit explain --model model.skops --data test.parquet --target y \
                      [--train train.parquet] [--rows 17,42] \
-                     [--methods permutation,shap,lime,anchors] [--time-budget 60] --out expl/
+                     [--methods permutation,shap,lime,anchors,pdp] [--pdp-features age,income] \
+                     [--time-budget 60] --out expl/
 
 Writes ``explanations.json`` (afterfit's versioned header, schema
 ``afterfit.explanations``), ``tables/*.csv`` and ``figures/*.png`` under ``--out``; nothing
@@ -137,6 +138,18 @@ def _print_summary(expl: Any, top: int = 10) -> None:
     out_console.print(rows)
 
 
+def _print_dependence(dependence: Any) -> None:
+    """Which features got partial dependence curves, and the most interacting pair."""
+    if dependence is None or not dependence.features:
+        return
+    text = f"Partial dependence ({dependence.output}): {', '.join(dependence.feature_names)}"
+    if dependence.interactions:
+        best = dependence.interactions[0]
+        h2 = "n/a" if not math.isfinite(best.h2) else f"{best.h2:.2f}"
+        text += f"; most interacting pair: {' × '.join(best.features)} (H² {h2})"
+    out_console.print(text + " (tables/pdp.csv).", highlight=False, soft_wrap=True)
+
+
 def _print_skipped(skipped: Any) -> None:
     """One line per method: rows skipped (time budget), or why it did not run at all."""
     per_row: dict[str, int] = {}
@@ -179,7 +192,15 @@ def explain(
     methods: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated methods (default: all that apply): permutation,shap,lime,anchors."
+            help="Comma-separated methods (default: all that apply): "
+            "permutation,shap,lime,anchors,pdp (partial dependence)."
+        ),
+    ] = None,
+    pdp_features: Annotated[
+        str | None,
+        typer.Option(
+            help="Columns whose partial dependence and ICE curves to draw, a,b (drawn "
+            "before the 5 most important features)."
         ),
     ] = None,
     metric: Annotated[
@@ -219,7 +240,8 @@ def explain(
 ) -> None:
     """Explain a model: permutation importance and SHAP with intervals, the rows worth a
     look (confident errors, least confident, random, yours) with SHAP, LIME and anchors side
-    by side, and where SHAP and LIME disagree.
+    by side, where SHAP and LIME disagree, and partial dependence with ICE curves of the top
+    features and the most interacting pair.
 
     Writes explanations.json, tables/*.csv and figures/*.png under --out.
     """
@@ -247,7 +269,7 @@ def explain(
                 loaded, ds.X, ds.y, train=train_X, rows=user_rows, methods=methods,
                 metric=metric, n_repeats=n_repeats, n_errors=n_errors,
                 n_uncertain=n_uncertain, n_random=n_random, time_budget=time_budget,
-                random_state=seed, progress=progress,
+                random_state=seed, progress=progress, pdp_features=pdp_features,
             )  # fmt: skip
         source = {
             "model": str(model),
@@ -263,6 +285,7 @@ def explain(
                                   soft_wrap=True)  # fmt: skip
             for note in expl.notes:
                 err_console.print(f"[dim]note:[/] {note}", highlight=False, soft_wrap=True)
+            _print_dependence(expl.dependence)
             _print_skipped(expl.skipped)
             out_console.print(
                 f"Wrote {len(written)} files to {out}/ (explanations.json, tables/, "

@@ -150,8 +150,17 @@ def run(
     ] = None,
     top_k: Annotated[int | None, typer.Option(help="top-k: the rows to flag at most.")] = None,
     explain_methods: Annotated[
-        str, typer.Option(help="Explanation methods: permutation,shap,lime,anchors.")
-    ] = "permutation,shap,lime,anchors",
+        str,
+        typer.Option(
+            help="Explanation methods: permutation,shap,lime,anchors,pdp (partial dependence)."
+        ),
+    ] = "permutation,shap,lime,anchors,pdp",
+    pdp_features: Annotated[
+        str | None,
+        typer.Option(
+            help="Columns whose partial dependence to draw, a,b (before the 5 most important)."
+        ),
+    ] = None,
     explain_time_budget: Annotated[
         float, typer.Option(help="Seconds the slow explanation methods may take.")
     ] = 60.0,
@@ -225,7 +234,7 @@ def _merge_config(ctx: typer.Context, config: Path | None) -> dict[str, Any]:
             value = config.parent / value
         if name == "compare" and isinstance(value, dict):
             value = [f"{k}={config.parent / v}" for k, v in value.items()]
-        if name in ("steps", "explain_methods") and isinstance(value, list):
+        if name in ("steps", "explain_methods", "pdp_features") and isinstance(value, list):
             value = ",".join(value)
         if name == "cost_matrix" and isinstance(value, list):
             value = ";".join(",".join(str(v) for v in row) for row in value)
@@ -324,6 +333,7 @@ def _run(v: dict[str, Any], *, quiet: bool) -> None:
         n_resamples=int(v["n_resamples"]),
         seed=int(v["seed"]),
         explain_methods=_split(v["explain_methods"]) or (),
+        pdp_features=_split(v.get("pdp_features")) or (),
         explain_time_budget=float(v["explain_time_budget"]),
         learning_curve=bool(v["learning_curve"]),
         history=str(v["history"]) if v["history"] else None,

@@ -66,7 +66,9 @@ class RunOptions:
     #: The steps were named by the user (``--steps``): one that cannot run is an error
     #: rather than a line under "Steps not run".
     require_steps: bool = False
-    explain_methods: Sequence[str] = ("permutation", "shap", "lime", "anchors")
+    explain_methods: Sequence[str] = ("permutation", "shap", "lime", "anchors", "pdp")
+    #: Columns whose partial dependence is drawn, before the most important ones.
+    pdp_features: Sequence[str] = ()
     n_repeats: int = 5
     explain_time_budget: float | None = 60.0
     #: Explanations use at most this many test rows (a seeded sample): permutation

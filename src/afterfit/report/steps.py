@@ -218,7 +218,7 @@ def _explanations_applies(ctx: RunContext) -> str | None:
 
 
 def _comparison(ctx: RunContext) -> Section:
-    from afterfit.compare import compare_models
+    from afterfit.comparison import compare_models
     from afterfit.report.sections.comparison import comparison_section
 
     o = ctx.options
@@ -253,6 +253,7 @@ def _explanations(ctx: RunContext) -> Section:
             ctx.model, ctx.test.X, ctx.test.y, train=train, methods=methods,
             n_repeats=o.n_repeats, permutation_max_rows=o.explain_max_rows,
             time_budget=o.explain_time_budget, random_state=o.seed, progress=progress,
+            pdp_features=list(o.pdp_features) or None,
         )  # fmt: skip
     ctx.results["explanations"] = expl
     return explanations_section(expl)

@@ -8,6 +8,7 @@ Figures are plain Plotly specs (no plotly import); scatter plots are sampled to 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -206,6 +207,119 @@ def _dependence(expl: Any) -> Figure:
     )
 
 
+# --- partial dependence ----------------------------------------------------------------------
+
+
+def _axis_values(grid: Sequence[Any], categorical: bool) -> list[Any]:
+    return [str(v) for v in grid] if categorical else specs.numbers(grid)
+
+
+def _pdp_figure(dep: Any, f: Any) -> Figure:
+    level = dep.settings.get("confidence", 0.95)
+    label = f"{f.feature} = %{{x}}<br>{dep.output} %{{y:.3g}}"
+    if f.categorical:
+        trace = specs.bars(f.grid, f.average, low=f.ci_low, high=f.ci_high, name="average",
+                           color=specs.colour(0), horizontal=False)  # fmt: skip
+        trace["hovertemplate"] = label + "<extra></extra>"
+        traces = [trace]
+        layout = specs.layout(x=f.feature, y=dep.output, legend=False)
+        finite = np.concatenate([f.ci_low, f.ci_high, f.average])
+        finite = finite[np.isfinite(finite)]
+        if finite.size:  # bars from the data's range, not from zero: differences show
+            lo, hi = float(finite.min()), float(finite.max())
+            pad = 0.1 * max(hi - lo, 1e-12)
+            layout["yaxis"]["range"] = [lo - pad, hi + pad]
+        shape = f"bars with {level:.0%} bootstrap error bars, one per level"
+        if f.other_levels:
+            shape += f" ({len(f.other_levels)} rarer levels not drawn)"
+    else:
+        x = np.asarray(f.grid, dtype=float)
+        traces = []
+        if len(f.ice):
+            # every ICE curve in one trace, broken by gaps: a small page
+            xs = np.concatenate([np.append(x, np.nan) for _ in f.ice])
+            ys = np.concatenate([np.append(c, np.nan) for c in f.ice])
+            traces.append({"type": "scatter", "mode": "lines", "name": "ICE",
+                           "x": specs.numbers(xs), "y": specs.numbers(ys),
+                           "line": {"width": 0.7, "color": "rgba(127,127,127,0.35)"},
+                           "hoverinfo": "skip", "connectgaps": False})  # fmt: skip
+        traces += specs.band(x, f.ci_low, f.ci_high, f"{level:.0%} bootstrap band",
+                             color=specs.colour(0))  # fmt: skip
+        hover = label + "<extra></extra>"
+        average = specs.line(x, f.average, "average", color=specs.colour(0),
+                             mode="lines+markers", hover=hover)  # fmt: skip
+        traces.append(average)
+        layout = specs.layout(x=f.feature, y=dep.output)
+        shape = f"the average (blue) with its {level:.0%} bootstrap band"
+        if len(f.ice):
+            shape += f", and {len(f.ice)} rows' ICE curves (grey)"
+    return Figure(
+        _sid("pdp", f.feature),
+        f"Partial dependence: {f.feature}",
+        {"data": traces, "layout": layout},
+        caption=f"The model's {dep.output} with {f.feature} set to each value in every row, "
+        f"averaged over {dep.n_rows:,} rows: {shape}.",
+        png=lambda: f.plot(output=dep.output),
+    )
+
+
+def _pdp_pair_figure(dep: Any) -> Figure:
+    pair = dep.pair
+    a, b = pair.features
+    trace = {
+        "type": "heatmap",
+        "z": [specs.numbers(row) for row in pair.average.T],
+        "x": _axis_values(pair.grids[0], pair.categorical[0]),
+        "y": _axis_values(pair.grids[1], pair.categorical[1]),
+        "colorscale": "Viridis",
+        "colorbar": {"title": {"text": dep.output}, "thickness": 12},
+        "hovertemplate": f"{a} = %{{x}}<br>{b} = %{{y}}<br>{dep.output} %{{z:.3g}}<extra></extra>",
+    }
+    layout = specs.layout(x=a, y=b, legend=False, height=420)
+    best = dep.interactions[0]
+    h2 = "n/a" if not math.isfinite(best.h2) else f"{best.h2:.2f}"
+    return Figure(
+        _sid("pdp-pair"),
+        f"Two-way partial dependence: {a} × {b}",
+        {"data": [trace], "layout": layout},
+        caption=f"The pair that interacts most (Friedman's H² {h2}: the share of their joint "
+        "effect that their separate effects do not explain): the average "
+        f"{dep.output} with both set to each grid point. Parallel bands mean no interaction.",
+        png=lambda: pair.plot(output=dep.output),
+    )
+
+
+def _dependence_blocks(expl: Any) -> list[Block]:
+    dep = getattr(expl, "dependence", None)
+    if dep is None or not dep.features:
+        return []
+    sample = f", a random sample of {dep.n_rows_total:,}" if dep.sampled else ""
+    blocks: list[Block] = [
+        Note(
+            f"Partial dependence: how the model's {dep.output} moves when one feature is set "
+            f"to each value of a grid in every row ({dep.n_rows:,} rows{sample}); grey ICE "
+            "curves are single rows, the band is a bootstrap over the rows' curves. Features: "
+            f"{', '.join(dep.feature_names)}."
+        )
+    ]
+    blocks += [_pdp_figure(dep, f) for f in dep.features]
+    if dep.pair is not None:
+        blocks.append(_pdp_pair_figure(dep))
+    if dep.interactions:
+        blocks.append(
+            Table(
+                _sid("pdp-interactions"),
+                "Interactions (H-statistic)",
+                dep.interactions_frame(),
+                caption=f"Friedman-Popescu H² of each pair on {dep.settings.get('h_rows')} "
+                "rows at most: 0 when the pair's effects add up, 1 when their joint effect is "
+                "all interaction; strength is the interaction's root mean square in the "
+                "model's output units (the pairs are ranked by it).",
+            )
+        )
+    return blocks
+
+
 # --- rows --------------------------------------------------------------------------------------
 
 
@@ -338,6 +452,7 @@ def explanations_section(expl: Any) -> Section:
                 max_rows=TOP_FEATURES,
             )
         )
+    blocks += _dependence_blocks(expl)
     if len(local):
         blocks.append(
             Table(
