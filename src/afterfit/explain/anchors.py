@@ -77,7 +77,6 @@ __all__ = [
 _EPSILON_STOP = 0.05  # the reference implementation's tolerance of the validity check
 _BISECTION_STEPS = 60  # halvings of the bracket: far below float resolution of a precision
 _MAX_SAMPLES_PER_ANCHOR = 20_000  # guarantees termination of every sampling loop
-_ROUNDS_PER_GROWTH = 10  # KL-LUCB rounds between two growths of the batch
 _MAX_BATCH_GROWTH = 8  # a KL-LUCB round samples at most this many batches per arm
 _BOUND_STEPS = 42  # vectorised bounds: the bracket (at most 1 wide) shrinks below 1e-12
 
@@ -264,7 +263,7 @@ def kl_lucb(
     if top_n >= n_arms:
         return np.arange(n_arms)
 
-    def bounds(t: int) -> tuple[int, int, float]:
+    def bounds(t: int) -> tuple[int, int, float, list[int]]:
         means = positives / n_samples
         order = np.argsort(means, kind="stable")
         beta = compute_beta(n_arms, t, delta)
@@ -272,20 +271,33 @@ def kl_lucb(
         ub = _bounds_many(means[rest], beta / n_samples[rest], upper=True)
         lb = _bounds_many(means[chosen], beta / n_samples[chosen], upper=False)
         ut, lt = int(rest[np.argmax(ub)]), int(chosen[np.argmin(lb)])
-        return ut, lt, float(ub.max() - lb.min())
+        # Every arm whose bound alone keeps the gap above epsilon (ut and lt among them)
+        lo, hi = float(lb.min()), float(ub.max())
+        contested = [*rest[ub > lo + epsilon].tolist(), *chosen[lb < hi - epsilon].tolist()]
+        return ut, lt, hi - lo, contested
 
     t = 1
-    ut, lt, gap = bounds(t)
+    ut, lt, gap, contested = bounds(t)
     while gap > epsilon and t < max_rounds:
-        # A long contest between close arms grows its batches (up to _MAX_BATCH_GROWTH
-        # times): the bounds only read the counts, so this changes how many model calls the
-        # same evidence costs, not what the bounds guarantee.
-        n = batch_size * min(_MAX_BATCH_GROWTH, 1 + (t - 1) // _ROUNDS_PER_GROWTH)
-        sample_many([(arm, n) for arm in (ut, lt) if n_samples[arm] < _MAX_SAMPLES_PER_ANCHOR])
-        if n_samples[ut] >= _MAX_SAMPLES_PER_ANCHOR and n_samples[lt] >= _MAX_SAMPLES_PER_ANCHOR:
+        # One model call per round samples every contested arm, not only ut and lt: with
+        # dozens of candidates of similar precision, the reference's two arms a round took
+        # hundreds of calls, each costing more than the samples in it. ut and lt double
+        # their samples (from one batch, at most _MAX_BATCH_GROWTH batches a round), the
+        # others get one batch. The bounds read only the counts, and beta grows with the
+        # rounds actually checked, so this changes how many calls and samples the evidence
+        # costs, not what the bounds guarantee.
+        grow = int(_MAX_BATCH_GROWTH * batch_size)
+        leaders = (ut, lt)
+        requests = [
+            (arm, min(max(int(n_samples[arm]), batch_size), grow) if arm in leaders else batch_size)
+            for arm in contested
+            if n_samples[arm] < _MAX_SAMPLES_PER_ANCHOR
+        ]
+        if not requests:
             break
+        sample_many(requests)
         t += 1
-        ut, lt, gap = bounds(t)
+        ut, lt, gap, contested = bounds(t)
     means = positives / n_samples
     return np.argsort(means, kind="stable")[-top_n:]
 
@@ -482,11 +494,16 @@ class _Search:
             return
         if self.deadline is not None and time.perf_counter() > self.deadline:
             raise _OutOfTime
-        frames = [self.explainer._draw(self, anchor, n, self.rng)[0] for anchor, n in requests]
-        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        explainer = self.explainer
+        if explainer._matrix is not None:  # every column float64: one matrix, one frame
+            parts = [explainer._draw_matrix(self, a, n, self.rng)[0] for a, n in requests]
+            frame = pd.DataFrame(np.concatenate(parts), columns=explainer.columns)
+        else:
+            parts = [explainer._draw(self, a, n, self.rng)[0] for a, n in requests]
+            frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
         hits = self.predict_hits(frame)
         start = 0
-        for (anchor, n), part in zip(requests, frames, strict=True):
+        for (anchor, n), part in zip(requests, parts, strict=True):
             h = hits[start : start + len(part)]
             start += len(part)
             self.total_samples += n
@@ -605,22 +622,11 @@ class AnchorTabular:
         self, search: _Search, anchor: tuple[int, ...], n: int, rng: np.random.Generator
     ) -> tuple[pd.DataFrame, np.ndarray]:
         """``n`` samples of ``D(.|anchor)`` (model space) and their satisfied predicates."""
+        if self._matrix is not None:  # every column float64: one matrix, one frame
+            data, sat = self._draw_matrix(search, anchor, n, rng)
+            return pd.DataFrame(data, columns=self.columns), sat
         idx = rng.integers(0, len(self.train), size=n)
         sat = search.train_sat[idx].copy()
-        if self._matrix is not None:  # every column float64: one matrix, one frame
-            data = self._matrix[idx]
-            for j in anchor:
-                broken = np.flatnonzero(~sat[:, j])
-                if len(broken):
-                    pool = search.pools[j]
-                    if len(pool):
-                        data[broken, j] = self._matrix[
-                            pool[rng.integers(0, len(pool), len(broken))], j
-                        ]
-                    else:  # no training value satisfies it: use the row's own value
-                        data[broken, j] = as_float(search.row[self.columns[j]])
-                sat[:, j] = True
-            return pd.DataFrame(data, columns=self.columns), sat
         columns = {c: self._values[c][idx] for c in self.columns}
         recast = set(self._recast)
         for j in anchor:
@@ -644,6 +650,26 @@ class AnchorTabular:
             except (TypeError, ValueError):
                 pass
         return frame, sat
+
+    def _draw_matrix(
+        self, search: _Search, anchor: tuple[int, ...], n: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_draw` as a float64 matrix, when every training column is float64 (the
+        samples of several anchors then make one frame, not one each)."""
+        assert self._matrix is not None
+        idx = rng.integers(0, len(self.train), size=n)
+        sat = search.train_sat[idx].copy()
+        data = self._matrix[idx]
+        for j in anchor:
+            broken = np.flatnonzero(~sat[:, j])
+            if len(broken):
+                pool = search.pools[j]
+                if len(pool):
+                    data[broken, j] = self._matrix[pool[rng.integers(0, len(pool), len(broken))], j]
+                else:  # no training value satisfies it: use the row's own value
+                    data[broken, j] = as_float(search.row[self.columns[j]])
+            sat[:, j] = True
+        return data, sat
 
     def sample(
         self,
