@@ -54,7 +54,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.svm import SVC  # noqa: E402
 
-from afterfit.compare import compare_models  # noqa: E402
+from afterfit.comparison import compare_models  # noqa: E402
 from afterfit.selection.tune import tune  # noqa: E402
 
 

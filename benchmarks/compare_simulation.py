@@ -39,7 +39,7 @@ import time
 import numpy as np
 from scipy.special import ndtr
 
-from afterfit.compare import compare_predictions
+from afterfit.comparison import compare_predictions
 
 ALPHA = 0.05
 

@@ -27,7 +27,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 #: Packages and modules (first name under ``afterfit``) that hold the steps and what they
 #: stand on.
 CORE = (
-    "calibration", "compare", "data", "evaluation", "explain", "metrics", "models",
+    "calibration", "comparison", "data", "evaluation", "explain", "metrics", "models",
     "predictions", "saliency", "selection", "slices", "thresholds", "training",
 )  # fmt: skip
 #: Shared helpers everything may import; they import nothing above them.

@@ -1,7 +1,7 @@
 """Issue 15 item 6: ``afterfit check``, a quality gate judged on intervals.
 
 Oracles: the rows of the results.json the gate reads (the lower interval end for >=, the
-upper for <=), and afterfit.compare's paired difference at level 1 - 2 alpha for
+upper for <=), and afterfit.comparison's paired difference at level 1 - 2 alpha for
 non-inferiority rules.
 """
 
@@ -231,7 +231,7 @@ def test_model_mode_runs_the_needed_steps(files):
 
 
 def test_non_inferiority_with_the_paired_test(files):
-    from afterfit.compare import compare_models
+    from afterfit.comparison import compare_models
     from afterfit.data import load_dataset
     from afterfit.models import load_model
 

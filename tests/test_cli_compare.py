@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 import afterfit
 from afterfit.cli import app
-from afterfit.compare.results import FRAME_COLUMNS
+from afterfit.comparison.results import FRAME_COLUMNS
 from afterfit.documents import SCHEMA_VERSION
 
 runner = CliRunner()

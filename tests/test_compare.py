@@ -31,7 +31,7 @@ from sklearn.metrics import (
 from sklearn.tree import DecisionTreeClassifier
 
 import afterfit
-from afterfit.compare import (
+from afterfit.comparison import (
     bootstrap_p_value,
     compare_models,
     compare_predictions,
@@ -40,7 +40,7 @@ from afterfit.compare import (
     mcnemar_test,
     paired_t_test,
 )
-from afterfit.compare.results import FRAME_COLUMNS
+from afterfit.comparison.results import FRAME_COLUMNS
 from afterfit.errors import AfterfitWarning, InvalidInputError
 from afterfit.metrics.intervals import delong_covariance
 from afterfit.metrics.kernel import RankedScores
@@ -492,7 +492,7 @@ def test_to_dict_is_json_and_plots_are_figures(tmp_path):
     assert isinstance(cmp.plot(kind="differences"), Figure)
     with pytest.raises(InvalidInputError, match="kind"):
         cmp.plot(kind="roc")
-    written = afterfit.compare.write_comparison(cmp, tmp_path)
+    written = afterfit.comparison.write_comparison(cmp, tmp_path)
     assert set(written) == {
         "comparison.json",
         "tables/comparison.csv",

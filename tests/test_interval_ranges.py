@@ -29,7 +29,7 @@ from sklearn.preprocessing import StandardScaler
 
 from afterfit import Predictions
 from afterfit.calibration import calibration_report, compare_calibration
-from afterfit.compare import compare_predictions
+from afterfit.comparison import compare_predictions
 from afterfit.errors import AfterfitWarning
 from afterfit.evaluation import evaluate_predictions
 from afterfit.metrics.binary import BinarySuite

@@ -21,8 +21,8 @@ The public API follows one naming rule (docs/architecture.md):
   to the subpackage, so a function of that name would flip between the two). Helpers stay
   in their packages (``afterfit.selection.corrected_resampled_t``).
 
-Two subpackages still carry verb names, ``afterfit.compare`` and ``afterfit.explain``; they
-are renamed in the second phase of issue 19 (docs/architecture.md).
+One subpackage still carries a verb name, ``afterfit.explain``; it is renamed in the second
+phase of issue 19 (docs/architecture.md).
 """
 
 from afterfit._version import __version__
@@ -34,7 +34,7 @@ from afterfit.calibration import (
     compare_calibration,
 )
 from afterfit.calibration import calibration_report as evaluate_calibration
-from afterfit.compare import Comparison, compare_models, compare_predictions
+from afterfit.comparison import Comparison, compare_models, compare_predictions
 from afterfit.data import Dataset, load_dataset, read_table
 from afterfit.deploy import (
     Bundle,

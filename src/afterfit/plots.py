@@ -172,7 +172,7 @@ def _panels(count: int, height: float, ax: Any = None) -> tuple[Any, list[Any]]:
 
 
 def plot_comparison(comparison: Any, *, ax: Any = None) -> Any:
-    """Compared models (a :class:`afterfit.compare.Comparison`): one panel per metric,
+    """Compared models (a :class:`afterfit.comparison.Comparison`): one panel per metric,
     each model's value with its interval."""
     models = list(comparison.models)
     metrics = list(comparison.metrics)

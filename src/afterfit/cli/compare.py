@@ -17,7 +17,7 @@ multiclass, one model's scores are several columns, one per class, in the order 
                      --score a=a_cat,a_dog,a_fox --score b=b_cat,b_dog,b_fox
 
 ``--threshold T`` sets the binary decision threshold of every model, ``--threshold NAME=T``
-of one. The command writes ``comparison.json`` (keys in :mod:`afterfit.compare.files`),
+of one. The command writes ``comparison.json`` (keys in :mod:`afterfit.comparison.files`),
 ``tables/comparison.csv``, ``tables/comparison_models.csv`` and
 ``figures/comparison.png``, ``figures/comparison_differences.png`` under ``--out``.
 """
@@ -285,7 +285,7 @@ def compare(
         from afterfit.outdir import prepare_out
 
         prepare_out(out, command="compare", overwrite=overwrite)
-        from afterfit.compare import write_comparison
+        from afterfit.comparison import write_comparison
 
         options = {
             "metrics": metric or None, "baseline": baseline, "tests": tests.value,
@@ -332,7 +332,7 @@ def _run(
     progress: Any,
     options: dict[str, Any],
 ) -> tuple[Any, dict[str, Any]]:
-    from afterfit.compare import compare_models, compare_predictions
+    from afterfit.comparison import compare_models, compare_predictions
     from afterfit.data import load_dataset
 
     if bool(model) == (predictions is not None):

@@ -136,9 +136,9 @@ def check(
 
 def _paired(model: Any, baseline: Any, test: Any, rules: Sequence[Rule], alpha: float,
             opts: Any, pos_label: Any) -> Any:  # fmt: skip
-    """The paired comparison candidate vs baseline on the same rows (afterfit.compare:
+    """The paired comparison candidate vs baseline on the same rows (afterfit.comparison:
     DeLong for ROC AUC, McNemar/paired bootstrap otherwise) at level ``1 - 2 alpha``."""
-    from afterfit.compare import compare_models
+    from afterfit.comparison import compare_models
     from afterfit.models import as_model
 
     cand, base = as_model(model), as_model(baseline)

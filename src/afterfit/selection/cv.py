@@ -139,7 +139,7 @@ def cv_metric_names(task: str, *, probabilities: bool = True, beta: float = 2.0)
 
 def default_cv_metrics(task: str, *, probabilities: bool = True) -> list[str]:
     """The metrics reported when none are asked for (those ``afterfit compare`` uses)."""
-    from afterfit.compare.core import DEFAULT_METRICS
+    from afterfit.comparison.core import DEFAULT_METRICS
 
     allowed = set(cv_metric_names(task, probabilities=probabilities))
     return [m for m in DEFAULT_METRICS[task] if m in allowed]

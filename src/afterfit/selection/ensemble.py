@@ -554,7 +554,7 @@ def _gain(
     n_jobs: int | None,
     progress: StageProgress | None = None,
 ) -> tuple[Any, Gain]:
-    from afterfit.compare import DEFAULT_METRICS, compare_predictions
+    from afterfit.comparison import DEFAULT_METRICS, compare_predictions
 
     advance = stage_advance(progress, "bootstrap of the gain", n_resamples)
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from afterfit.compare.results import LOWER_IS_BETTER
+from afterfit.comparison.results import LOWER_IS_BETTER
 from afterfit.errors import InvalidInputError
 from afterfit.metrics.binary import BinarySuite
 from afterfit.metrics.multiclass import MulticlassSuite

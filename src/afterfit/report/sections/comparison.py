@@ -9,7 +9,7 @@ from afterfit.report.page import Figure, Note, Section, Table
 
 
 def comparison_section(comparison: Any) -> Section:
-    """A :class:`~afterfit.compare.Comparison` as a report section."""
+    """A :class:`~afterfit.comparison.Comparison` as a report section."""
     models = comparison.models_frame()
     traces = []
     for i, (name, rows) in enumerate(models.groupby("model", sort=False)):

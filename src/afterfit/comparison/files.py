@@ -32,7 +32,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from afterfit.compare.results import Comparison
+from afterfit.comparison.results import Comparison
 from afterfit.documents import document, write_folder
 
 SCHEMA_NAME = "afterfit.comparison"

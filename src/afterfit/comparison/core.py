@@ -32,9 +32,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from afterfit.compare import stats
-from afterfit.compare.paired import Scoring, paired_bootstrap, paired_jackknife
-from afterfit.compare.results import (
+from afterfit.comparison import stats
+from afterfit.comparison.paired import Scoring, paired_bootstrap, paired_jackknife
+from afterfit.comparison.results import (
     LOWER_IS_BETTER,
     Comparison,
     ComparisonRow,

@@ -6,10 +6,10 @@ metric) with the difference, its interval, a paired test's p-value, the Holm-adj
 p-value and a verdict; each model's metrics with intervals; figures.
 """
 
-from afterfit.compare.core import DEFAULT_METRICS, compare_models, compare_predictions
-from afterfit.compare.files import comparison_document, write_comparison
-from afterfit.compare.results import Comparison, ComparisonRow, ComparisonSettings, ModelMetric
-from afterfit.compare.stats import (
+from afterfit.comparison.core import DEFAULT_METRICS, compare_models, compare_predictions
+from afterfit.comparison.files import comparison_document, write_comparison
+from afterfit.comparison.results import Comparison, ComparisonRow, ComparisonSettings, ModelMetric
+from afterfit.comparison.stats import (
     PairTest,
     bootstrap_p_value,
     delong_test,
