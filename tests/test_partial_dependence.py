@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -405,10 +406,17 @@ def test_run_report_has_partial_dependence(cancer, tmp_path):
                          n_repeats=2, pdp_features=("mean texture",))  # fmt: skip
     report = run_report(model, test, options=options)
     section = report.section("explanations")
-    ids = [getattr(b, "id", "") for b in section.blocks]
-    assert "explanations-pdp-mean-texture" in ids or any("pdp" in i for i in ids)
+    figures = {f.id: f for f in section.figures()}
+    assert "explanations-pdp-1-mean-texture" in figures and "explanations-pdp-pair" in figures
+    pdp_ids = [i for i in figures if i.startswith("explanations-pdp-")]
+    assert len(pdp_ids) == 7  # the named feature, the 5 most important, the pair
+    for i in pdp_ids:
+        json.dumps(figures[i].spec, allow_nan=False)
+        assert figures[i].png().get_axes()  # the matplotlib twin draws
+    assert re.fullmatch(r"[a-z0-9_.-]+", "".join(pdp_ids))  # file-name safe
     notes = " ".join(getattr(b, "text", "") for b in section.blocks)
     assert "Partial dependence" in notes
+    assert "explanations-pdp-interactions" in {t.id for t in section.tables()}
     data = json.loads(json.dumps(section.data, allow_nan=False))
     assert data["dependence"]["features"][0]["feature"] == "mean texture"
     assert not math.isnan(data["dependence"]["features"][0]["average"][0])

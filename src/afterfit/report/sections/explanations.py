@@ -8,6 +8,7 @@ Figures are plain Plotly specs (no plotly import); scatter plots are sampled to 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -214,7 +215,12 @@ def _axis_values(grid: Sequence[Any], categorical: bool) -> list[Any]:
     return [str(v) for v in grid] if categorical else specs.numbers(grid)
 
 
-def _pdp_figure(dep: Any, f: Any) -> Figure:
+def _slug(name: str) -> str:
+    """A feature's name as a file-name-safe piece of an id (``figures/<id>.png``)."""
+    return re.sub(r"[^A-Za-z0-9_.]+", "-", name).strip("-.").lower()[:40] or "feature"
+
+
+def _pdp_figure(dep: Any, f: Any, i: int) -> Figure:
     level = dep.settings.get("confidence", 0.95)
     label = f"{f.feature} = %{{x}}<br>{dep.output} %{{y:.3g}}"
     if f.categorical:
@@ -254,7 +260,8 @@ def _pdp_figure(dep: Any, f: Any) -> Figure:
         if len(f.ice):
             shape += f", and {len(f.ice)} rows' ICE curves (grey)"
     return Figure(
-        _sid("pdp", f.feature),
+        # numbered as well: two names may give the same slug
+        _sid("pdp", i, _slug(f.feature)),
         f"Partial dependence: {f.feature}",
         {"data": traces, "layout": layout},
         caption=f"The model's {dep.output} with {f.feature} set to each value in every row, "
@@ -302,7 +309,7 @@ def _dependence_blocks(expl: Any) -> list[Block]:
             f"{', '.join(dep.feature_names)}."
         )
     ]
-    blocks += [_pdp_figure(dep, f) for f in dep.features]
+    blocks += [_pdp_figure(dep, f, i) for i, f in enumerate(dep.features, start=1)]
     if dep.pair is not None:
         blocks.append(_pdp_pair_figure(dep))
     if dep.interactions:
