@@ -376,6 +376,9 @@ def test_cli_explain_writes_pdp_csv(files, tmp_path):
             "--out", out, *_trusted(files / "model.skops")]  # fmt: skip
     result = runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
     assert result.exit_code == 0, result.output
+    printed = " ".join(result.output.split())
+    assert "Partial dependence (P(y = 1)): mean radius, mean area," in printed
+    assert "most interacting pair:" in printed
     table = pd.read_csv(out / "tables" / "pdp.csv")
     assert list(table.columns) == ["feature", "value", "average", "ci_low", "ci_high"]
     assert table["feature"].iloc[0] == "mean radius"
@@ -394,6 +397,25 @@ def test_cli_explain_bad_feature_exits_2(files, tmp_path):
     text = " ".join(result.output.split())
     assert "'mean radiuss'" in text and "'mean radius'" in text
     assert "Traceback" not in result.output and not (out / "explanations.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--pdp-features", "worst aera"], "'worst area'"),
+        (["--pdp-features", "mean radius", "--explain-methods", "permutation,shap"],
+         "pdp is not among --explain-methods"),
+    ],
+)  # fmt: skip
+def test_cli_run_bad_pdp_features_exit_2_before_any_step(files, tmp_path, extra, message):
+    out = tmp_path / "report"
+    model = files / "model.skops"
+    args = ["run", "--model", model, "--data", files / "test.parquet", "--target", "target",
+            "--out", out, *extra, *_trusted(model)]  # fmt: skip
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert not (out / "results.json").exists()
 
 
 def test_run_report_has_partial_dependence(cancer, tmp_path):

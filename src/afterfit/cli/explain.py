@@ -263,6 +263,11 @@ def explain(
         user_rows = parse_rows(rows)
         loaded = load_model(model, trust=trust, trusted_types=trusted_type or [])
         ds = load_dataset(data, target=target, drop=drop or [])
+        if pdp_features:
+            from afterfit.explain.dependence import check_feature_names
+
+            # a typo fails now, named as the option the user typed
+            check_feature_names(pdp_features, [str(c) for c in ds.X.columns], "--pdp-features")
         train_X = None if train is None else _training_frame(train, target, drop or [])
         with _parallel(backend, scheduler), stage_progress(quiet, cumulative=True) as progress:
             expl = explain_model(

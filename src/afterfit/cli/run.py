@@ -275,6 +275,22 @@ def _progress(quiet: bool) -> Iterator[Any]:
         yield shown.step
 
 
+def _check_pdp_features(v: dict[str, Any], columns: list[str]) -> None:
+    """--pdp-features: columns of the data, with pdp among the methods (before any step runs)."""
+    names = _split(v.get("pdp_features"))
+    if not names:
+        return
+    from afterfit.explain.dependence import check_feature_names
+
+    check_feature_names(names, columns, "--pdp-features")
+    if "pdp" not in (_split(v["explain_methods"]) or ()):
+        raise InvalidInputError(
+            "--pdp-features names columns for the partial dependence, but pdp is not among "
+            f"--explain-methods ({v['explain_methods']}).",
+            fix="add pdp to --explain-methods, or leave --pdp-features out.",
+        )
+
+
 def _run(v: dict[str, Any], *, quiet: bool) -> None:
     from afterfit.data import load_dataset
     from afterfit.models import load_model
@@ -316,6 +332,7 @@ def _run(v: dict[str, Any], *, quiet: bool) -> None:
     else:
         model = load_model(Path(v["model"]), trust=v["trust"], trusted_types=trusted)
         test = load_dataset(Path(v["data"]), target=v["target"], drop=drop)
+        _check_pdp_features(v, [str(c) for c in test.X.columns])
     target = v.get("target")
     train = load_dataset(Path(v["train"]), target=target, drop=drop) if v["train"] else None
     valid = load_dataset(Path(v["valid"]), target=target, drop=drop) if v["valid"] else None
