@@ -141,20 +141,28 @@ class ScoreHistogram:
         self._pending, self._pending_size = [], 0
         s = max(p[3] for p in parts)
         all_keys = np.concatenate([k >> (s - shift) for k, _, _, shift in parts])
+        all_pos = np.concatenate([p[1] for p in parts])
+        all_neg = np.concatenate([p[2] for p in parts])
+        # Temporaries are dropped as soon as used: at the largest size a flush holds about
+        # 8,000,000 entries, and its peak is what the streamed pass's peak memory is made of.
+        del parts
+        self._keys = self._pos = self._neg = np.empty(0)
         # Ascending runs, one per part: the stable sort (timsort) merges runs instead of
         # sorting from scratch, and among equal keys it keeps the parts' order, so sums
         # add the same floats in the same order wherever the same parts are merged.
         order = np.argsort(all_keys, kind="stable")
         sorted_keys = all_keys[order]
+        del all_keys
         new = np.empty(sorted_keys.size, dtype=bool)
         new[:1] = True
         np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=new[1:])
-        group = np.cumsum(new) - 1
         uniq = sorted_keys[new]
-        both_pos = np.concatenate([p[1] for p in parts])[order]
-        both_neg = np.concatenate([p[2] for p in parts])[order]
-        self._pos = np.bincount(group, weights=both_pos, minlength=uniq.size)
-        self._neg = np.bincount(group, weights=both_neg, minlength=uniq.size)
+        del sorted_keys
+        group = np.cumsum(new) - 1
+        del new
+        self._pos = np.bincount(group, weights=all_pos[order], minlength=uniq.size)
+        del all_pos
+        self._neg = np.bincount(group, weights=all_neg[order], minlength=uniq.size)
         self._keys, self._shift = uniq, s
         if uniq.size > self.max_bins:
             self._coarsen()
