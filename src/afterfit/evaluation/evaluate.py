@@ -276,6 +276,59 @@ def evaluate_predictions(
     return _evaluate_regression(preds, settings, progress)
 
 
+#: Metrics of the binary table that do not change with the decision threshold.
+RANKING_METRICS = ("roc_auc", "average_precision", "log_loss", "brier")
+
+
+def threshold_metrics(
+    preds: Predictions,
+    *,
+    ci: CIOption = "auto",
+    confidence: float = 0.95,
+    n_resamples: int = 1000,
+    bootstrap_method: Literal["bca", "percentile"] = "bca",
+    stratify: bool = True,
+    beta: float = 2.0,
+    n_bins: int = 10,
+    random_state: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> MetricTable:
+    """The rows of :func:`evaluate_predictions`' metric table that depend on the decision
+    threshold (accuracy, precision, recall, F1, MCC...), at ``preds.threshold``.
+
+    Values and intervals are those ``evaluate_predictions`` gives with the same options
+    (the same resamples: curves and bands draw no randomness of their own), without the
+    curves, bands, views and ranking metrics that do not move with the threshold; what
+    :func:`afterfit.thresholds.operating_point` shows at a chosen threshold.
+
+    Examples
+    --------
+    >>> from afterfit.predictions import Predictions
+    >>> p = Predictions.from_arrays([0, 1, 1, 0, 1], [0.2, 0.9, 0.6, 0.4, 0.3])
+    >>> round(threshold_metrics(p, ci="none")["recall"].value, 3)
+    0.667
+    """
+    if preds.task != "binary":
+        raise InvalidInputError(
+            f"threshold metrics are for binary predictions; these are {preds.task}.",
+            fix="pass binary predictions (evaluate_predictions covers the other tasks).",
+        )
+    ci = "none" if ci is None else ci
+    _check_options(ci, confidence, n_resamples, bootstrap_method, n_bins)
+    s = EvaluationSettings(
+        confidence, ci, n_resamples, bootstrap_method, stratify, random_state, beta, n_bins
+    )
+    _require_two_classes(preds)
+    suite = _binary_suite(preds, s)
+    point = suite.compute()
+    draws = _draws(suite, s, progress, bands=False)
+    analytic = {}
+    if s.ci == "auto" and preds.sample_weight is None:
+        analytic = intervals.analytic_intervals(suite, s.confidence, auc=False)
+    keys = [k for k in suite.keys() if k[0] not in RANKING_METRICS]
+    return _table(keys, point, draws, s, analytic)
+
+
 def _check_options(ci: str, confidence: float, n_resamples: int, method: str, n_bins: int):
     if ci not in ("auto", "bootstrap", "none"):
         raise InvalidInputError(
@@ -397,9 +450,8 @@ def _curves(
     return roc, pr
 
 
-def _evaluate_binary(preds: Predictions, s: EvaluationSettings, progress) -> Evaluation:
-    _require_two_classes(preds)
-    suite = BinarySuite(
+def _binary_suite(preds: Predictions, s: EvaluationSettings) -> BinarySuite:
+    return BinarySuite(
         preds.y_true,
         preds.scores,
         preds.sample_weight,
@@ -408,6 +460,11 @@ def _evaluate_binary(preds: Predictions, s: EvaluationSettings, progress) -> Eva
         beta=s.beta,
         n_bins=s.n_bins,
     )
+
+
+def _evaluate_binary(preds: Predictions, s: EvaluationSettings, progress) -> Evaluation:
+    _require_two_classes(preds)
+    suite = _binary_suite(preds, s)
     counts = suite.point_counts()
     cm = suite.confusion_matrices()[0]
     point = suite.compute()

@@ -145,7 +145,9 @@ def delong_covariance(ranked: Sequence[RankedScores]) -> tuple[np.ndarray, np.nd
     return auc, cov
 
 
-def analytic_intervals(suite: Any, confidence: float) -> dict[MetricKey, tuple[float, float, str]]:
+def analytic_intervals(
+    suite: Any, confidence: float, *, auc: bool = True
+) -> dict[MetricKey, tuple[float, float, str]]:
     """The analytic intervals of a binary or multiclass suite: Wilson for the proportions,
     DeLong for ROC AUC; ``{key: (low, high, method)}``.
 
@@ -153,13 +155,16 @@ def analytic_intervals(suite: Any, confidence: float) -> dict[MetricKey, tuple[f
     (``evaluate``, ``compare``, ``calibrate``) on unweighted data, so the same accuracy
     gets the same interval wherever it is shown; metrics without a key here take the
     bootstrap. The caller checks that the data are unweighted (these formulas count rows).
+    ``auc=False`` leaves out ROC AUC (binary; for callers that show only the metrics at
+    the threshold, which DeLong's pass over every row would not serve).
     """
     from afterfit.metrics.binary import PROPORTIONS, BinarySuite
     from afterfit.metrics.multiclass import MulticlassSuite
 
     out: dict[MetricKey, tuple[float, float, str]] = {}
     if isinstance(suite, BinarySuite):
-        out[("roc_auc", None)] = delong_method(suite.ranked, confidence)
+        if auc:
+            out[("roc_auc", None)] = delong_method(suite.ranked, confidence)
         tn, fp, fn, tp = suite.confusion_matrices()[0].ravel()
         totals = {
             "accuracy": (tp + tn, tn + fp + fn + tp),

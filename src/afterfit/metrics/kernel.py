@@ -55,12 +55,18 @@ class RankedScores:
         weight: np.ndarray | None = None,
         *,
         keep_order: bool = True,
+        presorted: bool = False,
     ) -> RankedScores:
         # Tie order is irrelevant (counts are read at group ends), so the fast unstable
         # SIMD sort is enough (about 4x faster than a stable one); reversing the ascending
-        # order is a view, so descending costs no negated copy of the scores.
-        order = np.argsort(scores)[::-1]
-        sorted_scores = scores[order]
+        # order is a view, so descending costs no negated copy of the scores. Rows taken
+        # from an earlier sort (``presorted``: descending already) are not sorted again.
+        if presorted:
+            order = np.arange(np.asarray(scores).size)
+            sorted_scores = np.asarray(scores)
+        else:
+            order = np.argsort(scores)[::-1]
+            sorted_scores = scores[order]
         n = sorted_scores.size
         last_of_group = np.empty(n, dtype=bool)
         np.not_equal(sorted_scores[1:], sorted_scores[:-1], out=last_of_group[:-1])

@@ -177,11 +177,11 @@ def interval_text(lo: float | None, hi: float | None, digits: int = 4) -> str:
     return f"[{f(lo)}, {f(hi)}]"
 
 
-def _threshold_table(evaluation: Any) -> MetricTable:
-    rows = tuple(r for r in evaluation.metrics.overall() if r.metric in THRESHOLD_METRICS)
+def _threshold_table(table: MetricTable) -> MetricTable:
+    rows = tuple(r for r in table.overall() if r.metric in THRESHOLD_METRICS)
     order = {m: i for i, m in enumerate(THRESHOLD_METRICS)}
     rows = tuple(sorted(rows, key=lambda r: order[r.metric]))
-    return MetricTable(rows, evaluation.settings.confidence)
+    return MetricTable(rows, table.confidence)
 
 
 def operating_point(
@@ -220,7 +220,7 @@ def operating_point(
     >>> op.threshold == sel.threshold
     True
     """
-    from afterfit.evaluation import evaluate_predictions
+    from afterfit.evaluation.evaluate import threshold_metrics
 
     if test.task != "binary":
         raise InvalidInputError(
@@ -231,9 +231,10 @@ def operating_point(
     common = {"ci": ci, "confidence": confidence, "n_resamples": n_resamples,
               "random_state": random_state}  # fmt: skip
     chosen_preds = dataclasses.replace(test, threshold=float(selection.threshold))
-    at = evaluate_predictions(chosen_preds, **common)
-    if default is None:
-        default = evaluate_predictions(test, **common)
+    # Only the metrics that move with the threshold: the same values and intervals as a
+    # whole evaluation there, without its curves, bands and ranking metrics.
+    at = threshold_metrics(chosen_preds, **common)
+    default_table = threshold_metrics(test, **common) if default is None else default.metrics
     cross = None
     if selection.split == "test":
         cross = cross_fitted(test, selection, n_folds=n_folds, random_state=random_state)
@@ -244,7 +245,7 @@ def operating_point(
         objective=selection.objective.describe(),
         objective_metric=selection.objective.metric,
         at_threshold=_threshold_table(at),
-        at_default=_threshold_table(default),
+        at_default=_threshold_table(default_table),
         n_rows=test.n,
         cross_fitted=cross,
     )
@@ -280,23 +281,27 @@ def cross_fitted(
     tp = fp = 0.0
     thresholds = []
     objective: Objective = selection.objective
+    # One sort for every fold: the rows of a fold, taken in sorted order, stay sorted.
+    order = np.argsort(preds.scores)[::-1]
+    y_sorted, s_sorted, fold_sorted = y[order], preds.scores[order], fold[order]
+    w_sorted = None if preds.sample_weight is None else preds.sample_weight[order]
     for j in range(k):
-        fit = fold != j
+        fit = fold_sorted != j
         obj = objective
         if obj.top_k is not None:  # a budget of rows scales with the rows chosen on
             obj = dataclasses.replace(obj, top_k=obj.top_k * fit.sum() / y.size)
         try:
             sel = _select_binary(
-                y[fit], preds.scores[fit],
-                None if preds.sample_weight is None else preds.sample_weight[fit], obj,
+                y_sorted[fit], s_sorted[fit], None if w_sorted is None else w_sorted[fit], obj,
                 classes=tuple(preds.classes.tolist()),
                 probabilities=preds.scores_are_probabilities, split="test", n_resamples=0,
                 confidence=0.95, stratify=True, random_state=None, progress=None, n_jobs=1,
+                presorted=True,
             )  # fmt: skip
         except AfterfitError:
             return None  # a constraint no threshold meets on a fold: no honest estimate
         thresholds.append(sel.threshold)
-        held = ~fit
+        held = fold == j  # original row order (fit is in sorted order)
         flagged = held & (preds.scores > sel.threshold)
         tp += float(w[flagged & (y == 1)].sum())
         fp += float(w[flagged & (y == 0)].sum())

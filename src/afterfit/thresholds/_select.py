@@ -285,8 +285,9 @@ def _select_binary(
     progress: Callable[[int], None] | None,
     n_jobs: int | None,
     label: str | None = None,
+    presorted: bool = False,
 ) -> ThresholdSelection:
-    ranked = RankedScores.from_arrays(y01, scores, weight, keep_order=False)
+    ranked = RankedScores.from_arrays(y01, scores, weight, keep_order=False, presorted=presorted)
     suite = _SelectionSuite(ranked, objective, candidate_thresholds(ranked.thresholds))
     tp, fp, P, N, search_scores, best = suite.search()
     if P[0, 0] <= 0 or N[0, 0] <= 0:
