@@ -10,7 +10,7 @@ test accuracy) and its first 64 test images (8x8, one channel). Two methods, eac
 explaining the predicted class: Integrated Gradients (zero baseline, 50 Gauss-Legendre
 steps) and Grad-CAM (last convolution, bilinear upsampling).
 
-- afterfit: ``afterfit.saliency.saliency(module, X, methods=("integrated_gradients",
+- afterfit: ``afterfit.saliency.compute_saliency(module, X, methods=("integrated_gradients",
   "gradcam"), n_steps=50, faithfulness=False, sanity=False)``: input checks, predictions,
   then each method over chunks of images (at most 512 rows per forward pass by default);
   a second row runs it with ``batch_size=64`` (``--batch-size``): less memory, more passes.
@@ -65,9 +65,9 @@ def _setup(n_images: int, threads: int):
 
 
 def run_afterfit(module, X, t, n_steps: int, batch_size: int | None = None) -> dict:
-    from afterfit.saliency import saliency
+    from afterfit.saliency import compute_saliency
 
-    out = saliency(
+    out = compute_saliency(
         module,
         X,
         targets=t,
@@ -166,7 +166,7 @@ def _memory(which: str, folder: str, args: argparse.Namespace) -> dict[str, int]
 
 
 VARIANTS = (
-    ("afterfit", "afterfit saliency(), batched"),
+    ("afterfit", "afterfit compute_saliency(), batched"),
     ("afterfit_small", "afterfit, batch_size={b}"),
     ("loop", "per-image Captum loop"),
 )

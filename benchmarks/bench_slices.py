@@ -9,7 +9,7 @@ One run, both timings on the same machine, same data: a binary model's predictio
 ``n`` rows, evaluated with intervals (``evaluate_predictions``: every metric, Wilson and
 DeLong where exact, a 1000-resample BCa bootstrap for the rest, m-out-of-n above 100,000
 rows), then sliced into 50 slices (``region``: 10 levels, ``channel``: 20 levels,
-``age:quantiles=20``) with ``slices_predictions``: every metric on every slice with its
+``age:quantiles=20``) with ``evaluate_slices_predictions``: every metric on every slice with its
 interval, its gap to the rest of the rows (bootstrap of the slice and of the rest) and the
 Holm-adjusted tests. Goal (issue 17): the slices take at most 3x the unsliced evaluation.
 Each timing is the best of ``--repeat`` runs; the last line says PASS or FAIL.
@@ -26,7 +26,7 @@ import pandas as pd
 
 from afterfit.evaluation import evaluate_predictions
 from afterfit.predictions import Predictions
-from afterfit.slices import slices_predictions
+from afterfit.slices import evaluate_slices_predictions
 
 
 def data(n: int, seed: int = 0) -> tuple[Predictions, pd.DataFrame]:
@@ -78,7 +78,7 @@ def main() -> None:
         )
         t_slices, c_slices, result = best_of(
             args.repeat,
-            lambda: slices_predictions(
+            lambda: evaluate_slices_predictions(
                 preds, frame, by=by, n_resamples=args.resamples, random_state=0, segments=False
             ),
         )
@@ -89,7 +89,7 @@ def main() -> None:
           f"{args.resamples} resamples (best of {args.repeat})")  # fmt: skip
     print("                                                  wall s    CPU s")
     print(f"  evaluate_predictions (unsliced, with intervals)   {t_eval:7.2f}  {c_eval:7.2f}")
-    print(f"  slices_predictions ({n_slices} slices, intervals, tests) "
+    print(f"  evaluate_slices_predictions ({n_slices} slices, intervals, tests) "
           f"{t_slices:7.2f}  {c_slices:7.2f}")  # fmt: skip
     print(f"  ratio {ratio:.2f}x wall, {c_slices / c_eval:.2f}x CPU   goal <= 3x   "
           f"{'PASS' if ratio <= 3 else 'FAIL'}")  # fmt: skip

@@ -28,8 +28,8 @@ import afterfit
 from afterfit.calibration import (
     CalibratedModel,
     calibrate,
-    calibration_report,
     compare_calibration,
+    evaluate_calibration,
 )
 from afterfit.calibration._binning import bin_edges
 from afterfit.calibration.calibrators import (
@@ -190,7 +190,7 @@ def multi_splits():
 @pytest.mark.parametrize("n_bins", [1, 5, 10, 15])
 def test_ece_mce_match_a_direct_loop(strategy, n_bins):
     y, p = binary_data(500, seed=n_bins, power=2.0)
-    report = calibration_report(Predictions.from_arrays(y, p), n_bins=n_bins,
+    report = evaluate_calibration(Predictions.from_arrays(y, p), n_bins=n_bins,
                                 strategy=strategy, n_resamples=0)  # fmt: skip
     for s in ("uniform", "quantile"):
         edges = bin_edges(p, n_bins, s)
@@ -203,12 +203,12 @@ def test_ece_mce_match_a_direct_loop(strategy, n_bins):
 def test_weighted_ece_matches_loop_and_row_duplication():
     y, p = binary_data(300, seed=3)
     w = np.random.default_rng(0).integers(1, 4, y.size).astype(float)
-    weighted = calibration_report(Predictions.from_arrays(y, p, sample_weight=w), n_resamples=0)
+    weighted = evaluate_calibration(Predictions.from_arrays(y, p, sample_weight=w), n_resamples=0)
     ece, mce = loop_ece_mce(p, y.astype(float), np.linspace(0, 1, 11), w)
     assert weighted["ece_uniform"].value == pytest.approx(ece, abs=1e-12)
     assert weighted["mce_uniform"].value == pytest.approx(mce, abs=1e-12)
     rows = np.repeat(np.arange(y.size), w.astype(int))
-    duplicated = calibration_report(Predictions.from_arrays(y[rows], p[rows]), n_resamples=0)
+    duplicated = evaluate_calibration(Predictions.from_arrays(y[rows], p[rows]), n_resamples=0)
     for name in ("ece_uniform", "mce_uniform", "brier", "log_loss"):
         assert weighted[name].value == pytest.approx(duplicated[name].value, abs=1e-12)
     for a, b in zip(weighted.decomposition.components(),
@@ -223,7 +223,7 @@ def test_weighted_ece_matches_loop_and_row_duplication():
 @pytest.mark.parametrize("strategy", ["uniform", "quantile"])
 def test_reliability_curve_matches_sklearn_calibration_curve(strategy):
     y, p = binary_data(800, seed=5, power=1.5)
-    report = calibration_report(Predictions.from_arrays(y, p), n_bins=8, strategy=strategy,
+    report = evaluate_calibration(Predictions.from_arrays(y, p), n_bins=8, strategy=strategy,
                                 n_resamples=0)  # fmt: skip
     prob_true, prob_pred = calibration_curve(y, p, n_bins=8, strategy=strategy)
     frame = report.reliability.frame()
@@ -233,7 +233,7 @@ def test_reliability_curve_matches_sklearn_calibration_curve(strategy):
     # Values exactly on an inner edge go to the lower bin, as in scikit-learn.
     y2 = np.array([0, 1, 1, 0, 1, 0])
     p2 = np.array([0.1, 0.2, 0.5, 0.5, 0.9, 0.3])
-    r2 = calibration_report(Predictions.from_arrays(y2, p2), n_bins=5, n_resamples=0)
+    r2 = evaluate_calibration(Predictions.from_arrays(y2, p2), n_bins=5, n_resamples=0)
     t2, q2 = calibration_curve(y2, p2, n_bins=5)
     np.testing.assert_allclose(r2.reliability.frame()["fraction_positive"], t2)
     np.testing.assert_allclose(r2.reliability.frame()["mean_predicted"], q2)
@@ -242,7 +242,7 @@ def test_reliability_curve_matches_sklearn_calibration_curve(strategy):
 @pytest.mark.parametrize("strategy", ["uniform", "quantile"])
 def test_brier_decomposition_identity(strategy):
     y, p = binary_data(700, seed=7, power=2.5)
-    report = calibration_report(Predictions.from_arrays(y, p), strategy=strategy,
+    report = evaluate_calibration(Predictions.from_arrays(y, p), strategy=strategy,
                                 n_resamples=0)  # fmt: skip
     d = {m.metric: m.value for m in report.decomposition.components()}
     ref = loop_decomposition(p, y.astype(float), bin_edges(p, 10, strategy))
@@ -267,7 +267,7 @@ def test_brier_decomposition_identity(strategy):
 
 def test_multiclass_top_label_classwise_and_summed_decomposition():
     y, proba = multiclass_data()
-    report = calibration_report(Predictions.from_arrays(y, proba), n_resamples=0)
+    report = evaluate_calibration(Predictions.from_arrays(y, proba), n_resamples=0)
     pred = proba.argmax(axis=1)
     conf, correct = proba.max(axis=1), (pred == y).astype(float)
     for s in ("uniform", "quantile"):
@@ -298,8 +298,8 @@ def test_multiclass_top_label_classwise_and_summed_decomposition():
 def test_bootstrap_intervals_bands_and_reproducibility():
     y, p = binary_data(400, seed=11, power=2.0)
     preds = Predictions.from_arrays(y, p)
-    a = calibration_report(preds, n_resamples=300, random_state=4)
-    b = calibration_report(preds, n_resamples=300, random_state=4)
+    a = evaluate_calibration(preds, n_resamples=300, random_state=4)
+    b = evaluate_calibration(preds, n_resamples=300, random_state=4)
     pd.testing.assert_frame_equal(a.frame(), b.frame())
     for row in a.metrics.overall():
         assert "bootstrap" in row.method
@@ -313,17 +313,17 @@ def test_bootstrap_intervals_bands_and_reproducibility():
     unc = a.decomposition.uncertainty
     # No spread: no interval, and the method says why (not a zero-width interval).
     assert math.isnan(unc.ci_low) and math.isnan(unc.ci_high) and "no spread" in unc.method
-    perc = calibration_report(preds, n_resamples=300, random_state=4,
+    perc = evaluate_calibration(preds, n_resamples=300, random_state=4,
                               bootstrap_method="percentile")  # fmt: skip
     assert perc["ece_uniform"].method == "stratified bootstrap percentile"
 
 
 def test_results_frames_json_and_figures():
     y, proba = multiclass_data(300)
-    multi = calibration_report(Predictions.from_arrays(y, proba), n_resamples=50,
+    multi = evaluate_calibration(Predictions.from_arrays(y, proba), n_resamples=50,
                                random_state=0)  # fmt: skip
     yb, pb = binary_data(200)
-    binary = calibration_report(Predictions.from_arrays(yb, pb), n_resamples=50, random_state=0)
+    binary = evaluate_calibration(Predictions.from_arrays(yb, pb), n_resamples=50, random_state=0)
     for report in (binary, multi):
         doc = report.to_dict()
         json.dumps(doc, allow_nan=False)
@@ -544,8 +544,8 @@ def test_report_on_a_calibrated_model_and_with_a_model(splits):
     (Xt, yt), (Xc, yc), (Xe, ye) = splits
     model = Cubed().fit(Xt, yt)
     calibrated = calibrate(model, Xc, yc)
-    before = calibration_report(model, Xe, ye, n_resamples=0)
-    after = calibration_report(calibrated, Xe, ye, n_resamples=0)
+    before = evaluate_calibration(model, Xe, ye, n_resamples=0)
+    after = evaluate_calibration(calibrated, Xe, ye, n_resamples=0)
     assert after["ece_uniform"].value < before["ece_uniform"].value
     assert after.decomposition.reliability.value < before.decomposition.reliability.value
 
@@ -608,17 +608,19 @@ def test_other_bad_input(splits):
     raises(ModelError, "not been fitted", call=lambda: calibrate(LogisticRegression(), Xc, yc))
     svm = LinearSVC().fit(Xt, yt)
     raises(MetricError, "decision scores",
-           call=lambda: calibration_report(svm, Xe, ye))  # fmt: skip
+           call=lambda: evaluate_calibration(svm, Xe, ye))  # fmt: skip
     preds = Predictions.from_model(model, Xe, ye)
-    raises(InvalidInputError, "x and y", call=lambda: calibration_report(preds, Xe, ye))
-    raises(InvalidInputError, "X and y are needed", call=lambda: calibration_report(model))
-    raises(InvalidInputError, "n_bins", call=lambda: calibration_report(preds, n_bins=0))
-    raises(InvalidInputError, "strategy", call=lambda: calibration_report(preds, strategy="x"))
-    raises(InvalidInputError, "n_resamples", call=lambda: calibration_report(preds, n_resamples=1))
+    raises(InvalidInputError, "x and y", call=lambda: evaluate_calibration(preds, Xe, ye))
+    raises(InvalidInputError, "X and y are needed", call=lambda: evaluate_calibration(model))
+    raises(InvalidInputError, "n_bins", call=lambda: evaluate_calibration(preds, n_bins=0))
+    raises(InvalidInputError, "strategy", call=lambda: evaluate_calibration(preds, strategy="x"))
+    raises(
+        InvalidInputError, "n_resamples", call=lambda: evaluate_calibration(preds, n_resamples=1)
+    )
     one = Predictions.from_arrays(np.ones(20, int), np.linspace(0.1, 0.9, 20), classes=[0, 1])
-    raises(MetricError, "only one class", call=lambda: calibration_report(one))
+    raises(MetricError, "only one class", call=lambda: evaluate_calibration(one))
     regression = Predictions.from_arrays(np.linspace(0, 1, 20) + 0.5, np.linspace(0, 1, 20))
-    raises(MetricError, "classifiers", call=lambda: calibration_report(regression))
+    raises(MetricError, "classifiers", call=lambda: evaluate_calibration(regression))
 
 
 def test_comparison_refuses_the_calibration_split(splits):

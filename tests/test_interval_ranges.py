@@ -28,7 +28,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from afterfit import Predictions
-from afterfit.calibration import calibration_report, compare_calibration
+from afterfit.calibration import compare_calibration, evaluate_calibration
 from afterfit.comparison import compare_predictions
 from afterfit.errors import AfterfitWarning
 from afterfit.evaluation import evaluate_predictions
@@ -326,7 +326,9 @@ def test_calibration_bca_never_excludes_its_estimate(seed):
     y = (rng.uniform(size=300) < p).astype(int)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AfterfitWarning)
-        rep = calibration_report(Predictions.from_arrays(y, p), n_resamples=200, random_state=seed)
+        rep = evaluate_calibration(
+            Predictions.from_arrays(y, p), n_resamples=200, random_state=seed
+        )
     methods = []
     for row in rep.metrics.overall():
         methods.append(row.method)

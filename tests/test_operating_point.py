@@ -224,13 +224,15 @@ def test_legends_hang_below_the_plot_and_labels_are_not_cut():
 
 
 def test_reliability_histogram_ticks_are_short():
-    from afterfit.calibration import calibration_report
+    from afterfit.calibration import evaluate_calibration
     from afterfit.report.sections.calibration import calibration_section
 
     r = np.random.default_rng(0)
     y = r.integers(0, 2, 300)
     s = np.clip(y * 0.3 + r.random(300) * 0.7, 0, 1)
-    section = calibration_section(calibration_report(Predictions.from_arrays(y, s), n_resamples=0))
+    section = calibration_section(
+        evaluate_calibration(Predictions.from_arrays(y, s), n_resamples=0)
+    )
     axes = [f.spec["layout"].get("yaxis2") for f in section.figures()]
     formats = {a["tickformat"] for a in axes if a and "tickformat" in a}
     assert formats == {".3~s"}

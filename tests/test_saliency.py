@@ -29,8 +29,8 @@ from afterfit.saliency import (  # noqa: E402
     ImageSet,
     Preprocess,
     SaliencyMaps,
+    compute_saliency,
     load_images,
-    saliency,
     train_digits_cnn,
 )
 from afterfit.saliency.example import DigitsCNN  # noqa: E402
@@ -158,7 +158,7 @@ def test_pixel_methods_find_the_patch():
         weight_decay=1e-3,
     )
     test = X[320:][y[320:] == 1]
-    result = saliency(
+    result = compute_saliency(
         net,
         test,
         targets=1,
@@ -177,7 +177,9 @@ def test_gradcam_finds_the_patch():
     X, y = _patch_data(seed=1)
     net = _train(GapCNN(), X[:320], y[:320], epochs=10, seed=1)
     test = X[320:][y[320:] == 1]
-    result = saliency(net, test, targets=1, methods="gradcam", faithfulness=False, sanity=False)
+    result = compute_saliency(
+        net, test, targets=1, methods="gradcam", faithfulness=False, sanity=False
+    )
     assert result.settings["gradcam_layer"] == "conv2"
     assert _share_in_patch(result.maps["gradcam"]) >= PATCH_SHARE
 
@@ -253,7 +255,7 @@ def test_smoothgrad_is_seeded_and_leaves_the_global_generator_alone(digits):
 def test_eval_mode_is_restored(digits):
     module = DigitsCNN()
     module.train()
-    saliency(module, digits[1][:3], methods="gradients", faithfulness=False, sanity=False)
+    compute_saliency(module, digits[1][:3], methods="gradients", faithfulness=False, sanity=False)
     assert module.training
 
 
@@ -290,8 +292,8 @@ def test_gradcam_layer_found_or_named(digits):
         nn.Linear(2 * 4 * 4, 3),
     )
     assert find_layer(nested, None)[0] == "1"
-    last = saliency(module, X[:4], methods="gradcam", faithfulness=False, sanity=False)
-    first = saliency(
+    last = compute_saliency(module, X[:4], methods="gradcam", faithfulness=False, sanity=False)
+    first = compute_saliency(
         module, X[:4], methods="gradcam", gradcam_layer="conv1", faithfulness=False, sanity=False
     )
     assert first.settings["gradcam_layer"] == "conv1"
@@ -301,7 +303,7 @@ def test_gradcam_layer_found_or_named(digits):
 def test_gradcam_bad_layer_name(digits):
     module, X, _ = digits
     with pytest.raises(InvalidInputError, match=r"'conv3' is not in the model.*conv1, conv2"):
-        saliency(module, X[:2], methods="gradcam", gradcam_layer="conv3")
+        compute_saliency(module, X[:2], methods="gradcam", gradcam_layer="conv3")
     with pytest.raises(InvalidInputError, match="Closest names: conv1"):
         find_layer(module, "conv_1")
 
@@ -309,9 +311,9 @@ def test_gradcam_bad_layer_name(digits):
 def test_gradcam_without_convolutions():
     mlp = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     with pytest.raises(InvalidInputError, match=r"no torch\.nn\.Conv2d"):
-        saliency(mlp, np.zeros((2, 1, 8, 8), np.float32), methods="gradcam")
+        compute_saliency(mlp, np.zeros((2, 1, 8, 8), np.float32), methods="gradcam")
     # Pixel methods work on any differentiable classifier.
-    out = saliency(
+    out = compute_saliency(
         mlp, np.zeros((2, 1, 8, 8), np.float32), methods="ig", sanity=False, faithfulness=False
     )
     assert out.maps["integrated_gradients"].shape == (2, 8, 8)
@@ -324,11 +326,11 @@ def test_gradcam_refuses_torchscript(digits):
         warnings.simplefilter("ignore", DeprecationWarning)
         scripted = torch.jit.script(digits[0])
     with pytest.raises(ModelError, match="TorchScript"):
-        saliency(scripted, digits[1][:2], methods="gradcam")
-    out = saliency(
+        compute_saliency(scripted, digits[1][:2], methods="gradcam")
+    out = compute_saliency(
         scripted, digits[1][:3], methods="gradients", faithfulness=False, sanity_images=2
     )
-    eager = saliency(
+    eager = compute_saliency(
         digits[0], digits[1][:3], methods="gradients", faithfulness=False, sanity_images=2
     )
     np.testing.assert_allclose(out.maps["gradients"], eager.maps["gradients"], rtol=1e-5)
@@ -345,9 +347,9 @@ def test_wrong_channel_count(digits):
         match=r"3 channels but the model's first convolution "
         r"takes 1.*channels=1",
     ):
-        saliency(module, rgb, methods="gradients")
+        compute_saliency(module, rgb, methods="gradients")
     # Declared once in the preprocessing, the same images work.
-    out = saliency(
+    out = compute_saliency(
         module,
         rgb,
         methods="gradients",
@@ -362,8 +364,8 @@ def test_wrong_size(digits):
     module = digits[0]
     big = np.zeros((2, 1, 16, 16), np.float32)
     with pytest.raises(SchemaError, match=r"fails on images of shape \(1, 16, 16\).*--resize"):
-        saliency(module, big, methods="gradients")
-    out = saliency(
+        compute_saliency(module, big, methods="gradients")
+    out = compute_saliency(
         module,
         big,
         methods="gradients",
@@ -377,14 +379,14 @@ def test_wrong_size(digits):
 def test_target_out_of_range(digits):
     module, X, y = digits
     with pytest.raises(InvalidInputError, match=r"out of range: 10 \(image 0\).*10 classes"):
-        saliency(module, X[:3], targets=10, methods="gradients")
+        compute_saliency(module, X[:3], targets=10, methods="gradients")
     with pytest.raises(InvalidInputError, match=r"out of range: -1 \(image 1\)"):
-        saliency(module, X[:3], targets=[0, -1, 2], methods="gradients")
+        compute_saliency(module, X[:3], targets=[0, -1, 2], methods="gradients")
     with pytest.raises(InvalidInputError, match="one class index per image"):
-        saliency(module, X[:3], targets=[0, 1], methods="gradients")
+        compute_saliency(module, X[:3], targets=[0, 1], methods="gradients")
     with pytest.raises(InvalidInputError, match="needs labelled images"):
-        saliency(module, X[:3], targets="labels", methods="gradients")
-    out = saliency(
+        compute_saliency(module, X[:3], targets="labels", methods="gradients")
+    out = compute_saliency(
         module,
         X[:3],
         labels=y[:3],
@@ -399,15 +401,15 @@ def test_target_out_of_range(digits):
 def test_bad_options(digits):
     module, X, _ = digits
     with pytest.raises(InvalidInputError, match="n_steps"):
-        saliency(module, X[:2], methods="ig", n_steps=0)
+        compute_saliency(module, X[:2], methods="ig", n_steps=0)
     with pytest.raises(InvalidInputError, match="baseline"):
-        saliency(module, X[:2], methods="gradients", baseline="black", sanity=False)
+        compute_saliency(module, X[:2], methods="gradients", baseline="black", sanity=False)
     with pytest.raises(ModelError, match="received a dict"):
-        saliency({"weights": 1}, X[:2])
+        compute_saliency({"weights": 1}, X[:2])
     with pytest.raises(ModelError, match="does not exist"):
-        saliency("no/such/model.pt", X[:2])
+        compute_saliency("no/such/model.pt", X[:2])
     with pytest.raises(ModelError, match="one row of class scores"):
-        saliency(nn.Sequential(nn.Flatten(), nn.Linear(64, 1)), X[:2], methods="gradients")
+        compute_saliency(nn.Sequential(nn.Flatten(), nn.Linear(64, 1)), X[:2], methods="gradients")
 
 
 # --- images and preprocessing ---------------------------------------------------------------
@@ -643,7 +645,7 @@ def test_cascade_in_blocks_for_deep_networks():
 @pytest.fixture(scope="module")
 def run(digits):
     module, X, y = digits
-    return saliency(
+    return compute_saliency(
         module,
         X[:16],
         labels=y[:16],
@@ -681,7 +683,7 @@ def test_result_object(run):
 
 def test_same_seed_same_result(digits, run):
     module, X, y = digits
-    again = saliency(
+    again = compute_saliency(
         module,
         X[:16],
         labels=y[:16],
@@ -702,7 +704,7 @@ def test_same_seed_same_result(digits, run):
 def test_max_images_keeps_every_class(digits):
     module, X, y = digits
     order = np.argsort(y, kind="stable")  # sorted by class, as a folder would be
-    out = saliency(
+    out = compute_saliency(
         module,
         X[order],
         labels=y[order],
@@ -787,7 +789,7 @@ def test_report_section_without_checks(digits):
     from afterfit.report.sections.saliency import saliency_section
 
     module, X, _ = digits
-    out = saliency(
+    out = compute_saliency(
         module, np.repeat(X[:2], 1, axis=0), methods="gradients", faithfulness=False, sanity=False
     )
     section = saliency_section(out)
@@ -799,7 +801,7 @@ def test_image_set_is_accepted_as_is(digits):
     module, X, _ = digits
     s = load_images(X[:3])
     assert isinstance(s, ImageSet) and load_images(s) is s
-    out = saliency(module, s, methods="gradients", faithfulness=False, sanity=False)
+    out = compute_saliency(module, s, methods="gradients", faithfulness=False, sanity=False)
     assert out.names == ["#0", "#1", "#2"]
 
 
@@ -808,7 +810,7 @@ def test_every_method_runs_on_rgb_images_with_normalisation():
     net = DigitsCNN(channels=4, n_classes=3, in_channels=3, size=12)
     X = np.random.default_rng(0).integers(0, 256, (3, 12, 12, 3), dtype=np.uint8)
     pre = Preprocess(mean=(0.5, 0.4, 0.3), std=(0.2, 0.2, 0.2))
-    out = saliency(
+    out = compute_saliency(
         net,
         X,
         methods="all",
@@ -830,13 +832,13 @@ def test_missing_captum_names_the_extra(monkeypatch, digits):
     monkeypatch.setitem(sys.modules, "captum", None)  # import captum now fails
     monkeypatch.setitem(sys.modules, "captum.attr", None)
     with pytest.raises(MissingDependencyError, match=r"'captum'.*afterfit\[saliency\]"):
-        saliency(digits[0], digits[1][:2], methods="gradients")
+        compute_saliency(digits[0], digits[1][:2], methods="gradients")
 
 
 def test_float64_network_takes_float32_images(digits):
     torch.manual_seed(0)
     net = DigitsCNN(channels=4).double()
-    out = saliency(
+    out = compute_saliency(
         net,
         digits[1][:3],
         methods=("gradients", "ig", "gradcam"),

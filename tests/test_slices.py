@@ -15,7 +15,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 import afterfit
 from afterfit.errors import InvalidInputError
 from afterfit.predictions import Predictions
-from afterfit.slices import build_slicings, parse_spec, slices_predictions
+from afterfit.slices import build_slicings, evaluate_slices_predictions, parse_spec
 from afterfit.slices.metrics import task_suite, weighted_points
 from afterfit.slices.stats import holm, wald
 
@@ -167,7 +167,7 @@ def test_binary_slice_and_rest_values_equal_sklearn(binary, weighted):
     w = np.random.default_rng(1).uniform(0.2, 3, len(y)) if weighted else None
     scores = model.predict_proba(X[["a", "b"]])[:, 1]
     preds = Predictions.from_arrays(y, scores, sample_weight=w)
-    res = slices_predictions(preds, X, by=["region", "age:edges=18,40,80"], ci="none",
+    res = evaluate_slices_predictions(preds, X, by=["region", "age:edges=18,40,80"], ci="none",
                              segments=False)  # fmt: skip
     df = res.frame()
     yhat = (scores > 0.5).astype(int)
@@ -378,17 +378,17 @@ def test_bad_options_and_misaligned_frame(binary):
     scores = model.predict_proba(X[["a", "b"]])[:, 1]
     preds = Predictions.from_arrays(y, scores)
     with pytest.raises(InvalidInputError, match="rows"):
-        slices_predictions(preds, X.iloc[:10], by=["region"])
+        evaluate_slices_predictions(preds, X.iloc[:10], by=["region"])
     with pytest.raises(InvalidInputError, match="something to slice by"):
-        slices_predictions(preds, X)
+        evaluate_slices_predictions(preds, X)
     with pytest.raises(InvalidInputError, match="min_size"):
-        slices_predictions(preds, X, by=["region"], min_size=1)
+        evaluate_slices_predictions(preds, X, by=["region"], min_size=1)
     with pytest.raises(InvalidInputError, match="unknown slice metric"):
-        slices_predictions(preds, X, by=["region"], metrics=["nope"])
+        evaluate_slices_predictions(preds, X, by=["region"], metrics=["nope"])
     with pytest.raises(InvalidInputError, match="twice"):
-        slices_predictions(preds, X, by=["region", "region"])
+        evaluate_slices_predictions(preds, X, by=["region", "region"])
     with pytest.raises(InvalidInputError, match="confidence"):
-        slices_predictions(preds, X, by=["region"], confidence=2)
+        evaluate_slices_predictions(preds, X, by=["region"], confidence=2)
 
 
 def test_slice_columns_need_not_be_features_but_features_must_be_there(binary):
@@ -427,7 +427,7 @@ def test_gap_tests_hold_their_size_when_no_slice_differs():
                               "h": rng.choice(list("xyz"), n, p=[0.6, 0.3, 0.1])})  # fmt: skip
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = slices_predictions(
+            res = evaluate_slices_predictions(
                 Predictions.from_arrays(y, s), frame, by=["g", "h"], n_resamples=300,
                 random_state=r, segments=False, max_rows=None if r % 2 else 300,
                 metrics=["accuracy", "roc_auc", "log_loss", "precision"],

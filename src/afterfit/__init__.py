@@ -32,8 +32,8 @@ from afterfit.calibration import (
     CalibrationReport,
     calibrate,
     compare_calibration,
+    evaluate_calibration,
 )
-from afterfit.calibration import calibration_report as evaluate_calibration
 from afterfit.comparison import Comparison, compare_models, compare_predictions
 from afterfit.data import Dataset, load_dataset, read_table
 from afterfit.deploy import (
@@ -80,8 +80,7 @@ from afterfit.explain import shap_values as compute_shap_values
 from afterfit.models import Model, as_model, load_model
 from afterfit.predictions import Predictions
 from afterfit.report.files import write_results
-from afterfit.saliency import SaliencyMaps
-from afterfit.saliency import saliency as compute_saliency
+from afterfit.saliency import SaliencyMaps, compute_saliency
 from afterfit.selection import (
     CVComparison,
     CVResult,
@@ -99,8 +98,7 @@ from afterfit.selection import (
     train_ensemble,
 )
 from afterfit.selection.tune import tune
-from afterfit.slices import SliceResult
-from afterfit.slices import slices as evaluate_slices
+from afterfit.slices import SliceResult, evaluate_slices
 from afterfit.thresholds import (
     CostSensitiveModel,
     ThresholdedModel,

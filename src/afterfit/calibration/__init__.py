@@ -1,6 +1,6 @@
 """Calibration: how far to trust a classifier's probabilities, and how to fix them.
 
-- :func:`calibration_report`: reliability diagrams with bootstrap bands (binary; multiclass
+- :func:`evaluate_calibration`: reliability diagrams with bootstrap bands (binary; multiclass
   top-label and one-vs-rest), ECE and MCE with equal-width and equal-mass bins, and the
   Brier score decomposition (reliability, resolution, uncertainty), all with intervals.
 - :func:`calibrate`: fit a sigmoid (Platt), isotonic or temperature map on a calibration
@@ -20,7 +20,7 @@ from afterfit.calibration.calibrators import ISOTONIC_MIN_ROWS, METHODS
 from afterfit.calibration.comparison import compare_calibration
 from afterfit.calibration.files import write_calibration
 from afterfit.calibration.fitting import calibrate
-from afterfit.calibration.report import calibration_report
+from afterfit.calibration.report import evaluate_calibration
 from afterfit.calibration.results import (
     BrierDecomposition,
     CalibrationComparison,
@@ -44,8 +44,8 @@ __all__ = [
     "ComparisonRow",
     "ReliabilityCurve",
     "calibrate",
-    "calibration_report",
     "compare_calibration",
+    "evaluate_calibration",
     "write_calibration",
 ]
 

@@ -114,11 +114,11 @@ def compare_calibration(
         Held-out rows and their labels (with models). They must not be the calibration
         split: a calibrated model evaluated on its own calibration rows is refused.
     sample_weight, pos_label : optional
-        As in :func:`calibration_report`.
+        As in :func:`evaluate_calibration`.
     names : (str, str)
         Labels of the two models in tables and figures.
     n_bins, strategy, n_resamples, confidence, bootstrap_method, random_state, progress
-        As in :func:`calibration_report`; ``strategy`` chooses the bins of the two
+        As in :func:`evaluate_calibration`; ``strategy`` chooses the bins of the two
         reliability curves.
 
     Returns

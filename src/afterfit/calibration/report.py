@@ -1,4 +1,4 @@
-"""``calibration_report``: reliability diagrams, ECE/MCE and the Brier decomposition.
+"""``evaluate_calibration``: reliability diagrams, ECE/MCE and the Brier decomposition.
 
 Every number has a stratified bootstrap interval; all of them come from one sparse product
 of the resample weights with the rows' bin memberships (:mod:`._binning`).
@@ -42,7 +42,7 @@ from afterfit.metrics.binary import MetricKey
 from afterfit.metrics.resampling import BootstrapDraws
 from afterfit.predictions import Predictions
 
-__all__ = ["calibration_report", "top_label"]
+__all__ = ["evaluate_calibration", "top_label"]
 
 Strategy = Literal["uniform", "quantile"]
 BootstrapMethod = Literal["bca", "percentile"]
@@ -64,7 +64,7 @@ def forecast(
     return Forecast(name, p, o, {s: bin_edges(p, n_bins, s, weight) for s in STRATEGIES})
 
 
-def calibration_report(
+def evaluate_calibration(
     model_or_predictions: Any,
     X: Any = None,
     y: Any = None,
@@ -138,7 +138,7 @@ def calibration_report(
     >>> from sklearn.naive_bayes import GaussianNB
     >>> X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     >>> model = GaussianNB().fit(X[:300], y[:300])
-    >>> report = calibration_report(model, X[300:], y[300:], n_resamples=200, random_state=0)
+    >>> report = evaluate_calibration(model, X[300:], y[300:], n_resamples=200, random_state=0)
     >>> round(report["ece_uniform"].value, 3) > 0
     True
     """

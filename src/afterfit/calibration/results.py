@@ -186,7 +186,7 @@ class BrierDecomposition:
 
 @dataclass(frozen=True)
 class CalibrationReport:
-    """How well a classifier's probabilities are calibrated (:func:`calibration_report`).
+    """How well a classifier's probabilities are calibrated (:func:`evaluate_calibration`).
 
     Attributes
     ----------

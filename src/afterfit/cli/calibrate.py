@@ -242,8 +242,8 @@ def calibrate(
             calibrate as fit_map,
         )
         from afterfit.calibration import (
-            calibration_report,
             compare_calibration,
+            evaluate_calibration,
             write_calibration,
         )
         from afterfit.data import load_dataset
@@ -291,7 +291,7 @@ def calibrate(
         report = None
         with progress_bar(n_resamples * runs, quiet) as progress:
             if measure_model:
-                report = calibration_report(loaded, test.X, test.y, sample_weight=test_w,
+                report = evaluate_calibration(loaded, test.X, test.y, sample_weight=test_w,
                                             pos_label=label, progress=progress,
                                             **options)  # fmt: skip
             if calibration_data is not None:
@@ -301,7 +301,7 @@ def calibrate(
                 chosen = (method or MethodOption.sigmoid).value
                 fitted = fit_map(loaded, cal.X, cal.y, method=chosen, sample_weight=cal_w)
                 calibrator = fitted.summary()
-                calibrated_report = calibration_report(
+                calibrated_report = evaluate_calibration(
                     fitted, test.X, test.y, sample_weight=test_w, pos_label=label,
                     progress=progress, **options,
                 )  # fmt: skip

@@ -289,7 +289,7 @@ def saliency(
 
         prepare_out(out, command="saliency", overwrite=overwrite)
         from afterfit.saliency import DEFAULT_METHODS, Preprocess
-        from afterfit.saliency import saliency as compute
+        from afterfit.saliency import compute_saliency as compute
         from afterfit.saliency.loading import is_torchscript, load_torch_module
         from afterfit.saliency.methods import canonical_methods
 

@@ -135,7 +135,7 @@ def slices_command(
         from afterfit.models import load_model
         from afterfit.report.files import SCHEMA_NAME
         from afterfit.report.sections.slices import slices_section
-        from afterfit.slices import slices
+        from afterfit.slices import evaluate_slices
 
         loaded = load_model(model, trust=trust, trusted_types=trusted_type or [])
         ds = load_dataset(data, target=target, drop=[weight] if weight else [])
@@ -146,7 +146,7 @@ def slices_command(
         n_slices = sum(len(s.levels) for s in build_slicings(ds.X, slice_ or []))
         total = 0 if ci == CIOption.none else n_resamples * n_slices
         with progress_bar(total, quiet) as progress:
-            result = slices(
+            result = evaluate_slices(
                 loaded, ds.X, ds.y, by=slice_ or [], sensitive=sensitive,
                 sample_weight=sample_weight, pos_label=match_label(pos_label, loaded.classes_),
                 threshold=threshold, metrics=metric or None, ci=ci.value,

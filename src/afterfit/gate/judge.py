@@ -69,7 +69,7 @@ def known_metrics() -> dict[str, frozenset[str]]:
     list never goes stale): tells "unknown metric" from "a metric this task lacks"."""
     import numpy as np
 
-    from afterfit.calibration import calibration_report
+    from afterfit.calibration import evaluate_calibration
     from afterfit.evaluation import evaluate_predictions
     from afterfit.predictions import Predictions
     from afterfit.thresholds._operating import THRESHOLD_METRICS
@@ -83,9 +83,9 @@ def known_metrics() -> dict[str, frozenset[str]]:
     for y, s, task in ((y2, s2, "binary"), (y3, s3, "multiclass"), (yr, yr + 0.5, "regression")):
         ev = evaluate_predictions(y, s, ci="none", task=task)
         evaluation |= {r.metric for r in ev.metrics.rows}
-    calibration = {r.metric for r in calibration_report(Predictions.from_arrays(y2, s2),
+    calibration = {r.metric for r in evaluate_calibration(Predictions.from_arrays(y2, s2),
                                                          n_resamples=0).metrics.rows}  # fmt: skip
-    calibration |= {r.metric for r in calibration_report(Predictions.from_arrays(y3, s3),
+    calibration |= {r.metric for r in evaluate_calibration(Predictions.from_arrays(y3, s3),
                                                           n_resamples=0).metrics.rows}  # fmt: skip
     return {
         "evaluation": frozenset(evaluation),

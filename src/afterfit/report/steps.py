@@ -187,12 +187,12 @@ def _calibration_applies(ctx: RunContext) -> str | None:
 
 
 def _calibration(ctx: RunContext) -> Section:
-    from afterfit.calibration import calibration_report
+    from afterfit.calibration import evaluate_calibration
     from afterfit.report.sections.calibration import calibration_section
 
     o = ctx.options
     with ctx.progress("calibration", o.n_resamples) as advance:
-        report = calibration_report(
+        report = evaluate_calibration(
             ctx.preds,
             n_resamples=o.n_resamples,
             confidence=o.confidence,
@@ -269,13 +269,13 @@ def _saliency_applies(ctx: RunContext) -> str | None:
 
 def _saliency(ctx: RunContext) -> Section:
     from afterfit.report.sections.saliency import saliency_section
-    from afterfit.saliency import saliency
+    from afterfit.saliency import compute_saliency
 
     o = ctx.options
     methods, note = _saliency_methods(ctx.model, tuple(o.saliency_methods))
     with contextlib.ExitStack() as stack:
         progress = _stage_bars(ctx, stack, "saliency", cumulative=False)
-        maps = saliency(
+        maps = compute_saliency(
             ctx.model, ctx.images, methods=methods,
             max_images=o.saliency_max_images, random_state=o.seed, progress=progress,
         )  # fmt: skip
@@ -342,12 +342,12 @@ def _slices_applies(ctx: RunContext) -> str | None:
 
 def _slices(ctx: RunContext) -> Section:
     from afterfit.report.sections.slices import slices_section
-    from afterfit.slices import slices_predictions
+    from afterfit.slices import evaluate_slices_predictions
 
     o = ctx.options
     frame = ctx.test.X if ctx.slice_frame is None else ctx.slice_frame
     with ctx.progress("slices", 0) as advance:
-        result = slices_predictions(
+        result = evaluate_slices_predictions(
             ctx.preds, frame, by=list(o.slices), sensitive=o.sensitive,
             ci="none" if o.n_resamples == 0 else "auto", confidence=o.confidence,
             n_resamples=o.n_resamples, random_state=o.seed, progress=advance,

@@ -1,8 +1,8 @@
 """Saliency maps for PyTorch image classifiers, with faithfulness and sanity checks.
 
->>> from afterfit.saliency import saliency, train_digits_cnn
+>>> from afterfit.saliency import compute_saliency, train_digits_cnn
 >>> module, X_test, y_test = train_digits_cnn(random_state=0)  # doctest: +SKIP
->>> maps = saliency(module, X_test[:32], methods=("gradcam", "ig"))  # doctest: +SKIP
+>>> maps = compute_saliency(module, X_test[:32], methods=("gradcam", "ig"))  # doctest: +SKIP
 >>> maps.plot(n=8); maps.faithfulness.frame(); maps.sanity.frame()  # doctest: +SKIP
 
 Maps come from Captum (vanilla gradients, gradient x input, Integrated Gradients,
@@ -19,7 +19,7 @@ Importing this package does not import torch or captum; computing maps does, and
 
 from typing import Any
 
-from afterfit.saliency.core import DEFAULT_METHODS, saliency
+from afterfit.saliency.core import DEFAULT_METHODS, compute_saliency
 from afterfit.saliency.images import ImageSet, Preprocess, load_images
 from afterfit.saliency.loading import load_torch_module
 from afterfit.saliency.methods import METHODS
@@ -34,9 +34,9 @@ __all__ = [
     "Preprocess",
     "SaliencyMaps",
     "SanityCheck",
+    "compute_saliency",
     "load_images",
     "load_torch_module",
-    "saliency",
     "train_digits_cnn",
     "write_digits_example",
 ]

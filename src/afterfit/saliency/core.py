@@ -1,4 +1,4 @@
-"""``saliency()``: maps of every method, then their faithfulness and sanity checks."""
+"""``compute_saliency()``: maps of every method, then their faithfulness and sanity checks."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from afterfit.saliency.methods import (
 )
 from afterfit.saliency.results import SaliencyMaps, spread_rows
 
-__all__ = ["DEFAULT_METHODS", "Progress", "saliency"]
+__all__ = ["DEFAULT_METHODS", "Progress", "compute_saliency"]
 
 #: Methods computed when none are named.
 DEFAULT_METHODS: tuple[str, ...] = ("gradients", "integrated_gradients", "smoothgrad", "gradcam")
@@ -49,7 +49,7 @@ def _positive_int(value: Any, name: str, default: int) -> int:
     return int(value)
 
 
-def saliency(
+def compute_saliency(
     model: Any,
     images: Any,
     targets: Any = None,
@@ -163,9 +163,9 @@ def saliency(
 
     Examples
     --------
-    >>> from afterfit.saliency import train_digits_cnn, saliency
+    >>> from afterfit.saliency import compute_saliency, train_digits_cnn
     >>> module, X_test, y_test = train_digits_cnn(random_state=0)  # doctest: +SKIP
-    >>> maps = saliency(module, X_test[:32], methods=("gradcam", "ig"))  # doctest: +SKIP
+    >>> maps = compute_saliency(module, X_test[:32], methods=("gradcam", "ig"))  # doctest: +SKIP
     >>> maps.faithfulness.frame()  # doctest: +SKIP
     >>> maps.sanity.frame()  # doctest: +SKIP
     >>> maps.plot(n=8)  # doctest: +SKIP

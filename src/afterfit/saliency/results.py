@@ -201,7 +201,7 @@ class SanityCheck:
     n_images : int
     rows : tuple of int
         Positions of the images used in the explained set (when run by
-        :func:`afterfit.saliency.saliency`; the first is the example image).
+        :func:`afterfit.saliency.compute_saliency`; the first is the example image).
     """
 
     methods: tuple[str, ...]

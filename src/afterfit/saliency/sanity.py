@@ -174,7 +174,7 @@ def sanity_check(
         The trained classifier (left unchanged: a copy is randomised).
     inputs : numpy.ndarray
         ``(n, C, H, W)`` model inputs (a few images suffice: 8 by default in
-        :func:`afterfit.saliency.saliency`).
+        :func:`afterfit.saliency.compute_saliency`).
     targets : numpy.ndarray
         ``(n,)`` class explained per image (the same for the trained and random models).
     methods : sequence of str

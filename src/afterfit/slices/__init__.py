@@ -1,6 +1,6 @@
 """Slices and fairness: how the model does *for whom*, with honest intervals.
 
-- :func:`slices` / :func:`slices_predictions`: every metric per slice (categorical
+- :func:`evaluate_slices` / :func:`evaluate_slices_predictions`: every metric per slice (categorical
   columns, binned numeric columns, crossings of two) with its interval, its gap to the
   rest of the rows and a Holm-adjusted test; fairness metrics for a sensitive column; weak
   segments searched on one half of the rows and confirmed on the other.
@@ -10,7 +10,7 @@
 - :mod:`~afterfit.slices.segments`: weak segments that survive confirmation.
 """
 
-from afterfit.slices.api import slices, slices_predictions
+from afterfit.slices.api import evaluate_slices, evaluate_slices_predictions
 from afterfit.slices.definitions import SliceSpec, Slicing, build_slicings, parse_spec
 from afterfit.slices.fairness import FairnessResult, fairness_predictions
 from afterfit.slices.results import SliceResult
@@ -23,9 +23,9 @@ __all__ = [
     "SliceSpec",
     "Slicing",
     "build_slicings",
+    "evaluate_slices",
+    "evaluate_slices_predictions",
     "fairness_predictions",
     "parse_spec",
-    "slices",
-    "slices_predictions",
     "weak_segments",
 ]

@@ -1,4 +1,4 @@
-"""``slices`` and ``slices_predictions``: how a model does *for whom*, honestly."""
+"""``evaluate_slices`` and ``evaluate_slices_predictions``: how a model does *for whom*."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from afterfit.slices.results import SliceResult
 from afterfit.slices.segments import row_loss, weak_segments
 
 
-def slices(
+def evaluate_slices(
     model: Any,
     X: Any,
     y: Any,
@@ -49,7 +49,7 @@ def slices(
     sample_weight, pos_label, threshold
         As in :func:`afterfit.evaluate`.
     **options
-        Those of :func:`slices_predictions`.
+        Those of :func:`evaluate_slices_predictions`.
 
     Returns
     -------
@@ -76,7 +76,7 @@ def slices(
     preds = Predictions.from_model(
         m, features, y, sample_weight=sample_weight, pos_label=pos_label, threshold=threshold
     )
-    return slices_predictions(preds, frame, by=by, sensitive=sensitive, **options)
+    return evaluate_slices_predictions(preds, frame, by=by, sensitive=sensitive, **options)
 
 
 def set_aside(frame: pd.DataFrame, model: Any, items: Sequence[Any]) -> pd.DataFrame:
@@ -92,7 +92,7 @@ def set_aside(frame: pd.DataFrame, model: Any, items: Sequence[Any]) -> pd.DataF
     return frame.drop(columns=extra) if extra else frame
 
 
-def slices_predictions(
+def evaluate_slices_predictions(
     preds: Predictions,
     frame: Any,
     *,
@@ -123,7 +123,7 @@ def slices_predictions(
     frame : DataFrame
         Columns to slice by (and, for weak segments, to search), aligned with ``preds``.
     by, sensitive
-        See :func:`slices`.
+        See :func:`evaluate_slices`.
     metrics : sequence of str, optional
         The metrics to compare (default: every whole-data metric of the task). Fewer
         metrics: a smaller Holm family, so more power for those asked about.

@@ -1,4 +1,4 @@
-"""The frozen result of :func:`afterfit.slices`: numbers in, tables and pictures out."""
+"""The frozen result of :func:`afterfit.evaluate_slices`: numbers in, tables and pictures out."""
 
 from __future__ import annotations
 
