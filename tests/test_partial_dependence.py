@@ -193,6 +193,65 @@ def test_many_levels_are_capped_and_named():
     assert any("most frequent" in n for n in pdp.notes)
 
 
+def test_integer_boolean_and_nullable_columns():
+    rng = np.random.default_rng(0)
+    n = 200
+    X = pd.DataFrame({"age": rng.integers(18, 80, n),
+                      "visits": pd.array(rng.integers(0, 100, n), dtype="Int64"),
+                      "score": pd.array(rng.normal(size=n), dtype="Float64"),
+                      "flag": rng.random(n) < 0.5,
+                      "plan": pd.Series(rng.choice(["a", "b"], n), dtype="str")})  # fmt: skip
+    y = 0.1 * X["age"] + X["flag"] + 0.01 * X["visits"].astype(float)
+    enc = ColumnTransformer([("o", OneHotEncoder(), ["plan"])], remainder="passthrough")
+    model = make_pipeline(enc, LinearRegression()).fit(X.astype({"visits": float}), y)
+    pdp = partial_dependence(model, X, list(X.columns), interactions=False)
+    # integer columns: whole numbers on the grid, the column's dtype kept
+    for name in ("age", "visits"):
+        grid = np.asarray(pdp[name].grid)
+        assert grid.dtype.kind == "i" and len(grid) > 10 and np.all(np.diff(grid) > 0)
+    # the averages agree with scikit-learn on the same grid (the data as floats: it
+    # refuses integer columns)
+    Xf = X.astype({"age": float, "visits": float, "score": float})
+    for name in ("age", "visits", "score", "flag", "plan"):
+        values = list(pdp[name].grid)
+        _, average = _oracle(model, Xf, name, custom_values={name: values})
+        np.testing.assert_allclose(pdp[name].average, average[0], rtol=0, atol=1e-9)
+    assert pdp["flag"].grid == (False, True) and pdp["flag"].categorical
+    assert pdp["plan"].grid == ("a", "b") and pdp["plan"].categorical
+    assert not pdp["score"].categorical
+
+
+class _Lookup:
+    """A model that knows only the codes it was fitted on (a lookup table, a typed service)."""
+
+    def fit(self, X, y):
+        self.known_ = set(X["code"].tolist())
+        self.classes_ = np.array([0, 1])
+        self.feature_names_in_ = np.array(X.columns, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict_proba(self, X):
+        if not set(X["code"].tolist()) <= self.known_:
+            raise ValueError("unknown code")
+        p = 1 / (1 + np.exp(-np.asarray(X["x"], dtype=float)))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X):
+        return (self.predict_proba(X)[:, 1] > 0.5).astype(int)
+
+
+def test_a_feature_the_model_fails_on_is_skipped_and_the_others_stand():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"code": rng.normal(size=100), "x": rng.normal(size=100)})
+    model = _Lookup().fit(X, (X["x"] > 0).astype(int))
+    pdp = partial_dependence(model, X, ["code", "x"])
+    assert pdp.feature_names == ("x",)
+    assert pdp.skipped[0][0] == "code" and "unknown code" in pdp.skipped[0][1]
+    with pytest.raises(ValueError, match="unknown code"):  # every feature: a failure
+        partial_dependence(model, X, ["code"])
+
+
 # --- bands and ICE -------------------------------------------------------------------------
 
 

@@ -451,6 +451,9 @@ def feature_grid(
 ) -> tuple[np.ndarray, tuple[Any, ...], list[str]]:
     """scikit-learn's grid of one column (``_grid_from_X``), without its missing values.
 
+    An integer column's evenly spaced points are rounded to whole numbers (scikit-learn
+    has no grid for integer columns).
+
     Returns the grid, the levels beyond ``max_levels`` (the rarest, left out) and notes.
     """
     from scipy.stats.mstats import mquantiles
@@ -481,7 +484,12 @@ def feature_grid(
             f"{s.name}: its {percentiles[0]:g} and {percentiles[1]:g} quantiles coincide; "
             "the grid spans its whole range."
         )
-    return np.linspace(low, high, num=grid_resolution, endpoint=True), (), notes
+    grid = np.linspace(low, high, num=grid_resolution, endpoint=True)
+    if pd.api.types.is_integer_dtype(s.dtype):
+        # scikit-learn refuses integer columns; whole numbers keep the column's dtype, which
+        # models with typed inputs (ONNX int64) need
+        grid = np.unique(np.round(grid)).astype(np.int64)
+    return grid, (), notes
 
 
 def _repeat_column(s: pd.Series, values: Sequence[Any], n: int) -> Any:
@@ -491,11 +499,14 @@ def _repeat_column(s: pd.Series, values: Sequence[Any], n: int) -> Any:
         # the same categories as the data: LightGBM and encoders check them
         codes = dtype.categories.get_indexer(pd.Index(list(values), dtype=object))
         return pd.Categorical.from_codes(np.repeat(codes, n), dtype=dtype)
-    if isinstance(dtype, np.dtype) and dtype.kind in "biu":
-        arr = np.asarray(values)
-        if arr.dtype.kind in "biu" or (arr.dtype.kind == "f" and np.all(arr == np.round(arr))):
-            return np.repeat(arr.astype(dtype), n)
-        return np.repeat(arr.astype(np.float64), n)  # a grid between integers
+    if pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+        arr = np.asarray(list(values))
+        whole = arr.dtype.kind in "biu" or (arr.dtype.kind == "f" and np.all(arr == np.round(arr)))
+        if not whole:
+            # a grid between integers: the column becomes float (scikit-learn refuses
+            # integer columns for this reason; models of numbers take floats)
+            float_dtype = np.float64 if isinstance(dtype, np.dtype) else "Float64"
+            return pd.array(np.repeat(arr.astype(np.float64), n), dtype=float_dtype)
     if isinstance(dtype, np.dtype):
         target = object if dtype.kind in "OUS" else dtype
         return np.repeat(np.asarray(list(values), dtype=target), n)
@@ -858,6 +869,7 @@ def partial_dependence(
             progress("pdp", done, total)
 
     results: list[FeatureDependence] = []
+    errors: list[Exception] = []
     for name in names:
         s = rows[name]
         if deadline is not None and results and time.perf_counter() > deadline:
@@ -893,7 +905,13 @@ def partial_dependence(
         notes.extend(grid_notes)
         if not categorical and len(grid) <= DISCRETE_MAX and len(grid) < grid_resolution:
             categorical = True  # a handful of values: bars read better than a line
-        ice = _predict_copies(output, rows, {name: list(grid)}, batch_rows)
+        try:
+            ice = _predict_copies(output, rows, {name: list(grid)}, batch_rows)
+        except Exception as exc:  # one feature the model cannot take never hides the others
+            errors.append(exc)
+            skipped.append((name, f"the model failed on its grid: {type(exc).__name__}: {exc}"))
+            tick()
+            continue
         rng = _rng(random_state, "feature", name)
         low, high = _band(ice, n_bootstrap, float(confidence), rng)
         keep = np.arange(n)
@@ -921,22 +939,29 @@ def partial_dependence(
         )
         tick()
 
+    if errors and not results:
+        raise errors[0]  # the model failed on every feature: a failure, not a result
     found: list[Interaction] = []
     pair = None
     searched = [f.feature for f in results][:h_features]
     if interactions and len(searched) >= 2:
         h_n = min(h_rows, n)
         h_pos = np.sort(_rng(random_state, "h").choice(n, h_n, replace=False))
-        found, cut = h_statistics(
-            output, rows.iloc[h_pos].reset_index(drop=True), searched,
-            batch_rows=batch_rows, progress=tick, deadline=deadline,
-        )  # fmt: skip
+        try:
+            found, cut = h_statistics(
+                output, rows.iloc[h_pos].reset_index(drop=True), searched,
+                batch_rows=batch_rows, progress=tick, deadline=deadline,
+            )  # fmt: skip
+        except Exception as exc:  # the curves stand without the interactions
+            found, cut = [], False
+            skipped.append(("interactions", f"failed: {type(exc).__name__}: {exc}"))
         if cut:
             skipped.append(("interactions", f"time budget: {time_budget:g} s spent"))
-        notes.append(
-            f"The H-statistic of each pair among {', '.join(searched)} was computed on "
-            f"{h_n:,} rows{' sampled at random' if h_n < n else ''}."
-        )
+        if found:
+            notes.append(
+                f"The H-statistic of each pair among {', '.join(searched)} was computed on "
+                f"{h_n:,} rows{' sampled at random' if h_n < n else ''}."
+            )
         best = next((i for i in found if math.isfinite(i.strength) and i.strength > 0), None)
         if best is not None and not (deadline is not None and time.perf_counter() > deadline):
             pair = _pair(output, rows, best.features, results, pair_resolution, (lo_p, hi_p),
