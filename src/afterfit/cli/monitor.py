@@ -45,7 +45,7 @@ def monitor(
         str,
         typer.Option(
             help="The prediction log: sqlite:///preds.db, postgresql+psycopg://user@host/db, "
-            "a Parquet file or a folder of Parquet files."
+            "a Parquet file, or a folder or glob ('logs/*.parquet') of Parquet files."
         ),
     ],
     out: Annotated[Path, typer.Option(help="Folder for index.html, results.json, tables.")] = Path(
