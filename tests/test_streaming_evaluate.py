@@ -296,6 +296,19 @@ def test_label_missing_from_first_partition_says_pass_classes(tmp_path):
     assert "--classes" in info.value.fix
 
 
+def test_a_bad_score_names_its_partition(tmp_path):
+    frames = _binary_frames(parts=3, n=300)
+    frames[2].loc[frames[2].index[7], "p"] = np.nan
+    folder = _write_parts(tmp_path / "nan", frames)
+    with pytest.raises(DataError, match=r"part-02\.parquet.*y_score"):
+        evaluate_dataset(folder, target="y", score=["p"])
+    frames = _binary_frames(parts=2, n=300)
+    frames[1].loc[frames[1].index[3], "p"] = 1.5  # past 1: not a probability
+    folder = _write_parts(tmp_path / "range", frames)
+    with pytest.raises(DataError, match=r"part-01\.parquet.*outside \[0, 1\]"):
+        evaluate_dataset(folder, target="y", score=["p"])
+
+
 def test_empty_folder_and_glob(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="holds no data files"):

@@ -9,6 +9,7 @@ from afterfit.evaluation.results import (
     MetricValue,
     ResidualsResult,
 )
+from afterfit.evaluation.streaming import evaluate_dataset
 
 __all__ = [
     "CalibrationResult",
@@ -19,5 +20,6 @@ __all__ = [
     "MetricValue",
     "ResidualsResult",
     "evaluate",
+    "evaluate_dataset",
     "evaluate_predictions",
 ]
