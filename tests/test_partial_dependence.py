@@ -298,6 +298,22 @@ def test_same_seed_same_result_and_sample(cancer):
     np.testing.assert_array_equal(a["mean radius"].average, b["mean radius"].average)
 
 
+def test_progress_and_time_budget(cancer):
+    model, X, _ = cancer
+    calls = []
+    features = ["mean radius", "worst texture", "worst area"]
+    pdp = partial_dependence(model, X, features, h_rows=20, progress=lambda *a: calls.append(a))
+    # 3 features, then 3 features and 3 pairs of the H-statistic, then the two-way grid
+    assert {c[0] for c in calls} == {"pdp"} and calls[-1] == ("pdp", 10, 10)
+    assert [c[1] for c in calls] == list(range(1, 11))
+    assert len(pdp.interactions) == 3
+    # a spent budget: the first feature is drawn, the rest are named as left out
+    pdp = partial_dependence(model, X, features, time_budget=0.0)
+    assert pdp.feature_names == ("mean radius",)
+    assert [f for f, _ in pdp.skipped] == ["worst texture", "worst area"]
+    assert all("time budget" in r for _, r in pdp.skipped) and pdp.pair is None
+
+
 # --- interactions ----------------------------------------------------------------------------
 
 

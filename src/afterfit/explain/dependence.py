@@ -858,7 +858,9 @@ def partial_dependence(
     n = len(rows)
     output = _Output(m, rows, class_)
 
-    pair_work = math.comb(min(len(names), h_features), 2) if interactions else 0
+    # one unit per feature, per feature and pair of the H-statistic, and the two-way grid
+    k = min(len(names), h_features)
+    pair_work = k + math.comb(k, 2) + 1 if interactions and k >= 2 else 0
     total = len(names) + pair_work
     done = 0
 
@@ -966,6 +968,7 @@ def partial_dependence(
         if best is not None and not (deadline is not None and time.perf_counter() > deadline):
             pair = _pair(output, rows, best.features, results, pair_resolution, (lo_p, hi_p),
                          max_levels, as_categories, batch_rows)  # fmt: skip
+            tick()
     if progress is not None and done < total:
         progress("pdp", total, total)
     flat = [f.feature for f in results if np.ptp(f.average) == 0]
