@@ -59,7 +59,10 @@ def evaluate(
     data: DataOpt = None,
     predictions: Annotated[
         Path | None,
-        typer.Option(help="Saved predictions (CSV or Parquet) to evaluate without a model."),
+        typer.Option(
+            help="Saved predictions (CSV or Parquet) to evaluate without a model; a folder "
+            "or glob of Parquet files is streamed (docs/large-data.md)."
+        ),
     ] = None,
     model_name: Annotated[
         str | None,
