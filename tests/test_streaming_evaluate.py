@@ -401,3 +401,21 @@ def test_dask_equals_local_exactly(binary_ds, cluster, tmp_path):
     assert [(r.value, r.ci_low) for r in a.metrics.rows] == [
         (r.value, r.ci_low) for r in b.metrics.rows
     ]
+
+
+def test_cli_shows_progress_per_partition_when_piped(binary_ds, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    env["AFTERFIT_PROGRESS_INTERVAL"] = "0.01"  # stands for the 10 s of a long run
+    args = [sys.executable, "-m", "afterfit.cli", "evaluate", "--predictions", str(binary_ds[0]),
+            "--target", "y", "--score", "p", "--out", str(tmp_path / "o"), "--no-figures",
+            "--n-resamples", "20"]  # fmt: skip
+    proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("progress:")]
+    assert lines, proc.stderr
+    assert all(re.match(r"progress: evaluate: partitions: [0-4]/4", x) for x in lines), lines
+    assert "\x1b[" not in proc.stderr  # plain lines, no bar
