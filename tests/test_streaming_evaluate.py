@@ -16,7 +16,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from typer.testing import CliRunner
 
 from afterfit.cli import app
-from afterfit.errors import DataError
+from afterfit.errors import DataError, InvalidInputError
 from afterfit.evaluation import evaluate_predictions
 from afterfit.evaluation.histogram import ScoreHistogram, key_values, order_keys
 from afterfit.evaluation.streaming import evaluate_dataset
@@ -307,6 +307,24 @@ def test_a_bad_score_names_its_partition(tmp_path):
     folder = _write_parts(tmp_path / "range", frames)
     with pytest.raises(DataError, match=r"part-01\.parquet.*outside \[0, 1\]"):
         evaluate_dataset(folder, target="y", score=["p"])
+
+
+def test_an_empty_first_partition_and_multiclass(tmp_path):
+    frames = _binary_frames(parts=3, n=400)
+    frames[0] = frames[0].iloc[:0]
+    folder = _write_parts(tmp_path / "empty-first", frames)
+    whole = pd.concat(frames[1:])
+    ev = evaluate_dataset(folder, target="y", score=["p"], ci="none")
+    memory = evaluate_predictions(whole["y"].to_numpy(), whole["p"].to_numpy(), ci="none")
+    _assert_same_values(ev, memory)
+    rng = np.random.default_rng(12)
+    proba = rng.dirichlet([1, 1, 1], 300)
+    frame = pd.DataFrame({"y": rng.integers(0, 3, 300), "a": proba[:, 0], "b": proba[:, 1],
+                          "c": proba[:, 2]})  # fmt: skip
+    folder = _write_parts(tmp_path / "multi", [frame])
+    with pytest.raises(InvalidInputError, match="multiclass") as info:
+        evaluate_dataset(folder, target="y", score=["a", "b", "c"])
+    assert "--score proba_<class>" in info.value.fix
 
 
 def test_empty_folder_and_glob(tmp_path):

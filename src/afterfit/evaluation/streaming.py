@@ -397,7 +397,8 @@ def evaluate_dataset(
         labels_as_text=classes is not None and all(isinstance(c, str) for c in classes),
     )  # fmt: skip
     check_schemas(files, spec.columns)
-    n_rows = sum(row_counts(files))
+    counts = row_counts(files)
+    n_rows = sum(counts)
     if n_rows == 0:
         raise DataError(
             f"The dataset ({len(files)} partition(s), first '{files[0]}') has no rows.",
@@ -408,7 +409,7 @@ def evaluate_dataset(
         if random_state is None
         else int(random_state)
     )
-    spec = _resolve(spec, files[0], seed, min(1.0, sample_rows / n_rows))
+    spec = _resolve(spec, files, counts, seed, min(1.0, sample_rows / n_rows))
     stats: Stats | None = None
     tasks = [(path, spec, i) for i, path in enumerate(files)]
     for part in map_partitions(
@@ -437,19 +438,17 @@ def _files(source: Any, resolve: Callable[[Any], list[Path]]) -> list[Path]:
     return resolve(source)
 
 
-def _resolve(spec: StreamSpec, first: Path, seed: int, rate: float) -> StreamSpec:
+def _resolve(
+    spec: StreamSpec, files: list[Path], counts: list[int], seed: int, rate: float
+) -> StreamSpec:
     """The spec with task, classes, score kind and threshold fixed from the first batch
-    of the first partition, so that every partition is encoded alike."""
+    of the first partition with rows, so that every partition is encoded alike."""
     from dataclasses import replace
 
     from afterfit.partitions import iter_batches
 
-    batch = next(iter(iter_batches(first, spec.columns, spec.batch_rows)), None)
-    if batch is None or batch.num_rows == 0:
-        raise DataError(
-            f"The first partition '{first}' has no rows; task and classes are read from it.",
-            fix="move empty files out of the dataset, or pass task, classes and the score kind.",
-        )
+    first = next(f for f, n in zip(files, counts, strict=True) if n > 0)
+    batch = next(iter(iter_batches(first, spec.columns, spec.batch_rows)))
     p = spec.encode(batch, first)
     if p.task == "multiclass":
         raise InvalidInputError(
