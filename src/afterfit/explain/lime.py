@@ -11,8 +11,9 @@ The algorithm follows ``lime.lime_tabular.LimeTabularExplainer`` with its defaul
 2. **Sample** ``num_samples - 1`` perturbations, each feature independently: a bin (or a
    category) is drawn with its training frequency; a numeric value is then drawn inside
    the bin from a normal with the bin's training mean and standard deviation truncated to
-   the bin's bounds (``scipy.stats.truncnorm``, as in lime; a bin whose values are all
-   equal gives that value). The first sample is the explained row itself.
+   the bin's bounds (the distribution of ``scipy.stats.truncnorm``, as in lime, drawn by
+   inverting its CDF; a bin whose values are all equal gives that value). The first
+   sample is the explained row itself.
 3. **Represent** each sample in binary: feature ``j`` is 1 where the sample lies in the
    row's bin (or has the row's category), 0 otherwise.
 4. **Weigh** each sample by its proximity to the row: the Euclidean distance ``d`` between
@@ -118,10 +119,55 @@ def weighted_r2(y: np.ndarray, prediction: np.ndarray, weights: np.ndarray) -> f
     return 1.0 - residual / total
 
 
-def _ridge(alpha: float) -> Any:
-    from sklearn.linear_model import Ridge
+class _WeightedLeastSquares:
+    """Weighted ridge fits of ``y`` on column subsets of ``data``, from one Gram matrix.
 
-    return Ridge(alpha=alpha, fit_intercept=True)
+    The same fit as ``sklearn.linear_model.Ridge(alpha, fit_intercept=True)`` with
+    ``sample_weight``: data and target centred on their weighted means, the penalty on the
+    coefficients only. The surrogate has a few dozen binary columns and thousands of rows, so
+    the weighted Gram matrix (computed once) makes every fit a tiny solve: lime's forward
+    selection fits up to ``6 * n_features`` models, each a pass over the samples in
+    scikit-learn.
+    """
+
+    def __init__(self, data: np.ndarray, y: np.ndarray, weights: np.ndarray) -> None:
+        w = np.asarray(weights, dtype=np.float64)
+        x = np.asarray(data, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        total = w.sum()
+        self.x_mean = w @ x / total
+        self.y_mean = float(w @ y / total)
+        xc = x - self.x_mean
+        yc = y - self.y_mean
+        wx = xc * w[:, None]
+        self.gram = xc.T @ wx
+        self.xy = wx.T @ yc
+        self.yy = float(yc @ (w * yc))
+
+    def coef(self, cols: Sequence[int], alpha: float) -> np.ndarray:
+        """Coefficients of the fit on ``cols``; with ``alpha=0`` the least-squares solution of
+        smallest norm (a constant or duplicated column makes the Gram matrix singular)."""
+        idx = np.asarray(cols, dtype=int)
+        g = self.gram[np.ix_(idx, idx)] + alpha * np.eye(len(idx))
+        b = self.xy[idx]
+        if alpha > 0:
+            try:
+                return np.linalg.solve(g, b)
+            except np.linalg.LinAlgError:  # pragma: no cover - alpha > 0 keeps g definite
+                pass
+        return np.linalg.lstsq(g, b, rcond=None)[0]
+
+    def intercept(self, cols: Sequence[int], coef: np.ndarray) -> float:
+        return self.y_mean - float(self.x_mean[np.asarray(cols, dtype=int)] @ coef)
+
+    def r2(self, cols: Sequence[int], coef: np.ndarray) -> float:
+        """Weighted R² of the fit on the samples (the residual from the Gram matrix)."""
+        if self.yy <= 0.0:
+            return -math.inf
+        idx = np.asarray(cols, dtype=int)
+        residual = self.yy - 2.0 * float(coef @ self.xy[idx])
+        residual += float(coef @ self.gram[np.ix_(idx, idx)] @ coef)
+        return 1.0 - residual / self.yy
 
 
 def forward_selection(
@@ -137,6 +183,7 @@ def forward_selection(
     numpy.ndarray
         Column indices, in the order they were chosen.
     """
+    fits = _WeightedLeastSquares(data, y, weights)
     chosen: list[int] = []
     for _ in range(min(num_features, data.shape[1])):
         best, best_score = -1, -math.inf
@@ -144,8 +191,7 @@ def forward_selection(
             if j in chosen:
                 continue
             cols = [*chosen, j]
-            clf = _ridge(0.0).fit(data[:, cols], y, sample_weight=weights)
-            score = clf.score(data[:, cols], y, sample_weight=weights)
+            score = fits.r2(cols, fits.coef(cols, 0.0))
             if score > best_score:
                 best, best_score = j, score
         if best < 0:
@@ -161,8 +207,9 @@ def highest_weights(
 
     ``data[0]`` is the explained row, as in lime's ``highest_weights``.
     """
-    clf = _ridge(0.01).fit(data, y, sample_weight=weights)
-    contribution = np.abs(clf.coef_ * data[0])
+    cols = list(range(data.shape[1]))
+    coef = _WeightedLeastSquares(data, y, weights).coef(cols, 0.01)
+    contribution = np.abs(coef * data[0])
     order = np.argsort(-contribution, kind="stable")
     return order[:num_features]
 
@@ -249,22 +296,84 @@ class QuartileDiscretizer:
 
     def undiscretize(self, column: str, bins: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Values drawn inside the bins: a normal truncated to the bin's bounds."""
-        from scipy.stats import truncnorm
-
         bins = np.asarray(bins, dtype=int)
-        means = self.means[column][bins]
-        stds = self.stds[column][bins]
-        low = (self.mins[column][bins] - means) / stds
-        high = (self.maxs[column][bins] - means) / stds
-        out = means.copy()
-        missing = bins == self.missing_bin(column)
-        out[missing] = np.nan
-        draw = (low < high) & ~missing
-        if draw.any():
-            out[draw] = truncnorm.rvs(
-                low[draw], high[draw], loc=means[draw], scale=stds[draw], random_state=rng
-            )
-        return out
+        return self.draw([column], bins.reshape(-1, 1), rng)[:, 0]
+
+    def _tables(self, columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For :meth:`sample` and :meth:`draw`, per column and bin (padded to the most bins):
+        the cumulative frequencies, and a table of what a draw in the bin needs, computed
+        once per bin rather than per draw: the truncated normal's CDF at its lower bound and
+        the mass between its bounds (on the mirrored side for a bin above the mean, where
+        the CDF keeps its precision in the tail), the sign that undoes the mirror, mean,
+        standard deviation (0 where the bin's values are all equal: the draw is the mean)
+        and bounds; the bin of missing values has a NaN mean."""
+        key = tuple(columns)
+        cached = getattr(self, "_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        from scipy.special import ndtr
+
+        width = max(len(self.frequencies[c]) for c in columns)
+
+        def pad(values: dict[str, np.ndarray], fill: float) -> np.ndarray:
+            out = np.full((len(columns), width), fill, dtype=np.float64)
+            for j, c in enumerate(columns):
+                out[j, : len(values[c])] = values[c]
+            return out
+
+        cum = pad({c: np.cumsum(self.frequencies[c]) for c in columns}, 2.0)
+        means, stds = pad(self.means, 0.0), pad(self.stds, 1.0)
+        mins, maxs = pad(self.mins, 0.0), pad(self.maxs, 0.0)
+        low, high = (mins - means) / stds, (maxs - means) / stds
+        flip = low > 0
+        pa, pb = ndtr(np.where(flip, -high, low)), ndtr(np.where(flip, -low, high))
+        constant = ~(low < high)
+        missing = np.zeros_like(cum, dtype=bool)
+        for j, c in enumerate(columns):
+            missing[j, self.missing_bin(c)] = True
+        cells = np.stack(
+            [
+                np.where(constant, 0.25, pa),
+                np.where(constant, 0.5, pb - pa),
+                np.where(flip, -1.0, 1.0),
+                np.where(missing, np.nan, means),
+                np.where(constant, 0.0, stds),
+                mins,
+                np.where(missing, 0.0, maxs),
+            ],
+            axis=-1,
+        ).reshape(-1, 7)
+        last = np.array([len(self.frequencies[c]) - 1 for c in columns])
+        tables = (cum, cells, last)
+        self._cache = (key, tables)
+        return tables
+
+    def sample(self, columns: Sequence[str], n: int, rng: np.random.Generator) -> np.ndarray:
+        """``(n, len(columns))`` bins drawn with their training frequencies."""
+        cum, _, last = self._tables(columns)
+        u = rng.random((n, len(columns)))
+        # the first bin whose cumulative frequency exceeds u (rng.choice's rule)
+        bins = np.zeros(u.shape, dtype=np.intp)
+        for k in range(cum.shape[1]):
+            bins += u >= cum[:, k]
+        return np.minimum(bins, last)
+
+    def draw(
+        self, columns: Sequence[str], bins: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Values drawn inside ``bins`` (``(n, len(columns))``): for each, a normal with the
+        bin's training mean and standard deviation truncated to the bin's bounds (the
+        distribution of ``scipy.stats.truncnorm``, which lime uses, by inverting its CDF),
+        NaN in the bin of missing values, the bin's mean where its values are all equal."""
+        from scipy.special import ndtri
+
+        cum, cells, _ = self._tables(columns)
+        bins = np.asarray(bins, dtype=np.intp)
+        # one gather of each draw's (column, bin) row of the table
+        cell = cells.take(bins + np.arange(len(columns)) * cum.shape[1], axis=0)
+        pa, mass, sign, mean, std, lo, hi = np.moveaxis(cell, -1, 0)
+        z = ndtri(pa + rng.random(bins.shape) * mass) * sign
+        return np.clip(mean + std * z, lo, hi)
 
 
 # --- the result ------------------------------------------------------------------------------
@@ -633,45 +742,57 @@ class LimeTabular:
         """Perturbations (model space), their surrogate representation, distances, rules."""
         n = num_samples
         data = np.empty((n, len(self.columns)), dtype=np.float64)
-        scaled = np.empty_like(data)
+        scaled = data if self.discretizer is not None else np.empty_like(data)
         inverse: dict[str, Any] = {}
-        rules: list[str] = []
-        for j, c in enumerate(self.columns):
+        rules: dict[str, str] = {}
+        cells = row.to_dict()
+        position = {c: j for j, c in enumerate(self.columns)}
+        if self.discretizer is not None and self.numeric:
+            # Every numeric column at once: a few array operations instead of a sampler call
+            # per column (most of lime's own time per row).
+            disc = self.discretizer
+            x0 = np.array([as_float(cells[c]) for c in self.numeric])
+            b0 = np.array(
+                [disc.discretize(c, [x])[0] for c, x in zip(self.numeric, x0, strict=True)]
+            )
+            bins = disc.sample(self.numeric, n, rng)
+            bins[0] = b0
+            values = disc.draw(self.numeric, bins, rng)
+            values[0] = x0
+            data[:, [position[c] for c in self.numeric]] = bins == b0
+            inverse.update({c: values[:, k] for k, c in enumerate(self.numeric)})
+            rules.update({c: disc.rule(c, int(b)) for c, b in zip(self.numeric, b0, strict=True)})
+        for c in self.columns:
+            j = position[c]
             if c in self.categories:
                 values, freqs = self.categories[c]
                 drawn = values[rng.choice(len(values), size=n, p=freqs)]
-                drawn[0] = row[c]
-                same = same_value(drawn, row[c]).astype(np.float64)
+                drawn[0] = cells[c]
+                same = same_value(drawn, cells[c]).astype(np.float64)
                 same[0] = 1.0
                 data[:, j] = scaled[:, j] = same
                 inverse[c] = drawn
-                rules.append(category_rule(c, row[c]))
-            elif self.discretizer is not None:
-                x0 = as_float(row[c])
-                b0 = int(self.discretizer.discretize(c, [x0])[0])
-                freqs = self.discretizer.frequencies[c]
-                bins = rng.choice(len(freqs), size=n, p=freqs)
-                bins[0] = b0
-                values = self.discretizer.undiscretize(c, bins, rng)
-                values[0] = x0
-                data[:, j] = scaled[:, j] = (bins == b0).astype(np.float64)
-                inverse[c] = values
-                rules.append(self.discretizer.rule(c, b0))
-            else:
-                x0 = as_float(row[c])
+                rules[c] = category_rule(c, cells[c])
+            elif self.discretizer is None:
+                x = as_float(cells[c])
                 values = rng.normal(0.0, 1.0, size=n) * self.stds[c] + self.means[c]
-                values[0] = x0
+                values[0] = x
                 data[:, j] = scaled[:, j] = (values - self.means[c]) / self.stds[c]
                 inverse[c] = values
-                rules.append(c)
+                rules[c] = c
         distances = np.sqrt(np.sum((scaled - scaled[0]) ** 2, axis=1))
-        perturbed = pd.DataFrame(inverse, columns=self.columns)
+        if self.categorical:
+            perturbed = pd.DataFrame(inverse, columns=self.columns)
+        else:  # numbers only: one block, not a column at a time
+            perturbed = pd.DataFrame(
+                np.column_stack([inverse[c] for c in self.columns]), columns=self.columns
+            )
         for c in self.categorical:
             if isinstance(self.train[c].dtype, pd.CategoricalDtype):
                 perturbed[c] = perturbed[c].astype(self.train[c].dtype)
             elif pd.api.types.is_bool_dtype(self.train[c]):
                 perturbed[c] = perturbed[c].astype(bool)
-        return perturbed, data, distances, rules
+        return perturbed, data, distances, [rules[c] for c in self.columns]
 
     # -- explaining ---------------------------------------------------------------------
 
@@ -785,9 +906,10 @@ class LimeTabular:
             used = forward_selection(data, y, weights, num_features)
         else:
             used = highest_weights(data, y, weights, num_features)
-        surrogate = _ridge(1.0).fit(data[:, used], y, sample_weight=weights)
-        fitted = surrogate.predict(data[:, used])
-        coef = np.asarray(surrogate.coef_, dtype=np.float64)
+        fits = _WeightedLeastSquares(data, y, weights)
+        coef = fits.coef(used, 1.0)
+        intercept = fits.intercept(used, coef)
+        fitted = data[:, used] @ coef + intercept
         order = np.argsort(-np.abs(coef), kind="stable")
         used, coef = used[order], coef[order]
         return LimeExplanation(
@@ -800,7 +922,7 @@ class LimeTabular:
                 else row[self.columns[j]]
                 for j in used
             ),
-            intercept=float(surrogate.intercept_),
+            intercept=float(intercept),
             prediction_local=float(fitted[0]),
             prediction_model=float(y[0]),
             fidelity=weighted_r2(y, fitted, weights),
