@@ -272,8 +272,9 @@ class PairDependence:
         fig, ax = _axes(ax, (5.6, 4.4))
         ga, gb = self.grids
         image = ax.imshow(self.average.T, origin="lower", aspect="auto", cmap="viridis")
-        step_a = max(1, len(ga) // 6)
-        step_b = max(1, len(gb) // 6)
+        # at most 5 labels per axis: grid values are long numbers
+        step_a = max(1, math.ceil(len(ga) / 5))
+        step_b = max(1, math.ceil(len(gb) / 5))
         ax.set_xticks(range(0, len(ga), step_a), [_tick(v) for v in ga[::step_a]])
         ax.set_yticks(range(0, len(gb), step_b), [_tick(v) for v in gb[::step_b]])
         ax.set_xlabel(self.features[0])
