@@ -4,12 +4,12 @@ partial dependence."""
 from afterfit.explain.anchors import AnchorExplanation, AnchorTabular
 from afterfit.explain.dependence import (
     FeatureDependence,
-    Interaction,
     PairDependence,
     PartialDependence,
     partial_dependence,
 )
 from afterfit.explain.explain import Explanations, explain_model, write_explanations
+from afterfit.explain.interactions import Interaction, h_statistics
 from afterfit.explain.lime import LimeExplanation, LimeTabular, explain_rows
 from afterfit.explain.local import (
     Agreement,
@@ -49,6 +49,7 @@ __all__ = [
     "explain_row",
     "explain_rows",
     "group_by_prefix",
+    "h_statistics",
     "partial_dependence",
     "permutation_importance",
     "rank_agreement",

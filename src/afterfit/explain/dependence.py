@@ -16,9 +16,12 @@ One idea: set a feature to each value of a grid in every row, ask the model, and
 - **ICE and the band**: the rows' individual curves (ICE) are what the average is made of,
   so the band of the average is a bootstrap over the rows' curves: resample rows, average
   their curves, take percentiles. No extra model calls.
-- **Two-way**: Friedman and Popescu's H-statistic on a seeded subsample of rows, for every
-  pair among the top few features; the pair with the largest interaction gets a two-way
-  partial dependence on a coarser grid, drawn as a heatmap.
+- **Two-way**: Friedman and Popescu's H-statistic (:mod:`afterfit.explain.interactions`) on
+  a seeded subsample of rows, for every pair among the top few features; the pair with the
+  largest interaction gets a two-way partial dependence on a coarser grid, drawn as a
+  heatmap.
+
+The grids and the stacked model calls are in :mod:`afterfit.explain._grid`.
 """
 
 from __future__ import annotations
@@ -29,14 +32,21 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import combinations
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from afterfit.errors import InvalidInputError
-from afterfit.explain._threads import single_threaded
+from afterfit.explain._grid import (
+    MAX_LEVELS,
+    ModelOutput,
+    feature_grid,
+    is_categorical,
+    is_datetime,
+    predict_copies,
+)
+from afterfit.explain.interactions import Interaction, h_statistics
 from afterfit.explain.permutation import BATCH_ROWS
 from afterfit.jsonsafe import number as _num
 
@@ -52,8 +62,6 @@ __all__ = [
 SAMPLE_ROWS = 1_000
 #: ICE curves kept for drawing and ``ice_frame`` (a seeded subsample of the rows).
 ICE_ROWS = 50
-#: Levels of a categorical feature drawn; the rest are named in ``other_levels``.
-MAX_LEVELS = 20
 #: A numeric feature with at most this many distinct values is drawn as bars.
 DISCRETE_MAX = 10
 #: Rows of the H-statistic: each pair costs ``H_ROWS ** 2`` predictions.
@@ -62,12 +70,6 @@ H_ROWS = 200
 H_FEATURES = 4
 #: Grid points per axis of the two-way partial dependence.
 PAIR_RESOLUTION = 10
-#: Tables smaller than this are predicted on one thread. Waking OpenMP's pool costs more
-#: than it saves here: scikit-learn's HistGradientBoosting predicted 30,000 rows of breast
-#: cancer in 0.19 s on one thread and 0.40 s on its default threads (two busy cores; 3,000
-#: rows: 0.029 s and 0.037 s). Larger tables keep the library's own threading.
-SINGLE_THREAD_ROWS = 50_000
-
 Progress = Callable[[str, int, int], None]
 
 
@@ -199,32 +201,6 @@ class FeatureDependence:
         ax.set_xlabel(self.feature)
         ax.set_ylabel(("centred " if centered else "") + (output or "model output"))
         return fig
-
-
-@dataclass(frozen=True)
-class Interaction:
-    """Friedman and Popescu's H-statistic of one pair of features.
-
-    Attributes
-    ----------
-    features : tuple of str
-    h2 : float
-        Share of the variance of the pair's joint partial dependence that their separate
-        effects do not explain (0: no interaction, 1: all interaction); NaN when the pair
-        has no effect at all.
-    strength : float
-        The unnormalised statistic: root mean square of the interaction part, in the model
-        output's units (the pairs are ranked by it, so a pair of features with tiny effects
-        does not win on a ratio of two tiny numbers).
-    """
-
-    features: tuple[str, str]
-    h2: float
-    strength: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"features": list(self.features), "h2": _num(self.h2),
-                "strength": _num(self.strength)}  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -424,176 +400,6 @@ def _setting(v: Any) -> Any:
     return _value(v)
 
 
-# --- grids and stacked copies --------------------------------------------------------------
-
-
-def _is_categorical_dtype(s: pd.Series) -> bool:
-    return not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
-
-
-def _is_datetime(s: pd.Series) -> bool:
-    return pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_timedelta64_dtype(s)
-
-
-def _uniques(s: pd.Series) -> np.ndarray:
-    """Sorted distinct non-missing values, as ``np.unique`` gives them (scikit-learn)."""
-    values = s.to_numpy()
-    present = ~pd.isna(values)
-    return np.unique(values[present])
-
-
-def feature_grid(
-    s: pd.Series,
-    *,
-    categorical: bool,
-    grid_resolution: int,
-    percentiles: tuple[float, float],
-    max_levels: int = MAX_LEVELS,
-) -> tuple[np.ndarray, tuple[Any, ...], list[str]]:
-    """scikit-learn's grid of one column (``_grid_from_X``), without its missing values.
-
-    An integer column's evenly spaced points are rounded to whole numbers (scikit-learn
-    has no grid for integer columns).
-
-    Returns the grid, the levels beyond ``max_levels`` (the rarest, left out) and notes.
-    """
-    from scipy.stats.mstats import mquantiles
-
-    notes: list[str] = []
-    uniques = _uniques(s)
-    if len(uniques) == 0:
-        raise InvalidInputError(
-            f"The column {s.name!r} has no values (all missing).",
-            fix="leave it out of the features.",
-        )
-    if categorical or len(uniques) < grid_resolution:
-        if categorical and len(uniques) > max_levels:
-            # The most frequent levels, kept in their sorted order: the rest are named.
-            counts = s.value_counts(dropna=True)
-            keep = set(counts.index[:max_levels].tolist())
-            kept = np.array([u for u in uniques if u in keep], dtype=uniques.dtype)
-            others = tuple(u for u in uniques if u not in keep)
-            return kept, others, notes
-        return uniques, (), notes
-    values = s.to_numpy(dtype=np.float64, na_value=np.nan)
-    values = values[np.isfinite(values)]
-    low, high = mquantiles(values, prob=percentiles, axis=0)
-    if np.allclose(low, high):
-        # scikit-learn refuses here; the column's whole range still says something
-        low, high = float(values.min()), float(values.max())
-        notes.append(
-            f"{s.name}: its {percentiles[0]:g} and {percentiles[1]:g} quantiles coincide; "
-            "the grid spans its whole range."
-        )
-    grid = np.linspace(low, high, num=grid_resolution, endpoint=True)
-    if pd.api.types.is_integer_dtype(s.dtype):
-        # scikit-learn refuses integer columns; whole numbers keep the column's dtype, which
-        # models with typed inputs (ONNX int64) need
-        grid = np.unique(np.round(grid)).astype(np.int64)
-    return grid, (), notes
-
-
-def _repeat_column(s: pd.Series, values: Sequence[Any], n: int) -> Any:
-    """``values[0]`` n times, then ``values[1]`` n times, ... in the column's own dtype."""
-    dtype = s.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        # the same categories as the data: LightGBM and encoders check them
-        codes = dtype.categories.get_indexer(pd.Index(list(values), dtype=object))
-        return pd.Categorical.from_codes(np.repeat(codes, n), dtype=dtype)
-    if pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
-        arr = np.asarray(list(values))
-        whole = arr.dtype.kind in "biu" or (arr.dtype.kind == "f" and np.all(arr == np.round(arr)))
-        if not whole:
-            # a grid between integers: the column becomes float (scikit-learn refuses
-            # integer columns for this reason; models of numbers take floats)
-            float_dtype = np.float64 if isinstance(dtype, np.dtype) else "Float64"
-            return pd.array(np.repeat(arr.astype(np.float64), n), dtype=float_dtype)
-    if isinstance(dtype, np.dtype):
-        target = object if dtype.kind in "OUS" else dtype
-        return np.repeat(np.asarray(list(values), dtype=target), n)
-    return pd.array(np.repeat(np.asarray(list(values), dtype=object), n), dtype=dtype)
-
-
-def _stacked(frame: pd.DataFrame, assign: dict[str, Sequence[Any]]) -> pd.DataFrame:
-    """``g`` copies of ``frame`` on top of each other; in copy ``j`` each column of
-    ``assign`` holds ``assign[column][j]`` in every row."""
-    n = len(frame)
-    g = len(next(iter(assign.values())))
-    index = np.tile(np.arange(n), g)
-    data: dict[Any, Any] = {}
-    for name in frame.columns:
-        if name in assign:
-            data[name] = _repeat_column(frame[name], assign[name], n)
-        else:
-            data[name] = pd.Series(frame[name].array.take(index), copy=False)
-    return pd.DataFrame(data, copy=False)
-
-
-class _Output:
-    """The model's output the curves show: a class's score column, or the prediction."""
-
-    def __init__(self, m: Any, frame: pd.DataFrame, class_: Any):
-        self.m = m
-        self.column: int | None = None
-        self.class_ = None
-        if m.task == "regression":
-            if class_ is not None:
-                raise InvalidInputError(
-                    f"class_={class_!r} was given, but the model is a regression model.",
-                    fix="leave class_ out for a regression model.",
-                )
-            self.label = "prediction"
-            return
-        classes = list(np.asarray(m.classes_).tolist())
-        if class_ is None:
-            if len(classes) == 2:
-                chosen = 1
-            else:
-                # the class the model predicts most often on these rows
-                scores = np.asarray(m.predict_scores(frame))
-                chosen = int(np.bincount(scores.argmax(axis=1), minlength=len(classes)).argmax())
-        else:
-            matches = [i for i, c in enumerate(classes) if c == class_ or str(c) == str(class_)]
-            if not matches:
-                raise InvalidInputError(
-                    f"class_={class_!r} is not a class of the model; its classes are "
-                    f"{', '.join(map(repr, classes))}.",
-                    fix="pass one of the model's classes as class_.",
-                )
-            chosen = matches[0]
-        self.column = chosen
-        self.class_ = classes[chosen]
-        proba = bool(getattr(m, "scores_are_probabilities", True))
-        self.label = f"P(y = {self.class_})" if proba else f"decision score of {self.class_}"
-
-    def __call__(self, table: pd.DataFrame) -> np.ndarray:
-        if len(table) < SINGLE_THREAD_ROWS:
-            with single_threaded():
-                raw = np.asarray(self.m.predict_scores(table), dtype=np.float64)
-        else:
-            raw = np.asarray(self.m.predict_scores(table), dtype=np.float64)
-        if self.column is not None and raw.ndim == 2:
-            return raw[:, self.column]
-        return raw.reshape(-1)
-
-
-def _predict_copies(
-    output: _Output, frame: pd.DataFrame, assign: dict[str, Sequence[Any]], batch_rows: int
-) -> np.ndarray:
-    """The output of every row in every copy: shape ``(n_rows, n_copies)``, the copies
-    stacked into calls of at most ``batch_rows`` rows."""
-    n = len(frame)
-    g = len(next(iter(assign.values())))
-    per_call = max(1, batch_rows // max(n, 1))
-    out = np.empty((n, g))
-    for start in range(0, g, per_call):
-        stop = min(g, start + per_call)
-        part = {c: list(v[start:stop]) for c, v in assign.items()}
-        pred = output(_stacked(frame, part))
-        out[:, start:stop] = pred.reshape(stop - start, n).T
-    return out
-
-
 def _band(
     ice: np.ndarray, n_bootstrap: int, confidence: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -620,54 +426,6 @@ def _rng(random_state: int | None, *keys: str) -> np.random.Generator:
     if random_state is None:
         return np.random.default_rng()
     return np.random.default_rng([int(random_state), *(zlib.crc32(k.encode()) for k in keys)])
-
-
-# --- the H-statistic -------------------------------------------------------------------------
-
-
-def h_statistics(
-    output: _Output,
-    rows: pd.DataFrame,
-    features: Sequence[str],
-    *,
-    batch_rows: int = BATCH_ROWS,
-    progress: Callable[[], None] | None = None,
-    deadline: float | None = None,
-) -> tuple[list[Interaction], bool]:
-    """Friedman-Popescu H-statistic of every pair of ``features``, strongest first.
-
-    The partial dependences are evaluated at the rows' own values and averaged over the
-    same rows, as in Friedman and Popescu (2008): each feature and each pair costs
-    ``len(rows) ** 2`` predictions. Returns the interactions and whether the deadline cut
-    the search short.
-    """
-
-    def centred_pd(cols: tuple[str, ...]) -> np.ndarray:
-        assign = {c: list(rows[c].array) for c in cols}
-        pd_ = _predict_copies(output, rows, assign, batch_rows).mean(axis=0)
-        if progress is not None:
-            progress()
-        return pd_ - pd_.mean()
-
-    single: dict[str, np.ndarray] = {}
-    out: list[Interaction] = []
-    for a, b in combinations(features, 2):
-        if deadline is not None and time.perf_counter() > deadline:
-            return _strongest_first(out), True
-        for f in (a, b):
-            if f not in single:
-                single[f] = centred_pd((f,))
-        joint = centred_pd((a, b))
-        part = joint - single[a] - single[b]
-        num = float(np.sum(part**2))
-        den = float(np.sum(joint**2))
-        h2 = num / den if den > 0 else math.nan
-        out.append(Interaction((a, b), h2, math.sqrt(num / len(part))))
-    return _strongest_first(out), False
-
-
-def _strongest_first(items: list[Interaction]) -> list[Interaction]:
-    return sorted(items, key=lambda i: -i.strength if math.isfinite(i.strength) else math.inf)
 
 
 # --- the function ------------------------------------------------------------------------------
@@ -857,7 +615,7 @@ def partial_dependence(
         )
     rows = frame.iloc[positions].reset_index(drop=True)
     n = len(rows)
-    output = _Output(m, rows, class_)
+    output = ModelOutput(m, rows, class_)
 
     # one unit per feature, per feature and pair of the H-statistic, and the two-way grid
     k = min(len(names), h_features)
@@ -879,7 +637,7 @@ def partial_dependence(
             skipped.append((name, f"time budget: {time_budget:g} s spent"))
             tick()
             continue
-        if _is_datetime(s):
+        if is_datetime(s):
             reason = (
                 "a date or time column: partial dependence needs numbers or categories "
                 "(a pipeline that drops it does not use it)"
@@ -887,8 +645,8 @@ def partial_dependence(
             skipped.append((name, reason))
             tick()
             continue
-        categorical = name in as_categories or _is_categorical_dtype(s)
-        if _is_categorical_dtype(s) and s.nunique(dropna=True) > max(max_levels, n // 2):
+        categorical = name in as_categories or is_categorical(s)
+        if is_categorical(s) and s.nunique(dropna=True) > max(max_levels, n // 2):
             reason = (
                 "text with a different value in most rows (free text or an identifier): "
                 "no levels to set it to"
@@ -909,7 +667,7 @@ def partial_dependence(
         if not categorical and len(grid) <= DISCRETE_MAX and len(grid) < grid_resolution:
             categorical = True  # a handful of values: bars read better than a line
         try:
-            ice = _predict_copies(output, rows, {name: list(grid)}, batch_rows)
+            ice = predict_copies(output, rows, {name: list(grid)}, batch_rows)
         except Exception as exc:  # one feature the model cannot take never hides the others
             errors.append(exc)
             skipped.append((name, f"the model failed on its grid: {type(exc).__name__}: {exc}"))
@@ -1009,7 +767,7 @@ def partial_dependence(
 
 
 def _pair(
-    output: _Output,
+    output: ModelOutput,
     rows: pd.DataFrame,
     features: tuple[str, str],
     results: list[FeatureDependence],
@@ -1024,13 +782,13 @@ def _pair(
     grids = []
     for name in features:
         s = rows[name]
-        categorical = name in as_categories or _is_categorical_dtype(s)
+        categorical = name in as_categories or is_categorical(s)
         grid, _, _ = feature_grid(s, categorical=categorical, grid_resolution=resolution,
                                   percentiles=percentiles, max_levels=max_levels)  # fmt: skip
         grids.append(grid.tolist())
     ga, gb = grids
     assign = {features[0]: [a for a in ga for _ in gb], features[1]: [b for _ in ga for b in gb]}
-    average = _predict_copies(output, rows, assign, batch_rows).mean(axis=0)
+    average = predict_copies(output, rows, assign, batch_rows).mean(axis=0)
     return PairDependence(
         features=features,
         grids=(tuple(ga), tuple(gb)),
