@@ -342,11 +342,12 @@ def test_h_statistic_is_zero_for_an_additive_model():
     model = LinearRegression().fit(X, y)  # additive by construction
     pdp = partial_dependence(model, X, ["x1", "x2", "x3"], h_rows=50)
     assert all(i.h2 < 1e-20 for i in pdp.interactions)
+    assert pdp.pair is None and any("No pair interacts" in n for n in pdp.notes)
 
 
 def test_pair_heatmap_matches_sklearn_two_way(cancer):
     model, X, _ = cancer
-    pdp = partial_dependence(model, X, ["mean radius", "worst texture"], h_rows=40)
+    pdp = partial_dependence(model, X, ["mean concave points", "worst concave points"], h_rows=60)
     pair = pdp.pair
     a, b = pair.features
     with single_threaded():

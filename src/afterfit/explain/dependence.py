@@ -70,6 +70,10 @@ H_ROWS = 200
 H_FEATURES = 4
 #: Grid points per axis of the two-way partial dependence.
 PAIR_RESOLUTION = 10
+#: The strongest pair gets its two-way plot when at least this share of its joint effect is
+#: interaction (H²): below it, the heatmap would show two additive effects (rounding
+#: errors give an additive model H² near 1e-30, not 0).
+MIN_H2 = 0.01
 Progress = Callable[[str, int, int], None]
 
 
@@ -724,6 +728,13 @@ def partial_dependence(
                 f"{h_n:,} rows{' sampled at random' if h_n < n else ''}."
             )
         best = next((i for i in found if math.isfinite(i.strength) and i.strength > 0), None)
+        if best is not None and not (math.isfinite(best.h2) and best.h2 >= MIN_H2):
+            notes.append(
+                f"No pair interacts: the strongest, {' and '.join(best.features)}, has H² "
+                f"{best.h2:.2g} (below {MIN_H2:g}); the features' effects add up, so no "
+                "two-way plot is drawn."
+            )
+            best = None
         if best is not None and not (deadline is not None and time.perf_counter() > deadline):
             pair = _pair(output, rows, best.features, results, pair_resolution, (lo_p, hi_p),
                          max_levels, as_categories, batch_rows)  # fmt: skip
