@@ -96,7 +96,10 @@ class Flag:
     positions : tuple of int
         Rows concerned (disagreement).
     evidence : dict
-        What the flag fired on (leakage: the check and its figures).
+        What the flag fired on: the check and its figures (leakage: the check's
+        measurements; disagreement: each row's Jaccard index and Kendall's tau against the
+        thresholds, both top lists and LIME's fidelity; additivity: the largest error, the
+        tolerance, the explainer and the rows).
     """
 
     kind: str
@@ -326,12 +329,33 @@ class Explanations:
                     f"{r.position}: {r.agreement.jaccard:.2f}/{tau(r)}" for r in disagree
                 )
                 where = f"rows {ids} (top-{k} Jaccard/Kendall's tau: {details})"
+            first = disagree[0].agreement
+            evidence = {
+                "check": "shap_lime_rank_agreement",
+                "k": k,
+                "min_jaccard": first.min_jaccard,
+                "min_tau": first.min_tau,
+                "rows": [
+                    {
+                        "position": r.position,
+                        "jaccard": r.agreement.jaccard,
+                        "kendall_tau": r.agreement.kendall_tau,
+                        "shap_top": list(r.agreement.shap_top),
+                        "lime_top": list(r.agreement.lime_top),
+                        "lime_fidelity": getattr(r.lime, "fidelity", None),
+                    }
+                    for r in disagree
+                ],
+            }
             out.append(
                 Flag(
                     "disagreement",
-                    f"SHAP and LIME disagree on {where}: read those explanations with care "
-                    "(LIME's fidelity says how well its surrogate fits).",
+                    f"SHAP and LIME disagree on {where}, below the agreement thresholds "
+                    f"(Jaccard {first.min_jaccard:g}, Kendall's tau {first.min_tau:g}): read "
+                    "those explanations with care (LIME's fidelity says how well its "
+                    "surrogate fits).",
                     positions=tuple(r.position for r in disagree if r.position is not None),
+                    evidence=evidence,
                 )
             )
         if self.shap is not None and not self.shap.additivity.within_tolerance:
@@ -341,7 +365,16 @@ class Explanations:
                     "additivity",
                     f"SHAP values do not add up to the model's output: the largest error is "
                     f"{a.max_abs_error:.3g} (tolerance {a.tolerance:.3g}, {self.shap.algorithm} "
-                    "explainer).",
+                    f"explainer, compared with {a.compared_with}, over {self.shap.n_rows} "
+                    "rows).",
+                    evidence={
+                        "check": "shap_additivity",
+                        "max_abs_error": a.max_abs_error,
+                        "tolerance": a.tolerance,
+                        "algorithm": self.shap.algorithm,
+                        "compared_with": a.compared_with,
+                        "n_rows": self.shap.n_rows,
+                    },
                 )
             )
         return tuple(out)

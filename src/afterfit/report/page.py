@@ -69,6 +69,8 @@ class Finding:
     text: str
     severity: Severity = "warning"
     section: str = ""
+    #: What the finding fired on (the check and its figures), for results.json.
+    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -403,7 +403,9 @@ def _row_figure(r: Any) -> Figure:
 
 
 def _findings(expl: Any) -> tuple[Finding, ...]:
-    out = [Finding(f.text, "warning", SECTION) for f in expl.flags()]
+    out = [
+        Finding(f.text, "warning", SECTION, evidence=f.to_dict()["evidence"]) for f in expl.flags()
+    ]
     # a method that failed is named in the run's summary too, not only in the section
     failed = getattr(expl, "failed", dict)()
     out += [

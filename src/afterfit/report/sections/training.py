@@ -21,7 +21,9 @@ MAX_POINTS = 2_000
 MAX_PANELS = 8
 #: Validation worse at the end than at its best by this share of its range: overfitting.
 OVERFIT_SHARE = 0.1
-#: Train better than validation by this share of the larger score at the largest size.
+#: A material train-validation gap at the largest size: this much of a score bounded by 1
+#: (accuracy, ROC AUC, R²...), or this share of the larger value of a loss. The finding
+#: fires only when the gap's interval over the folds lies wholly above it.
 GAP_SHARE = 0.1
 
 
@@ -320,32 +322,105 @@ def overfitting(curves: TrainingCurves) -> list[Finding]:
             )
             if curves.kind == "history":
                 text += " (Unless the saved weights are those of the best epoch.)"
-            return [Finding(text, section="training")]
+            evidence = {
+                "check": "validation_turned_worse",
+                "metric": val.name,
+                "train_metric": train.name,
+                "x_label": x,
+                "best_at": xb,
+                "best": float(val.y[b]),
+                "end_at": x_end,
+                "end": float(val.y[-1]),
+                "worsening": drop,
+                "share_of_range": drop / span,
+                "min_share": OVERFIT_SHARE,
+                "train_at_best": t_b,
+                "train_at_end": t_end,
+            }
+            return [Finding(text, section="training", evidence=evidence)]
     return []
 
 
-def learning_findings(lc: LearningCurve) -> list[Finding]:
-    """A warning for a large train-validation gap at the largest training size; a note
-    when the validation score was still improving there."""
+def gap_evidence(lc: LearningCurve) -> dict[str, Any] | None:
+    """The train-validation gap at the largest training size with both scores, and its
+    interval over the folds (None when no size has both).
+
+    The gap is paired by fold (each fold's training score minus its validation score,
+    oriented so that a positive gap means training looks better), with the learning
+    curve's t-interval at its confidence. ``material`` is the size a gap must exceed to
+    matter (:data:`GAP_SHARE`); ``fires`` says whether the interval's lower end exceeds it.
+    """
+    from scipy import stats
+
     tr, va = lc.stats("train"), lc.stats("validation")
     ok = np.flatnonzero(np.isfinite(tr["mean"]) & np.isfinite(va["mean"]))
     if ok.size == 0:
+        return None
+    sign = 1.0 if lc.higher_is_better else -1.0
+    i = int(ok[-1])
+    t, v = float(tr["mean"][i]), float(va["mean"][i])
+    pairs = sign * (
+        np.asarray(lc.train_scores[i], float) - np.asarray(lc.validation_scores[i], float)
+    )
+    pairs = pairs[np.isfinite(pairs)]
+    k = int(pairs.size)
+    gap = float(pairs.mean()) if k else sign * (t - v)
+    if k >= 2:
+        half = float(stats.t.ppf((1 + lc.confidence) / 2, k - 1) * pairs.std(ddof=1) / math.sqrt(k))
+    else:  # one fold: no interval, the gap alone decides
+        half = 0.0
+    larger = max(abs(t), abs(v), 1e-12)
+    # A score bounded by 1 has a natural scale (a gap of 0.1 is 10 points of accuracy,
+    # whatever the score); relative to a weak model's score (an R² of 0.1) any gap would
+    # look large. A loss has no such bound: its gap is read against its size.
+    bounded = lc.higher_is_better and larger <= 1.0
+    material = GAP_SHARE * (1.0 if bounded else larger)
+    return {
+        "metric": lc.metric,
+        "train_size": int(lc.train_sizes[i]),
+        "train": t,
+        "validation": v,
+        "gap": gap,
+        "gap_ci_low": gap - half if k >= 2 else None,
+        "gap_ci_high": gap + half if k >= 2 else None,
+        "confidence": float(lc.confidence),
+        "n_folds": k,
+        "material": material,
+        "fires": bool(gap - half > material),
+    }
+
+
+def learning_findings(lc: LearningCurve) -> list[Finding]:
+    """A warning for a train-validation gap at the largest training size that is both
+    material and beyond the folds' noise; a note when the validation score was still
+    improving there. Each finding carries the figures it fired on (``evidence``)."""
+    tr, va = lc.stats("train"), lc.stats("validation")
+    ok = np.flatnonzero(np.isfinite(tr["mean"]) & np.isfinite(va["mean"]))
+    evidence = gap_evidence(lc)
+    if evidence is None:
         return []
     sign = 1.0 if lc.higher_is_better else -1.0
     i = int(ok[-1])
     n = int(lc.train_sizes[i])
     t, v = float(tr["mean"][i]), float(va["mean"][i])
-    gap = sign * (t - v)
-    scale = max(abs(t), abs(v), 1e-12)
     half = float(va["ci_high"][i] - va["mean"][i]) if np.isfinite(va["ci_high"][i]) else 0.0
     out = []
-    if gap / scale > GAP_SHARE and gap > half:
+    if evidence["fires"]:
+        e = evidence
+        interval = (
+            f", {e['confidence']:.0%} interval over {e['n_folds']} folds "
+            f"[{e['gap_ci_low']:.3g}, {e['gap_ci_high']:.3g}]"
+            if e["gap_ci_low"] is not None
+            else ""
+        )
         out.append(
             Finding(
                 f"Training: at {n:,} training rows the {lc.metric} is {t:.4g} on the training "
-                f"rows but {v:.4g} on held-out folds: a large gap (high variance). More "
-                "data, a simpler model or more regularisation may help.",
+                f"rows but {v:.4g} on held-out folds: a large gap of {e['gap']:.3g}{interval}, "
+                f"beyond the {e['material']:.3g} that matters (high variance). More data, a "
+                "simpler model or more regularisation may help.",
                 section="training",
+                evidence={"check": "train_validation_gap", **e},
             )
         )
     if ok.size >= 2:
@@ -360,6 +435,16 @@ def learning_findings(lc: LearningCurve) -> list[Finding]:
                     "data would likely help.",
                     severity="info",
                     section="training",
+                    evidence={
+                        "check": "validation_still_improving",
+                        "metric": lc.metric,
+                        "previous_size": int(lc.train_sizes[j]),
+                        "previous_validation": float(va["mean"][j]),
+                        "train_size": n,
+                        "validation": v,
+                        "gain": gain,
+                        "validation_ci_half_width": half,
+                    },
                 )
             )
     return out
