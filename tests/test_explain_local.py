@@ -248,7 +248,8 @@ def test_explain_model_global_and_local(cancer, tmp_path):
     assert (df["shap_ci_low"] <= df["mean_abs_shap"] + 1e-12).all()
     assert [r.reason for r in ex.local.rows] == ["user", "confident error", "least confident",
                                                  "random"]  # fmt: skip
-    assert {c[0] for c in calls} == {"permutation", "shap", "lime", "anchors", "shap (global)"}
+    steps = {"permutation", "shap", "lime", "anchors", "shap (global)", "pdp"}
+    assert {c[0] for c in calls} == steps
     d = ex.to_dict()
     text = json.dumps(d, allow_nan=False)
     assert '"interval": "bootstrap percentile over the explained rows"' in text
