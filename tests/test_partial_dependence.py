@@ -337,6 +337,36 @@ def test_h_statistic_finds_a_planted_interaction():
     assert set(pdp.pair.features) == {"x1", "x2"} and pdp.pair.average.shape == (10, 10)
 
 
+class _Product:
+    """y = x1 * x2 + x3: the H-statistic has a closed form on any rows."""
+
+    def fit(self, X, y=None):
+        self.feature_names_in_ = np.array(X.columns, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict(self, X):
+        return np.asarray(X["x1"] * X["x2"] + X["x3"], dtype=float)
+
+
+def test_h_statistic_equals_its_closed_form():
+    X, _ = _planted(n=150, seed=3)
+    X = X[["x1", "x2", "x3"]]
+    pdp = partial_dependence(_Product().fit(X), X, ["x1", "x2", "x3"], h_rows=150)
+    x1, x2 = X["x1"].to_numpy(), X["x2"].to_numpy()
+    m1, m2 = x1.mean(), x2.mean()
+    # partial dependences at the rows' values, averaged over the same rows, centred
+    joint = x1 * x2 - np.mean(x1 * x2)
+    pd1 = x1 * m2 - np.mean(x1 * m2)
+    pd2 = m1 * x2 - np.mean(m1 * x2)
+    h2 = np.sum((joint - pd1 - pd2) ** 2) / np.sum(joint**2)
+    found = {frozenset(i.features): i for i in pdp.interactions}
+    assert found[frozenset({"x1", "x2"})].h2 == pytest.approx(h2, abs=1e-12)
+    assert found[frozenset({"x1", "x3"})].h2 == pytest.approx(0.0, abs=1e-20)
+    strength = np.sqrt(np.mean((joint - pd1 - pd2) ** 2))
+    assert found[frozenset({"x1", "x2"})].strength == pytest.approx(strength, abs=1e-12)
+
+
 def test_h_statistic_is_zero_for_an_additive_model():
     X, y = _planted()
     model = LinearRegression().fit(X, y)  # additive by construction
