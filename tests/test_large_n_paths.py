@@ -205,21 +205,39 @@ def test_calibration_report_above_large_n_says_grouped_counts():
     assert "grouped counts in " in row.method and row.ci_low < row.value < row.ci_high
 
 
-@pytest.mark.parametrize("n", [3_000, LARGE_N + 3_000])
-def test_threshold_metrics_equal_the_evaluation_rows(n):
-    """Same values, intervals and methods as evaluate_predictions, row bootstrap (small)
-    and cells (large) alike, at another threshold than 0.5 too."""
-    y, s = scores(n, seed=9)
+def test_threshold_metrics_equal_the_evaluation_rows():
+    """Small data: the same values, intervals and methods as evaluate_predictions (the
+    same row resamples), at another threshold than 0.5 too."""
+    y, s = scores(3_000, seed=9)
     preds = Predictions.from_arrays(y, s, threshold=0.42)
-    B = 200 if n < LARGE_N else 60
-    ev = evaluate_predictions(preds, n_resamples=B, random_state=3)
-    table = threshold_metrics(preds, n_resamples=B, random_state=3)
+    ev = evaluate_predictions(preds, n_resamples=200, random_state=3)
+    table = threshold_metrics(preds, n_resamples=200, random_state=3)
     assert [r.metric for r in table.rows] == THRESHOLD_KEYS
     for row in table.rows:
         want = ev.metrics[row.metric]
         assert (row.value, row.ci_low, row.ci_high, row.method) == (
             want.value, want.ci_low, want.ci_high, want.method,
         )  # fmt: skip
+
+
+def test_threshold_metrics_on_large_data_resample_only_the_threshold_cells():
+    """Above LARGE_N: the same values and Wilson intervals as evaluate_predictions; the
+    bootstrap ones come from the cells the threshold defines (other draws of the same
+    distribution), so they agree within Monte Carlo error."""
+    y, s = scores(LARGE_N + 3_000, seed=9)
+    preds = Predictions.from_arrays(y, s, threshold=0.42)
+    ev = evaluate_predictions(preds, n_resamples=300, random_state=3)
+    table = threshold_metrics(preds, n_resamples=300, random_state=3)
+    for row in table.rows:
+        want = ev.metrics[row.metric]
+        assert row.value == want.value
+        if want.method == "wilson":
+            assert (row.ci_low, row.ci_high, row.method) == (want.ci_low, want.ci_high, "wilson")
+            continue
+        assert row.method.startswith("stratified bootstrap BCa, grouped counts in ")
+        width = want.ci_high - want.ci_low
+        assert abs(row.ci_low - want.ci_low) < 0.15 * width, row.metric
+        assert abs(row.ci_high - want.ci_high) < 0.15 * width, row.metric
 
 
 def test_vectorised_hull_equals_the_monotone_chain():
@@ -250,3 +268,49 @@ def test_presorted_ranked_scores_equal_sorted_ones():
     c_a, c_b = a.counts_at_ends(), b.counts_at_ends()
     np.testing.assert_allclose(c_a.pos, c_b.pos)
     np.testing.assert_allclose(c_a.total, c_b.total)
+
+
+@pytest.mark.parametrize("decimals", [None, 4, 2, 0])
+def test_positives_first_few_ties_path_equals_the_walk_over_every_row(decimals, monkeypatch):
+    """Continuous scores take the path over the tied rows only; forcing the walk over
+    every row (as with many ties) gives the same reordering."""
+    import afterfit.metrics.kernel as kernel
+
+    y, s = scores(20_000, seed=12, decimals=decimals)
+    if decimals is None:
+        s[::50] = s[1::50]  # a few ties
+    order = np.argsort(s)[::-1]
+    ys, ss = y[order].astype(np.int8), s[order]
+    ends = np.flatnonzero(np.r_[ss[1:] != ss[:-1], True]).astype(np.int32)
+    source, last = kernel._positives_first(ys, ends)
+    monkeypatch.setattr(kernel, "ROW_BLOCK", 4_096)  # the walk, in several blocks
+    monkeypatch.setattr(kernel, "TIED_SHARE", 10**12)  # ... taken whatever the ties
+    walk_source, walk_last = kernel._positives_first(ys, ends)
+    np.testing.assert_array_equal(source, walk_source)
+    np.testing.assert_array_equal(last, walk_last)
+
+
+def test_the_same_scores_are_sorted_once_and_a_changed_array_again(monkeypatch):
+    import afterfit.metrics.kernel as kernel
+
+    y, s = scores(kernel.SORT_REUSE_ROWS + 100, seed=13)
+    calls = []
+    real = np.argsort
+
+    def counted(a, *args, **kwargs):
+        calls.append(1)
+        return real(a, *args, **kwargs)
+
+    monkeypatch.setattr(kernel.np, "argsort", counted)
+    first = RankedScores.from_arrays(y, s)
+    again = RankedScores.from_arrays(y, s, keep_order=False)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(first.scores, again.scores)
+    s[10] = 2.0  # changed in place: the cached order no longer sorts it
+    moved = RankedScores.from_arrays(y, s)
+    assert len(calls) == 2 and moved.scores[0] == 2.0
+    np.testing.assert_array_equal(moved.scores, np.sort(s)[::-1])
+    small = RankedScores.from_arrays(y[:100], s[:100])  # small sorts are not kept...
+    again = RankedScores.from_arrays(y, s)  # ... so the large one is still reused
+    assert len(calls) == 3 and small.n == 100
+    np.testing.assert_array_equal(again.scores, moved.scores)

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from afterfit.metrics.binary import MetricKey
+from afterfit.metrics.kernel import descending_order
 
 #: The two binnings: equal-width bins on [0, 1], or equal-mass bins (quantiles of ``p``).
 STRATEGIES: tuple[str, ...] = ("uniform", "quantile")
@@ -267,11 +268,16 @@ class BinnedSuite:
         if self._cells_by is None or self.weight is not None:
             return None
         p, edges = self._cells_by
-        inner = np.quantile(p, np.linspace(0.0, 1.0, max_bins + 1)[1:-1])
-        inner = np.unique(np.concatenate([inner, *(e[1:-1] for e in edges)]))
+        # Row quantiles from the one sort of these scores (the evaluation's, reused).
+        ascending = descending_order(p)[1][::-1]
+        at = (np.arange(1, max_bins, dtype=np.int64) * self._n) // max_bins
+        inner = np.unique(np.concatenate([ascending[at], *(e[1:-1] for e in edges)]))
         fine = np.searchsorted(inner, p, side="left")  # an edge falls in the lower bin
-        labels, stratum = np.unique(self._strata, return_inverse=True)
-        used, cell = np.unique(fine * labels.size + stratum, return_inverse=True)
+        labels, stratum = _codes(self._strata)
+        key = fine * labels.size + stratum
+        present = np.bincount(key, minlength=(inner.size + 1) * labels.size) > 0
+        used = np.flatnonzero(present)
+        cell = (np.cumsum(present) - 1)[key]  # cells numbered without the empty ones
         n_cells = used.size
         counts = np.bincount(cell, minlength=n_cells).astype(np.float64)
         first = np.zeros(n_cells, dtype=np.int64)
@@ -318,6 +324,16 @@ class BinnedSuite:
     ) -> dict[MetricKey, np.ndarray]:
         sums, means = self.sums(W)
         return self._derive(sums, means, bands)
+
+
+def _codes(strata: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct strata and each row's index among them (``np.unique``'s), without a
+    sort when the strata are small non-negative integers (class codes)."""
+    if strata.dtype.kind in "iub" and strata.size and strata.min() >= 0 and strata.max() < 1 << 16:
+        present = np.bincount(strata.astype(np.int64, copy=False)) > 0
+        labels = np.flatnonzero(present).astype(strata.dtype)
+        return labels, (np.cumsum(present) - 1)[strata]
+    return np.unique(strata, return_inverse=True)
 
 
 def log_loss_rows(y: np.ndarray, proba: np.ndarray) -> np.ndarray:

@@ -299,7 +299,10 @@ def threshold_metrics(
     Values and intervals are those ``evaluate_predictions`` gives with the same options
     (the same resamples: curves and bands draw no randomness of their own), without the
     curves, bands, views and ranking metrics that do not move with the threshold; what
-    :func:`afterfit.thresholds.operating_point` shows at a chosen threshold.
+    :func:`afterfit.thresholds.operating_point` shows at a chosen threshold. Above
+    :data:`~afterfit.metrics.resampling.LARGE_N` rows the resampled cells are only those
+    the threshold (and the suite's other fixed cuts) define, not the score bins the
+    ranking metrics need: the same bootstrap distribution of these metrics, other draws.
 
     Examples
     --------
@@ -321,7 +324,9 @@ def threshold_metrics(
     _require_two_classes(preds)
     suite = _binary_suite(preds, s)
     point = suite.compute()
-    draws = _draws(suite, s, progress, bands=False)
+    # Above LARGE_N rows the cells need no score bins of their own: these metrics read
+    # only the confusion matrix, which the cut at the threshold keeps exact.
+    draws = _draws(suite, s, progress, bands=False, cell_bins=1)
     analytic = {}
     if s.ci == "auto" and preds.sample_weight is None:
         analytic = intervals.analytic_intervals(suite, s.confidence, auc=False)
@@ -360,7 +365,9 @@ def _require_two_classes(preds: Predictions) -> None:
         )
 
 
-def _draws(suite: Any, s: EvaluationSettings, progress, bands: bool) -> BootstrapDraws | None:
+def _draws(
+    suite: Any, s: EvaluationSettings, progress, bands: bool, **options: Any
+) -> BootstrapDraws | None:
     if s.ci == "none":
         return None
     return bootstrap(
@@ -371,6 +378,7 @@ def _draws(suite: Any, s: EvaluationSettings, progress, bands: bool) -> Bootstra
         bands=bands,
         random_state=s.random_state,
         progress=progress,
+        **options,
     )
 
 

@@ -115,7 +115,8 @@ class BinarySuite:
         row (a position in the returned suite's order), a suite with one row per cell
         (scored with its bin's lowest score; log loss and Brier score are the cell's mean
         per-row losses) and the number of bins when groups were merged (else None).
-        ``None`` with sample weights: resampled counts would drop them.
+        ``None`` with sample weights: resampled counts would drop them. ``max_bins=1``:
+        only those cuts (enough for the metrics at the threshold).
         """
         if self.weight is not None:
             return None

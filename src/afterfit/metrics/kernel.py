@@ -12,6 +12,7 @@ multiplicities over the sorted rows, so a batch of resamples is a weight *matrix
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -65,8 +66,7 @@ class RankedScores:
             order = np.arange(np.asarray(scores).size)
             sorted_scores = np.asarray(scores)
         else:
-            order = np.argsort(scores)[::-1]
-            sorted_scores = scores[order]
+            order, sorted_scores = descending_order(scores)
         n = sorted_scores.size
         last_of_group = np.empty(n, dtype=bool)
         np.not_equal(sorted_scores[1:], sorted_scores[:-1], out=last_of_group[:-1])
@@ -152,6 +152,40 @@ class RankedScores:
         return GroupCounts(np.cumsum(d_pos, axis=1), total, d_pos, d_total)
 
 
+#: The last descending sort: (a weak reference to the scores, their order). One run ranks
+#: the same scores array several times (evaluation, threshold search, operating point,
+#: cross-fitting); the order is reused only after checking that it still sorts the array,
+#: so a changed or another array is sorted afresh, never mis-ranked.
+_last_sort: tuple[weakref.ref, np.ndarray] | None = None
+#: Sorts of fewer rows than this are not kept (the per-cell suites of the bootstrap).
+SORT_REUSE_ROWS = 1 << 15
+
+
+def descending_order(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An order that sorts ``scores`` descending, and the sorted scores.
+
+    Tie order is irrelevant (counts are read at group ends), so the fast unstable SIMD
+    sort is enough; reversing the ascending order is a view. The same array ranked again
+    reuses its order (checked in one pass: the reordered scores must not increase).
+    """
+    global _last_sort
+    cached = _last_sort
+    if cached is not None and cached[0]() is scores and cached[1].size == scores.size:
+        order = cached[1]
+        sorted_scores = scores[order]
+        if not np.any(sorted_scores[1:] > sorted_scores[:-1]):
+            return order, sorted_scores
+    order = np.argsort(scores)[::-1]
+    if scores.size < SORT_REUSE_ROWS:
+        return order, scores[order]  # cheap to redo; must not evict a large sort
+    order.flags.writeable = False  # shared by later rankings of the same array
+    try:
+        _last_sort = (weakref.ref(scores), order)
+    except TypeError:  # an array type without weak references: no reuse
+        _last_sort = None
+    return order, scores[order]
+
+
 def _positives_first(y: np.ndarray, group_end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A stable reordering that puts each tie group's positives first.
 
@@ -165,6 +199,18 @@ def _positives_first(y: np.ndarray, group_end: np.ndarray) -> tuple[np.ndarray, 
     starts[0] = 0
     starts[1:] = group_end[:-1] + 1
     per_group = np.add.reduceat(y, starts, dtype=index)
+    sizes = group_end - starts + 1
+    tied = np.flatnonzero(sizes > 1)
+    tied_rows = int(sizes[tied].sum())
+    if tied_rows <= n // TIED_SHARE:
+        # Few tied rows (continuous scores): reorder only those, positives first and
+        # otherwise in their order (the same result as the walk over every row below).
+        rows = np.repeat(starts[tied] - np.cumsum(sizes[tied]) + sizes[tied], sizes[tied])
+        rows += np.arange(tied_rows, dtype=rows.dtype)
+        group = np.repeat(tied, sizes[tied])
+        source = np.arange(n, dtype=index)
+        source[rows] = rows[np.lexsort((rows, 1 - y[rows], group))]
+        return source, starts + per_group - 1
     before = np.cumsum(per_group, dtype=index)
     before -= per_group
     source = np.empty(n, dtype=index)
@@ -182,6 +228,8 @@ def _positives_first(y: np.ndarray, group_end: np.ndarray) -> tuple[np.ndarray, 
     return source, starts + per_group - 1
 
 
+#: Only the tied rows are reordered when they are at most ``1 / TIED_SHARE`` of the rows.
+TIED_SHARE = 8
 #: Rows per block when a pass over all rows is walked in blocks (bounds temporaries).
 ROW_BLOCK = 1 << 20
 

@@ -215,6 +215,7 @@ def bootstrap(
     max_rows: int | None = LARGE_N,
     rates: Rates | None = None,
     by_cells: bool = True,
+    cell_bins: int = CELL_BINS,
 ) -> BootstrapDraws:
     """Draw ``n_resamples`` bootstrap replicates of every metric of ``suite``.
 
@@ -229,7 +230,8 @@ def bootstrap(
     nearly equal scores (``suite.cells``: unweighted binary metrics and calibration) is
     resampled instead by the bootstrap of grouped counts over those cells, at every row's
     scale and without rescaling (module docstring); ``by_cells=False`` keeps the
-    m-out-of-n bootstrap for it.
+    m-out-of-n bootstrap for it. ``cell_bins`` is how many score bins the cells aim at
+    (1: only the suite's own cuts, for a caller that reads only the metrics at those cuts).
     """
     check_interval_options(confidence=0.5, n_resamples=n_resamples)
     if max_rows is not None and (
@@ -247,7 +249,7 @@ def bootstrap(
     )
     strata = suite.strata if stratify else None
     large = bool(max_rows) and suite.n > max_rows  # type: ignore[operator]
-    cells = suite.cells(CELL_BINS) if large and by_cells and hasattr(suite, "cells") else None
+    cells = suite.cells(cell_bins) if large and by_cells and hasattr(suite, "cells") else None
     if cells is not None:
         return _by_cells(
             suite, point, cells, seed, n_resamples=n_resamples, stratify=stratify,

@@ -23,6 +23,7 @@ import pandas as pd
 from afterfit.errors import AfterfitError, InvalidInputError
 from afterfit.evaluation.results import MetricTable
 from afterfit.jsonsafe import number as _num
+from afterfit.metrics.kernel import descending_order
 from afterfit.predictions import Predictions
 from afterfit.thresholds._core import Objective, all_metrics
 
@@ -282,8 +283,8 @@ def cross_fitted(
     thresholds = []
     objective: Objective = selection.objective
     # One sort for every fold: the rows of a fold, taken in sorted order, stay sorted.
-    order = np.argsort(preds.scores)[::-1]
-    y_sorted, s_sorted, fold_sorted = y[order], preds.scores[order], fold[order]
+    order, s_sorted = descending_order(preds.scores)
+    y_sorted, fold_sorted = y[order], fold[order]
     w_sorted = None if preds.sample_weight is None else preds.sample_weight[order]
     for j in range(k):
         fit = fold_sorted != j
