@@ -509,12 +509,17 @@ def test_cli_explain_bad_feature_exits_2(files, tmp_path):
     ("extra", "message"),
     [
         (["--pdp-features", "worst aera"], "'worst area'"),
+        (["CONFIG"], "'worst area'"),
         (["--pdp-features", "mean radius", "--explain-methods", "permutation,shap"],
          "pdp is not among --explain-methods"),
     ],
 )  # fmt: skip
 def test_cli_run_bad_pdp_features_exit_2_before_any_step(files, tmp_path, extra, message):
     out = tmp_path / "report"
+    if extra == ["CONFIG"]:  # the names from a --config file
+        config = tmp_path / "run.toml"
+        config.write_text('pdp_features = ["mean radius", "worst aera"]\n')
+        extra = ["--config", config]
     model = files / "model.skops"
     args = ["run", "--model", model, "--data", files / "test.parquet", "--target", "target",
             "--out", out, *extra, *_trusted(model)]  # fmt: skip
