@@ -549,7 +549,9 @@ def test_run_report_has_partial_dependence(cancer, tmp_path):
     assert re.fullmatch(r"[a-z0-9_.-]+", "".join(pdp_ids))  # file-name safe
     notes = " ".join(getattr(b, "text", "") for b in section.blocks)
     assert "Partial dependence" in notes
-    assert "explanations-pdp-interactions" in {t.id for t in section.tables()}
+    tables = {t.id: t for t in section.tables()}
+    assert "explanations-pdp-interactions" in tables
+    assert tables["explanations-pdp"].frame["feature"].iloc[0] == "mean texture"
     data = json.loads(json.dumps(section.data, allow_nan=False))
     assert data["dependence"]["features"][0]["feature"] == "mean texture"
     assert not math.isnan(data["dependence"]["features"][0]["average"][0])

@@ -312,6 +312,17 @@ def _dependence_blocks(expl: Any) -> list[Block]:
     blocks += [_pdp_figure(dep, f, i) for i, f in enumerate(dep.features, start=1)]
     if dep.pair is not None:
         blocks.append(_pdp_pair_figure(dep))
+    blocks.append(
+        Table(
+            _sid("pdp"),
+            "Partial dependence",
+            dep.frame(),
+            caption=f"Each feature's grid value, the average {dep.output} there and its "
+            f"{dep.settings.get('confidence', 0.95):.0%} bootstrap band (the CSV holds every "
+            "feature).",
+            max_rows=20,
+        )
+    )
     if dep.interactions:
         blocks.append(
             Table(
