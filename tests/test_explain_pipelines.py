@@ -4,7 +4,8 @@ A scikit-learn pipeline that imputes and one-hot encodes text columns and scales
 fitted on a table with text columns and missing values; LightGBM on pandas ``category``
 columns; a polars frame. Each is explained by permutation importance, SHAP, LIME and
 anchors in the user's raw columns. A column no perturbation can use (free text, one value
-per row) is named with its fix by LIME and anchors, and the other methods still run.
+per row) is held at the row's value by LIME and anchors and named in a note; every method
+runs.
 """
 
 from __future__ import annotations
@@ -237,37 +238,43 @@ def test_polars_frame(table) -> None:
     assert ex.shap.additivity.within_tolerance
 
 
-def test_free_text_column_is_named_per_method_and_others_run(table) -> None:
+def test_free_text_column_is_held_and_named_per_method(table) -> None:
+    """A column no perturbation can use is held at the row's value and named in a note by
+    LIME and anchors; every method runs (the model still gets the column it may read).
+    More variants: tests/test_explain_bad_columns.py."""
     X, y = table
     X = X.assign(note=[f"customer wrote {i}" for i in range(len(X))])
     # the pipeline drops the free text; LIME and anchors cannot perturb it
     model = _pipeline(LogisticRegression(max_iter=1000)).fit(X[:260], y[:260])
-    with pytest.raises(InvalidInputError, match="--drop note"):
-        LimeTabular(X[:260])
-    with pytest.raises(InvalidInputError, match="anchors cannot perturb") as info:
-        AnchorTabular(X[:260])
-    assert "--drop note" in str(info.value)
+    assert "note" in LimeTabular(X[:260]).fixed
+    assert "note" in AnchorTabular(X[:260]).fixed
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ex = explain_model(model, X[260:], y[260:], train=X[:260], **SMALL)
-    failed = ex.failed()
-    assert set(failed) == {"lime", "anchors"}
-    assert all("'note'" in r and "--drop note" in r for r in failed.values())
-    assert ex.worked() == ("permutation", "shap", "pdp")
-    d = ex.to_dict()
-    assert {f["method"] for f in d["failed"]} == {"lime", "anchors"}
-    assert ex.permutation is not None and ex.shap is not None
+    assert ex.failed() == {}
+    assert ex.worked() == METHODS
+    for method in ("LIME", "Anchors"):
+        assert any(n.startswith(f"{method} held 1 column") and "'note'" in n for n in ex.notes)
+    for r in ex.local.rows:
+        assert "note" not in r.lime.columns and "note" not in r.anchor.columns
 
 
 def test_every_method_failing_is_an_error(table) -> None:
+    from sklearn.preprocessing import FunctionTransformer
+
     X, y = table
-    X = X.assign(note=[f"customer wrote {i}" for i in range(len(X))])
-    model = _pipeline(LogisticRegression(max_iter=1000)).fit(X[:260], y[:260])
+    # only columns no perturbation can use: free text and a column missing everywhere
+    X = pd.DataFrame({"note": [f"customer wrote {i} {'!' * (i % 7)}" for i in range(len(X))],
+                      "empty": np.full(len(X), np.nan)})  # fmt: skip
+    length = FunctionTransformer(lambda d: d[["note"]].apply(lambda s: s.str.len()))
+    model = make_pipeline(length, LogisticRegression(max_iter=1000)).fit(X[:260], y[:260])
     with pytest.raises(InvalidInputError, match="Every explanation method failed"):
         explain_model(model, X[260:], y[260:], train=X[:260], methods="lime,anchors", **SMALL)
 
 
-def test_cli_explain_names_failed_method_and_exits_0(tmp_path, table) -> None:
+def test_cli_explain_names_held_column_and_failed_method_and_exits_0(tmp_path, table) -> None:
+    import json
+
     import joblib
     from typer.testing import CliRunner
 
@@ -279,22 +286,35 @@ def test_cli_explain_names_failed_method_and_exits_0(tmp_path, table) -> None:
     joblib.dump(model, tmp_path / "model.joblib")
     X.assign(y=y)[260:].to_csv(tmp_path / "test.csv", index=False)
     X.assign(y=y)[:260].to_csv(tmp_path / "train.csv", index=False)
-    result = CliRunner().invoke(
-        app,
-        [
-            "explain", "--model", str(tmp_path / "model.joblib"), "--trust", "--data",
-            str(tmp_path / "test.csv"), "--train", str(tmp_path / "train.csv"), "--target",
-            "y", "--methods", "permutation,lime", "--n-errors", "1", "--n-uncertain", "0",
-            "--n-random", "0", "--n-repeats", "2", "--no-figures", "--out",
-            str(tmp_path / "out"),
-        ],
-        catch_exceptions=False,
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    assert "failed" in result.output and "--drop note" in result.output
-    import json
+    # training rows where every column is empty: LIME has nothing to draw from
+    empty = X.assign(y=y)[:260].astype(object)
+    empty.loc[:, list(X.columns)] = None
+    empty.to_csv(tmp_path / "empty.csv", index=False)
 
-    doc = json.loads((tmp_path / "out" / "explanations.json").read_text())
-    body = doc["explanations"]
+    def run(train: str, out: str) -> object:
+        return CliRunner().invoke(
+            app,
+            [
+                "explain", "--model", str(tmp_path / "model.joblib"), "--trust", "--data",
+                str(tmp_path / "test.csv"), "--train", str(tmp_path / train), "--target",
+                "y", "--methods", "permutation,lime", "--n-errors", "1", "--n-uncertain",
+                "0", "--n-random", "0", "--n-repeats", "2", "--no-figures", "--out",
+                str(tmp_path / out),
+            ],
+            catch_exceptions=False,
+        )  # fmt: skip
+
+    result = run("train.csv", "out")
+    assert result.exit_code == 0, result.output
+    assert "LIME held 1 column" in result.output and "'note'" in result.output
+    body = json.loads((tmp_path / "out" / "explanations.json").read_text())["explanations"]
+    assert body["worked"] == ["permutation", "lime"]
+    assert any("'note'" in n for n in body["notes"])
+
+    result = run("empty.csv", "out-empty")
+    assert result.exit_code == 0, result.output
+    assert "failed" in result.output and "no column it can perturb" in result.output
+    body = json.loads((tmp_path / "out-empty" / "explanations.json").read_text())
+    body = body["explanations"]
     assert body["worked"] == ["permutation"]
     assert body["failed"][0]["method"] == "lime"

@@ -585,6 +585,9 @@ class AnchorTabular:
         self.columns: list[str] = self._lime.columns
         self.categorical: list[str] = self._lime.categorical
         self.numeric: list[str] = self._lime.numeric
+        #: columns held at the explained row's value, with why (never in an anchor)
+        self.fixed: dict[str, str] = self._lime.fixed
+        self._fixed_idx = [j for j, c in enumerate(self.columns) if c in self.fixed]
         self.discretizer = self._lime.discretizer
         self.random_state = random_state
         self._values = {c: self.train[c].to_numpy() for c in self.columns}
@@ -602,6 +605,8 @@ class AnchorTabular:
 
     def _satisfies(self, column: str, values: Any, row: pd.Series) -> np.ndarray:
         """Whether each value satisfies the row's predicate on ``column``."""
+        if column in self.fixed:  # held at the row's value in every sample
+            return np.ones(len(values), dtype=bool)
         if column in self.categorical:
             return same_value(values, row[column])
         assert self.discretizer is not None
@@ -629,6 +634,13 @@ class AnchorTabular:
         sat = search.train_sat[idx].copy()
         columns = {c: self._values[c][idx] for c in self.columns}
         recast = set(self._recast)
+        for j in self._fixed_idx:
+            c = self.columns[j]
+            held = np.empty(n, dtype=object)
+            held[:] = [search.row[c]] * n
+            columns[c] = held
+            if self.train[c].dtype != object:
+                recast.add(c)
         for j in anchor:
             c = self.columns[j]
             broken = np.flatnonzero(~sat[:, j])
@@ -660,6 +672,8 @@ class AnchorTabular:
         idx = rng.integers(0, len(self.train), size=n)
         sat = search.train_sat[idx].copy()
         data = self._matrix[idx]
+        for j in self._fixed_idx:
+            data[:, j] = as_float(search.row[self.columns[j]])
         for j in anchor:
             broken = np.flatnonzero(~sat[:, j])
             if len(broken):
@@ -961,7 +975,7 @@ class AnchorTabular:
             candidates: list[tuple[int, ...]] = []
             for parent in best_of_size[size - 1]:
                 for j in range(n_features):
-                    if j in parent:
+                    if j in parent or self.columns[j] in self.fixed:
                         continue
                     key = search.child(parent, j)
                     if key not in candidates and search.coverage(key) > best_coverage:

@@ -51,7 +51,7 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -518,36 +518,53 @@ def category_rule(column: str, value: Any) -> str:
     return f"{column} is missing" if _is_missing(value) else f"{column} = {value}"
 
 
-def check_perturbable(frame: pd.DataFrame, categorical: Sequence[str], method: str) -> None:
-    """Refuse a column no perturbation can use: free text with (nearly) one value per row.
+def unperturbable(frame: pd.DataFrame, categorical: Sequence[str]) -> dict[str, str]:
+    """Columns no perturbation can use, each with the reason.
 
-    Raises
-    ------
-    InvalidInputError
-        Naming the column(s) and the fix (``--drop COL``).
+    - missing in every training row (no value to draw);
+    - cells that are lists, dicts, sets or arrays (no categories to draw from);
+    - text with (nearly) one value per row (free text or an identifier: drawing another
+      value says nothing a reader could use, and a rule on it would match one row).
+
+    LIME and anchors hold these columns at the explained row's value in every sample
+    (:attr:`LimeTabular.fixed`): the model still gets every column it reads, and the
+    explanation is of the other columns, given this row's value of these.
     """
     n = len(frame)
+    out: dict[str, str] = {}
+    for c in frame.columns:
+        col = frame[c]
+        if n and col.isna().all():
+            out[str(c)] = "missing in every training row"
+        elif col.dtype == object and col.map(_is_container).any():
+            out[str(c)] = "holds lists, dicts or arrays, which have no categories to draw"
     if n < _FREE_TEXT_MIN_ROWS:
-        return
-    bad = []
+        return out
     for c in categorical:
         col = frame[c]
-        if isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(col):
+        if str(c) in out or isinstance(col.dtype, pd.CategoricalDtype):
             continue
-        if pd.api.types.is_datetime64_any_dtype(col):
+        if pd.api.types.is_bool_dtype(col) or pd.api.types.is_datetime64_any_dtype(col):
             continue  # dates repeat rarely too, but their values are meaningful to draw
         if col.nunique(dropna=True) >= _FREE_TEXT_SHARE * n:
-            bad.append(str(c))
-    if bad:
-        shown = ", ".join(map(repr, bad[:5])) + (", ..." if len(bad) > 5 else "")
-        drops = " ".join(f"--drop {c}" for c in bad[:5])
-        raise InvalidInputError(
-            f"{method} cannot perturb the text column(s) {shown}: (nearly) every training "
-            "row has its own value (free text or an identifier), so drawing another value "
-            "explains nothing.",
-            fix=f"drop the column(s) from the data ({drops}) if the model does not use them; "
-            f"otherwise leave {method} out of the methods (the other methods still run).",
-        )
+            out[str(c)] = (
+                "(nearly) every training row has its own value (free text or an identifier)"
+            )
+    return out
+
+
+def _is_container(value: Any) -> bool:
+    return isinstance(value, list | dict | set | np.ndarray)
+
+
+def held_note(method: str, fixed: Mapping[str, str]) -> str:
+    """The note that names the columns ``method`` held at each row's value, and why."""
+    parts = "; ".join(f"{c!r}: {why}" for c, why in fixed.items())
+    return (
+        f"{method} held {len(fixed)} column(s) at each explained row's value, as no "
+        f"perturbation can use them ({parts}): its explanations are of the other columns, "
+        "given the row's value of these (SHAP and permutation importance still measure them)."
+    )
 
 
 def _is_categorical_dtype(series: pd.Series) -> bool:
@@ -643,7 +660,17 @@ class LimeTabular:
                     "'categorical_features'.",
                 )
         categorical |= {c for c in columns if _is_categorical_dtype(frame[c])}
-        numeric = [c for c in columns if c not in categorical]
+        fixed = unperturbable(frame, [c for c in columns if c in categorical])
+        if len(fixed) == len(columns):
+            parts = "; ".join(f"{c!r}: {why}" for c, why in list(fixed.items())[:5])
+            raise InvalidInputError(
+                f"{_method} has no column it can perturb: every training column is held "
+                f"fixed ({parts}).",
+                fix="pass training rows with at least one column of numbers or categories "
+                f"that varies, or leave {_method} out of the methods (the others still run).",
+            )
+        categorical -= set(fixed)
+        numeric = [c for c in columns if c not in categorical and c not in fixed]
         for c in numeric:
             if not discretize and frame[c].isna().any():
                 raise InvalidInputError(
@@ -652,9 +679,12 @@ class LimeTabular:
                     fix="keep discretize=True (missing values get a bin of their own), or "
                     "impute them in the training data.",
                 )
-        check_perturbable(frame, [c for c in columns if c in categorical], _method)
         self.train = frame
         self.columns: list[str] = columns
+        #: columns held at the explained row's value (see :func:`unperturbable`), with why
+        self.fixed: dict[str, str] = fixed
+        #: the columns perturbed: the surrogate's (and the anchors') features
+        self.features: list[str] = [c for c in columns if c not in fixed]
         self.categorical: list[str] = [c for c in columns if c in categorical]
         self.numeric: list[str] = numeric
         #: numeric columns with missing values in the training data (a bin of their own)
@@ -663,7 +693,9 @@ class LimeTabular:
         )
         self.discretize = bool(discretize)
         self.kernel_width = (
-            float(kernel_width) if kernel_width is not None else 0.75 * math.sqrt(len(columns))
+            float(kernel_width)
+            if kernel_width is not None
+            else 0.75 * math.sqrt(len(self.features))
         )
         self.random_state = random_state
         self.discretizer = QuartileDiscretizer(frame, numeric) if self.discretize else None
@@ -741,12 +773,16 @@ class LimeTabular:
     ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[str]]:
         """Perturbations (model space), their surrogate representation, distances, rules."""
         n = num_samples
-        data = np.empty((n, len(self.columns)), dtype=np.float64)
+        data = np.empty((n, len(self.features)), dtype=np.float64)
         scaled = data if self.discretizer is not None else np.empty_like(data)
         inverse: dict[str, Any] = {}
         rules: dict[str, str] = {}
         cells = row.to_dict()
-        position = {c: j for j, c in enumerate(self.columns)}
+        position = {c: j for j, c in enumerate(self.features)}
+        for c in self.fixed:  # held at the row's value (a list cell stays one object)
+            held = np.empty(n, dtype=object)
+            held[:] = [cells[c]] * n
+            inverse[c] = held
         if self.discretizer is not None and self.numeric:
             # Every numeric column at once: a few array operations instead of a sampler call
             # per column (most of lime's own time per row).
@@ -762,7 +798,7 @@ class LimeTabular:
             data[:, [position[c] for c in self.numeric]] = bins == b0
             inverse.update({c: values[:, k] for k, c in enumerate(self.numeric)})
             rules.update({c: disc.rule(c, int(b)) for c, b in zip(self.numeric, b0, strict=True)})
-        for c in self.columns:
+        for c in self.features:
             j = position[c]
             if c in self.categories:
                 values, freqs = self.categories[c]
@@ -781,7 +817,7 @@ class LimeTabular:
                 inverse[c] = values
                 rules[c] = c
         distances = np.sqrt(np.sum((scaled - scaled[0]) ** 2, axis=1))
-        if self.categorical:
+        if self.categorical or self.fixed:
             perturbed = pd.DataFrame(inverse, columns=self.columns)
         else:  # numbers only: one block, not a column at a time
             perturbed = pd.DataFrame(
@@ -792,7 +828,13 @@ class LimeTabular:
                 perturbed[c] = perturbed[c].astype(self.train[c].dtype)
             elif pd.api.types.is_bool_dtype(self.train[c]):
                 perturbed[c] = perturbed[c].astype(bool)
-        return perturbed, data, distances, [rules[c] for c in self.columns]
+        for c in self.fixed:
+            if self.train[c].dtype != object:
+                try:  # the training dtype (an all-missing float column stays float)
+                    perturbed[c] = perturbed[c].astype(self.train[c].dtype)
+                except (TypeError, ValueError):
+                    pass
+        return perturbed, data, distances, [rules[c] for c in self.features]
 
     # -- explaining ---------------------------------------------------------------------
 
@@ -851,7 +893,7 @@ class LimeTabular:
                 f"The argument 'num_samples' must be at least 10; received {num_samples!r}.",
                 fix="use the default 5000, or at least a few hundred samples.",
             )
-        num_features = min(int(num_features), len(self.columns))
+        num_features = min(int(num_features), len(self.features))
         m: Model = as_model(model)
         series = self._row(row)
         seed = self.random_state if random_state is None else random_state
@@ -914,12 +956,12 @@ class LimeTabular:
         used, coef = used[order], coef[order]
         return LimeExplanation(
             features=tuple(rules[j] for j in used),
-            columns=tuple(self.columns[j] for j in used),
+            columns=tuple(self.features[j] for j in used),
             weights=coef,
             values=tuple(
-                row[self.columns[j]].item()
-                if isinstance(row[self.columns[j]], np.generic)
-                else row[self.columns[j]]
+                row[self.features[j]].item()
+                if isinstance(row[self.features[j]], np.generic)
+                else row[self.features[j]]
                 for j in used
             ),
             intercept=float(intercept),

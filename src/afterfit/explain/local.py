@@ -960,7 +960,7 @@ def _run_rows(
     ``fallback`` when it is all numeric (see :func:`sampling_data`).
     """
     from afterfit.explain.anchors import AnchorTabular
-    from afterfit.explain.lime import LimeTabular
+    from afterfit.explain.lime import LimeTabular, held_note
     from afterfit.explain.shap_values import shap_values
 
     n = len(frame)
@@ -1046,6 +1046,9 @@ def _run_rows(
             )  # fmt: skip
         except Exception as exc:  # named in skipped; the other methods go on
             skipped.append(failure("lime", None, exc))
+        else:
+            if lime_explainer.fixed:
+                notes.append(held_note("LIME", lime_explainer.fixed))
     if data is not None and "anchors" in methods:
         try:
             anchor_explainer = AnchorTabular(
@@ -1053,6 +1056,9 @@ def _run_rows(
             )
         except Exception as exc:  # named in skipped; the other methods go on
             skipped.append(failure("anchors", None, exc))
+        else:
+            if anchor_explainer.fixed:
+                notes.append(held_note("Anchors", anchor_explainer.fixed))
 
     lime_rows: list[LimeExplanation | None] = [None] * n
     anchor_rows: list[AnchorExplanation | None] = [None] * n

@@ -1066,6 +1066,18 @@ def _needs_codes(frame: pd.DataFrame) -> bool:
     return False
 
 
+def _hashable(values: pd.Series) -> pd.Series:
+    """``values``, with cells that cannot be hashed (lists, dicts, arrays) replaced by a key
+    of their type and ``repr``: equal cells get one code, and the codes still decode to the
+    original cells."""
+    if values.dtype != object:
+        return values
+    unhashable = (list, dict, set, np.ndarray)
+    if not values.map(lambda v: isinstance(v, unhashable)).any():
+        return values
+    return values.map(lambda v: f"\x00{type(v).__name__}:{v!r}" if isinstance(v, unhashable) else v)
+
+
 class _RawCodes:
     """Raw columns as integer codes, so shap masks whole values of any type.
 
@@ -1080,7 +1092,7 @@ class _RawCodes:
         self.lookup: dict[Any, pd.Series] = {}
         for c in self.columns:
             both = pd.concat([frame[c], bg[c]], ignore_index=True)
-            codes, _ = pd.factorize(both, use_na_sentinel=False)
+            codes, _ = pd.factorize(_hashable(both), use_na_sentinel=False)
             first = np.unique(codes, return_index=True)[1]
             self.lookup[c] = both.iloc[first].reset_index(drop=True)
 
@@ -1089,7 +1101,7 @@ class _RawCodes:
         for j, c in enumerate(self.columns):
             lookup = self.lookup[c]
             both = pd.concat([lookup, frame[c]], ignore_index=True)
-            codes, _ = pd.factorize(both, use_na_sentinel=False)
+            codes, _ = pd.factorize(_hashable(both), use_na_sentinel=False)
             # the lookup's own values come first, so their codes are 0..k-1 in its order
             out[:, j] = codes[len(lookup) :]
         return out
