@@ -314,3 +314,57 @@ def test_the_same_scores_are_sorted_once_and_a_changed_array_again(monkeypatch):
     again = RankedScores.from_arrays(y, s)  # ... so the large one is still reused
     assert len(calls) == 3 and small.n == 100
     np.testing.assert_array_equal(again.scores, moved.scores)
+
+
+def _selection(y, s, **options):
+    from afterfit.thresholds import select_threshold_predictions
+
+    return select_threshold_predictions(y, s, n_resamples=300, random_state=5, n_jobs=1,
+                                        **options)  # fmt: skip
+
+
+def test_threshold_window_keeps_the_fine_bins_around_the_interval(monkeypatch):
+    """Above WINDOW_ROWS the fine bins cover only the rows near the chosen threshold: they
+    are the uniform binning's bins there, coarse ones beyond, and the interval lies inside
+    the fine region."""
+    import afterfit.thresholds._select as select
+    from afterfit.thresholds._core import candidate_thresholds, make_objective
+
+    y, s = scores(60_000, seed=14)
+    ranked = RankedScores.from_arrays(y, s, keep_order=False)
+    suite = select._SelectionSuite(
+        ranked, make_objective("f1"), candidate_thresholds(ranked.thresholds)
+    )
+    suite.chosen = int(suite.search()[-1][0])
+    uniform = select._GroupedSelection(suite)
+    windowed = select._GroupedSelection(suite, window=0.125)
+    assert uniform.fine is None and windowed.bins < uniform.bins / 2
+    low, high = windowed.fine
+    assert low < suite.thresholds[suite.chosen] < high
+
+    def boundaries(g, inside):
+        t = g.thresholds
+        return set(t[(t >= low) & (t <= high)]) if inside else set(t[(t < low) | (t > high)])
+
+    assert boundaries(windowed, True) == boundaries(uniform, True)
+    assert boundaries(windowed, False) < boundaries(uniform, False)
+    monkeypatch.setattr(select, "WINDOW_ROWS", 50_000)
+    r = _selection(y, s)
+    assert r.threshold == suite.thresholds[suite.chosen]
+    assert low < r.ci[0] <= r.ci[1] < high
+    assert f"in {windowed.bins:,} score bins" in r.metrics.rows[0].method
+
+
+def test_threshold_window_falls_back_to_fine_bins_everywhere(monkeypatch):
+    """An interval reaching past the fine region: the bins become fine everywhere, with the
+    same seed, so the numbers are those of the uniform binning exactly."""
+    import afterfit.thresholds._select as select
+
+    y, s = scores(60_000, seed=15)
+    monkeypatch.setattr(select, "WINDOW_ROWS", 50_000)
+    monkeypatch.setattr(select, "FINE_WINDOW", 0.0005)  # far narrower than the interval
+    fallback = _selection(y, s, objective="youden")
+    monkeypatch.setattr(select, "WINDOW_ROWS", 10**12)
+    uniform = _selection(y, s, objective="youden")
+    assert fallback.ci == uniform.ci and fallback.optimum_ci == uniform.optimum_ci
+    assert fallback.metrics.rows[0].method == uniform.metrics.rows[0].method

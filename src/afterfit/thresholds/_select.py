@@ -152,6 +152,12 @@ def _optimum_and_metrics(
 #: threshold then moves in steps of a bin, far below its interval's width (the bin width
 #: at the threshold is reported; benchmarks/coverage_grouped.py checks the coverage).
 MAX_BINS = 4096
+#: Above this many rows, the fine bins cover only ``FINE_WINDOW`` of the rows on each side
+#: of the chosen threshold, and ``MAX_BINS // COARSE_FACTOR`` bins the rest (the interval
+#: is checked to lie inside the fine region, else the bins are fine everywhere).
+WINDOW_ROWS = 200_000
+FINE_WINDOW = 0.125
+COARSE_FACTOR = 16
 
 
 class _GroupedSelection:
@@ -161,14 +167,32 @@ class _GroupedSelection:
     The groups are the tie groups, or (more than ``max_bins`` of them) about ``max_bins``
     bins of equal row count made of whole tie groups, one of them ending at the chosen
     threshold, so the metrics at the chosen threshold stay exact and every bin boundary is
-    one of the exact search's candidates.
+    one of the exact search's candidates. With ``window`` (large data), those bins only
+    where the rows lie within ``window`` of all rows of the chosen threshold, and
+    ``max_bins // COARSE_FACTOR`` bins elsewhere: a quarter of the cells to resample, the
+    same bins wherever the interval lies (``fine``; the caller checks).
     """
 
-    def __init__(self, suite: _SelectionSuite, max_bins: int = MAX_BINS):
+    def __init__(
+        self, suite: _SelectionSuite, max_bins: int = MAX_BINS, window: float | None = None
+    ):
         point = suite.counts(None)
         pos, total = point.pos[0], point.total[0]
         keep = np.array([suite.chosen - 1] if suite.chosen else [], dtype=np.int64)
         ends = quantile_group_ends(total, max_bins, keep=keep)
+        #: (lowest, highest) score of the region of fine bins (None: fine everywhere).
+        self.fine: tuple[float, float] | None = None
+        if window is not None and ends.size < total.size and suite.chosen:
+            # Fine bins only within ``window`` of the rows on each side of the chosen
+            # threshold, where the replicates' thresholds fall, coarse ones beyond: the
+            # fine bins are those of the uniform binning, so inside the region nothing
+            # changes, and the caller checks that the interval stays inside it.
+            near = np.abs(total[ends] - total[suite.chosen - 1]) <= window * total[-1]
+            first, last = np.flatnonzero(near)[[0, -1]]
+            t = suite.thresholds  # the boundary after group g is the candidate g + 1
+            self.fine = (float(t[ends[last] + 1]), float(t[ends[first] + 1]))
+            coarse = quantile_group_ends(total, max(2, max_bins // COARSE_FACTOR), keep=keep)
+            ends = np.union1d(ends[near], coarse)
         d_pos = np.diff(pos[ends], prepend=0.0)
         d_total = np.diff(total[ends], prepend=0.0)
         self.cells = np.rint(np.stack([d_total - d_pos, d_pos])).astype(np.int64)
@@ -203,6 +227,12 @@ class _GroupedSelection:
 #: Pollard 1990), so the m-out-of-n bootstrap rescales it with rate 1/3. The others put the
 #: threshold where a constraint binds (a quantile or a root): root-n, rate 1/2.
 ARGMAX_OBJECTIVES = ("f1", "fbeta", "youden", "balanced_accuracy", "cost")
+
+
+def _inside(draws: Any, confidence: float, fine: tuple[float, float]) -> bool:
+    """Whether the threshold's interval lies strictly inside the region of fine bins."""
+    lo, hi = percentile_interval(draws.replicates[("threshold", None)], confidence)
+    return not (np.isfinite(lo) and np.isfinite(hi)) or fine[0] < lo <= hi < fine[1]
 
 
 def _rates(objective: Objective) -> dict[MetricKey, float]:
@@ -315,11 +345,20 @@ def _select_binary(
         # resampling those counts is the row bootstrap itself (every row, no rescaling,
         # which an argmax threshold does not survive: the m-out-of-n interval covered 82%,
         # benchmarks/coverage_large_n.py), at a cost of groups instead of rows.
-        grouped = _GroupedSelection(suite)
+        window = FINE_WINDOW if y01.shape[0] > WINDOW_ROWS else None
+        grouped = _GroupedSelection(suite, window=window)
         draws = bootstrap_grouped(
             grouped, n_resamples=n_resamples, stratify=stratify, random_state=random_state,
             progress=progress, n_jobs=n_jobs,
         )  # fmt: skip
+        if grouped.fine is not None and not _inside(draws, confidence, grouped.fine):
+            # The interval reaches the coarse bins: fine bins everywhere, as without a
+            # window (the same seed, so the same numbers as that binning gives).
+            grouped = _GroupedSelection(suite)
+            draws = bootstrap_grouped(
+                grouped, n_resamples=n_resamples, stratify=stratify,
+                random_state=random_state, progress=None, n_jobs=n_jobs,
+            )  # fmt: skip
     elif n_resamples:
         # Sample weights: resample rows. An argmax threshold is not rescaled well from a
         # subsample, so those objectives resample every row, however many.
