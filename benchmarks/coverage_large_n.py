@@ -96,6 +96,14 @@ def main() -> None:
     parser.add_argument("--n-resamples", type=int, default=1000)
     parser.add_argument("--mu", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=20240611)
+    parser.add_argument(
+        "--scheme", choices=("cells", "m-out-of-n"), default="m-out-of-n",
+        help="how ROC AUC, AP and accuracy are resampled above m rows: the bootstrap of "
+        "grouped counts over class x score-bin cells (what evaluate uses since issue 16), "
+        "or the rescaled m-out-of-n bootstrap (default, as before)",
+    )  # fmt: skip
+    parser.add_argument("--no-threshold", action="store_true",
+                        help="skip the m-out-of-n threshold search (slow)")  # fmt: skip
     args = parser.parse_args()
     n, m, B = args.n, args.m, args.n_resamples
     truth = true_values(args.mu, args.n_pos / n)
@@ -116,13 +124,16 @@ def main() -> None:
             rng = np.random.default_rng(np.random.SeedSequence([args.seed, r]))
             y, s = draw(rng, n, args.n_pos, args.mu)
             suite = BinarySuite(y, s, threshold=args.mu / 2, probabilities=False)
-            draws = bootstrap(suite, n_resamples=B, random_state=r, max_rows=m)
+            draws = bootstrap(suite, n_resamples=B, random_state=r, max_rows=m,
+                              by_cells=args.scheme == "cells")  # fmt: skip
             for metric in ("roc_auc", "average_precision", "accuracy"):
                 for method in ("bca", "percentile"):
                     lo, hi, _ = bootstrap_interval(draws, (metric, None), confidence=CONFIDENCE,
                                                    method=method)  # fmt: skip
                     rows.setdefault((metric, method), np.empty((args.reps, 2)))[r] = lo, hi
 
+            if args.no_threshold:
+                continue
             ranked = RankedScores.from_arrays(y, s, keep_order=False)
             search = _SelectionSuite(ranked, objective, candidate_thresholds(ranked.thresholds))
             draws = bootstrap(search, n_resamples=B, random_state=r, max_rows=m,
@@ -140,6 +151,10 @@ def main() -> None:
                 print(f"first replicate: {time.perf_counter() - t0:.1f} s", flush=True)
     seconds = time.perf_counter() - t0
 
+    scheme = (
+        f"m-out-of-n m={m:,} of n={n:,}" if args.scheme == "m-out-of-n"
+        else f"grouped counts in class x score-bin cells, n={n:,}"
+    )  # fmt: skip
     header = ("metric", "interval", "R", "coverage", "SE", "miss low", "miss high", "width", "")
     table, summary = [], []
     for (metric, method), ci in rows.items():
@@ -156,8 +171,8 @@ def main() -> None:
         if goal:
             passed = GOAL[0] <= c <= GOAL[1]
             summary.append(
-                f"{'PASS' if passed else 'FAIL'} coverage {metric} (BCa, m-out-of-n m={m:,} of "
-                f"n={n:,}): {c:.1%} (binomial SE {se:.1%}, R={args.reps}) vs goal "
+                f"{'PASS' if passed else 'FAIL'} coverage {metric} (BCa, {scheme}): "
+                f"{c:.1%} (binomial SE {se:.1%}, R={args.reps}) vs goal "
                 f"{GOAL[0]:.0%}-{GOAL[1]:.0%}"
             )
     widths = [max(len(str(row[i])) for row in [header, *table]) for i in range(len(header))]
