@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -322,7 +323,8 @@ def threshold_metrics(
         confidence, ci, n_resamples, bootstrap_method, stratify, random_state, beta, n_bins
     )
     _require_two_classes(preds)
-    suite = _binary_suite(preds, s)
+    # Without log loss and Brier score (not threshold metrics): no per-row losses.
+    suite = _binary_suite(dataclasses.replace(preds, scores_are_probabilities=False), s)
     point = suite.compute()
     # Above LARGE_N rows the cells need no score bins of their own: these metrics read
     # only the confusion matrix, which the cut at the threshold keeps exact.

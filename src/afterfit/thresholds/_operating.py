@@ -302,10 +302,16 @@ def cross_fitted(
         except AfterfitError:
             return None  # a constraint no threshold meets on a fold: no honest estimate
         thresholds.append(sel.threshold)
-        held = fold == j  # original row order (fit is in sorted order)
-        flagged = held & (preds.scores > sel.threshold)
-        tp += float(w[flagged & (y == 1)].sum())
-        fp += float(w[flagged & (y == 0)].sum())
+        # The rows scored above the fold's threshold are a prefix of the sorted rows.
+        above = s_sorted.size - int(np.searchsorted(s_sorted[::-1], sel.threshold, side="right"))
+        held = fold_sorted[:above] == j
+        positive = y_sorted[:above] == 1
+        if w_sorted is None:
+            tp += float(np.count_nonzero(held & positive))
+            fp += float(np.count_nonzero(held & ~positive))
+        else:
+            tp += float(w_sorted[:above][held & positive].sum())
+            fp += float(w_sorted[:above][held & ~positive].sum())
     P, N = float(w[y == 1].sum()), float(w[y == 0].sum())
     metrics = all_metrics(np.array([tp]), np.array([fp]), np.array([P]), np.array([N]), objective)
     cf = {m: float(metrics[m][0]) for m in CROSS_FIT_METRICS if m in metrics}
