@@ -471,6 +471,7 @@ class _Search:
         self.total_samples = 0
         self.model_calls = 0
         self.deadline: float | None = None
+        self.seconds_per_sample = 0.0
         # the best valid anchor so far, kept for a search the time limit stops
         self.best: tuple[int, ...] | None = None
 
@@ -487,12 +488,15 @@ class _Search:
     def sample_many(self, requests: Sequence[tuple[tuple[int, ...], int]]) -> None:
         """Samples of several anchors, predicted in one model call.
 
-        Raises :class:`_OutOfTime` before drawing when the search's deadline has passed:
-        the time limit holds inside a row, not only between rows.
+        Raises :class:`_OutOfTime` before drawing when the search's deadline has passed, or
+        would pass during this call at the pace of the calls so far: the time limit holds
+        inside a row, not only between rows, and a large last call does not overrun it.
         """
         if not requests:
             return
-        if self.deadline is not None and time.perf_counter() > self.deadline:
+        started = time.perf_counter()
+        rows = sum(n for _, n in requests)
+        if self.deadline is not None and started + rows * self.seconds_per_sample > self.deadline:
             raise _OutOfTime
         explainer = self.explainer
         if explainer._matrix is not None:  # every column float64: one matrix, one frame
@@ -502,6 +506,8 @@ class _Search:
             parts = [explainer._draw(self, a, n, self.rng)[0] for a, n in requests]
             frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
         hits = self.predict_hits(frame)
+        # wall time per sample of the latest call (drawing included): the machine's pace now
+        self.seconds_per_sample = (time.perf_counter() - started) / max(rows, 1)
         start = 0
         for (anchor, n), part in zip(requests, parts, strict=True):
             h = hits[start : start + len(part)]
