@@ -65,6 +65,10 @@ WINDOW_POINTS = 100
 MAX_WINDOWS = 5000
 #: Rows per record batch read from Parquet.
 BATCH_ROWS = 262_144
+#: Values (rows x columns) per record batch the monitor counts: a wide log gets shorter
+#: batches. The counting's temporaries grow with the batch, so at 100 features 262,144-row
+#: batches peaked at 1.8 GB where about 80,000 rows peak at 1.1 GB, and run no slower.
+BATCH_VALUES = 8_000_000
 #: Columns of the log that are never features.
 META_COLUMNS = ("id", "ts", "request_id", "model_name", "model_version", "latency_ms")
 
@@ -437,9 +441,13 @@ def _parquet_batches(
             filter=expr,
             batch_size=batch_rows,
             use_threads=True,
-            # Bounded read-ahead: memory stays flat whatever the size of the log.
-            batch_readahead=2,
-            fragment_readahead=1,
+            # Bounded read-ahead: memory stays flat whatever the size of the log. Without
+            # pre-buffering (whole row groups fetched ahead) and with one batch and no
+            # file read ahead, scanning 10,000,000 x 100 float32 peaks at 0.75 GB instead
+            # of 1.6 GB, and runs faster on a local disk.
+            batch_readahead=1,
+            fragment_readahead=0,
+            fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False),
         )
         # A damaged page midway is the log's fault, named as every reader names it.
         batches = guarded_batches(scanner.to_batches(), path, what="The prediction log")
@@ -908,7 +916,7 @@ def monitor(
     n_jobs: int | None = None,
     n_resamples: int = 500,
     random_state: int = 0,
-    batch_rows: int = BATCH_ROWS,
+    batch_rows: int | None = None,
     progress: Callable[..., None] | None = None,
     backend: str = "local",
     scheduler: str | None = None,
@@ -948,8 +956,9 @@ def monitor(
         Bootstrap resamples of the performance intervals.
     random_state : int
         Seed of the performance intervals.
-    batch_rows : int
-        Rows per record batch.
+    batch_rows : int, optional
+        Rows per record batch (default: :data:`BATCH_VALUES` values a batch, at most
+        :data:`BATCH_ROWS` rows).
     progress : callable, optional
         ``progress(rows)`` after each batch is counted (see :mod:`afterfit.progress`).
     backend : {"local", "dask"}
@@ -1008,6 +1017,8 @@ def monitor(
         from afterfit.deploy.monitor_streaming import check_parquet_log
 
         check_parquet_log(log)  # before anything is read: a cluster reads Parquet files
+    if batch_rows is None:
+        batch_rows = max(16_384, min(BATCH_ROWS, BATCH_VALUES // max(1, len(wanted))))
     batches, present, source = _log_batches(
         log, wanted, start=lo, end=hi, model_version=model_version, batch_rows=batch_rows
     )
