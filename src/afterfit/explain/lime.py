@@ -343,7 +343,9 @@ class QuartileDiscretizer:
             ],
             axis=-1,
         ).reshape(-1, 7)
-        last = np.array([len(self.frequencies[c]) - 1 for c in columns])
+        # the last bin that can be drawn (a cumulative sum a rounding below 1 must not
+        # reach an empty bin of missing values)
+        last = np.array([int(np.flatnonzero(self.frequencies[c] > 0)[-1]) for c in columns])
         tables = (cum, cells, last)
         self._cache = (key, tables)
         return tables
