@@ -36,9 +36,13 @@ Unlike the reference implementation, the samples drawn for an anchor are *not* r
 the larger anchors: under this ``D(.|A)`` the samples of ``A`` that happen to satisfy a
 further predicate are not draws of ``D(.|A + predicate)`` (they lack the rows whose value
 was replaced), and reusing them overstated precision. A new candidate starts with one batch
-of its own samples. Every model call is batched: each batch of ``batch_size`` samples goes
-through one ``predict_scores`` call. The same ``random_state`` gives the same anchor.
-Regression models are not supported (an anchor explains a predicted label).
+of its own samples. Every model call is batched: a KL-LUCB round samples *every* contested
+candidate (each whose bound alone keeps the gap above ``tau``, the reference's two among
+them) in one ``predict_scores`` call, so a row takes tens of calls rather than hundreds;
+the bounds read only the counts, so this changes the cost, not the guarantee. The same
+``random_state`` gives the same anchor. A column no perturbation can use
+(:func:`~afterfit.explain.lime.unperturbable`) is held at the row's value and never
+anchored. Regression models are not supported (an anchor explains a predicted label).
 """
 
 from __future__ import annotations
