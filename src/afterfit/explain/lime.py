@@ -598,7 +598,15 @@ class LimeTabular:
     ------
     InvalidInputError
         No training rows, a categorical feature not among the training columns, NaN in a
-        numeric training column, or a bad option.
+        numeric training column without discretisation, no column that can be perturbed,
+        or a bad option.
+
+    Notes
+    -----
+    A column no perturbation can use (:func:`unperturbable`: free text with a value per
+    row, missing in every row, lists or dicts) is held at the explained row's value in every
+    sample and listed, with the reason, in :attr:`fixed`; the explanation is of the other
+    columns (:attr:`features`).
 
     Examples
     --------
