@@ -53,6 +53,8 @@ LARGE_N = 100_000
 #: out, was below 2e-4 of their variance at 1,000,000 rows (benchmarks/bench_report.py's
 #: data and a 5%-positive one), and the exact cuts keep every threshold metric exact.
 CELL_BINS = 1024
+#: Chunks of resamples the bootstrap of grouped counts draws (their seeds fixed by count).
+CELL_CHUNKS = 4
 #: Rate exponent of a smooth (root-n consistent) statistic.
 ROOT_N = 0.5
 
@@ -194,8 +196,8 @@ class BootstrapDraws:
         return f"{tag}bootstrap {kind}{size}"
 
 
-def chunk_sizes(n: int, total: int) -> list[int]:
-    per = max(1, min(total, CHUNK_CELLS // max(n, 1)))
+def chunk_sizes(n: int, total: int, min_chunks: int = 1) -> list[int]:
+    per = max(1, min(total, CHUNK_CELLS // max(n, 1), -(-total // min_chunks)))
     sizes = [per] * (total // per)
     if total % per:
         sizes.append(total % per)
@@ -398,7 +400,9 @@ def _by_cells(
     counts = np.bincount(cell, minlength=n_cells).astype(np.float64)
     estimate = {k: v[0] for k, v in by_cell.compute(counts[None], bands=bands).items()}
     strata = by_cell.strata if stratify else None
-    sizes = chunk_sizes(n_cells, n_resamples)
+    # A few cells fit many resamples in one chunk; four chunks (a fixed number, so the
+    # draws do not depend on the machine) let the threads share the work.
+    sizes = chunk_sizes(n_cells, n_resamples, min_chunks=CELL_CHUNKS)
     children = seed.spawn(len(sizes))
 
     def replicate(size: int, child: np.random.SeedSequence) -> dict[MetricKey, np.ndarray]:
