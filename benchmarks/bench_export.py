@@ -102,7 +102,7 @@ def main() -> None:
     n = args.rows or (2_000 if args.quick else 20_000)
     repeats = 50 if args.quick else 300
 
-    from afterfit.deploy.export import export_model
+    from afterfit.exporters.core import export_model
     from afterfit.models import OnnxModel, as_model
 
     X, y, s = _data(n)

@@ -64,7 +64,7 @@ def build_bundle(root: Path) -> tuple[Path, list[dict[str, float]]]:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from afterfit.deploy.bundle import build_bundle as build
+    from afterfit.bundle.core import build_bundle as build
 
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     X.columns = [c.replace(" ", "_") for c in X.columns]

@@ -90,7 +90,7 @@ def _build_bundle(folder: Path, numeric, categorical) -> tuple[Path, pd.DataFram
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder
 
-    from afterfit.deploy.bundle import build_bundle
+    from afterfit.bundle.core import build_bundle
 
     rng = np.random.default_rng(0)
     X = _frame(rng, N_REFERENCE, numeric, categorical, drift=False)

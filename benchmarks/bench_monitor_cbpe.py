@@ -63,8 +63,8 @@ def _p_true(X: pd.DataFrame) -> np.ndarray:
 def _build(tmp: Path, rows: int, rng: np.random.Generator):
     from sklearn.linear_model import LogisticRegression
 
+    from afterfit.bundle.core import build_bundle
     from afterfit.calibration import calibrate
-    from afterfit.deploy.bundle import build_bundle
 
     train = _features(20_000, rng)
     y = (rng.random(len(train)) < _p_true(train)).astype(int)
@@ -93,7 +93,7 @@ def _build(tmp: Path, rows: int, rng: np.random.Generator):
 
 
 def bench(rows: int) -> float:
-    from afterfit.deploy.monitor import monitor_bundle
+    from afterfit.monitoring.core import monitor_bundle
 
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(prefix="afterfit-bench-cbpe-") as tmp:
@@ -126,7 +126,7 @@ def bench(rows: int) -> float:
 
 
 def coverage(runs: int) -> dict[str, float]:
-    from afterfit.deploy.cbpe import BINARY_METRICS, estimate_performance
+    from afterfit.monitoring.cbpe import BINARY_METRICS, estimate_performance
 
     rng = np.random.default_rng(1)
     hits = {m: [] for m in BINARY_METRICS}

@@ -69,8 +69,8 @@ def main() -> None:
     args = parser.parse_args()
     rows = 100_000 if args.quick else args.rows
 
-    from afterfit.deploy.batch import predict_file
-    from afterfit.deploy.bundle import build_bundle
+    from afterfit.bundle.core import build_bundle
+    from afterfit.serving.batch import predict_file
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)

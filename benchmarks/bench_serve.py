@@ -259,7 +259,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="afterfit-bench-serve-"))
     procs: list[subprocess.Popen | None] = []
     try:
-        from afterfit.deploy.bundle import build_bundle
+        from afterfit.bundle.core import build_bundle
 
         build_bundle(model, X, y, out=work / "bundle", name="cancer", version="1.0")
         log = None if args.no_log else f"sqlite:///{work / 'preds.db'}"

@@ -98,7 +98,7 @@ def generate(folder: Path, rows: int, features: int, part_rows: int) -> None:
     ref = _chunk(np.random.default_rng(1), 0, 50_000, 10**12, features)
     import pandas as pd
 
-    from afterfit.deploy.reference import ReferenceStats
+    from afterfit.bundle.reference import ReferenceStats
 
     frame = pd.DataFrame({f"x{j}": ref[f"x{j}"] for j in range(features)})
     stats = ReferenceStats.from_frame(frame, scores=ref["proba_yes"], classes=["no", "yes"])
@@ -133,8 +133,8 @@ def _run_one(step: str, backend: str, folder: Path, n_resamples: int) -> dict:
         out["numbers"] = [[r.metric, r.value, r.ci_low, r.ci_high] for r in ev.metrics.rows]
         out["auc_method"] = ev.metrics["roc_auc"].method
     else:
-        from afterfit.deploy.monitor import monitor
-        from afterfit.deploy.reference import ReferenceStats
+        from afterfit.bundle.reference import ReferenceStats
+        from afterfit.monitoring.core import monitor
 
         ref = ReferenceStats.from_dict(json.loads((folder / "reference.json").read_text()))
         result = monitor(

@@ -12,7 +12,7 @@ covariate shift, with the true ``P(y | x)`` as the (calibrated) probability; dec
 calibrated; left to itself, NannyML 0.13 decides they "need calibration" and fits an
 isotonic map on the reference, whose steps move its estimates by up to ~0.01) and
 estimates per chunk of 2,000 rows; afterfit estimates each window with
-:func:`afterfit.deploy.cbpe.estimate_performance`. Printed: per metric, the largest
+:func:`afterfit.monitoring.cbpe.estimate_performance`. Printed: per metric, the largest
 difference between the two estimates and between the realised values, and how often each
 one's interval covers the realised metric (afterfit: the 95% interval of the realised
 metric; NannyML: its band of 3 sampling errors around the estimate, so wider).
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         help="let NannyML fit its isotonic calibration on the reference (its default)",
     )
     args = parser.parse_args(argv)
-    from afterfit.deploy.cbpe import estimate_performance
+    from afterfit.monitoring.cbpe import estimate_performance
 
     rng = np.random.default_rng(0)
     ref = _data(rng, 20_000, 0.0)

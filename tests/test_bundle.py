@@ -20,11 +20,11 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import LinearSVC
 from typer.testing import CliRunner
 
+from afterfit.bundle.core import Bundle, BundleError, build_bundle, load_bundle
+from afterfit.bundle.decision import apply_calibrator, calibrator_params
+from afterfit.bundle.manifest import manifest_digest
 from afterfit.calibration import calibrate
 from afterfit.cli import app
-from afterfit.deploy.bundle import Bundle, BundleError, build_bundle, load_bundle
-from afterfit.deploy.decision import apply_calibrator, calibrator_params
-from afterfit.deploy.manifest import manifest_digest
 from afterfit.errors import InvalidInputError, ModelError
 from afterfit.thresholds import ThresholdedModel
 
@@ -313,7 +313,7 @@ def test_build_errors(tmp_path: Path, data, model, onnx_bundle: Bundle) -> None:
 
 def test_predict_frame_validates(onnx_bundle: Bundle, data) -> None:
     X, _ = data
-    from afterfit.deploy.schema import SchemaValidationError
+    from afterfit.bundle.schema import SchemaValidationError
 
     with pytest.raises(SchemaValidationError):
         onnx_bundle.predict_frame(X.assign(plan="gold"))

@@ -24,10 +24,10 @@ from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
+from afterfit.bundle import manifest as manifest_module
+from afterfit.bundle.core import Bundle, BundleError, build_bundle, load_bundle
+from afterfit.bundle.manifest import MANIFEST, manifest_digest
 from afterfit.cli import app
-from afterfit.deploy import manifest as manifest_module
-from afterfit.deploy.bundle import Bundle, BundleError, build_bundle, load_bundle
-from afterfit.deploy.manifest import MANIFEST, manifest_digest
 from afterfit.errors import InvalidInputError
 
 runner = CliRunner()
@@ -200,7 +200,7 @@ def test_zip_duplicate_entry(bundle: Path, tmp_path: Path) -> None:
 
 
 def test_zip_built_by_afterfit_still_loads(built: Bundle, tmp_path: Path) -> None:
-    from afterfit.deploy.bundle import write_zip
+    from afterfit.bundle.core import write_zip
 
     path = write_zip(built.path, tmp_path / "b-1.zip")
     assert load_bundle(path).schema == built.schema
@@ -497,7 +497,7 @@ def test_intact_bundle_still_loads(bundle: Path) -> None:
     ],
 )
 def test_hostile_report_results_do_not_break_the_model_card(tmp_path: Path, text: str) -> None:
-    from afterfit.deploy.model_card import metrics_from_results
+    from afterfit.bundle.model_card import metrics_from_results
 
     report = tmp_path / "report"
     report.mkdir()
@@ -508,7 +508,7 @@ def test_hostile_report_results_do_not_break_the_model_card(tmp_path: Path, text
 
 
 def test_zip_bomb_by_declared_size(built: Bundle, tmp_path: Path, monkeypatch) -> None:
-    from afterfit.deploy.bundle import write_zip
+    from afterfit.bundle.core import write_zip
 
     path = write_zip(built.path, tmp_path / "b-1.zip")
     monkeypatch.setattr(manifest_module, "MAX_UNZIPPED_BYTES", 1000)
@@ -521,7 +521,7 @@ def test_too_many_members(bundle: Path, monkeypatch) -> None:
 
 
 def test_damaged_zip_entry_is_named(built: Bundle, tmp_path: Path) -> None:
-    from afterfit.deploy.bundle import write_zip
+    from afterfit.bundle.core import write_zip
 
     path = write_zip(built.path, tmp_path / "b-1.zip")
     data = bytearray(path.read_bytes())

@@ -52,7 +52,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     sio.dump(a, d / "a.skops")
     sio.dump(b, d / "b.skops")
 
-    from afterfit.deploy.bundle import build_bundle
+    from afterfit.bundle.core import build_bundle
 
     bundle = build_bundle(a, X.iloc[:160], y.iloc[:160], out=d / "m-1", name="m", version="1")
     log = X.iloc[160:].copy()
@@ -219,7 +219,7 @@ def test_bundle_is_replaced_only_with_overwrite_and_holds_its_own_files(files, t
     (mine / "notes.md").write_text("my notes")
     _refused(invoke(*_args("bundle", d, mine), "--overwrite"), mine, "notes.md")
     assert sorted(os.listdir(mine)) == ["notes.md"]
-    from afterfit.deploy.bundle import load_bundle
+    from afterfit.bundle.core import load_bundle
 
     (out / "notes.md").unlink()
     assert load_bundle(out).manifest["files"][MARKER]  # the marker is hashed with the rest
@@ -255,7 +255,7 @@ def test_bundle_zip_never_replaces_a_file_afterfit_did_not_write(files, tmp_path
 
 
 def test_bundle_zip_replaces_its_own_zip_with_overwrite(files, tmp_path):
-    from afterfit.deploy.bundle import load_bundle
+    from afterfit.bundle.core import load_bundle
 
     d = files["dir"]
     out = tmp_path / "churn-3"
@@ -395,7 +395,7 @@ def test_mlflow_uploads_afterfits_files_and_none_of_the_users(files, tmp_path, m
 
 def _unmark(bundle: Path) -> None:
     """Make ``bundle`` look like one built before afterfit marked its folders."""
-    from afterfit.deploy.manifest import manifest_digest
+    from afterfit.bundle.manifest import manifest_digest
 
     (bundle / MARKER).unlink()
     manifest = json.loads((bundle / "manifest.json").read_text())
@@ -405,7 +405,7 @@ def _unmark(bundle: Path) -> None:
 
 
 def test_a_bundle_from_before_markers_is_replaced_with_overwrite_when_whole(files, tmp_path):
-    from afterfit.deploy.bundle import load_bundle
+    from afterfit.bundle.core import load_bundle
 
     d = files["dir"]
     out = tmp_path / "churn-1"
@@ -427,7 +427,7 @@ def test_a_bundle_from_before_markers_is_replaced_with_overwrite_when_whole(file
 
 
 def test_a_bundled_report_ships_afterfits_files_and_none_of_the_users(files, tmp_path):
-    from afterfit.deploy.bundle import load_bundle
+    from afterfit.bundle.core import load_bundle
 
     d = files["dir"]
     report = tmp_path / "report"

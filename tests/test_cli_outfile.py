@@ -68,7 +68,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     sio.dump(make_pipeline(Doubler(), LogisticRegression(solver="liblinear")).fit(X, y),
              d / "custom.skops")  # fmt: skip
 
-    from afterfit.deploy.bundle import build_bundle
+    from afterfit.bundle.core import build_bundle
 
     build_bundle(a, X, y, out=d / "m-1", name="m", version="1", export="skops")
     return {"dir": d}

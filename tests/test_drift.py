@@ -12,7 +12,7 @@ import pytest
 from scipy import special, stats
 from scipy.spatial.distance import jensenshannon
 
-from afterfit.deploy.drift import (
+from afterfit.bundle.drift import (
     PSI_EPSILON,
     DriftThresholds,
     chi2_pvalue,
@@ -26,7 +26,7 @@ from afterfit.deploy.drift import (
     psi,
     psi_reading,
 )
-from afterfit.deploy.reference import (
+from afterfit.bundle.reference import (
     FORMAT,
     CategoricalStats,
     NumericStats,
@@ -184,7 +184,7 @@ def test_holm_by_hand():
 
 
 def test_flag_uses_psi_tests_effect_and_missing():
-    from afterfit.deploy.drift import ColumnDrift
+    from afterfit.bundle.drift import ColumnDrift
 
     base = {"kind": "numeric", "n_reference": 1000, "n_current": 1000}
     cols = [
@@ -266,7 +266,7 @@ def test_reference_round_trips_through_json():
 
 
 def test_reference_uses_the_bundle_schema_for_kinds():
-    from afterfit.deploy.schema import InputSchema
+    from afterfit.bundle.schema import InputSchema
 
     X = pd.DataFrame({"code": [1, 2, 3, 1, 2, 3, 1, 1], "x": np.arange(8.0)})
     schema = InputSchema.from_frame(X)

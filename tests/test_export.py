@@ -22,8 +22,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
 
-from afterfit.deploy.export import ExportResult, Parity, export_document, export_model
 from afterfit.errors import InvalidInputError, ModelError, SchemaError
+from afterfit.exporters.core import ExportResult, Parity, export_document, export_model
 from afterfit.models import OnnxModel, SklearnModel, TorchModel, as_model, load_model
 
 TOL = 1e-5
@@ -153,8 +153,8 @@ def test_pipelines_with_other_classifiers(data, tmp_path, name):
 def test_float32_scaler_before_trees_misses_parity(data, tmp_path):
     """The documented reason for double inputs: the same pipeline with float32 inputs
     differs by far more than the tolerance."""
-    from afterfit.deploy.export import measure_parity
-    from afterfit.deploy.export_sklearn import sklearn_to_onnx
+    from afterfit.exporters.core import measure_parity
+    from afterfit.exporters.sklearn import sklearn_to_onnx
 
     X, y, _, _ = data
     model = make_pipeline(
@@ -350,7 +350,7 @@ def test_max_rows_subset(data, tmp_path):
 
 
 def test_measure_parity_against_numpy(data):
-    from afterfit.deploy.export import measure_parity
+    from afterfit.exporters.core import measure_parity
 
     X, y, _, _ = data
     Xn = X[["visits", "spend"]]

@@ -20,9 +20,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import LinearSVC
 from typer.testing import CliRunner
 
+from afterfit.bundle.core import build_bundle, load_bundle
 from afterfit.cli import app
-from afterfit.deploy.bundle import build_bundle, load_bundle
-from afterfit.deploy.export import export_model
+from afterfit.exporters.core import export_model
 from afterfit.models import load_model
 from afterfit.models.onnx import OnnxModel
 

@@ -17,16 +17,12 @@ import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
+from afterfit.bundle.drift import DriftThresholds, numeric_drift
+from afterfit.bundle.reference import ReferenceStats
 from afterfit.cli import app
-from afterfit.deploy.drift import DriftThresholds, numeric_drift
-from afterfit.deploy.monitor import (
-    MAX_WINDOWS,
-    WindowSpec,
-    monitor,
-    write_monitor_report,
-)
-from afterfit.deploy.reference import ReferenceStats
 from afterfit.errors import DataError, InvalidInputError
+from afterfit.monitoring.core import MAX_WINDOWS, WindowSpec, monitor
+from afterfit.report.monitor_folder import write_monitor_report
 
 runner = CliRunner()
 DAY = 86_400.0
@@ -282,7 +278,7 @@ def bundle_dir(tmp_path_factory):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from afterfit.deploy.bundle import build_bundle
+    from afterfit.bundle.core import build_bundle
 
     X = _features(3_000, 20)
     rng = np.random.default_rng(20)
@@ -299,7 +295,7 @@ def bundle_dir(tmp_path_factory):
 
 
 def _bundle_log(bundle_dir, n: int, seed: int, *, shift: float = 0.0, days: float = 2.0):
-    from afterfit.deploy.bundle import load_bundle
+    from afterfit.bundle.core import load_bundle
 
     bundle = load_bundle(bundle_dir)
     frame = _features(n, seed, shift=shift)
@@ -313,7 +309,7 @@ def _bundle_log(bundle_dir, n: int, seed: int, *, shift: float = 0.0, days: floa
 
 
 def _write_sql_log(url: str, frame: pd.DataFrame) -> None:
-    from afterfit.deploy.predlog import LogRow, PredictionLogWriter
+    from afterfit.serving.predlog import LogRow, PredictionLogWriter
 
     features = [c for c in frame.columns if c.startswith("x") or c in ("visits", "city")]
     outputs = ["proba_no", "proba_yes", "decision"]
@@ -387,7 +383,7 @@ def test_cli_end_to_end_from_parquet(bundle_dir, tmp_path):
 
 
 def test_postgresql_log(bundle_dir, postgres_url, tmp_path):
-    from afterfit.deploy.monitor import monitor_bundle
+    from afterfit.monitoring.core import monitor_bundle
 
     log = _bundle_log(bundle_dir, 300, 23, shift=1.0)
     _write_sql_log(postgres_url, log)
@@ -410,7 +406,7 @@ def test_cli_bad_input_exits_2_and_writes_nothing(bundle_dir, tmp_path):
     log.to_parquet(tmp_path / "preds.parquet", index=False)
     good = tmp_path / "preds.parquet"
     empty_url = f"sqlite:///{tmp_path / 'empty.db'}"
-    from afterfit.deploy.predlog import connect_log
+    from afterfit.serving.predlog import connect_log
 
     engine, _ = connect_log(empty_url)
     engine.dispose()

@@ -19,12 +19,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 from typer.testing import CliRunner
 
+from afterfit.bundle.core import build_bundle
 from afterfit.calibration import calibrate
 from afterfit.cli import app
-from afterfit.deploy.bundle import build_bundle
-from afterfit.deploy.cbpe import estimate_performance, realised_performance
-from afterfit.deploy.monitor import monitor_bundle
 from afterfit.errors import InvalidInputError
+from afterfit.monitoring.cbpe import estimate_performance, realised_performance
+from afterfit.monitoring.core import monitor_bundle
 
 runner = CliRunner()
 

@@ -14,13 +14,13 @@ import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
+from afterfit.bundle.core import build_bundle
 from afterfit.cli import app
-from afterfit.deploy.bundle import build_bundle
-from afterfit.deploy.monitor import monitor_bundle
 from afterfit.deploy.multivariate import multivariate_drift
 from afterfit.errors import InvalidInputError
 from afterfit.metrics.intervals import delong_interval
 from afterfit.metrics.kernel import RankedScores
+from afterfit.monitoring.core import monitor_bundle
 
 runner = CliRunner()
 

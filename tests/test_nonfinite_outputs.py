@@ -19,16 +19,16 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.svm import LinearSVC
 from typer.testing import CliRunner
 
-from afterfit.cli import app
-from afterfit.deploy.bundle import (
+from afterfit.bundle.core import (
     Bundle,
     BundlePredictions,
     NonFiniteOutputError,
     build_bundle,
     check_finite_outputs,
 )
-from afterfit.deploy.decision import Decision
-from afterfit.deploy.schema import SchemaValidationError
+from afterfit.bundle.decision import Decision
+from afterfit.bundle.schema import SchemaValidationError
+from afterfit.cli import app
 from afterfit.errors import ModelError
 from afterfit.evaluation import evaluate
 from afterfit.models import load_model

@@ -165,14 +165,14 @@ def test_cli_run_page_terminal_and_card(files, tmp_path):
     assert "chosen on validation" in html
     assert (out / "tables" / "thresholds-operating.csv").exists()
     # the bundle's model card reads the operating point from the report
-    from afterfit.deploy.model_card import metrics_from_results
+    from afterfit.bundle.model_card import metrics_from_results
 
     rows, facts = metrics_from_results(out / "results.json")
     f1 = next(r for r in rows if r["metric"] == "f1")
     at = {r["metric"]: r for r in doc["thresholds"]["operating_point"]["metrics"]}
     assert f1["value"] == pytest.approx(at["f1"]["value"])
     assert facts["threshold"] == pytest.approx(t)
-    from afterfit.deploy.bundle import build_bundle
+    from afterfit.bundle.core import build_bundle
 
     frame = files["frame"]
     build_bundle(files["estimator"], frame.drop(columns="y"), frame["y"], out=tmp_path / "b",

@@ -12,10 +12,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from typer.testing import CliRunner
 
+from afterfit.bundle.core import Bundle, build_bundle
+from afterfit.bundle.schema import SchemaValidationError
 from afterfit.cli import app
-from afterfit.deploy.batch import predict_file
-from afterfit.deploy.bundle import Bundle, build_bundle
-from afterfit.deploy.schema import SchemaValidationError
+from afterfit.serving.batch import predict_file
 
 runner = CliRunner()
 

@@ -10,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-from afterfit.deploy.predlog import (
+from afterfit.serving.predlog import (
     TABLE_NAME,
     LogRow,
     PredictionLogError,

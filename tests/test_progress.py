@@ -268,8 +268,8 @@ def test_quiet_silences_progress(cv_files, tmp_path, terminal):
 
 
 def test_monitor_reports_rows_per_batch():
-    from afterfit.deploy.monitor import monitor
-    from afterfit.deploy.reference import ReferenceStats
+    from afterfit.bundle.reference import ReferenceStats
+    from afterfit.monitoring.core import monitor
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"a": rng.normal(size=500), "b": rng.normal(size=500)})
@@ -282,7 +282,7 @@ def test_monitor_reports_rows_per_batch():
 
 def test_export_reports_each_conversion_and_its_parity(small, tmp_path):
     pytest.importorskip("skl2onnx")
-    from afterfit.deploy.export import export_model
+    from afterfit.exporters.core import export_model
 
     X, y = small
     seen = []

@@ -26,6 +26,7 @@ from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
+from afterfit.bundle.core import Bundle, build_bundle
 from afterfit.cli import app
 from afterfit.data import (
     load_dataset,
@@ -33,10 +34,9 @@ from afterfit.data import (
     pandas_index_columns,
     read_table,
 )
-from afterfit.deploy.batch import predict_file
-from afterfit.deploy.bundle import Bundle, build_bundle
-from afterfit.deploy.monitor import monitor_bundle
 from afterfit.errors import DataError
+from afterfit.monitoring.core import monitor_bundle
+from afterfit.serving.batch import predict_file
 
 runner = CliRunner()
 

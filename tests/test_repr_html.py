@@ -20,7 +20,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 import afterfit
 from afterfit import notebook
-from afterfit.deploy.reference import ReferenceStats
+from afterfit.bundle.reference import ReferenceStats
 
 EVIL = "<script>alert(1)</script>"
 #: A display bigger than this is a bug: a notebook cell is a glance, not the report.

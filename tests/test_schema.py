@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from afterfit.deploy.schema import Field, InputSchema, SchemaValidationError
+from afterfit.bundle.schema import Field, InputSchema, SchemaValidationError
 from afterfit.errors import InvalidInputError
 
 

@@ -21,14 +21,14 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from typer.testing import CliRunner
 
+from afterfit.bundle.core import build_bundle, load_bundle
+from afterfit.bundle.schema import InputSchema, SchemaValidationError
+from afterfit.bundle.used_columns import used_columns
 from afterfit.cli import app
-from afterfit.deploy.bundle import build_bundle, load_bundle
-from afterfit.deploy.export import export_model
-from afterfit.deploy.schema import InputSchema, SchemaValidationError
-from afterfit.deploy.server import create_app
-from afterfit.deploy.used_columns import used_columns
 from afterfit.errors import InvalidInputError
+from afterfit.exporters.core import export_model
 from afterfit.models.onnx import OnnxModel
+from afterfit.serving.app import create_app
 from test_server_support import running
 
 runner = CliRunner()

@@ -17,9 +17,9 @@ import pyarrow as pa
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from afterfit.deploy.access_log import ACCESS_LOGGER, configure_access_log
-from afterfit.deploy.predlog import read_log
-from afterfit.deploy.server import ARROW_STREAM, create_app
+from afterfit.serving.access_log import ACCESS_LOGGER, configure_access_log
+from afterfit.serving.app import ARROW_STREAM, create_app
+from afterfit.serving.predlog import read_log
 from test_server_support import (
     build_cancer_bundle,
     build_mixed_bundle,
@@ -350,7 +350,7 @@ def test_prediction_log_postgresql(mixed, postgres_url):
 
 
 def test_unreachable_log_fails_at_creation(cancer, tmp_path):
-    from afterfit.deploy.predlog import PredictionLogError
+    from afterfit.serving.predlog import PredictionLogError
 
     with pytest.raises(PredictionLogError, match="could not reach"):
         create_app(cancer, log_url=f"sqlite:///{tmp_path / 'missing-dir' / 'p.db'}")
@@ -447,7 +447,7 @@ def test_multiclass_and_regression_bundles(tmp_path):
     from sklearn.datasets import load_diabetes, load_iris
     from sklearn.linear_model import LinearRegression, LogisticRegression
 
-    from afterfit.deploy.bundle import build_bundle, load_bundle
+    from afterfit.bundle.core import build_bundle, load_bundle
 
     Xi, yi = load_iris(return_X_y=True, as_frame=True)
     Xi.columns = ["sl", "sw", "pl", "pw"]

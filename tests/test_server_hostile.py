@@ -24,16 +24,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from afterfit.cli import app as cli_app
-from afterfit.deploy.connection_guard import GuardedH11Protocol
-from afterfit.deploy.predlog import (
+from afterfit.serving.app import ARROW_STREAM, create_app
+from afterfit.serving.connection_guard import GuardedH11Protocol
+from afterfit.serving.predlog import (
     TABLE_NAME,
     PredictionLogError,
     PredictionLogWriter,
     connect_log,
     read_log,
 )
-from afterfit.deploy.request_body import MAX_RECORD_CHARS, SMALL_JSON_BYTES
-from afterfit.deploy.server import ARROW_STREAM, create_app
+from afterfit.serving.request_body import MAX_RECORD_CHARS, SMALL_JSON_BYTES
 from test_server_support import (
     build_cancer_bundle,
     build_mixed_bundle,
@@ -184,7 +184,7 @@ def test_json_of_empty_objects_is_refused_without_parsing_it_all(cancer_server):
 
 
 def test_big_json_bodies_parse_in_a_worker_thread_and_match_small_ones(cancer_server, monkeypatch):
-    import afterfit.deploy.server as server_module
+    import afterfit.serving.app as server_module
 
     client, _, _ = cancer_server
     threads: list[str] = []
@@ -815,7 +815,7 @@ def test_a_client_that_stops_reading_its_answer_is_disconnected(bundles):
 
 
 def test_access_log_lines_cut_client_strings():
-    from afterfit.deploy.access_log import MAX_METHOD_CHARS, MAX_PATH_CHARS, access_line
+    from afterfit.serving.access_log import MAX_METHOD_CHARS, MAX_PATH_CHARS, access_line
 
     line = json.loads(
         access_line(
@@ -835,7 +835,7 @@ def test_bounded_json_reader_equals_json_loads():
     """The record-by-record reader against the standard library on awkward but valid
     text: braces, quotes and escapes inside strings, unicode, long strings (the slice
     doubling), literals, numbers of every form, whitespace everywhere."""
-    from afterfit.deploy.request_body import parse_json
+    from afterfit.serving.request_body import parse_json
 
     rng = np.random.default_rng(7)
     tricky = ["}", '{"a": 1}', "\\", '"', '\\"}', "]", "é\u2028😀", "x" * 5000, "}" * 300, ""]

@@ -18,8 +18,8 @@ import pytest
 from typer.testing import CliRunner
 
 from afterfit.cli import app as cli_app
-from afterfit.deploy.predlog import TABLE_NAME, read_log
-from afterfit.deploy.server import create_app
+from afterfit.serving.app import create_app
+from afterfit.serving.predlog import TABLE_NAME, read_log
 from test_server_support import (
     build_cancer_bundle,
     build_mixed_bundle,

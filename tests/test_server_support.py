@@ -1,5 +1,5 @@
 """Shared helpers of the server tests (no tests here): bundles built with
-:func:`afterfit.deploy.bundle.build_bundle` from small scikit-learn models, and a real
+:func:`afterfit.bundle.core.build_bundle` from small scikit-learn models, and a real
 uvicorn server on a loopback port in a thread."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def cancer_model() -> Any:
 
 
 def build_cancer_bundle(out: Path, *, threshold: float = 0.4) -> Any:
-    from afterfit.deploy.bundle import build_bundle, load_bundle
+    from afterfit.bundle.core import build_bundle, load_bundle
 
     X, y = cancer_data()
     build_bundle(cancer_model(), X, y, out=out, name="cancer", version="1.0", threshold=threshold)
@@ -84,7 +84,7 @@ def mixed_model() -> Any:
 
 
 def build_mixed_bundle(out: Path) -> Any:
-    from afterfit.deploy.bundle import build_bundle, load_bundle
+    from afterfit.bundle.core import build_bundle, load_bundle
 
     X, y = mixed_data()
     build_bundle(mixed_model(), X, y, out=out, name="churn", version="2.1")

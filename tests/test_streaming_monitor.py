@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from afterfit.bundle.reference import ReferenceStats
 from afterfit.cli import app
-from afterfit.deploy.monitor import monitor
-from afterfit.deploy.reference import ReferenceStats
 from afterfit.errors import DataError, InvalidInputError
+from afterfit.monitoring.core import monitor
 
 runner = CliRunner()
 DAY = 86_400.0
@@ -156,7 +156,7 @@ def bundle_dir(tmp_path_factory):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from afterfit.deploy.bundle import build_bundle
+    from afterfit.bundle.core import build_bundle
 
     X = _features(2_000, 20)
     rng = np.random.default_rng(20)

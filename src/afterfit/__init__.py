@@ -26,6 +26,15 @@ phase of issue 19 (docs/architecture.md).
 """
 
 from afterfit._version import __version__
+from afterfit.bundle import (
+    Bundle,
+    BundleError,
+    InputSchema,
+    ReferenceStats,
+    SchemaValidationError,
+    build_bundle,
+    load_bundle,
+)
 from afterfit.calibration import (
     CalibratedModel,
     CalibrationComparison,
@@ -36,21 +45,6 @@ from afterfit.calibration import (
 )
 from afterfit.comparison import Comparison, compare_models, compare_predictions
 from afterfit.data import Dataset, load_dataset, read_table
-from afterfit.deploy import (
-    Bundle,
-    BundleError,
-    ExportResult,
-    InputSchema,
-    MonitorResult,
-    ReferenceStats,
-    SchemaValidationError,
-    build_bundle,
-    export_model,
-    load_bundle,
-    monitor_bundle,
-    predict_file,
-)
-from afterfit.deploy.monitor import monitor
 from afterfit.errors import (
     AfterfitError,
     AfterfitWarning,
@@ -77,7 +71,9 @@ from afterfit.explain import (
 )
 from afterfit.explain import permutation_importance as compute_permutation_importance
 from afterfit.explain import shap_values as compute_shap_values
+from afterfit.exporters import ExportResult, export_model
 from afterfit.models import Model, as_model, load_model
+from afterfit.monitoring import MonitorResult, monitor, monitor_bundle
 from afterfit.predictions import Predictions
 from afterfit.report.files import write_results
 from afterfit.saliency import SaliencyMaps, compute_saliency
@@ -98,6 +94,7 @@ from afterfit.selection import (
     train_ensemble,
 )
 from afterfit.selection.tune import tune
+from afterfit.serving import predict_file
 from afterfit.slices import SliceResult, evaluate_slices
 from afterfit.thresholds import (
     CostSensitiveModel,

@@ -2,7 +2,7 @@
 
 Data past one machine's memory arrives as many Parquet files (``logs/2026-12-*.parquet``,
 a Spark or Dask output folder). Streaming steps (:mod:`afterfit.evaluation.streaming`,
-:mod:`afterfit.deploy.monitor_streaming`) read it through this module:
+:mod:`afterfit.monitoring.streaming`) read it through this module:
 
 - :func:`resolve_partitions` turns a file, a folder or a glob into the sorted list of files;
 - :func:`check_schemas` reads every file's footer (no data) and refuses, before any work,

@@ -199,8 +199,8 @@ def bundle(
     with clear_errors(quiet=quiet):
         bundle_name, bundle_version = name_and_version(out, name, version)
         value, file_pos, _ = parse_threshold(threshold)
+        from afterfit.bundle.core import build_bundle
         from afterfit.data import load_dataset
-        from afterfit.deploy.bundle import build_bundle
         from afterfit.models import load_model
 
         types = trusted_type or []
@@ -243,7 +243,7 @@ def bundle(
             soft_wrap=True,
         )
         if ex.get("reason"):
-            from afterfit.deploy.bundle import skops_note
+            from afterfit.bundle.core import skops_note
 
             note = skops_note(ex["reason"], m.get("trusted_types") or [])
             out_console.print(note, highlight=False, soft_wrap=True)

@@ -143,7 +143,7 @@ def export(
                 fix="pass --max-rows 100000 or another positive number.",
             )
         from afterfit.data import check_features, load_dataset
-        from afterfit.deploy.export import export_document, export_model
+        from afterfit.exporters.core import export_document, export_model
         from afterfit.io import atomic_write_text
         from afterfit.models import load_model
         from afterfit.outdir import prepare_file

@@ -159,8 +159,9 @@ def monitor(
         from afterfit.outdir import prepare_out
 
         prepare_out(out, command="monitor", overwrite=overwrite)
-        from afterfit.deploy.drift import DriftThresholds
-        from afterfit.deploy.monitor import WindowSpec, monitor_bundle, write_monitor_report
+        from afterfit.bundle.drift import DriftThresholds
+        from afterfit.monitoring.core import WindowSpec, monitor_bundle
+        from afterfit.report.monitor_folder import write_monitor_report
 
         thresholds = DriftThresholds(psi=psi_threshold, p_value=p_value, min_effect=min_effect)
         spec = None if window is None else WindowSpec.parse(window)
@@ -226,7 +227,7 @@ def _parse_fail_on(text: str | None) -> set[str]:
 
 def _alerts(result: object, fail: set[str], margin: float, metric: str | None) -> list[str]:
     """What --fail-on finds: each a line for the log of cron or CI."""
-    from afterfit.deploy.monitor_estimates import ALERT_METRIC, performance_drops
+    from afterfit.monitoring.estimates import ALERT_METRIC, performance_drops
 
     out = []
     if "drift" in fail:
@@ -273,7 +274,7 @@ def _alerts(result: object, fail: set[str], margin: float, metric: str | None) -
 
 
 def _print_summary(result: object) -> None:
-    from afterfit.deploy.monitor import MonitorResult
+    from afterfit.monitoring.core import MonitorResult
 
     assert isinstance(result, MonitorResult)
     drifted = result.drifted

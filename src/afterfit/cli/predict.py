@@ -66,8 +66,8 @@ def predict(
         from afterfit.outdir import prepare_file
 
         prepare_file(out, overwrite=overwrite, inputs={"DATA": data, "BUNDLE": bundle})
-        from afterfit.deploy.batch import count_rows, predict_file
-        from afterfit.deploy.bundle import load_bundle
+        from afterfit.bundle.core import load_bundle
+        from afterfit.serving.batch import count_rows, predict_file
 
         loaded = load_bundle(bundle, trust=trust, trusted_types=trusted_type or [])
         with _rows_progress(count_rows(data), quiet) as progress:

@@ -61,8 +61,8 @@ def _check_port(host: str, port: int) -> None:
 
 def _build(options: dict[str, Any]) -> Any:
     """The app from plain options (the parent process and uvicorn's workers both call it)."""
-    from afterfit.deploy.bundle import load_bundle
-    from afterfit.deploy.server import create_app
+    from afterfit.bundle.core import load_bundle
+    from afterfit.serving.app import create_app
 
     bundle = load_bundle(
         options["bundle"],
@@ -84,7 +84,7 @@ def _build(options: dict[str, Any]) -> Any:
 def worker_app() -> Any:
     """uvicorn's app factory in worker processes (``--workers`` > 1): options from the
     environment the parent set."""
-    from afterfit.deploy.access_log import configure_access_log
+    from afterfit.serving.access_log import configure_access_log
 
     options = json.loads(os.environ[_ENV])
     if not options.get("quiet"):
@@ -97,7 +97,7 @@ def worker_app() -> Any:
 
 def _guard(options: dict[str, Any], metrics: Any) -> type:
     """This process' connection deadlines and limit (uvicorn's ``http`` protocol class)."""
-    from afterfit.deploy.connection_guard import GuardedH11Protocol
+    from afterfit.serving.connection_guard import GuardedH11Protocol
 
     return GuardedH11Protocol.configure(
         header_timeout_s=options["header_timeout_s"],
@@ -249,7 +249,7 @@ def serve(
             )
     import uvicorn
 
-    from afterfit.deploy.access_log import configure_access_log
+    from afterfit.serving.access_log import configure_access_log
 
     if not quiet:
         configure_access_log()

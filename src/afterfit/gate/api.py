@@ -42,7 +42,7 @@ class GateResult:
 def read_results(path: str | Path) -> dict[str, Any]:
     """A report's ``results.json`` (read with afterfit's capped JSON reader)."""
     from afterfit import jsonsafe
-    from afterfit.deploy.model_card import MAX_RESULTS_BYTES
+    from afterfit.bundle.model_card import MAX_RESULTS_BYTES
 
     p = Path(path)
     try:

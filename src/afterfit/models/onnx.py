@@ -322,7 +322,7 @@ class OnnxModel:
     task, classes_, feature_names, scores_are_probabilities
         As in :class:`~afterfit.models.base.Model`. ``feature_names`` are the input names
         of a graph with one input per column; for a single matrix input, the columns
-        recorded by :func:`afterfit.deploy.export.export_model` (frames are then
+        recorded by :func:`afterfit.exporters.core.export_model` (frames are then
         reordered to them), else None.
     n_features : int or None
         Number of input columns, when the graph fixes it.

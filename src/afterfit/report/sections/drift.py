@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from afterfit.deploy.reference import OTHER, CategoricalStats, NumericStats
+from afterfit.bundle.reference import OTHER, CategoricalStats, NumericStats
 from afterfit.documents import slug
 from afterfit.report import specs
 from afterfit.report.page import Figure, Finding, Headline, Note, Section, Table
@@ -35,7 +35,7 @@ PERFORMANCE_METRIC = {
 
 
 def drift_sections(result: Any) -> list[Section]:
-    """A :class:`~afterfit.deploy.monitor.MonitorResult` as report sections."""
+    """A :class:`~afterfit.monitoring.core.MonitorResult` as report sections."""
     sections = [_features_section(result)]
     if result.predictions:
         sections.append(_predictions_section(result))

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from afterfit.deploy.decision import Decision
-from afterfit.deploy.schema import InputSchema
+from afterfit.bundle.decision import Decision
+from afterfit.bundle.schema import InputSchema
 
 __all__ = ["metrics_from_evaluation", "metrics_from_results", "model_card"]
 

@@ -2,9 +2,9 @@
 multivariate drift, over the whole log and per window.
 
 Both need the logged rows themselves, not the streaming counts of
-:mod:`afterfit.deploy.monitor`: the log's feature, probability, decision, ``ts`` and
+:mod:`afterfit.monitoring.core`: the log's feature, probability, decision, ``ts`` and
 ``request_id`` columns are read once (1,000,000 rows x 20 features is about 200 MB), cut
-into the monitor's windows, and handed to :func:`afterfit.deploy.cbpe.estimate_performance`
+into the monitor's windows, and handed to :func:`afterfit.monitoring.cbpe.estimate_performance`
 and :func:`afterfit.deploy.multivariate.multivariate_drift`.
 
 - **CBPE** needs calibrated probabilities. A bundle with a calibration map logs calibrated
@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 from afterfit import jsonsafe
-from afterfit.deploy.cbpe import PerformanceEstimate, estimate_performance
 from afterfit.deploy.multivariate import MAX_ROWS, MIN_ROWS, MultivariateDrift, multivariate_drift
 from afterfit.errors import InvalidInputError
+from afterfit.monitoring.cbpe import PerformanceEstimate, estimate_performance
 
 __all__ = [
     "EstimatedPerformance",
@@ -175,7 +175,7 @@ def read_log_frame(
     model_version: str | None = None,
 ) -> pd.DataFrame:
     """The wanted columns of the log that exist, as one frame (the monitor's readers)."""
-    from afterfit.deploy.monitor import BATCH_ROWS, _log_batches
+    from afterfit.monitoring.core import BATCH_ROWS, _log_batches
 
     batches, names, _ = _log_batches(
         log, columns, start=start, end=end, model_version=model_version, batch_rows=BATCH_ROWS
@@ -280,7 +280,7 @@ def _baseline(
     """Binary: the expected metrics on the reference rows, from their probability sketch."""
     if reference is None or task != "binary":
         return {}
-    from afterfit.deploy.cbpe import _binary_point
+    from afterfit.monitoring.cbpe import _binary_point
 
     preds = getattr(reference, "predictions", {}) or {}
     pos = classes[-1] if positive is None else positive
@@ -383,9 +383,9 @@ def add_estimates(
     multivariate_rows: int | None,
 ) -> None:
     """Compute CBPE and multivariate drift for a :class:`MonitorResult` of
-    :func:`afterfit.deploy.monitor.monitor_bundle`, and set them on it."""
-    from afterfit.deploy.monitor import _read_labels
-    from afterfit.deploy.predlog import unix_seconds
+    :func:`afterfit.monitoring.core.monitor_bundle`, and set them on it."""
+    from afterfit.monitoring.core import _read_labels
+    from afterfit.serving.predlog import unix_seconds
 
     task = str(getattr(bundle, "task", "") or result.model.get("task") or "")
     classes = getattr(bundle, "classes", None)

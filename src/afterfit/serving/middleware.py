@@ -27,8 +27,8 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from afterfit.deploy.access_log import log_access
-from afterfit.deploy.metrics_prom import ServerMetrics
+from afterfit.serving.access_log import log_access
+from afterfit.serving.prometheus import ServerMetrics
 
 __all__ = ["BodyTooLarge", "ServingMiddleware", "error_body"]
 

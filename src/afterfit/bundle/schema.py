@@ -367,7 +367,7 @@ class InputSchema:
         handle it, as ``OneHotEncoder(handle_unknown="ignore")`` does).
     ignored : sequence of str, default ()
         Training columns the model does not read: accepted in records and tables, dropped,
-        never required (see :func:`afterfit.deploy.used_columns.used_columns`).
+        never required (see :func:`afterfit.bundle.used_columns.used_columns`).
 
     Examples
     --------
@@ -380,7 +380,7 @@ class InputSchema:
     >>> schema.validate_records({"age": "52", "plan": "gold"})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    afterfit.deploy.schema.SchemaValidationError: The input does not fit ... (2 problems): ...
+    afterfit.bundle.schema.SchemaValidationError: The input does not fit ... (2 problems): ...
     """
 
     def __init__(

@@ -24,9 +24,9 @@ from typing import Any
 
 import pandas as pd
 
+from afterfit.bundle.core import Bundle, BundlePredictions, model_outputs
+from afterfit.bundle.schema import InputSchema, SchemaValidationError
 from afterfit.data import guarded_batches, numbers_from_text, pandas_index_columns, unreadable_file
-from afterfit.deploy.bundle import Bundle, BundlePredictions, model_outputs
-from afterfit.deploy.schema import InputSchema, SchemaValidationError
 from afterfit.errors import DataError, InvalidInputError
 
 __all__ = ["BatchSummary", "iter_chunks", "output_table", "predict_file"]
@@ -329,7 +329,7 @@ def predict_file(
     Parameters
     ----------
     bundle : Bundle
-        From :func:`~afterfit.deploy.bundle.load_bundle`.
+        From :func:`~afterfit.bundle.core.load_bundle`.
     source : path
         ``.parquet``/``.pq`` or ``.csv``/``.tsv`` with the schema's columns.
     out : path

@@ -311,7 +311,7 @@ def _unwrap(model: Any) -> tuple[Model, Any]:
 
 
 def _kind(adapter: Model) -> str:
-    from afterfit.deploy.export_boosters import is_booster_adapter
+    from afterfit.exporters.boosters import is_booster_adapter
     from afterfit.models.onnx import OnnxModel
     from afterfit.models.sklearn import SklearnModel
     from afterfit.models.torch import TorchModel
@@ -364,7 +364,7 @@ def _convert(
 ) -> tuple[Any, str, str]:
     """(ModelProto, layout, converter name)."""
     if kind == "sklearn":
-        from afterfit.deploy.export_sklearn import sklearn_to_onnx, uses_boosters
+        from afterfit.exporters.sklearn import sklearn_to_onnx, uses_boosters
 
         onx, layout = sklearn_to_onnx(
             raw,
@@ -374,12 +374,12 @@ def _convert(
         )
         return onx, layout, "onnxmltools" if uses_boosters(raw) else "skl2onnx"
     if kind == "torch":
-        from afterfit.deploy.export_torch import torch_to_onnx
+        from afterfit.exporters.torch import torch_to_onnx
 
         onx = torch_to_onnx(adapter, X, precision=precision, target_opset=target_opset)
         return onx, "matrix", "torch.onnx"
     if kind == "booster":
-        from afterfit.deploy.export_boosters import booster_to_onnx
+        from afterfit.exporters.boosters import booster_to_onnx
 
         return booster_to_onnx(adapter, X, target_opset=target_opset), "matrix", "onnxmltools"
     raise ModelError(
@@ -398,7 +398,7 @@ def _precisions(kind: str, adapter: Model) -> tuple[str, ...]:
         # compute the same thing again.
         return ("float32",)
     if kind == "sklearn":
-        from afterfit.deploy.export_sklearn import double_then_float_trees, is_tree_model
+        from afterfit.exporters.sklearn import double_then_float_trees, is_tree_model
 
         raw = getattr(adapter, "estimator", None)
         if is_tree_model(raw):
@@ -564,7 +564,7 @@ def export_model(
     # picks its inputs by name.
     X_graph = X
     if kind == "sklearn":
-        from afterfit.deploy.used_columns import used_columns
+        from afterfit.bundle.used_columns import used_columns
 
         X_graph = X[used_columns(raw, list(X.columns))]
 
@@ -580,7 +580,7 @@ def export_model(
     attempts: list[dict[str, Any]] = []
     reason: str | None = None
     if kind == "sklearn":
-        from afterfit.deploy.export_sklearn import find_unconvertible, register_boosters
+        from afterfit.exporters.sklearn import find_unconvertible, register_boosters
 
         register_boosters()
         missing = find_unconvertible(raw)

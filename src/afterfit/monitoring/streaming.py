@@ -1,6 +1,6 @@
 """The monitor's pass over a partitioned Parquet log, on this machine or a Dask cluster.
 
-:func:`afterfit.deploy.monitor.monitor` counts, per feature and window, the values at the
+:func:`afterfit.monitoring.core.monitor` counts, per feature and window, the values at the
 reference's sketch points (integer counts) and the rows and time range of each window.
 Those counts add up: a partition counted on its own merges with the others into exactly
 the counts of the whole log. So on a cluster (``backend="dask"``) each partition is one
@@ -55,7 +55,7 @@ def check_parquet_log(log: Any) -> None:
 def _kept_rows(path: Path, start: Any, end: Any, model_version: Any) -> int:
     import pyarrow.dataset as ds
 
-    from afterfit.deploy.monitor import _filter_expression
+    from afterfit.monitoring.core import _filter_expression
 
     dataset = ds.dataset(str(path), format="parquet")
     expr = _filter_expression(dataset.schema.names, start, end, model_version)
@@ -76,7 +76,7 @@ def _scan_one(
     """One partition's scan (runs on a worker): fresh counters, the monitor's own loop."""
     import copy
 
-    from afterfit.deploy.monitor import _parquet_batches, _scan_batches
+    from afterfit.monitoring.core import _parquet_batches, _scan_batches
 
     scan = copy.deepcopy(template)  # empty counters of the same reference
     batches, names, _ = _parquet_batches(path, wanted, batch_rows=options["batch_rows"], **{
@@ -95,8 +95,8 @@ def _scan_one(
 
 
 def _merge(into: Any, part: Any) -> None:
-    """Add ``part``'s counts to ``into`` (both :class:`~afterfit.deploy.monitor._Scan`)."""
-    from afterfit.deploy.monitor import _NumericCounter
+    """Add ``part``'s counts to ``into`` (both :class:`~afterfit.monitoring.core._Scan`)."""
+    from afterfit.monitoring.core import _NumericCounter
 
     for name, counter in into.counters.items():
         other = part.counters[name]
@@ -152,8 +152,8 @@ def scan_partitions(
 ) -> Any:
     """The monitor's scan of a Parquet log, one task per partition (see the module
     docstring); returns the merged scan."""
-    from afterfit.deploy.monitor import MAX_WINDOWS
     from afterfit.errors import InvalidInputError
+    from afterfit.monitoring.core import MAX_WINDOWS
     from afterfit.partitions import map_partitions, resolve_partitions, row_counts
 
     check_parquet_log(log)

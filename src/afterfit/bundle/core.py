@@ -8,10 +8,10 @@ A bundle is a folder (and optionally a ``.zip`` of it)::
     model.onnx        the model (or model.skops when ONNX is not possible; the manifest
                       says why)
     schema.json       the input schema learned from the training data
-                      (:class:`~afterfit.deploy.schema.InputSchema`)
+                      (:class:`~afterfit.bundle.schema.InputSchema`)
     decision.json     threshold, positive class, calibration map as plain numbers
-                      (:mod:`afterfit.deploy.decision`)
-    reference.json    reference statistics for drift (:mod:`afterfit.deploy.reference`)
+                      (:mod:`afterfit.bundle.decision`)
+    reference.json    reference statistics for drift (:mod:`afterfit.bundle.reference`)
     MODEL_CARD.md     intended use, data, metrics with intervals, decision, caveats
     report/           the report folder, when one was given
     .afterfit.json    afterfit's marker of the folders it writes (:mod:`afterfit.outdir`),
@@ -22,7 +22,7 @@ complete or absent); :func:`load_bundle` verifies every hash and refuses a bundl
 missing, unlisted or altered file, naming it, then loads the model through
 :func:`afterfit.models.load_model` (safe by default). Before any of that, it trusts no
 byte of the bundle: links, special files, zip-slip entries and malformed or oversized
-documents are refused by name (:mod:`afterfit.deploy.manifest`).
+documents are refused by name (:mod:`afterfit.bundle.manifest`).
 
 Every prediction goes through :func:`model_outputs`, which refuses rows whose output is
 NaN or infinite (:class:`NonFiniteOutputError`, naming them) before any decision: a float32
@@ -58,8 +58,8 @@ import numpy as np
 import pandas as pd
 
 from afterfit import jsonsafe
-from afterfit.deploy.decision import Decision, apply_calibrator, split_model
-from afterfit.deploy.manifest import (
+from afterfit.bundle.decision import Decision, apply_calibrator, split_model
+from afterfit.bundle.manifest import (
     BUNDLE_FORMAT,
     BUNDLE_FORMAT_VERSION,
     MANIFEST,
@@ -71,7 +71,7 @@ from afterfit.deploy.manifest import (
     read_manifest,
     verify_manifest,
 )
-from afterfit.deploy.schema import MAX_CATEGORIES, MAX_ERRORS, InputSchema, SchemaValidationError
+from afterfit.bundle.schema import MAX_CATEGORIES, MAX_ERRORS, InputSchema, SchemaValidationError
 from afterfit.errors import InvalidInputError, ModelError
 from afterfit.models.base import Model
 from afterfit.outdir import MARKER, Staging, adopt, owned_files, prepare_out, read_marker
@@ -139,7 +139,7 @@ class Bundle:
     threshold : float or None
     schema : InputSchema
     reference : dict
-        ``reference.json`` (:class:`~afterfit.deploy.reference.ReferenceStats` as a dict).
+        ``reference.json`` (:class:`~afterfit.bundle.reference.ReferenceStats` as a dict).
     manifest : dict
     model : Model
         The model, loaded through :func:`afterfit.models.load_model`.
@@ -273,7 +273,7 @@ def _decision_scores(model: Model, X: pd.DataFrame) -> np.ndarray:
 class NonFiniteOutputError(SchemaValidationError):
     """Rows whose model output is NaN or infinite: they get no probability and no decision.
 
-    A :class:`~afterfit.deploy.schema.SchemaValidationError` (a server answers it with 422
+    A :class:`~afterfit.bundle.schema.SchemaValidationError` (a server answers it with 422
     as it does schema errors), with one error per row and suspect field::
 
         {"loc": [row, field or None], "msg": "...", "type": "not_finite_output"}
@@ -400,7 +400,7 @@ def _read_document(files: BundleFiles, name: str, parse: Any) -> Any:
 def _reference_doc(doc: Any) -> dict[str, Any]:
     """``reference.json``, checked by reading it (kept as the dict the server and monitor
     read)."""
-    from afterfit.deploy.reference import ReferenceStats
+    from afterfit.bundle.reference import ReferenceStats
 
     ReferenceStats.from_dict(doc)
     return doc
@@ -558,7 +558,7 @@ def _export(
         target = folder / "model.onnx"
         shutil.copyfile(source, target)
         return target, {"format": "onnx", "converter": "given", "reason": None}, ()
-    from afterfit.deploy.export import export_model
+    from afterfit.exporters.core import export_model
 
     prefer = "skops" if export == "skops" else "onnx"
     result = export_model(inner, X_sample, path=folder / "model.onnx", prefer=prefer)
@@ -600,7 +600,7 @@ def _metrics(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The model card's metrics: the report's, else the bundle's own predictions evaluated
     (on ``eval_data``, else on a sample of the training data, marked optimistic)."""
-    from afterfit.deploy.model_card import metrics_from_evaluation, metrics_from_results
+    from afterfit.bundle.model_card import metrics_from_evaluation, metrics_from_results
 
     if report is not None and (report / "results.json").is_file():
         rows, facts = metrics_from_results(report / "results.json")
@@ -757,8 +757,8 @@ def build_bundle(
     ModelError
         A model that cannot be used or exported.
     """
+    from afterfit.bundle.model_card import model_card
     from afterfit.data import as_frame, check_features
-    from afterfit.deploy.model_card import model_card
     from afterfit.models import as_model, load_model
 
     name = _check_name("name", name)
@@ -815,7 +815,7 @@ def build_bundle(
         )
     # The schema lists the columns the model reads; the others (an identifier, a date a
     # ColumnTransformer drops) are "ignored": accepted in requests, dropped, not required.
-    from afterfit.deploy.used_columns import used_columns
+    from afterfit.bundle.used_columns import used_columns
 
     used = used_columns(inner, list(X.columns))
     ignored = [c for c in X.columns if c not in set(used)]
@@ -936,7 +936,7 @@ def _afterfit_version() -> str:
 def _reference(
     X: pd.DataFrame, outputs: BundlePredictions, schema: InputSchema, decision: Decision
 ) -> dict[str, Any]:
-    from afterfit.deploy.reference import ReferenceStats
+    from afterfit.bundle.reference import ReferenceStats
 
     if outputs.proba is not None:
         scores = outputs.proba

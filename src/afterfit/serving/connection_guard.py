@@ -37,8 +37,8 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from afterfit.deploy.access_log import log_access
-from afterfit.deploy.server_app import error_body
+from afterfit.serving.access_log import log_access
+from afterfit.serving.middleware import error_body
 
 __all__ = ["GuardedH11Protocol"]
 

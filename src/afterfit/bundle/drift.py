@@ -1,7 +1,7 @@
 """Drift measures between a reference distribution and a current one, from counts.
 
 Every measure here works on counts, never on raw rows: the reference is stored as counts
-(:mod:`afterfit.deploy.reference`) and the monitor accumulates the counts of millions of
+(:mod:`afterfit.bundle.reference`) and the monitor accumulates the counts of millions of
 logged rows in one streaming pass, so comparing them costs nothing.
 
 - **PSI** (population stability index) over the reference's quantile bins (deciles by

@@ -6,7 +6,7 @@ Routes::
     GET  /health    the process is alive (always 200)
     GET  /ready     the model is loaded and the prediction log writer is healthy (200/503)
     GET  /schema    the input schema: the JSON Schema of one record and the fields
-    GET  /metrics   Prometheus metrics (see :mod:`afterfit.deploy.metrics_prom`)
+    GET  /metrics   Prometheus metrics (see :mod:`afterfit.serving.prometheus`)
     GET  /docs      OpenAPI docs (the spec at /openapi.json)
 
 ``POST /predict`` takes, with ``Content-Type: application/json``:
@@ -63,11 +63,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
-from afterfit.deploy.metrics_prom import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from afterfit.deploy.metrics_prom import ServerMetrics
-from afterfit.deploy.microbatch import MicroBatcher
-from afterfit.deploy.predlog import LogRow, PredictionLogError, PredictionLogWriter
-from afterfit.deploy.request_body import (
+from afterfit.serving.microbatch import MicroBatcher
+from afterfit.serving.middleware import ServingMiddleware, error_body
+from afterfit.serving.predlog import LogRow, PredictionLogError, PredictionLogWriter
+from afterfit.serving.prometheus import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from afterfit.serving.prometheus import ServerMetrics
+from afterfit.serving.request_body import (
     SMALL_JSON_BYTES,
     RequestError,
     check_charset,
@@ -75,7 +76,6 @@ from afterfit.deploy.request_body import (
     parse_arrow,
     parse_json,
 )
-from afterfit.deploy.server_app import ServingMiddleware, error_body
 
 __all__ = [
     "ARROW_STREAM",
@@ -292,7 +292,7 @@ class _Server:
 
     # -- validation (schema fast path) ---------------------------------------------------
     def validate_records(self, records: list[Any]) -> dict[str, np.ndarray]:
-        from afterfit.deploy.schema import SchemaValidationError
+        from afterfit.bundle.schema import SchemaValidationError
 
         try:
             return self.model.schema.validate_columns(records)
@@ -305,7 +305,7 @@ class _Server:
             raise _RequestError(422, _err(f"invalid value: {exc}", "value")) from None
 
     def validate_frame(self, frame: Any) -> pd.DataFrame:
-        from afterfit.deploy.schema import SchemaValidationError
+        from afterfit.bundle.schema import SchemaValidationError
 
         try:
             return self.model.schema.validate_frame(frame)
@@ -359,7 +359,7 @@ class _Server:
         return out
 
     def _predict(self, frame: pd.DataFrame) -> _Outputs:
-        from afterfit.deploy.schema import SchemaValidationError
+        from afterfit.bundle.schema import SchemaValidationError
 
         try:
             outputs = self.model.predict(frame)
@@ -448,7 +448,7 @@ def _reference(bundle: Any) -> Any:
     if not ref:
         return None
     try:
-        from afterfit.deploy.reference import ReferenceStats
+        from afterfit.bundle.reference import ReferenceStats
 
         return ref if hasattr(ref, "drift_score") else ReferenceStats.from_dict(ref)
     except Exception:
@@ -524,7 +524,7 @@ def create_app(
 
     Parameters
     ----------
-    bundle : afterfit.deploy.bundle.Bundle
+    bundle : afterfit.bundle.core.Bundle
         A loaded (verified) bundle: ``name``, ``version``, ``task``, ``classes``,
         ``schema``, ``reference``, ``predict_frame``, ``output_records``.
     log_url : str, optional

@@ -4,7 +4,8 @@
 
     result = monitor(reference, "preds.parquet", window="1d")
     result = monitor_bundle("churn-1.0/", "sqlite:///preds.db", labels="labels.parquet")
-    write_monitor_report(result, "drift/")
+
+(the page is written by :func:`afterfit.report.monitor_folder.write_monitor_report`)
 
 How it stays fast on big logs (10,000,000 rows x 100 features): Parquet is read with
 pyarrow in record batches (never the whole log at once, numbers in the file's own
@@ -19,7 +20,7 @@ points, always including the PSI edges): PSI is exact per window, the KS statist
 within about ``1 / WINDOW_POINTS``; over the whole log it is within the reference
 sketch's resolution (about ``1 / n_quantiles``).
 
-SQL logs (SQLite, PostgreSQL) are read with :func:`afterfit.deploy.predlog.read_log`.
+SQL logs (SQLite, PostgreSQL) are read with :func:`afterfit.serving.predlog.read_log`.
 """
 
 from __future__ import annotations
@@ -38,14 +39,14 @@ import numpy as np
 import pandas as pd
 
 from afterfit import jsonsafe
-from afterfit.deploy.drift import (
+from afterfit.bundle.drift import (
     ColumnDrift,
     DriftThresholds,
     categorical_drift,
     flag,
     numeric_drift,
 )
-from afterfit.deploy.reference import CategoricalStats, NumericStats, ReferenceStats
+from afterfit.bundle.reference import CategoricalStats, NumericStats, ReferenceStats
 from afterfit.errors import AfterfitError, DataError, InvalidInputError
 
 __all__ = [
@@ -56,7 +57,6 @@ __all__ = [
     "WindowSpec",
     "monitor",
     "monitor_bundle",
-    "write_monitor_report",
 ]
 
 #: Sketch points kept per window (plus the PSI edges): the per-window KS resolution.
@@ -322,7 +322,7 @@ def _category_positions(stats: CategoricalStats, values: Any) -> np.ndarray:
 
 
 def _keys(series: pd.Series) -> pd.Series:
-    from afterfit.deploy.reference import category_keys
+    from afterfit.bundle.reference import category_keys
 
     return category_keys(series)
 
@@ -354,7 +354,7 @@ def _log_batches(
         return iter(table.to_batches(max_chunksize=batch_rows)), table.column_names, "DataFrame"
     text = str(log)
     if _is_sql(text) and not Path(text).is_dir():
-        from afterfit.deploy.predlog import read_log
+        from afterfit.serving.predlog import read_log
 
         frame = read_log(text, start=start, end=end, model_version=model_version)
         if frame.empty:
@@ -412,7 +412,7 @@ def _parquet_batches(
     import pyarrow.dataset as ds
 
     from afterfit.data import guarded_batches
-    from afterfit.deploy.monitor_streaming import log_files
+    from afterfit.monitoring.streaming import log_files
 
     files = log_files(path)  # a folder or glob: every partition's schema checked first
     if files is None and not path.exists():
@@ -796,7 +796,7 @@ def _segments(ids: np.ndarray) -> tuple[np.ndarray | None, list[tuple[int, int, 
 @dataclass
 class _Scan:
     """What one pass over (part of) the log counts: merged across partitions by
-    :mod:`afterfit.deploy.monitor_streaming`."""
+    :mod:`afterfit.monitoring.streaming`."""
 
     counters: dict[str, Counter]
     roles: dict[str, str]
@@ -930,7 +930,7 @@ def monitor(
         :meth:`ReferenceStats.from_dict`).
     log : str, Path or DataFrame
         A Parquet file or folder of Parquet files with the columns of
-        :func:`afterfit.deploy.predlog.read_log` (``ts``, ``request_id``, the features,
+        :func:`afterfit.serving.predlog.read_log` (``ts``, ``request_id``, the features,
         ``proba_<class>`` / ``prediction``), a database URL (``sqlite:///preds.db``,
         ``postgresql+psycopg://...``), or such a DataFrame.
     window : str or WindowSpec, optional
@@ -964,7 +964,7 @@ def monitor(
     backend : {"local", "dask"}
         ``"dask"``: a Parquet log's partitions are counted on the Dask cluster at
         ``scheduler``, one task per file, and merged: the same numbers as ``"local"``
-        (:mod:`afterfit.deploy.monitor_streaming`).
+        (:mod:`afterfit.monitoring.streaming`).
     scheduler : str, optional
         The Dask scheduler's address.
 
@@ -981,7 +981,7 @@ def monitor(
         )
     thresholds = thresholds or DriftThresholds()
     spec = WindowSpec.parse(window) if isinstance(window, str) else window
-    from afterfit.deploy.predlog import unix_seconds
+    from afterfit.serving.predlog import unix_seconds
 
     lo, hi = unix_seconds(start), unix_seconds(end)
     label_frame = None
@@ -1014,7 +1014,7 @@ def monitor(
         )
     )
     if backend != "local" or scheduler is not None:
-        from afterfit.deploy.monitor_streaming import check_parquet_log
+        from afterfit.monitoring.streaming import check_parquet_log
 
         check_parquet_log(log)  # before anything is read: a cluster reads Parquet files
     if batch_rows is None:
@@ -1051,7 +1051,7 @@ def monitor(
         _scan_batches(scan, batches, present, spec, workers, label_ids, eval_columns, progress)
     else:
         # One task per partition on a Dask cluster, merged in partition order.
-        from afterfit.deploy.monitor_streaming import scan_partitions
+        from afterfit.monitoring.streaming import scan_partitions
 
         scan = scan_partitions(
             scan, log, wanted, present, spec, label_ids, eval_columns,
@@ -1263,10 +1263,10 @@ def monitor_bundle(
     **options: Any,
 ) -> MonitorResult:
     """:func:`monitor` with the reference, task, classes and threshold of a bundle, and
-    the estimated performance and multivariate drift of :mod:`afterfit.deploy.monitor_estimates`.
+    the estimated performance and multivariate drift of :mod:`afterfit.monitoring.estimates`.
 
     ``bundle`` is a bundle folder or ``.zip`` (loaded and verified with
-    :func:`afterfit.deploy.bundle.load_bundle`; a tampered bundle is refused; ``trust``
+    :func:`afterfit.bundle.core.load_bundle`; a tampered bundle is refused; ``trust``
     and ``trusted_types`` are passed on for a ``.skops`` model) or a loaded bundle.
     ``options`` are those of :func:`monitor`; ``model_version`` defaults to the bundle's
     version (``"*"``: every version in the log).
@@ -1279,7 +1279,7 @@ def monitor_bundle(
     ``multivariate_rows`` rows of each side at most (default 10,000).
     """
     if isinstance(bundle, str | os.PathLike):
-        from afterfit.deploy.bundle import load_bundle
+        from afterfit.bundle.core import load_bundle
 
         bundle = load_bundle(bundle, trust=trust, trusted_types=trusted_types)
     version = options.get("model_version")
@@ -1309,7 +1309,7 @@ def monitor_bundle(
     )
     object.__setattr__(result, "model", model)
     if estimate or multivariate:
-        from afterfit.deploy.monitor_estimates import add_estimates
+        from afterfit.monitoring.estimates import add_estimates
 
         add_estimates(
             result, bundle, log, options, estimate=estimate,
@@ -1317,41 +1317,3 @@ def monitor_bundle(
             reference_data=reference_data, multivariate_rows=multivariate_rows,
         )  # fmt: skip
     return result
-
-
-def write_monitor_report(
-    result: MonitorResult,
-    out: str | os.PathLike[str],
-    *,
-    source: dict[str, Any] | None = None,
-    figures: bool = False,
-    overwrite: bool = False,
-) -> list[str]:
-    """Write ``results.json``, ``tables/*.csv`` and ``index.html`` (a Drift section) to
-    ``out``: built beside it and published when complete, so nothing is half-written.
-    ``out`` must be new, empty or written by afterfit before, unless ``overwrite``; files
-    afterfit did not write are kept (:func:`afterfit.outdir.prepare_out`).
-
-    Returns the files written, relative to ``out``.
-    """
-    from afterfit.report.files import document
-    from afterfit.report.run import write_page
-    from afterfit.report.sections.drift import drift_sections
-
-    sections = drift_sections(result)
-    doc = document("afterfit.monitor", {"monitor": result.to_dict()}, source=source or {})
-    model = result.model
-    facts = [("log", result.source), ("rows", f"{result.n_rows:,}")]
-    if model.get("name"):
-        facts.insert(0, ("model", f"{model.get('name')} {model.get('version') or ''}".strip()))
-    if math.isfinite(result.ts_min):
-        first = pd.Timestamp(result.ts_min, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M")
-        last = pd.Timestamp(result.ts_max, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M")
-        facts.append(("logged", f"{first} to {last} UTC"))
-    if result.window is not None:
-        facts.append(("window", result.window.text))
-    facts.append(("reference rows", f"{result.reference.n_rows:,}"))
-    return write_page(
-        out, sections, doc, title="Drift monitoring", facts=facts, figures=figures,
-        overwrite=overwrite, command="monitor",
-    )  # fmt: skip

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from afterfit import jsonsafe
-from afterfit.deploy.drift import psi
+from afterfit.bundle.drift import psi
 from afterfit.errors import InvalidInputError
 
 __all__ = [
