@@ -3,7 +3,7 @@
 Planted drift that changes a correlation but no marginal: per-feature tests (scipy's
 two-sample KS, the oracle, and afterfit's own monitor) miss it; the domain classifier
 finds it and names the two features. No drift: the flag's false-alarm rate stays at the
-level (a small run here; 200 runs in benchmarks/bench_multivariate_drift.py).
+level (a small run here; 200 runs in benchmarks/bench_monitor_cbpe.py).
 """
 
 from __future__ import annotations
