@@ -66,9 +66,6 @@ def is_server(module: str) -> bool:
 #: (``fnmatch``); a circle whose modules all match one entry is known. Remove an entry when
 #: its circle is gone.
 KNOWN_CYCLES = (
-    # monitor_bundle() adds the estimates; the estimates (and the streaming scan) read the
-    # log through core's readers (_log_batches, _read_labels): those move to monitoring/logs.py.
-    ("afterfit.monitoring.core", "afterfit.monitoring.estimates", "afterfit.monitoring.streaming"),
     # _app's --accepted-types callback is in _inputs; _inputs takes _app's option enums
     # and console: those move to cli/_options.py.
     ("afterfit.cli._app", "afterfit.cli._inputs"),

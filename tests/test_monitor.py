@@ -21,7 +21,8 @@ from afterfit.bundle.drift import DriftThresholds, numeric_drift
 from afterfit.bundle.reference import ReferenceStats
 from afterfit.cli import app
 from afterfit.errors import DataError, InvalidInputError
-from afterfit.monitoring.core import MAX_WINDOWS, WindowSpec, monitor
+from afterfit.monitoring.core import monitor
+from afterfit.monitoring.windows import MAX_WINDOWS, WindowSpec
 from afterfit.report.monitor_folder import write_monitor_report
 
 runner = CliRunner()

@@ -160,7 +160,8 @@ def monitor(
 
         prepare_out(out, command="monitor", overwrite=overwrite)
         from afterfit.bundle.drift import DriftThresholds
-        from afterfit.monitoring.core import WindowSpec, monitor_bundle
+        from afterfit.monitoring.core import monitor_bundle
+        from afterfit.monitoring.windows import WindowSpec
         from afterfit.report.monitor_folder import write_monitor_report
 
         thresholds = DriftThresholds(psi=psi_threshold, p_value=p_value, min_effect=min_effect)
@@ -274,7 +275,7 @@ def _alerts(result: object, fail: set[str], margin: float, metric: str | None) -
 
 
 def _print_summary(result: object) -> None:
-    from afterfit.monitoring.core import MonitorResult
+    from afterfit.monitoring.results import MonitorResult
 
     assert isinstance(result, MonitorResult)
     drifted = result.drifted

@@ -175,7 +175,7 @@ def read_log_frame(
     model_version: str | None = None,
 ) -> pd.DataFrame:
     """The wanted columns of the log that exist, as one frame (the monitor's readers)."""
-    from afterfit.monitoring.core import BATCH_ROWS, _log_batches
+    from afterfit.monitoring.logs import BATCH_ROWS, _log_batches
 
     batches, names, _ = _log_batches(
         log, columns, start=start, end=end, model_version=model_version, batch_rows=BATCH_ROWS
@@ -384,7 +384,7 @@ def add_estimates(
 ) -> None:
     """Compute CBPE and multivariate drift for a :class:`MonitorResult` of
     :func:`afterfit.monitoring.core.monitor_bundle`, and set them on it."""
-    from afterfit.monitoring.core import _read_labels
+    from afterfit.monitoring.logs import _read_labels
     from afterfit.serving.predlog import unix_seconds
 
     task = str(getattr(bundle, "task", "") or result.model.get("task") or "")

@@ -19,43 +19,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_parquet_log", "log_files", "scan_partitions"]
-
-
-def log_files(path: Path) -> list[Path] | None:
-    """The partitions of a folder or glob log, their schemas checked against the first
-    (:func:`afterfit.partitions.check_schemas`); None for a single file."""
-    from afterfit.partitions import check_schemas, resolve_partitions
-
-    text = str(path)
-    if not (path.is_dir() or any(c in text for c in "*?[")):
-        return None
-    files = resolve_partitions(path)
-    check_schemas(files)
-    return files
-
-
-def check_parquet_log(log: Any) -> None:
-    """Refuse a database or DataFrame log for a cluster run: workers read Parquet files."""
-    from afterfit.errors import InvalidInputError
-
-    text = str(log)
-    if (
-        not isinstance(log, str | os.PathLike)
-        or "://" in text
-        or text.endswith((".db", ".sqlite", ".sqlite3"))
-    ):
-        raise InvalidInputError(
-            "--backend dask reads a Parquet log (a file, folder or glob); a database or a "
-            "DataFrame is read here, without --backend.",
-            fix="export the log to Parquet (one file per day, say), or leave --backend out.",
-        )
+__all__ = ["scan_partitions"]
 
 
 def _kept_rows(path: Path, start: Any, end: Any, model_version: Any) -> int:
     import pyarrow.dataset as ds
 
-    from afterfit.monitoring.core import _filter_expression
+    from afterfit.monitoring.logs import _filter_expression
 
     dataset = ds.dataset(str(path), format="parquet")
     expr = _filter_expression(dataset.schema.names, start, end, model_version)
@@ -76,7 +46,8 @@ def _scan_one(
     """One partition's scan (runs on a worker): fresh counters, the monitor's own loop."""
     import copy
 
-    from afterfit.monitoring.core import _parquet_batches, _scan_batches
+    from afterfit.monitoring.logs import _parquet_batches
+    from afterfit.monitoring.scan import _scan_batches
 
     scan = copy.deepcopy(template)  # empty counters of the same reference
     batches, names, _ = _parquet_batches(path, wanted, batch_rows=options["batch_rows"], **{
@@ -95,8 +66,8 @@ def _scan_one(
 
 
 def _merge(into: Any, part: Any) -> None:
-    """Add ``part``'s counts to ``into`` (both :class:`~afterfit.monitoring.core._Scan`)."""
-    from afterfit.monitoring.core import _NumericCounter
+    """Add ``part``'s counts to ``into`` (both :class:`~afterfit.monitoring.scan._Scan`)."""
+    from afterfit.monitoring.scan import _NumericCounter
 
     for name, counter in into.counters.items():
         other = part.counters[name]
@@ -153,7 +124,8 @@ def scan_partitions(
     """The monitor's scan of a Parquet log, one task per partition (see the module
     docstring); returns the merged scan."""
     from afterfit.errors import InvalidInputError
-    from afterfit.monitoring.core import MAX_WINDOWS
+    from afterfit.monitoring.logs import check_parquet_log, log_files
+    from afterfit.monitoring.windows import MAX_WINDOWS
     from afterfit.partitions import map_partitions, resolve_partitions, row_counts
 
     check_parquet_log(log)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 if TYPE_CHECKING:
-    from afterfit.monitoring.core import MonitorResult
+    from afterfit.monitoring.results import MonitorResult
 
 __all__ = ["write_monitor_report"]
 

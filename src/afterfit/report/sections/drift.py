@@ -35,7 +35,7 @@ PERFORMANCE_METRIC = {
 
 
 def drift_sections(result: Any) -> list[Section]:
-    """A :class:`~afterfit.monitoring.core.MonitorResult` as report sections."""
+    """A :class:`~afterfit.monitoring.results.MonitorResult` as report sections."""
     sections = [_features_section(result)]
     if result.predictions:
         sections.append(_predictions_section(result))
