@@ -313,7 +313,7 @@ def test_build_errors(tmp_path: Path, data, model, onnx_bundle: Bundle) -> None:
 
 def test_predict_frame_validates(onnx_bundle: Bundle, data) -> None:
     X, _ = data
-    from afterfit.bundle.schema import SchemaValidationError
+    from afterfit.bundle.validation import SchemaValidationError
 
     with pytest.raises(SchemaValidationError):
         onnx_bundle.predict_frame(X.assign(plan="gold"))

@@ -27,7 +27,7 @@ from afterfit.bundle.core import (
     check_finite_outputs,
 )
 from afterfit.bundle.decision import Decision
-from afterfit.bundle.schema import SchemaValidationError
+from afterfit.bundle.validation import SchemaValidationError
 from afterfit.cli import app
 from afterfit.errors import ModelError
 from afterfit.evaluation import evaluate

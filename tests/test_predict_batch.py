@@ -13,7 +13,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from typer.testing import CliRunner
 
 from afterfit.bundle.core import Bundle, build_bundle
-from afterfit.bundle.schema import SchemaValidationError
+from afterfit.bundle.validation import SchemaValidationError
 from afterfit.cli import app
 from afterfit.serving.batch import predict_file
 

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from afterfit.bundle.schema import Field, InputSchema, SchemaValidationError
+from afterfit.bundle.schema import Field, InputSchema
+from afterfit.bundle.validation import SchemaValidationError
 from afterfit.errors import InvalidInputError
 
 

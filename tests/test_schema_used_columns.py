@@ -22,8 +22,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from typer.testing import CliRunner
 
 from afterfit.bundle.core import build_bundle, load_bundle
-from afterfit.bundle.schema import InputSchema, SchemaValidationError
+from afterfit.bundle.schema import InputSchema
 from afterfit.bundle.used_columns import used_columns
+from afterfit.bundle.validation import SchemaValidationError
 from afterfit.cli import app
 from afterfit.errors import InvalidInputError
 from afterfit.exporters.core import export_model

@@ -13,7 +13,8 @@ from afterfit.bundle.core import Bundle, BundlePredictions, build_bundle, load_b
 from afterfit.bundle.drift import DriftThresholds
 from afterfit.bundle.manifest import BundleError
 from afterfit.bundle.reference import ReferenceStats
-from afterfit.bundle.schema import InputSchema, SchemaValidationError
+from afterfit.bundle.schema import InputSchema
+from afterfit.bundle.validation import SchemaValidationError
 
 __all__ = [
     "Bundle",

@@ -71,7 +71,8 @@ from afterfit.bundle.manifest import (
     read_manifest,
     verify_manifest,
 )
-from afterfit.bundle.schema import MAX_CATEGORIES, MAX_ERRORS, InputSchema, SchemaValidationError
+from afterfit.bundle.schema import MAX_CATEGORIES, InputSchema
+from afterfit.bundle.validation import MAX_ERRORS, SchemaValidationError
 from afterfit.errors import InvalidInputError, ModelError
 from afterfit.models.base import Model
 from afterfit.outdir import MARKER, Staging, adopt, owned_files, prepare_out, read_marker
@@ -273,7 +274,7 @@ def _decision_scores(model: Model, X: pd.DataFrame) -> np.ndarray:
 class NonFiniteOutputError(SchemaValidationError):
     """Rows whose model output is NaN or infinite: they get no probability and no decision.
 
-    A :class:`~afterfit.bundle.schema.SchemaValidationError` (a server answers it with 422
+    A :class:`~afterfit.bundle.validation.SchemaValidationError` (a server answers it with 422
     as it does schema errors), with one error per row and suspect field::
 
         {"loc": [row, field or None], "msg": "...", "type": "not_finite_output"}

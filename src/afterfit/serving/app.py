@@ -292,7 +292,7 @@ class _Server:
 
     # -- validation (schema fast path) ---------------------------------------------------
     def validate_records(self, records: list[Any]) -> dict[str, np.ndarray]:
-        from afterfit.bundle.schema import SchemaValidationError
+        from afterfit.bundle.validation import SchemaValidationError
 
         try:
             return self.model.schema.validate_columns(records)
@@ -305,7 +305,7 @@ class _Server:
             raise _RequestError(422, _err(f"invalid value: {exc}", "value")) from None
 
     def validate_frame(self, frame: Any) -> pd.DataFrame:
-        from afterfit.bundle.schema import SchemaValidationError
+        from afterfit.bundle.validation import SchemaValidationError
 
         try:
             return self.model.schema.validate_frame(frame)
@@ -359,7 +359,7 @@ class _Server:
         return out
 
     def _predict(self, frame: pd.DataFrame) -> _Outputs:
-        from afterfit.bundle.schema import SchemaValidationError
+        from afterfit.bundle.validation import SchemaValidationError
 
         try:
             outputs = self.model.predict(frame)

@@ -25,7 +25,8 @@ from typing import Any
 import pandas as pd
 
 from afterfit.bundle.core import Bundle, BundlePredictions, model_outputs
-from afterfit.bundle.schema import InputSchema, SchemaValidationError
+from afterfit.bundle.schema import InputSchema
+from afterfit.bundle.validation import SchemaValidationError
 from afterfit.data import guarded_batches, numbers_from_text, pandas_index_columns, unreadable_file
 from afterfit.errors import DataError, InvalidInputError
 
