@@ -146,7 +146,7 @@ def coverage(runs: int) -> dict[str, float]:
 def multivariate_rates(runs: int) -> tuple[float, float]:
     from scipy import stats
 
-    from afterfit.deploy.multivariate import multivariate_drift
+    from afterfit.monitoring.multivariate import multivariate_drift
 
     rng = np.random.default_rng(2)
     false_alarms, found, ks_found = 0, 0, 0

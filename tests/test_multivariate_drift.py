@@ -16,11 +16,11 @@ from typer.testing import CliRunner
 
 from afterfit.bundle.core import build_bundle
 from afterfit.cli import app
-from afterfit.deploy.multivariate import multivariate_drift
 from afterfit.errors import InvalidInputError
 from afterfit.metrics.intervals import delong_interval
 from afterfit.metrics.kernel import RankedScores
 from afterfit.monitoring.core import monitor_bundle
+from afterfit.monitoring.multivariate import multivariate_drift
 
 runner = CliRunner()
 

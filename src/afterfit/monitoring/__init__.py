@@ -3,7 +3,8 @@
 Owns ``monitor`` and ``monitor_bundle`` (``core``), the windows (``windows``), reading the
 log in batches (``logs``), the one-pass count (``scan``, per partition in ``streaming``),
 ``MonitorResult`` (``results``), and the estimates without labels: CBPE
-(``cbpe``) and multivariate drift, over the log and per window (``estimates``).
+(``cbpe``) and multivariate drift (``multivariate``), over the log and per window
+(``estimates``).
 
 May import layers 0-3, ``bundle`` and ``serving.predlog``; never the server app, the report
 or the CLI.

@@ -5,7 +5,7 @@ Both need the logged rows themselves, not the streaming counts of
 :mod:`afterfit.monitoring.core`: the log's feature, probability, decision, ``ts`` and
 ``request_id`` columns are read once (1,000,000 rows x 20 features is about 200 MB), cut
 into the monitor's windows, and handed to :func:`afterfit.monitoring.cbpe.estimate_performance`
-and :func:`afterfit.deploy.multivariate.multivariate_drift`.
+and :func:`afterfit.monitoring.multivariate.multivariate_drift`.
 
 - **CBPE** needs calibrated probabilities. A bundle with a calibration map logs calibrated
   probabilities; a bundle without one gets a named note instead of estimates unless the
@@ -28,9 +28,14 @@ import numpy as np
 import pandas as pd
 
 from afterfit import jsonsafe
-from afterfit.deploy.multivariate import MAX_ROWS, MIN_ROWS, MultivariateDrift, multivariate_drift
 from afterfit.errors import InvalidInputError
 from afterfit.monitoring.cbpe import PerformanceEstimate, estimate_performance
+from afterfit.monitoring.multivariate import (
+    MAX_ROWS,
+    MIN_ROWS,
+    MultivariateDrift,
+    multivariate_drift,
+)
 
 __all__ = [
     "EstimatedPerformance",
