@@ -118,7 +118,8 @@ class ThresholdSelection:
     value_ci : (float, float)
         Interval of the objective at this fixed threshold over the resamples.
     optimum_ci : (float, float)
-        Interval of the best objective value, optimised again in each resample.
+        Interval of the best objective value, optimised again in each resample: the basic
+        (reflected) bootstrap interval, which takes off the upward bias of a maximum.
     metrics : MetricTable
         Every metric at the threshold, with percentile intervals at the fixed threshold.
     curve : ThresholdCurve

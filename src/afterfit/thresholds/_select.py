@@ -374,7 +374,7 @@ def _select_binary(
         failed = int(np.count_nonzero(~np.isfinite(thresholds_rep)))
         _warn_failed(failed, n_resamples, objective, label)
         ci = percentile_interval(thresholds_rep, confidence)
-        optimum_ci = percentile_interval(reps[("optimum", None)], confidence)
+        optimum_ci = _basic_interval(reps[("optimum", None)], value, confidence, objective)
         intervals = {name: percentile_interval(reps[(name, None)], confidence) for name in point}
         value_ci = intervals[objective.metric]
         method = draws.method("percentile")
@@ -787,3 +787,25 @@ def _require_classes(preds: Predictions) -> None:
 
 
 __all__ = ["Costs", "select_threshold", "select_threshold_predictions"]
+
+
+def _basic_interval(
+    reps: np.ndarray, estimate: float, confidence: float, objective: Objective
+) -> tuple[float, float]:
+    """The basic (reflected) bootstrap interval of the best objective value.
+
+    A maximum found again in each resample sits above the data's maximum by about as much
+    as the data's sits above the truth, so the percentile interval is shifted the wrong way
+    (the F1 optimum's covered 84% at n = 20,000 in benchmarks/coverage_grouped.py); the
+    reflection ``2 * estimate - quantiles`` takes that bias off. Kept inside the metric's
+    range and around its estimate.
+    """
+    from afterfit.metrics.ranges import bounds
+
+    low, high = percentile_interval(reps, confidence)
+    if not (np.isfinite(low) and np.isfinite(high) and np.isfinite(estimate)):
+        return (low, high)
+    lo, hi = bounds(objective.metric)
+    low, high = 2.0 * estimate - high, 2.0 * estimate - low
+    low, high = max(min(low, estimate), lo), min(max(high, estimate), hi)
+    return (float(low), float(high))
