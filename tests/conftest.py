@@ -33,6 +33,14 @@ import pytest
 for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_threads, "1")
 
+# A pytest-xdist worker started with COLUMNS=80 and LINES=24 in its environment that the pytest
+# process starting it did not have. rich reads COLUMNS once, when the CLI console is built, so
+# the CLI tests could not widen it (CliRunner(env={"COLUMNS": ...})); a worker drops both, as a
+# run in one process has neither.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _size in ("COLUMNS", "LINES"):
+        os.environ.pop(_size, None)
+
 
 def _pg_bin(name: str) -> str | None:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))

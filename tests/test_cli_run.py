@@ -20,7 +20,9 @@ from afterfit.cli import app
 SCHEMA = json.loads(
     (Path(afterfit.__file__).parent / "schemas" / "results.schema.json").read_text()
 )
-runner = CliRunner()
+# wide enough that a pytest tmp_path (longer under pytest-xdist: .../popen-gw0/...) is
+# printed on one line, not broken inside a word by rich
+runner = CliRunner(env={"COLUMNS": "250"})
 STEPS = "evaluation,thresholds,calibration,comparison"
 
 

@@ -21,7 +21,9 @@ from afterfit.cli import app
 from afterfit.models import load_model
 from test_export import Doubler
 
-runner = CliRunner()
+# wide enough that a pytest tmp_path (longer under pytest-xdist: .../popen-gw0/...) is
+# printed on one line, not broken inside a word by rich
+runner = CliRunner(env={"COLUMNS": "250"})
 DTYPE = "numpy.dtype"  # a type skops asks the user to trust in these pipelines
 
 
