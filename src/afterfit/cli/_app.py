@@ -1,4 +1,5 @@
-"""The Typer application, its consoles, shared option types and error handling."""
+"""The Typer application, its consoles, progress and error handling (the shared option
+types are in :mod:`afterfit.cli._options`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import math
 import os
 import warnings
 from collections.abc import Iterator
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,29 +32,6 @@ out_console = Console()
 err_console = Console(stderr=True)
 
 
-class TaskOption(StrEnum):
-    binary = "binary"
-    multiclass = "multiclass"
-    regression = "regression"
-
-
-class CIOption(StrEnum):
-    auto = "auto"
-    bootstrap = "bootstrap"
-    none = "none"
-
-
-class BootstrapMethod(StrEnum):
-    bca = "bca"
-    percentile = "percentile"
-
-
-class ScoreKind(StrEnum):
-    auto = "auto"
-    proba = "proba"
-    decision = "decision"
-
-
 def _version(value: bool) -> None:
     if value:
         out_console.print(f"afterfit {__version__}")
@@ -74,7 +51,6 @@ def _main(
 def clear_errors(*, quiet: bool = False) -> Iterator[None]:
     """Run a command: its warnings become one clean line each on stderr (unless quiet),
     and afterfit's errors (and unwritable outputs) a message and exit code 2."""
-    from afterfit.cli._inputs import print_accepted_types
     from afterfit.models.loading import on_accepted_types
 
     error: str | None = None
@@ -155,66 +131,13 @@ def fmt(value: float) -> str:
     return "—" if not math.isfinite(value) else f"{value:.4f}"
 
 
-# Options shared by several commands, declared once so their help reads the same.
-ModelOpt = Annotated[
-    Path | None,
-    typer.Option(help="Model file: .skops, .onnx, XGBoost/LightGBM, .pkl (with --trust)."),
-]
+def print_accepted_types(path: Path, counts: dict[str, int]) -> None:
+    """One stderr line naming the scikit-learn internal types a skops file was allowed to
+    hold because they passed validation (``--quiet`` hides it)."""
+    from afterfit.models.skops_checks import accepted_summary
 
-DataOpt = Annotated[
-    Path | None, typer.Option(help="Test data (CSV or Parquet) with the target column.")
-]
-
-ScoreKindOpt = Annotated[
-    ScoreKind,
-    typer.Option(help="Scores are probabilities (proba), decision scores, or guess."),
-]
-
-ClassesOpt = Annotated[
-    str | None,
-    typer.Option(help="With --predictions: class labels of the score columns, a,b,c."),
-]
-
-TaskOpt = Annotated[TaskOption | None, typer.Option(help="Task; inferred from the model or data.")]
-
-PosLabelOpt = Annotated[
-    str | None, typer.Option(help="Binary: the positive class (default: the second).")
-]
-
-WeightOpt = Annotated[
-    str | None, typer.Option(help="Column of sample weights (left out of the features).")
-]
-
-DropOpt = Annotated[
-    list[str] | None, typer.Option(help="Column to leave out of the features; repeat.")
-]
-
-TrustOpt = Annotated[
-    bool,
-    typer.Option(
-        help="Trust the model file's source: allows pickle/joblib and every type in a "
-        "skops file. Unpickling runs arbitrary code: use only for files you trust."
-    ),
-]
-
-TrustedTypeOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        help="A type to trust when loading a .skops file; repeat. scikit-learn's tree, "
-        "boosting and neighbour internals need none: they load after validation."
-    ),
-]
-
-OverwriteOpt = Annotated[
-    bool,
-    typer.Option(
-        "--overwrite",
-        help="Write into an --out folder that holds files afterfit did not write. Those "
-        "files are kept (a file of yours named like one afterfit writes stops the command, "
-        "naming it); afterfit replaces only the files its marker (.afterfit.json) lists. "
-        "Without it, --out must be new, empty or a folder afterfit wrote. Also replace an "
-        "existing output file (--save-model, a file --out); an input file is never replaced.",
-    ),
-]
-
-StratifyOpt = Annotated[bool, typer.Option(help="Resample within each class (classification).")]
+    err_console.print(
+        f"[dim]accepted after validation in {path}:[/] {accepted_summary(counts)}",
+        highlight=False,
+        soft_wrap=True,
+    )

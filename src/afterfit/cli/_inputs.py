@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from afterfit.cli._app import ScoreKind, TaskOption
+from afterfit.cli._options import ScoreKind, TaskOption
 from afterfit.errors import InvalidInputError
 
 
@@ -116,16 +116,3 @@ def match_label(text: str | None, classes: Any) -> Any:
         if str(c) == text:
             return c
     return text
-
-
-def print_accepted_types(path: Path, counts: dict[str, int]) -> None:
-    """One stderr line naming the scikit-learn internal types a skops file was allowed to
-    hold because they passed validation (``--quiet`` hides it)."""
-    from afterfit.cli._app import err_console
-    from afterfit.models.skops_checks import accepted_summary
-
-    err_console.print(
-        f"[dim]accepted after validation in {path}:[/] {accepted_summary(counts)}",
-        highlight=False,
-        soft_wrap=True,
-    )

@@ -23,9 +23,6 @@ BackendOpt = Annotated[
         "partition per task on a Dask cluster (dask, with --scheduler)."
     ),
 ]
-SchedulerOpt = Annotated[
-    str | None, typer.Option(help="With --backend dask: the scheduler, tcp://HOST:8786.")
-]
 
 
 def backend_name(backend: StreamBackend | None, scheduler: str | None) -> str:

@@ -10,16 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
-from afterfit.cli._app import (
-    DropOpt,
-    PosLabelOpt,
-    TrustedTypeOpt,
-    TrustOpt,
-    app,
-    clear_errors,
-    out_console,
-)
+from afterfit.cli._app import app, clear_errors, out_console
 from afterfit.cli._inputs import match_label
+from afterfit.cli._options import DropOpt, PosLabelOpt, QuietOpt, TrustedTypeOpt, TrustOpt
 from afterfit.errors import InvalidInputError
 
 
@@ -188,7 +181,7 @@ def bundle(
     drop: DropOpt = None,
     trust: TrustOpt = False,
     trusted_type: TrustedTypeOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Build a deployment bundle: the model (ONNX, or skops), its input schema, decision
     threshold and calibration, drift reference, model card, and a manifest with the

@@ -52,21 +52,22 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from afterfit.cli._app import (
+from afterfit.cli._app import app, clear_errors, err_console, fmt, out_console, progress_bar
+from afterfit.cli._inputs import match_label, weight_column
+from afterfit.cli._options import (
     BootstrapMethod,
+    BootstrapMethodOpt,
+    ConfidenceOpt,
     DropOpt,
+    FiguresOpt,
     OverwriteOpt,
+    QuietOpt,
+    SeedOpt,
+    TargetOpt,
     TrustedTypeOpt,
     TrustOpt,
     WeightOpt,
-    app,
-    clear_errors,
-    err_console,
-    fmt,
-    out_console,
-    progress_bar,
 )
-from afterfit.cli._inputs import match_label, weight_column
 from afterfit.errors import InvalidInputError
 
 
@@ -175,7 +176,7 @@ def calibrate(
         Path,
         typer.Option(help="Held-out data (CSV or Parquet) to measure calibration on."),
     ],
-    target: Annotated[str, typer.Option(help="Name of the target (true label) column.")],
+    target: TargetOpt,
     calibration_data: Annotated[
         Path | None,
         typer.Option(
@@ -216,12 +217,12 @@ def calibrate(
     drop: DropOpt = None,
     trust: TrustOpt = False,
     trusted_type: TrustedTypeOpt = None,
-    confidence: Annotated[float, typer.Option(help="Confidence level of intervals.")] = 0.95,
+    confidence: ConfidenceOpt = 0.95,
     n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples (0: no intervals).")] = 1000,
-    bootstrap_method: Annotated[BootstrapMethod, typer.Option()] = BootstrapMethod.bca,
-    seed: Annotated[int, typer.Option(help="Random seed of the bootstrap.")] = 0,
-    figures: Annotated[bool, typer.Option(help="Write PNG figures.")] = True,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    bootstrap_method: BootstrapMethodOpt = BootstrapMethod.bca,
+    seed: SeedOpt = 0,
+    figures: FiguresOpt = True,
+    quiet: QuietOpt = False,
 ) -> None:
     """Measure a model's calibration; with --calibration-data, fit a map and compare.
 

@@ -18,15 +18,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from afterfit.cli._app import (
+from afterfit.cli._app import app, clear_errors, out_console
+from afterfit.cli._options import (
+    ConfidenceOpt,
     DropOpt,
+    NResamplesOpt,
+    OptionalTargetOpt,
     OverwriteOpt,
     PosLabelOpt,
+    QuietOpt,
     TrustedTypeOpt,
     TrustOpt,
-    app,
-    clear_errors,
-    out_console,
 )
 
 
@@ -50,7 +52,7 @@ def check(
         Path | None, typer.Option(help="Or a model to evaluate (with --data, --target).")
     ] = None,
     data: Annotated[Path | None, typer.Option(help="Test data with the target.")] = None,
-    target: Annotated[str | None, typer.Option(help="Name of the target column.")] = None,
+    target: OptionalTargetOpt = None,
     valid: Annotated[
         Path | None, typer.Option(help="Validation data to choose the threshold on.")
     ] = None,
@@ -69,8 +71,8 @@ def check(
     sensitive: Annotated[
         str | None, typer.Option(help="With --model: the column fairness.* rules compare.")
     ] = None,
-    n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
-    confidence: Annotated[float, typer.Option(help="Confidence level of intervals.")] = 0.95,
+    n_resamples: NResamplesOpt = 1000,
+    confidence: ConfidenceOpt = 0.95,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     pos_label: PosLabelOpt = None,
     drop: DropOpt = None,
@@ -91,7 +93,7 @@ def check(
         ),
     ] = None,
     overwrite: OverwriteOpt = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Judge quality rules on a model (or an existing results.json) and exit 1 if one
     fails.

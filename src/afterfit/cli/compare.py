@@ -32,25 +32,27 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from afterfit.cli._app import (
+from afterfit.cli._app import app, clear_errors, fmt, out_console, progress_bar
+from afterfit.cli._inputs import match_label, parse_classes, weight_column
+from afterfit.cli._options import (
     ClassesOpt,
+    ConfidenceOpt,
     DataOpt,
     DropOpt,
+    FiguresOpt,
     OverwriteOpt,
     PosLabelOpt,
+    QuietOpt,
     ScoreKind,
     ScoreKindOpt,
+    SeedOpt,
     StratifyOpt,
+    TargetOpt,
     TaskOption,
     TrustedTypeOpt,
+    TrustModelsOpt,
     WeightOpt,
-    app,
-    clear_errors,
-    fmt,
-    out_console,
-    progress_bar,
 )
-from afterfit.cli._inputs import match_label, parse_classes, weight_column
 from afterfit.errors import InvalidInputError
 
 
@@ -199,7 +201,7 @@ def _print(comparison: Any) -> None:
 
 @app.command()
 def compare(
-    target: Annotated[str, typer.Option(help="Name of the target (true label) column.")],
+    target: TargetOpt,
     model: Annotated[
         list[str] | None,
         typer.Option(
@@ -232,13 +234,7 @@ def compare(
     ] = None,
     weight: WeightOpt = None,
     drop: DropOpt = None,
-    trust: Annotated[
-        bool,
-        typer.Option(
-            help="Trust the model files' source: allows pickle/joblib and every type in a "
-            "skops file. Unpickling runs arbitrary code: use only for files you trust."
-        ),
-    ] = False,
+    trust: TrustModelsOpt = False,
     trusted_type: TrustedTypeOpt = None,
     metric: Annotated[
         list[str] | None,
@@ -261,19 +257,19 @@ def compare(
         ),
     ] = FamilyOption.metric,
     alpha: Annotated[float, typer.Option(help="Significance level (Holm-adjusted).")] = 0.05,
-    confidence: Annotated[float, typer.Option(help="Confidence level of intervals.")] = 0.95,
+    confidence: ConfidenceOpt = 0.95,
     n_resamples: Annotated[int, typer.Option(help="Paired bootstrap resamples.")] = 1000,
     bootstrap_method: Annotated[
         CompareBootstrapMethod, typer.Option()
     ] = CompareBootstrapMethod.percentile,
     stratify: StratifyOpt = True,
-    seed: Annotated[int, typer.Option(help="Random seed of the bootstrap.")] = 0,
+    seed: SeedOpt = 0,
     out: Annotated[
         Path, typer.Option(help="Folder for comparison.json, tables and figures.")
     ] = Path("results"),
     overwrite: OverwriteOpt = False,
-    figures: Annotated[bool, typer.Option(help="Write PNG figures.")] = True,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    figures: FiguresOpt = True,
+    quiet: QuietOpt = False,
 ) -> None:
     """Compare models (or saved predictions) on the same rows, with paired tests.
 

@@ -24,18 +24,19 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from afterfit.cli._app import (
+from afterfit.cli._app import app, clear_errors, fmt, out_console, stage_progress
+from afterfit.cli._options import (
+    ConfidenceOpt,
     DropOpt,
+    FiguresOpt,
     ModelOpt,
     OverwriteOpt,
+    QuietOpt,
+    SchedulerOpt,
+    TargetOpt,
     TrustedTypeOpt,
     TrustOpt,
     WeightOpt,
-    app,
-    clear_errors,
-    fmt,
-    out_console,
-    stage_progress,
 )
 from afterfit.errors import InvalidInputError
 
@@ -152,7 +153,7 @@ def _print(results: dict[str, Any], comparison: Any) -> None:
 
 @app.command()
 def cv(
-    target: Annotated[str, typer.Option(help="Name of the target column.")],
+    target: TargetOpt,
     model: ModelOpt = None,
     data: Annotated[
         Path | None,
@@ -180,15 +181,13 @@ def cv(
         typer.Option(help="Another model, NAME=PATH, compared on the same folds; repeat."),
     ] = None,
     weight: WeightOpt = None,
-    confidence: Annotated[float, typer.Option(help="Level of the intervals.")] = 0.95,
+    confidence: ConfidenceOpt = 0.95,
     seed: Annotated[int, typer.Option(help="Seed of the folds (and of unseeded models).")] = 0,
     backend: Annotated[
         CVBackendOption | None,
         typer.Option(help="Where the folds run: local processes (default), threads, dask."),
     ] = None,
-    scheduler: Annotated[
-        str | None, typer.Option(help="With --backend dask: the scheduler, tcp://HOST:8786.")
-    ] = None,
+    scheduler: SchedulerOpt = None,
     n_jobs: Annotated[int, typer.Option(help="Workers; -1: every core.")] = -1,
     drop: DropOpt = None,
     trust: TrustOpt = False,
@@ -197,8 +196,8 @@ def cv(
         Path, typer.Option(help="Folder for index.html, results.json, tables, oof.parquet.")
     ] = Path("cv"),
     overwrite: OverwriteOpt = False,
-    figures: Annotated[bool, typer.Option(help="Write PNG figures.")] = True,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    figures: FiguresOpt = True,
+    quiet: QuietOpt = False,
 ) -> None:
     """Cross-validate a model: refit it on each training fold, score each test fold with
     afterfit's metrics, and give each mean the corrected resampled t interval (Nadeau &

@@ -30,15 +30,16 @@ from typing import Annotated, Any
 
 import typer
 
-from afterfit.cli._app import (
+from afterfit.cli._app import app, clear_errors, fmt, out_console, stage_progress
+from afterfit.cli._options import (
+    ConfidenceOpt,
     DropOpt,
+    FiguresOpt,
     OverwriteOpt,
+    QuietOpt,
+    TargetOpt,
     TrustedTypeOpt,
-    app,
-    clear_errors,
-    fmt,
-    out_console,
-    stage_progress,
+    TrustModelsOpt,
 )
 from afterfit.errors import InvalidInputError
 
@@ -53,7 +54,7 @@ class EnsembleMethod(StrEnum):
 
 @app.command()
 def ensemble(
-    target: Annotated[str, typer.Option(help="Name of the target (true label) column.")],
+    target: TargetOpt,
     model: Annotated[
         list[str] | None,
         typer.Option(
@@ -105,15 +106,9 @@ def ensemble(
         int, typer.Option(help="Folds of the cross-fitted gain and of stacking's CV.")
     ] = 5,
     drop: DropOpt = None,
-    trust: Annotated[
-        bool,
-        typer.Option(
-            help="Trust the model files' source: allows pickle/joblib and every type in a "
-            "skops file. Unpickling runs arbitrary code: use only for files you trust."
-        ),
-    ] = False,
+    trust: TrustModelsOpt = False,
     trusted_type: TrustedTypeOpt = None,
-    confidence: Annotated[float, typer.Option(help="Confidence level of intervals.")] = 0.95,
+    confidence: ConfidenceOpt = 0.95,
     n_resamples: Annotated[int, typer.Option(help="Paired bootstrap resamples.")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     out: Annotated[
@@ -129,8 +124,8 @@ def ensemble(
             "input file is never replaced.",
         ),
     ] = None,
-    figures: Annotated[bool, typer.Option(help="Write PNG figures.")] = True,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    figures: FiguresOpt = True,
+    quiet: QuietOpt = False,
 ) -> None:
     """Combine trained models into an ensemble (or bag/boost/stack from training data)
     and report its gain over the best single model, with a paired interval."""

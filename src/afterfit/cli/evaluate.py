@@ -9,30 +9,36 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from afterfit.cli._app import (
+from afterfit.cli._app import app, clear_errors, fmt, out_console, progress_bar
+from afterfit.cli._inputs import load_predictions, parse_classes
+from afterfit.cli._options import (
     BootstrapMethod,
+    BootstrapMethodOpt,
     CIOption,
     ClassesOpt,
+    ConfidenceOpt,
     DataOpt,
     DropOpt,
+    FiguresOpt,
+    ModelNameOpt,
     ModelOpt,
+    NResamplesOpt,
     OverwriteOpt,
     PosLabelOpt,
+    QuietOpt,
+    SchedulerOpt,
     ScoreKind,
     ScoreKindOpt,
+    SeedOpt,
     StratifyOpt,
+    TargetOpt,
     TaskOpt,
+    ThresholdOpt,
     TrustedTypeOpt,
     TrustOpt,
     WeightOpt,
-    app,
-    clear_errors,
-    fmt,
-    out_console,
-    progress_bar,
 )
-from afterfit.cli._inputs import load_predictions, parse_classes
-from afterfit.cli._streaming import BackendOpt, SchedulerOpt, backend_name, is_partitioned
+from afterfit.cli._streaming import BackendOpt, backend_name, is_partitioned
 
 
 def _print_table(evaluation: Any) -> None:
@@ -54,7 +60,7 @@ def _print_table(evaluation: Any) -> None:
 
 @app.command()
 def evaluate(
-    target: Annotated[str, typer.Option(help="Name of the target (true label) column.")],
+    target: TargetOpt,
     model: ModelOpt = None,
     data: DataOpt = None,
     predictions: Annotated[
@@ -64,13 +70,7 @@ def evaluate(
             "or glob of Parquet files is streamed (docs/large-data.md)."
         ),
     ] = None,
-    model_name: Annotated[
-        str | None,
-        typer.Option(
-            help="With --predictions holding several models (a 'model' column, as "
-            "afterfit cv --compare writes): the model whose rows to use."
-        ),
-    ] = None,
+    model_name: ModelNameOpt = None,
     score: Annotated[
         list[str] | None,
         typer.Option(
@@ -82,9 +82,7 @@ def evaluate(
     classes: ClassesOpt = None,
     task: TaskOpt = None,
     pos_label: PosLabelOpt = None,
-    threshold: Annotated[
-        float | None, typer.Option(help="Binary decision threshold (default 0.5 for proba).")
-    ] = None,
+    threshold: ThresholdOpt = None,
     weight: WeightOpt = None,
     drop: DropOpt = None,
     trust: TrustOpt = False,
@@ -97,15 +95,15 @@ def evaluate(
         CIOption,
         typer.Option(help="auto: DeLong/Wilson where exact, else bootstrap; or all bootstrap."),
     ] = CIOption.auto,
-    confidence: Annotated[float, typer.Option(help="Confidence level of intervals.")] = 0.95,
-    n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
-    bootstrap_method: Annotated[BootstrapMethod, typer.Option()] = BootstrapMethod.bca,
+    confidence: ConfidenceOpt = 0.95,
+    n_resamples: NResamplesOpt = 1000,
+    bootstrap_method: BootstrapMethodOpt = BootstrapMethod.bca,
     stratify: StratifyOpt = True,
-    seed: Annotated[int, typer.Option(help="Random seed of the bootstrap.")] = 0,
-    figures: Annotated[bool, typer.Option(help="Write PNG figures.")] = True,
+    seed: SeedOpt = 0,
+    figures: FiguresOpt = True,
     backend: BackendOpt = None,
     scheduler: SchedulerOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Evaluate a model (or saved predictions): every metric with a confidence interval.
 

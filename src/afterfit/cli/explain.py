@@ -23,19 +23,18 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from afterfit.cli._app import (
+from afterfit.cli._app import app, clear_errors, err_console, fmt, out_console, stage_progress
+from afterfit.cli._options import (
     DataOpt,
     DropOpt,
+    FiguresOpt,
     ModelOpt,
     OverwriteOpt,
+    QuietOpt,
+    SchedulerOpt,
+    TargetOpt,
     TrustedTypeOpt,
     TrustOpt,
-    app,
-    clear_errors,
-    err_console,
-    fmt,
-    out_console,
-    stage_progress,
 )
 from afterfit.errors import InvalidInputError
 
@@ -178,7 +177,7 @@ def _print_skipped(skipped: Any) -> None:
 
 @app.command()
 def explain(
-    target: Annotated[str, typer.Option(help="Name of the target (true label) column.")],
+    target: TargetOpt,
     model: ModelOpt = None,
     data: DataOpt = None,
     train: Annotated[
@@ -228,15 +227,13 @@ def explain(
         BackendOption | None,
         typer.Option(help="Where permutation importance and SHAP run: local, threads, dask."),
     ] = None,
-    scheduler: Annotated[
-        str | None, typer.Option(help="With --backend dask: the scheduler, tcp://HOST:8786.")
-    ] = None,
+    scheduler: SchedulerOpt = None,
     out: Annotated[
         Path, typer.Option(help="Folder for explanations.json, tables and figures.")
     ] = Path("explanations"),
     overwrite: OverwriteOpt = False,
-    figures: Annotated[bool, typer.Option(help="Write PNG figures.")] = True,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    figures: FiguresOpt = True,
+    quiet: QuietOpt = False,
 ) -> None:
     """Explain a model: permutation importance and SHAP with intervals, the rows worth a
     look (confident errors, least confident, random, yours) with SHAP, LIME and anchors side

@@ -24,18 +24,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from afterfit.cli._app import (
+from afterfit.cli._app import app, clear_errors, err_console, out_console, stage_progress
+from afterfit.cli._options import (
     DataOpt,
     DropOpt,
     ModelOpt,
     OverwriteOpt,
+    QuietOpt,
     TrustedTypeOpt,
     TrustOpt,
-    app,
-    clear_errors,
-    err_console,
-    out_console,
-    stage_progress,
 )
 from afterfit.errors import InvalidInputError
 
@@ -112,7 +109,7 @@ def export(
     trust: TrustOpt = False,
     trusted_type: TrustedTypeOpt = None,
     overwrite: OverwriteOpt = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Export a model to ONNX and check it against the original on real rows (maximum
     probability difference and label agreement); a model ONNX cannot hold is written

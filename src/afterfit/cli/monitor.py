@@ -21,17 +21,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from afterfit.cli._app import (
-    OverwriteOpt,
-    TrustedTypeOpt,
-    TrustOpt,
-    app,
-    clear_errors,
-    err_console,
-    out_console,
-    progress_bar,
-)
-from afterfit.cli._streaming import BackendOpt, SchedulerOpt, backend_name
+from afterfit.cli._app import app, clear_errors, err_console, out_console, progress_bar
+from afterfit.cli._options import OverwriteOpt, QuietOpt, SchedulerOpt, TrustedTypeOpt, TrustOpt
+from afterfit.cli._streaming import BackendOpt, backend_name
 
 
 def _num(value: float, digits: str = ".3f") -> str:
@@ -141,7 +133,7 @@ def monitor(
     trusted_type: TrustedTypeOpt = None,
     backend: BackendOpt = None,
     scheduler: SchedulerOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Drift of logged inputs and predictions against the bundle's reference (PSI, KS,
     Jensen-Shannon, chi-square; Holm across features), over time windows, and performance

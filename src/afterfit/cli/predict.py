@@ -9,16 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from afterfit.cli._app import (
-    OverwriteOpt,
-    TrustedTypeOpt,
-    TrustOpt,
-    app,
-    clear_errors,
-    err_console,
-    out_console,
-    progress_bar,
-)
+from afterfit.cli._app import app, clear_errors, err_console, out_console, progress_bar
+from afterfit.cli._options import BundleArg, OverwriteOpt, QuietOpt, TrustedTypeOpt, TrustOpt
 
 
 @contextlib.contextmanager
@@ -30,7 +22,7 @@ def _rows_progress(total: int | None, quiet: bool) -> Iterator[Any]:
 
 @app.command()
 def predict(
-    bundle: Annotated[Path, typer.Argument(help="The bundle folder (or .zip).")],
+    bundle: BundleArg,
     data: Annotated[Path, typer.Argument(help="Rows to predict: Parquet or CSV.")],
     out: Annotated[
         Path,
@@ -52,7 +44,7 @@ def predict(
     trust: TrustOpt = False,
     trusted_type: TrustedTypeOpt = None,
     overwrite: OverwriteOpt = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Predict every row of DATA with BUNDLE, streaming in chunks.
 

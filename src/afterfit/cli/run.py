@@ -17,16 +17,30 @@ from typing import Annotated, Any
 
 import typer
 
-from afterfit.cli._app import (
+from afterfit.cli._app import app, clear_errors, err_console, out_console
+from afterfit.cli._options import (
+    BetaOpt,
+    ConfidenceOpt,
+    DataOpt,
     DropOpt,
+    FiguresOpt,
+    FnCostOpt,
+    FpCostOpt,
+    MinPrecisionOpt,
+    MinRecallOpt,
+    ModelOpt,
+    NResamplesOpt,
+    OptionalTargetOpt,
     OverwriteOpt,
+    PositiveRateOpt,
     PosLabelOpt,
+    QuietOpt,
+    ThresholdOpt,
+    TnGainOpt,
+    TopKOpt,
+    TpGainOpt,
     TrustedTypeOpt,
     TrustOpt,
-    app,
-    clear_errors,
-    err_console,
-    out_console,
 )
 from afterfit.errors import DataError, InvalidInputError
 
@@ -44,14 +58,9 @@ DEFAULT_MLFLOW = "sqlite:///mlflow.db"
 @app.command()
 def run(
     ctx: typer.Context,
-    model: Annotated[
-        Path | None,
-        typer.Option(help="Model file: .skops, .onnx, XGBoost/LightGBM, .pkl (with --trust)."),
-    ] = None,
-    data: Annotated[
-        Path | None, typer.Option(help="Test data (CSV or Parquet) with the target column.")
-    ] = None,
-    target: Annotated[str | None, typer.Option(help="Name of the target column.")] = None,
+    model: ModelOpt = None,
+    data: DataOpt = None,
+    target: OptionalTargetOpt = None,
     train: Annotated[
         Path | None,
         typer.Option(help="Training data: LIME/anchors sample from it; learning curve refits."),
@@ -128,27 +137,21 @@ def run(
             "positive-rate (--positive-rate), top-k (--top-k)."
         ),
     ] = "f1",
-    beta: Annotated[float | None, typer.Option(help="Beta of F-beta (fbeta).")] = None,
-    fp_cost: Annotated[float | None, typer.Option(help="Cost of a false positive (>= 0).")] = None,
-    fn_cost: Annotated[float | None, typer.Option(help="Cost of a false negative (>= 0).")] = None,
-    tp_gain: Annotated[float | None, typer.Option(help="Gain of a true positive.")] = None,
-    tn_gain: Annotated[float | None, typer.Option(help="Gain of a true negative.")] = None,
+    beta: BetaOpt = None,
+    fp_cost: FpCostOpt = None,
+    fn_cost: FnCostOpt = None,
+    tp_gain: TpGainOpt = None,
+    tn_gain: TnGainOpt = None,
     cost_matrix: Annotated[
         str | None,
         typer.Option(
             help="Costs [true][predicted]: '0,1;5,0', or a CSV/TOML/JSON file of the matrix."
         ),
     ] = None,
-    min_precision: Annotated[
-        float | None, typer.Option(help="precision-at: the precision to reach.")
-    ] = None,
-    min_recall: Annotated[
-        float | None, typer.Option(help="recall-at: the recall to reach.")
-    ] = None,
-    positive_rate: Annotated[
-        float | None, typer.Option(help="positive-rate: the share of rows to flag at most.")
-    ] = None,
-    top_k: Annotated[int | None, typer.Option(help="top-k: the rows to flag at most.")] = None,
+    min_precision: MinPrecisionOpt = None,
+    min_recall: MinRecallOpt = None,
+    positive_rate: PositiveRateOpt = None,
+    top_k: TopKOpt = None,
     explain_methods: Annotated[
         str,
         typer.Option(
@@ -167,18 +170,16 @@ def run(
     learning_curve: Annotated[
         bool, typer.Option(help="With --train: refit on growing subsets (learning curve).")
     ] = True,
-    confidence: Annotated[float, typer.Option(help="Confidence level of intervals.")] = 0.95,
-    n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    confidence: ConfidenceOpt = 0.95,
+    n_resamples: NResamplesOpt = 1000,
     seed: Annotated[int, typer.Option(help="Random seed of every step.")] = 0,
     pos_label: PosLabelOpt = None,
-    threshold: Annotated[
-        float | None, typer.Option(help="Binary decision threshold (default 0.5 for proba).")
-    ] = None,
+    threshold: ThresholdOpt = None,
     drop: DropOpt = None,
     trust: TrustOpt = False,
     trusted_type: TrustedTypeOpt = None,
     title: Annotated[str | None, typer.Option(help="Title of the page.")] = None,
-    figures: Annotated[bool, typer.Option(help="Write PNG figures.")] = True,
+    figures: FiguresOpt = True,
     mlflow: Annotated[
         bool,
         typer.Option(
@@ -190,7 +191,7 @@ def run(
         str | None,
         typer.Option(help=f"MLflow tracking URI (implies --mlflow; default {DEFAULT_MLFLOW})."),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run every step that applies and write a self-contained HTML report.
 

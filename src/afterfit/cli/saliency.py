@@ -42,7 +42,8 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from afterfit.cli._app import OverwriteOpt, app, clear_errors, fmt, out_console, stage_progress
+from afterfit.cli._app import app, clear_errors, fmt, out_console, stage_progress
+from afterfit.cli._options import FiguresOpt, OverwriteOpt, QuietOpt
 from afterfit.errors import AfterfitWarning, InvalidInputError
 
 TorchTrustOpt = Annotated[
@@ -277,8 +278,8 @@ def saliency(
     ] = True,
     sanity_images: Annotated[int, typer.Option(help="Images used by the sanity check.")] = 8,
     seed: Annotated[int, typer.Option(help="Random seed (noise, random orders, weights).")] = 0,
-    figures: Annotated[bool, typer.Option(help="Write PNG figures.")] = True,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    figures: FiguresOpt = True,
+    quiet: QuietOpt = False,
 ) -> None:
     """Saliency maps of a PyTorch image classifier, with faithfulness and sanity checks.
 

@@ -23,7 +23,8 @@ from typing import Annotated, Any
 
 import typer
 
-from afterfit.cli._app import TrustedTypeOpt, TrustOpt, app, clear_errors, err_console
+from afterfit.cli._app import app, clear_errors, err_console
+from afterfit.cli._options import BundleArg, TrustedTypeOpt, TrustOpt
 from afterfit.errors import InvalidInputError
 
 _ENV = "AFTERFIT_SERVE_OPTIONS"
@@ -119,7 +120,7 @@ def _freeze() -> None:
 
 @app.command()
 def serve(
-    bundle: Annotated[Path, typer.Argument(help="The bundle folder (or .zip).")],
+    bundle: BundleArg,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
     log: Annotated[

@@ -9,21 +9,24 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from afterfit.cli._app import (
+from afterfit.cli._app import app, clear_errors, fmt, out_console, progress_bar
+from afterfit.cli._options import (
     BootstrapMethod,
+    BootstrapMethodOpt,
     CIOption,
+    ConfidenceOpt,
     DataOpt,
+    FiguresOpt,
     ModelOpt,
+    NResamplesOpt,
     OverwriteOpt,
     PosLabelOpt,
+    QuietOpt,
+    TargetOpt,
+    ThresholdOpt,
     TrustedTypeOpt,
     TrustOpt,
     WeightOpt,
-    app,
-    clear_errors,
-    fmt,
-    out_console,
-    progress_bar,
 )
 from afterfit.errors import InvalidInputError
 
@@ -62,7 +65,7 @@ def _print(result: Any) -> None:
 
 @app.command("slices")
 def slices_command(
-    target: Annotated[str, typer.Option(help="Name of the target (true label) column.")],
+    target: TargetOpt,
     model: ModelOpt = None,
     data: DataOpt = None,
     slice_: Annotated[
@@ -82,9 +85,7 @@ def slices_command(
         typer.Option(help="Only these metrics (repeat); fewer tests, more power. Default: all."),
     ] = None,
     pos_label: PosLabelOpt = None,
-    threshold: Annotated[
-        float | None, typer.Option(help="Binary decision threshold (default 0.5 for proba).")
-    ] = None,
+    threshold: ThresholdOpt = None,
     weight: WeightOpt = None,
     trust: TrustOpt = False,
     trusted_type: TrustedTypeOpt = None,
@@ -96,9 +97,9 @@ def slices_command(
         CIOption,
         typer.Option(help="auto: Wilson/DeLong where exact, else bootstrap; none: no tests."),
     ] = CIOption.auto,
-    confidence: Annotated[float, typer.Option(help="Confidence level of intervals.")] = 0.95,
-    n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
-    bootstrap_method: Annotated[BootstrapMethod, typer.Option()] = BootstrapMethod.bca,
+    confidence: ConfidenceOpt = 0.95,
+    n_resamples: NResamplesOpt = 1000,
+    bootstrap_method: BootstrapMethodOpt = BootstrapMethod.bca,
     min_size: Annotated[int, typer.Option(help="Slices with fewer rows are not tested.")] = 30,
     min_class_count: Annotated[
         int, typer.Option(help="Slices with fewer rows of a class are not tested.")
@@ -107,8 +108,8 @@ def slices_command(
         bool, typer.Option(help="Search weak segments on half the rows, confirm on the other.")
     ] = True,
     seed: Annotated[int, typer.Option(help="Random seed of the bootstrap and the split.")] = 0,
-    figures: Annotated[bool, typer.Option(help="Write PNG figures.")] = True,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    figures: FiguresOpt = True,
+    quiet: QuietOpt = False,
 ) -> None:
     """Metrics on each slice of the rows, with intervals and Holm-adjusted gaps to the rest;
     fairness metrics across a sensitive column; weak segments confirmed on held-out rows.

@@ -10,26 +10,37 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from afterfit.cli._app import (
+from afterfit.cli._app import app, clear_errors, err_console, fmt, out_console, progress_bar
+from afterfit.cli._inputs import load_predictions
+from afterfit.cli._options import (
+    BetaOpt,
     ClassesOpt,
+    ConfidenceOpt,
     DropOpt,
+    FiguresOpt,
+    FnCostOpt,
+    FpCostOpt,
+    MinPrecisionOpt,
+    MinRecallOpt,
+    ModelNameOpt,
     ModelOpt,
     OverwriteOpt,
+    PositiveRateOpt,
     PosLabelOpt,
+    QuietOpt,
     ScoreKind,
     ScoreKindOpt,
+    SeedOpt,
+    StratifyOpt,
+    TargetOpt,
     TaskOpt,
+    TnGainOpt,
+    TopKOpt,
+    TpGainOpt,
     TrustedTypeOpt,
     TrustOpt,
     WeightOpt,
-    app,
-    clear_errors,
-    err_console,
-    fmt,
-    out_console,
-    progress_bar,
 )
-from afterfit.cli._inputs import load_predictions
 from afterfit.errors import InvalidInputError
 
 
@@ -223,7 +234,7 @@ def _operating(
 
 @app.command()
 def threshold(
-    target: Annotated[str, typer.Option(help="Name of the target (true label) column.")],
+    target: TargetOpt,
     model: ModelOpt = None,
     data: Annotated[
         Path | None,
@@ -233,13 +244,7 @@ def threshold(
         Path | None,
         typer.Option(help="Saved predictions (CSV or Parquet), instead of a model."),
     ] = None,
-    model_name: Annotated[
-        str | None,
-        typer.Option(
-            help="With --predictions holding several models (a 'model' column, as "
-            "afterfit cv --compare writes): the model whose rows to use."
-        ),
-    ] = None,
+    model_name: ModelNameOpt = None,
     score: Annotated[
         list[str] | None,
         typer.Option(help="With --predictions: the score column; one per class (multiclass)."),
@@ -258,27 +263,21 @@ def threshold(
             "--positive-rate or --top-k rows."
         ),
     ] = ObjectiveOption.f1,
-    beta: Annotated[float | None, typer.Option(help="Beta of F-beta (fbeta).")] = None,
-    fp_cost: Annotated[float | None, typer.Option(help="Cost of a false positive (>= 0).")] = None,
-    fn_cost: Annotated[float | None, typer.Option(help="Cost of a false negative (>= 0).")] = None,
-    tp_gain: Annotated[float | None, typer.Option(help="Gain of a true positive.")] = None,
-    tn_gain: Annotated[float | None, typer.Option(help="Gain of a true negative.")] = None,
+    beta: BetaOpt = None,
+    fp_cost: FpCostOpt = None,
+    fn_cost: FnCostOpt = None,
+    tp_gain: TpGainOpt = None,
+    tn_gain: TnGainOpt = None,
     cost_matrix: Annotated[
         str | None,
         typer.Option(
             help="Costs, rows true, columns predicted: '0,1;5,0', or a CSV/JSON/TOML file."
         ),
     ] = None,
-    min_precision: Annotated[
-        float | None, typer.Option(help="precision-at: the precision to reach.")
-    ] = None,
-    min_recall: Annotated[
-        float | None, typer.Option(help="recall-at: the recall to reach.")
-    ] = None,
-    positive_rate: Annotated[
-        float | None, typer.Option(help="positive-rate: the share of rows to flag at most.")
-    ] = None,
-    top_k: Annotated[int | None, typer.Option(help="top-k: the rows to flag at most.")] = None,
+    min_precision: MinPrecisionOpt = None,
+    min_recall: MinRecallOpt = None,
+    positive_rate: PositiveRateOpt = None,
+    top_k: TopKOpt = None,
     test_data: Annotated[
         Path | None,
         typer.Option(
@@ -305,12 +304,12 @@ def threshold(
             "file needs --overwrite; an input file is never replaced."
         ),
     ] = None,
-    confidence: Annotated[float, typer.Option(help="Confidence level of intervals.")] = 0.95,
+    confidence: ConfidenceOpt = 0.95,
     n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples (0: no intervals).")] = 1000,
-    stratify: Annotated[bool, typer.Option(help="Resample within each class.")] = True,
-    seed: Annotated[int, typer.Option(help="Random seed of the bootstrap.")] = 0,
-    figures: Annotated[bool, typer.Option(help="Write PNG figures.")] = True,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    stratify: StratifyOpt = True,
+    seed: SeedOpt = 0,
+    figures: FiguresOpt = True,
+    quiet: QuietOpt = False,
 ) -> None:
     """Choose a decision threshold for an objective: the exact optimum over every distinct
     score, with bootstrap intervals.

@@ -23,17 +23,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from afterfit.cli._app import (
+from afterfit.cli._app import app, clear_errors, err_console, fmt, out_console
+from afterfit.cli._options import (
     DropOpt,
     ModelOpt,
     OverwriteOpt,
+    QuietOpt,
+    SchedulerOpt,
+    TargetOpt,
     TrustedTypeOpt,
     TrustOpt,
-    app,
-    clear_errors,
-    err_console,
-    fmt,
-    out_console,
 )
 from afterfit.errors import InvalidInputError
 
@@ -92,7 +91,7 @@ def _print_summary(result: Any) -> None:
 
 @app.command()
 def tune(
-    target: Annotated[str, typer.Option(help="Name of the target column.")],
+    target: TargetOpt,
     model: ModelOpt = None,
     data: Annotated[
         Path | None,
@@ -125,9 +124,7 @@ def tune(
     backend: Annotated[
         TuneBackend, typer.Option(help="Where workers run: local processes or dask.")
     ] = TuneBackend.local,
-    scheduler: Annotated[
-        str | None, typer.Option(help="With --backend dask: the scheduler, tcp://HOST:8786.")
-    ] = None,
+    scheduler: SchedulerOpt = None,
     timeout: Annotated[
         float | None, typer.Option(help="Seconds after which no new trial starts.")
     ] = None,
@@ -144,7 +141,7 @@ def tune(
     ] = True,
     out: Annotated[Path, typer.Option(help="Folder for the report and the study.")] = Path("tune"),
     overwrite: OverwriteOpt = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Tune a model's hyperparameters with Optuna (cross-validated, pruned by fold), in a
     study that resumes after an interruption and can be shared by several workers.
