@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -161,3 +161,9 @@ PositiveRateOpt = Annotated[
     float | None, typer.Option(help="positive-rate: the share of rows to flag at most.")
 ]
 TopKOpt = Annotated[int | None, typer.Option(help="top-k: the rows to flag at most.")]
+
+
+def out_folder(what: str) -> Any:
+    """The ``--out`` folder option of a command, its help naming what is written there:
+    ``OutOpt = out_folder("results.json, tables and figures")``."""
+    return Annotated[Path, typer.Option(help=f"Folder for {what}.")]

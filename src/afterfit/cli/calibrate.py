@@ -67,8 +67,11 @@ from afterfit.cli._options import (
     TrustedTypeOpt,
     TrustOpt,
     WeightOpt,
+    out_folder,
 )
 from afterfit.errors import InvalidInputError
+
+OutOpt = out_folder("calibration.json, tables and figures")
 
 
 class MethodOption(StrEnum):
@@ -198,9 +201,7 @@ def calibrate(
             "--overwrite; an input file is never replaced."
         ),
     ] = None,
-    out: Annotated[
-        Path, typer.Option(help="Folder for calibration.json, tables and figures.")
-    ] = Path("results"),
+    out: OutOpt = Path("results"),
     overwrite: OverwriteOpt = False,
     n_bins: Annotated[int, typer.Option(help="Bins of the reliability diagram and ECE.")] = 10,
     strategy: Annotated[

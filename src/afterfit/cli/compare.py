@@ -52,8 +52,11 @@ from afterfit.cli._options import (
     TrustedTypeOpt,
     TrustModelsOpt,
     WeightOpt,
+    out_folder,
 )
 from afterfit.errors import InvalidInputError
+
+OutOpt = out_folder("comparison.json, tables and figures")
 
 
 class TestsOption(StrEnum):
@@ -264,9 +267,7 @@ def compare(
     ] = CompareBootstrapMethod.percentile,
     stratify: StratifyOpt = True,
     seed: SeedOpt = 0,
-    out: Annotated[
-        Path, typer.Option(help="Folder for comparison.json, tables and figures.")
-    ] = Path("results"),
+    out: OutOpt = Path("results"),
     overwrite: OverwriteOpt = False,
     figures: FiguresOpt = True,
     quiet: QuietOpt = False,

@@ -37,8 +37,11 @@ from afterfit.cli._options import (
     TrustedTypeOpt,
     TrustOpt,
     WeightOpt,
+    out_folder,
 )
 from afterfit.errors import InvalidInputError
+
+OutOpt = out_folder("index.html, results.json, tables, oof.parquet")
 
 
 class SplitterOption(StrEnum):
@@ -192,9 +195,7 @@ def cv(
     drop: DropOpt = None,
     trust: TrustOpt = False,
     trusted_type: TrustedTypeOpt = None,
-    out: Annotated[
-        Path, typer.Option(help="Folder for index.html, results.json, tables, oof.parquet.")
-    ] = Path("cv"),
+    out: OutOpt = Path("cv"),
     overwrite: OverwriteOpt = False,
     figures: FiguresOpt = True,
     quiet: QuietOpt = False,

@@ -40,8 +40,11 @@ from afterfit.cli._options import (
     TargetOpt,
     TrustedTypeOpt,
     TrustModelsOpt,
+    out_folder,
 )
 from afterfit.errors import InvalidInputError
+
+OutOpt = out_folder("index.html, results.json and tables")
 
 
 class EnsembleMethod(StrEnum):
@@ -111,9 +114,7 @@ def ensemble(
     confidence: ConfidenceOpt = 0.95,
     n_resamples: Annotated[int, typer.Option(help="Paired bootstrap resamples.")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    out: Annotated[
-        Path, typer.Option(help="Folder for index.html, results.json and tables.")
-    ] = Path("ensemble"),
+    out: OutOpt = Path("ensemble"),
     overwrite: OverwriteOpt = False,
     save_model: Annotated[
         Path | None,

@@ -37,8 +37,11 @@ from afterfit.cli._options import (
     TrustedTypeOpt,
     TrustOpt,
     WeightOpt,
+    out_folder,
 )
 from afterfit.cli._streaming import BackendOpt, backend_name, is_partitioned
+
+OutOpt = out_folder("results.json, tables and figures")
 
 
 def _print_table(evaluation: Any) -> None:
@@ -87,9 +90,7 @@ def evaluate(
     drop: DropOpt = None,
     trust: TrustOpt = False,
     trusted_type: TrustedTypeOpt = None,
-    out: Annotated[Path, typer.Option(help="Folder for results.json, tables and figures.")] = Path(
-        "results"
-    ),
+    out: OutOpt = Path("results"),
     overwrite: OverwriteOpt = False,
     ci: Annotated[
         CIOption,

@@ -35,8 +35,11 @@ from afterfit.cli._options import (
     TargetOpt,
     TrustedTypeOpt,
     TrustOpt,
+    out_folder,
 )
 from afterfit.errors import InvalidInputError
+
+OutOpt = out_folder("explanations.json, tables and figures")
 
 
 class BackendOption(StrEnum):
@@ -228,9 +231,7 @@ def explain(
         typer.Option(help="Where permutation importance and SHAP run: local, threads, dask."),
     ] = None,
     scheduler: SchedulerOpt = None,
-    out: Annotated[
-        Path, typer.Option(help="Folder for explanations.json, tables and figures.")
-    ] = Path("explanations"),
+    out: OutOpt = Path("explanations"),
     overwrite: OverwriteOpt = False,
     figures: FiguresOpt = True,
     quiet: QuietOpt = False,

@@ -22,8 +22,17 @@ import typer
 from rich.table import Table
 
 from afterfit.cli._app import app, clear_errors, err_console, out_console, progress_bar
-from afterfit.cli._options import OverwriteOpt, QuietOpt, SchedulerOpt, TrustedTypeOpt, TrustOpt
+from afterfit.cli._options import (
+    OverwriteOpt,
+    QuietOpt,
+    SchedulerOpt,
+    TrustedTypeOpt,
+    TrustOpt,
+    out_folder,
+)
 from afterfit.cli._streaming import BackendOpt, backend_name
+
+OutOpt = out_folder("index.html, results.json, tables")
 
 
 def _num(value: float, digits: str = ".3f") -> str:
@@ -40,9 +49,7 @@ def monitor(
             "a Parquet file, or a folder or glob ('logs/*.parquet') of Parquet files."
         ),
     ],
-    out: Annotated[Path, typer.Option(help="Folder for index.html, results.json, tables.")] = Path(
-        "drift"
-    ),
+    out: OutOpt = Path("drift"),
     overwrite: OverwriteOpt = False,
     window: Annotated[
         str | None,

@@ -43,8 +43,10 @@ import typer
 from rich.table import Table
 
 from afterfit.cli._app import app, clear_errors, fmt, out_console, stage_progress
-from afterfit.cli._options import FiguresOpt, OverwriteOpt, QuietOpt
+from afterfit.cli._options import FiguresOpt, OverwriteOpt, QuietOpt, out_folder
 from afterfit.errors import AfterfitWarning, InvalidInputError
+
+OutOpt = out_folder("saliency.json, maps.npz, tables and figures")
 
 TorchTrustOpt = Annotated[
     bool,
@@ -211,9 +213,7 @@ def saliency(
             "'images' and 'labels', or one image file."
         ),
     ],
-    out: Annotated[
-        Path, typer.Option(help="Folder for saliency.json, maps.npz, tables and figures.")
-    ] = Path("saliency"),
+    out: OutOpt = Path("saliency"),
     overwrite: OverwriteOpt = False,
     methods: Annotated[
         str | None,

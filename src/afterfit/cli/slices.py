@@ -27,8 +27,11 @@ from afterfit.cli._options import (
     TrustedTypeOpt,
     TrustOpt,
     WeightOpt,
+    out_folder,
 )
 from afterfit.errors import InvalidInputError
+
+OutOpt = out_folder("slices.json, tables and figures")
 
 
 def _print(result: Any) -> None:
@@ -89,9 +92,7 @@ def slices_command(
     weight: WeightOpt = None,
     trust: TrustOpt = False,
     trusted_type: TrustedTypeOpt = None,
-    out: Annotated[Path, typer.Option(help="Folder for slices.json, tables and figures.")] = Path(
-        "slices"
-    ),
+    out: OutOpt = Path("slices"),
     overwrite: OverwriteOpt = False,
     ci: Annotated[
         CIOption,

@@ -40,8 +40,11 @@ from afterfit.cli._options import (
     TrustedTypeOpt,
     TrustOpt,
     WeightOpt,
+    out_folder,
 )
 from afterfit.errors import InvalidInputError
+
+OutOpt = out_folder("threshold.json, tables and figures")
 
 
 class ObjectiveOption(StrEnum):
@@ -293,9 +296,7 @@ def threshold(
     drop: DropOpt = None,
     trust: TrustOpt = False,
     trusted_type: TrustedTypeOpt = None,
-    out: Annotated[
-        Path, typer.Option(help="Folder for threshold.json, tables and figures.")
-    ] = Path("results"),
+    out: OutOpt = Path("results"),
     overwrite: OverwriteOpt = False,
     save_model: Annotated[
         Path | None,

@@ -33,8 +33,11 @@ from afterfit.cli._options import (
     TargetOpt,
     TrustedTypeOpt,
     TrustOpt,
+    out_folder,
 )
 from afterfit.errors import InvalidInputError
+
+OutOpt = out_folder("the report and the study")
 
 
 class SamplerOption(StrEnum):
@@ -139,7 +142,7 @@ def tune(
     save_model: Annotated[
         bool, typer.Option(help="Save the best model refitted on all rows (best_model.skops).")
     ] = True,
-    out: Annotated[Path, typer.Option(help="Folder for the report and the study.")] = Path("tune"),
+    out: OutOpt = Path("tune"),
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
