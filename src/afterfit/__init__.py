@@ -57,18 +57,20 @@ from afterfit.errors import (
     SchemaError,
     UntrustedModelError,
 )
-from afterfit.evaluation import Evaluation, evaluate, evaluate_predictions
+from afterfit.evaluation import Evaluation, evaluate, evaluate_dataset, evaluate_predictions
 from afterfit.explain import (
     AnchorTabular,
     Explanations,
     LimeTabular,
     LocalExplanations,
+    PartialDependence,
     PermutationImportance,
     RowExplanation,
     explain_local,
     explain_model,
     explain_row,
 )
+from afterfit.explain import partial_dependence as compute_partial_dependence
 from afterfit.explain import permutation_importance as compute_permutation_importance
 from afterfit.explain import shap_values as compute_shap_values
 from afterfit.exporters import ExportResult, export_model
@@ -135,6 +137,7 @@ __all__ = [
     "ModelLoadError",
     "MonitorResult",
     "NestedResult",
+    "PartialDependence",
     "PermutationImportance",
     "Predictions",
     "ReferenceStats",
@@ -156,12 +159,14 @@ __all__ = [
     "compare_cv_models",
     "compare_models",
     "compare_predictions",
+    "compute_partial_dependence",
     "compute_permutation_importance",
     "compute_saliency",
     "compute_shap_values",
     "cross_validate",
     "evaluate",
     "evaluate_calibration",
+    "evaluate_dataset",
     "evaluate_predictions",
     "evaluate_slices",
     "explain_local",
