@@ -475,12 +475,30 @@ def _binary_suite(preds: Predictions, s: EvaluationSettings) -> BinarySuite:
 def _evaluate_binary(preds: Predictions, s: EvaluationSettings, progress) -> Evaluation:
     _require_two_classes(preds)
     suite = _binary_suite(preds, s)
-    counts = suite.point_counts()
     cm = suite.confusion_matrices()[0]
     point = suite.compute()
     draws = _draws(suite, s, progress, bands=True)
     analytic = _analytic(suite, preds, s)
     table = _table(suite.keys(), point, draws, s, analytic)
+    return binary_evaluation(
+        preds, suite, table, draws, s, cm, preds.threshold, preds.scores_are_probabilities
+    )
+
+
+def binary_evaluation(
+    preds: Predictions,
+    suite: BinarySuite,
+    table: MetricTable,
+    draws: Any,
+    s: EvaluationSettings,
+    cm: np.ndarray,
+    threshold: float | None,
+    probabilities: bool,
+) -> Evaluation:
+    """A binary :class:`Evaluation` from its suite, metric table and bootstrap draws: the
+    curves with their bands, calibration, the confusion matrix and the views. One place for
+    the in-memory and the streamed (:mod:`afterfit.evaluation.streaming`) evaluations."""
+    counts = suite.point_counts()
     roc, pr = _curves(
         counts.pos[0], counts.total[0], suite.ranked, table["roc_auc"],
         table["average_precision"],
@@ -488,7 +506,7 @@ def _evaluate_binary(preds: Predictions, s: EvaluationSettings, progress) -> Eva
         _band(draws, ("curve:pr", None), RECALL_GRID, s),
     )  # fmt: skip
     calibration = None
-    if preds.scores_are_probabilities:
+    if probabilities:
         mean_score, fraction, weight = suite.calibration()
         band = _band(draws, ("curve:calibration", None), mean_score, s)
         calibration = CalibrationResult(
@@ -496,7 +514,7 @@ def _evaluate_binary(preds: Predictions, s: EvaluationSettings, progress) -> Eva
             None if band is None else band.low, None if band is None else band.high,
             s.confidence,
         )  # fmt: skip
-    confusion = ConfusionResult(cm, tuple(preds.class_names), preds.threshold)
+    confusion = ConfusionResult(cm, tuple(preds.class_names), threshold)
     extra = binary_views(suite, draws, confidence=s.confidence, bootstrap_method=s.bootstrap_method)
     return Evaluation(preds, table, s, confusion, roc, pr, calibration, views=extra)
 

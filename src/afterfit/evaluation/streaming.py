@@ -39,24 +39,18 @@ from afterfit.evaluation.evaluate import (
     MAX_RESIDUAL_POINTS,
     Evaluation,
     EvaluationSettings,
-    _band,
     _check_options,
-    _curves,
+    binary_evaluation,
 )
 from afterfit.evaluation.histogram import MAX_BINS, ScoreHistogram
 from afterfit.evaluation.results import (
-    CalibrationResult,
-    ConfusionResult,
     MetricTable,
     MetricValue,
     ResidualsResult,
 )
-from afterfit.evaluation.views import binary_views
 from afterfit.metrics import intervals
 from afterfit.metrics.binary import (
-    FPR_GRID,
     PROPORTIONS,
-    RECALL_GRID,
     BinarySuite,
     MetricKey,
     _row_losses,
@@ -654,26 +648,11 @@ def _finish_binary(stats: BinaryStats, spec: StreamSpec, s: EvaluationSettings) 
         for name in PROPORTIONS:
             analytic[(name, None)] = intervals.wilson_method(*totals[name], s.confidence)
     table = _table(suite.keys(), point, draws, s, analytic, notes)
-    counts = suite.point_counts()
-    roc, pr = _curves(
-        counts.pos[0], counts.total[0], suite.ranked, table["roc_auc"],
-        table["average_precision"], None,
-        _band(draws, ("curve:roc", None), FPR_GRID, s),
-        _band(draws, ("curve:pr", None), RECALL_GRID, s),
-    )  # fmt: skip
-    calibration = None
-    if stats.probabilities and stats.calib is not None:
-        mean_score, fraction, weight = suite.calibration()
-        band = _band(draws, ("curve:calibration", None), mean_score, s)
-        calibration = CalibrationResult(
-            suite.calibration_edges, mean_score, fraction, weight,
-            None if band is None else band.low, None if band is None else band.high,
-            s.confidence,
-        )  # fmt: skip
     cm = np.array([[tn, fp], [fn, tp]])
-    confusion = ConfusionResult(cm, tuple(preds.class_names), stats.threshold)
-    extra = binary_views(suite, draws, confidence=s.confidence, bootstrap_method=s.bootstrap_method)
-    return Evaluation(preds, table, s, confusion, roc, pr, calibration, views=extra)
+    return binary_evaluation(
+        preds, suite, table, draws, s, cm, stats.threshold,
+        bool(stats.probabilities and stats.calib is not None),
+    )  # fmt: skip
 
 
 def _finish_regression(
