@@ -135,6 +135,7 @@ class ProgressDisplay:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        self._printed = False
         self._bar: Any = None
 
     # -- lifetime -------------------------------------------------------------------------
@@ -171,6 +172,10 @@ class ProgressDisplay:
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join()
+            if self._printed:
+                # the log's last line is the final state, not whatever the last tick saw
+                # (a run too short for one tick stays silent)
+                self._print_plain()
         if self._bar is not None:
             self._bar.stop()
 
@@ -183,6 +188,7 @@ class ProgressDisplay:
         with self._lock:
             running = [t.line(now) for t in self._tasks if not t.finished]
         if running:
+            self._printed = True
             self.console.print(
                 "progress: " + "; ".join(running), highlight=False, soft_wrap=True, markup=False
             )
