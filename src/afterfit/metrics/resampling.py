@@ -272,16 +272,7 @@ def bootstrap(
             W *= suite.weight
         return suite.compute(W, bands=bands)
 
-    parts: dict[MetricKey, list[np.ndarray]] = {k: [] for k in point}
-    # NumPy releases the GIL in its loops, so threads share the cores; each chunk has its
-    # own seed, so the numbers do not depend on how many threads ran.
-    workers = max(1, min(len(sizes), n_jobs or os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for size, values in zip(sizes, pool.map(replicate, sizes, children), strict=True):
-            for k, v in values.items():
-                parts[k].append(v)
-            if progress is not None:
-                progress(size)
+    parts = _run_chunks(replicate, sizes, children, point, n_jobs, progress)
     replicates = {k: np.concatenate(v) for k, v in parts.items()}
     jack = grouped_jackknife(suite) if jackknife else None
     return BootstrapDraws(point, replicates, jack, n_resamples, strata is not None)
@@ -358,14 +349,7 @@ def bootstrap_grouped(
         C = resample_cells(suite.cells, size, np.random.default_rng(child), stratify=stratify)
         return suite.compute_cells(C)
 
-    parts: dict[MetricKey, list[np.ndarray]] = {k: [] for k in point}
-    workers = max(1, min(len(sizes), n_jobs or os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for size, values in zip(sizes, pool.map(replicate, sizes, children), strict=True):
-            for k, v in values.items():
-                parts[k].append(v)
-            if progress is not None:
-                progress(size)
+    parts = _run_chunks(replicate, sizes, children, point, n_jobs, progress)
     replicates = {k: np.concatenate(v) for k, v in parts.items()}
     return BootstrapDraws(point, replicates, None, n_resamples, stratify, bins=suite.bins)
 
@@ -409,14 +393,7 @@ def _by_cells(
         W = resample_cell_counts(counts, size, np.random.default_rng(child), strata)
         return by_cell.compute(W, bands=bands)
 
-    parts: dict[MetricKey, list[np.ndarray]] = {k: [] for k in point}
-    workers = max(1, min(len(sizes), n_jobs or os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for size, values in zip(sizes, pool.map(replicate, sizes, children), strict=True):
-            for k, v in values.items():
-                parts[k].append(v)
-            if progress is not None:
-                progress(size)
+    parts = _run_chunks(replicate, sizes, children, point, n_jobs, progress)
     replicates = {}
     for key, v in parts.items():
         with np.errstate(invalid="ignore"):
@@ -680,3 +657,27 @@ def bootstrap_interval(
         describe=draws.method, limits=key_bounds(key),
         acceleration_scale=draws.acceleration_scale,
     )  # fmt: skip
+
+
+def _run_chunks(
+    replicate: Callable[[int, np.random.SeedSequence], dict[MetricKey, np.ndarray]],
+    sizes: list[int],
+    children: list[np.random.SeedSequence],
+    point: dict[MetricKey, np.ndarray],
+    n_jobs: int | None,
+    progress: Callable[[int], None] | None,
+) -> dict[MetricKey, list[np.ndarray]]:
+    """Each chunk's replicates, per metric, in chunk order.
+
+    NumPy releases the GIL in its loops, so threads share the cores; each chunk has its own
+    seed, so the numbers do not depend on how many threads ran.
+    """
+    parts: dict[MetricKey, list[np.ndarray]] = {k: [] for k in point}
+    workers = max(1, min(len(sizes), n_jobs or os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for size, values in zip(sizes, pool.map(replicate, sizes, children), strict=True):
+            for k, v in values.items():
+                parts[k].append(v)
+            if progress is not None:
+                progress(size)
+    return parts

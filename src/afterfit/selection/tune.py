@@ -168,27 +168,6 @@ def tune(
             f"The argument 'confidence' must lie between 0 and 1; received {confidence!r}.",
             fix="pass confidence=0.95.",
         )
-    start = time.perf_counter()
-    _check_choice(sampler, "sampler", SAMPLERS)
-    _check_choice(pruner, "pruner", PRUNERS)
-    _check_choice(backend, "backend", ("local", "dask"))
-    _check_choice(importance, "importance", ("fanova", "mdi"))
-    if isinstance(n_trials, bool) or not isinstance(n_trials, int | np.integer) or n_trials < 1:
-        raise InvalidInputError(
-            f"The argument 'n_trials' must be a positive integer; received {n_trials!r}.",
-            fix="pass n_trials=50 (--trials 50) or another positive number.",
-        )
-    if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
-        raise InvalidInputError(
-            f"The argument 'workers' must be a positive integer; received {workers!r}.",
-            fix="pass workers=1 (one process) or more.",
-        )
-    _positive(timeout, "timeout", "pass a number of seconds, or leave it out.", allow_none=True)
-    if not 0 < confidence < 1:
-        raise InvalidInputError(
-            f"The argument 'confidence' must lie between 0 and 1; received {confidence!r}.",
-            fix="pass confidence=0.95.",
-        )
     base = unwrap_estimator(estimator)
     task = task or infer_task(base, y)
     metric = metric or DEFAULT_METRIC[task]
