@@ -54,6 +54,12 @@ AFTERFIT_WRAPPERS: frozenset[str] = frozenset(
     )
 )
 
+#: Types that skops rebuilds as plain data and that its default list leaves out: a dtype
+#: is read back as the dtype of an empty array loaded without pickle (skops' DTypeNode).
+#: Every fitted SimpleImputer holds two (``_fit_dtype``, ``_fill_dtype``), so without this
+#: the most common pipeline needed ``--trusted-type numpy.dtype``.
+DATA_TYPES: frozenset[str] = frozenset(("numpy.dtype",))
+
 # Who hears which types were accepted after validation (the CLI prints one line, unless
 # --quiet); a context variable, so that a library caller hears nothing unless it asks.
 _accepted_listener: ContextVar[Callable[[Path, dict[str, int]], None] | None] = ContextVar(
@@ -79,7 +85,8 @@ def types_needing_trust(types: Sequence[str]) -> list[str]:
     validation)."""
     from afterfit.models.skops_checks import VALIDATED_TYPES
 
-    return [t for t in types if t not in AFTERFIT_WRAPPERS and t not in VALIDATED_TYPES]
+    by_name = AFTERFIT_WRAPPERS | DATA_TYPES
+    return [t for t in types if t not in by_name and t not in VALIDATED_TYPES]
 
 
 def _extensions_text() -> str:
@@ -224,7 +231,7 @@ def _load_skops(
         ) from exc
     from afterfit.models.skops_checks import VALIDATED_TYPES, declared_counts, validate_loaded
 
-    allowed = set(trusted_types) | AFTERFIT_WRAPPERS
+    allowed = set(trusted_types) | AFTERFIT_WRAPPERS | DATA_TYPES
     # scikit-learn's array-backed internal types load without a flag, but only to be
     # validated below before anything predicts with them (also when named by the user).
     validated = [t for t in untrusted if t in VALIDATED_TYPES]
