@@ -160,6 +160,68 @@ def test_two_worker_processes_share_a_sqlite_study(data, tmp_path):
     assert again.n_complete + again.n_pruned == 16
 
 
+def test_every_trial_names_its_worker_before_the_sampler_sees_it(data, monkeypatch, tmp_path):
+    # A worker killed while the sampler works must leave a trial that a resume can tell is
+    # dead: the owner is written when the trial is created, not at the objective's first line.
+    from afterfit.selection import study as study_module
+
+    seen: list[object] = []
+    make = study_module.make_sampler
+
+    def recording(*args, **kwargs):
+        sampler = make(*args, **kwargs)
+        before = sampler.before_trial
+
+        def before_trial(study, trial):
+            seen.append(trial.user_attrs.get(study_module.WORKER))
+            before(study, trial)
+
+        sampler.before_trial = before_trial
+        return sampler
+
+    monkeypatch.setattr(study_module, "make_sampler", recording)
+    X, y = data
+    space = {"C": {"type": "float", "low": 1e-3, "high": 10.0, "log": True}}
+    result = tune(LR, X, y, space=space, n_trials=6, cv=3, storage=tmp_path / "own.db",
+                  random_state=0, refit=False)  # fmt: skip
+    assert result.n_complete + result.n_pruned == 6
+    assert len(seen) == 6
+    assert set(seen) == {study_module._worker_name()}
+    assert set(result.trials["state"]) <= {"COMPLETE", "PRUNED"}  # no queued trial left over
+
+
+def test_a_study_left_by_a_killed_worker_resumes_to_exactly_n(data, tmp_path):
+    import subprocess
+    import sys
+
+    from afterfit.selection.study import WORKER
+
+    X, y = data
+    space = {"C": {"type": "float", "low": 1e-3, "high": 10.0, "log": True}}
+    url = f"sqlite:///{tmp_path / 'killed.db'}"
+    tune(LR, X, y, space=space, n_trials=3, cv=3, storage=url, study_name="k", refit=False)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    owner = f"{__import__('socket').gethostname()}:{dead.pid}"
+    storage = optuna.storages.RDBStorage(url)
+    study = optuna.load_study(study_name="k", storage=storage)
+    State = optuna.trial.TrialState
+    # What a worker killed in the middle leaves: the trial it had queued for its next ask,
+    # and the trial it was running.
+    study.add_trial(optuna.trial.create_trial(state=State.WAITING, user_attrs={WORKER: owner}))
+    study.add_trial(optuna.trial.create_trial(state=State.WAITING, user_attrs={WORKER: owner}))
+    study._pop_waiting_trial_id()  # now RUNNING, owned by the dead process
+    storage.engine.dispose()
+    result = tune(LR, X, y, space=space, n_trials=6, cv=3, storage=url, study_name="k",
+                  refit=False)  # fmt: skip
+    assert result.n_complete + result.n_pruned == 6
+    assert result.n_failed == 1  # the dead worker's running trial, marked failed
+    left = optuna.load_study(study_name="k", storage=url).get_trials(
+        states=(State.RUNNING, State.WAITING)
+    )
+    assert not left
+
+
 @pytest.mark.slow
 def test_dask_local_cluster(data, tmp_path):
     from distributed import LocalCluster

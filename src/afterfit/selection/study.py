@@ -22,6 +22,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,8 @@ SAMPLERS: tuple[str, ...] = ("tpe", "gp", "cmaes", "random", "grid")
 PRUNERS: tuple[str, ...] = ("median", "halving", "none")
 #: Default metric per task.
 DEFAULT_METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
-#: User attribute marking a trial started beyond ``n_trials`` (stopped, not counted).
+#: User attribute marking a trial that never ran its objective (started beyond ``n_trials``,
+#: or queued by a worker that died first): not counted.
 SURPLUS = "afterfit_surplus"
 #: User attribute naming the worker (``host:pid``) that runs a trial.
 WORKER = "afterfit_worker"
@@ -269,18 +271,28 @@ def _alive(pid: int) -> bool:
 
 def _fail_dead_trials(study: Any) -> int:
     """Mark FAIL the running trials of workers on this machine whose process is gone (an
-    interrupted run), so a resumed study neither waits for nor counts them."""
+    interrupted run), so a resumed study neither waits for nor counts them; the trials such
+    a worker had queued but not started are closed as never run. Returns the trials failed."""
     from optuna.trial import TrialState
 
     host = socket.gethostname()
     failed = 0
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    states = (TrialState.RUNNING, TrialState.WAITING)
+    for t in study.get_trials(deepcopy=False, states=states):
         owner = str(t.user_attrs.get(WORKER, ""))
         name, _, pid = owner.rpartition(":")
-        if name == host and pid.isdigit() and not _alive(int(pid)):
-            with contextlib.suppress(Exception):  # another worker got there first
+        if name != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(Exception):  # another worker got there first
+            if t.state == TrialState.WAITING:
+                # Take it from the queue (False: another worker already did) and close it.
+                if not study._storage.set_trial_state_values(t._trial_id, TrialState.RUNNING):
+                    continue
+                study._storage.set_trial_user_attr(t._trial_id, SURPLUS, True)
                 study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
-                failed += 1
+                continue
+            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+            failed += 1
     return failed
 
 
@@ -444,6 +456,9 @@ def _optimize(
     if _finished(study) >= n_trials:
         return 0
     done = {"finished": 0, "failed": 0}
+    # The timeout is checked here rather than by Optuna, so that no owned trial is queued
+    # for a loop that is about to end.
+    deadline = None if timeout is None else time.monotonic() + float(timeout)
 
     def after(study: Any, trial: Any) -> None:
         if trial.user_attrs.get(SURPLUS):
@@ -455,14 +470,34 @@ def _optimize(
         elif trial.state == TrialState.FAIL:
             done["failed"] += 1
         # A space where every trial fails would otherwise run forever.
-        if _finished(study) >= n_trials or done["failed"] > max(10, n_trials):
+        if (
+            _finished(study) >= n_trials
+            or done["failed"] > max(10, n_trials)
+            or (deadline is not None and time.monotonic() >= deadline)
+        ):
             study.stop()
+        elif not getattr(study, "_stop_flag", False):  # e.g. a grid sampler's last cell
+            _queue_owned_trial(study)
 
+    _queue_owned_trial(study)
     study.optimize(
-        objective, n_trials=None, timeout=timeout, catch=(Exception,), callbacks=[after],
+        objective, n_trials=None, timeout=None, catch=(Exception,), callbacks=[after],
         gc_after_trial=False,
     )  # fmt: skip
     return done["finished"]
+
+
+def _queue_owned_trial(study: Any) -> None:
+    """Queue a waiting trial that already names this worker; Optuna's next ``ask`` takes it.
+
+    A trial that ``ask`` created itself would carry no owner until the objective's first
+    line, and a worker killed in between (while the sampler works, which can take seconds)
+    would leave a running trial that no resume can tell is dead. A queued trial is owned
+    from the moment it exists; one left waiting by a killed worker is simply run on resume.
+    """
+    from optuna.trial import TrialState, create_trial
+
+    study.add_trial(create_trial(state=TrialState.WAITING, user_attrs={WORKER: _worker_name()}))
 
 
 def _best_so_far(study: Any, metric: str) -> str:
@@ -637,7 +672,7 @@ def trials_frame(study: Any, space: SearchSpace) -> pd.DataFrame:
     """One row per trial (surplus trials, stopped before they ran, left out)."""
     rows = []
     for t in study.get_trials(deepcopy=False):
-        if t.user_attrs.get(SURPLUS):
+        if t.user_attrs.get(SURPLUS) or t.state.name == "WAITING":  # never started
             continue
         duration = (
             (t.datetime_complete - t.datetime_start).total_seconds()
