@@ -171,19 +171,26 @@ class _WeightedLeastSquares:
 
 
 def forward_selection(
-    data: np.ndarray, y: np.ndarray, weights: np.ndarray, num_features: int
+    data: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray,
+    num_features: int,
+    *,
+    fits: _WeightedLeastSquares | None = None,
 ) -> np.ndarray:
     """Greedy forward selection, as lime's ``forward_selection``.
 
     Each round adds the feature whose addition gives the weighted least-squares fit (an
     unpenalised ``Ridge(alpha=0)``) with the highest weighted R².
 
+    ``fits`` reuses the Gram matrix of ``(data, y, weights)`` when the caller has it.
+
     Returns
     -------
     numpy.ndarray
         Column indices, in the order they were chosen.
     """
-    fits = _WeightedLeastSquares(data, y, weights)
+    fits = fits if fits is not None else _WeightedLeastSquares(data, y, weights)
     chosen: list[int] = []
     for _ in range(min(num_features, data.shape[1])):
         best, best_score = -1, -math.inf
@@ -201,14 +208,21 @@ def forward_selection(
 
 
 def highest_weights(
-    data: np.ndarray, y: np.ndarray, weights: np.ndarray, num_features: int
+    data: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray,
+    num_features: int,
+    *,
+    fits: _WeightedLeastSquares | None = None,
 ) -> np.ndarray:
     """Features with the largest ``|coef * x_row|`` of a weighted ``Ridge(alpha=0.01)``.
 
-    ``data[0]`` is the explained row, as in lime's ``highest_weights``.
+    ``data[0]`` is the explained row, as in lime's ``highest_weights``; ``fits`` reuses the
+    Gram matrix of ``(data, y, weights)`` when the caller has it.
     """
     cols = list(range(data.shape[1]))
-    coef = _WeightedLeastSquares(data, y, weights).coef(cols, 0.01)
+    fits = fits if fits is not None else _WeightedLeastSquares(data, y, weights)
+    coef = fits.coef(cols, 0.01)
     contribution = np.abs(coef * data[0])
     order = np.argsort(-contribution, kind="stable")
     return order[:num_features]
@@ -354,11 +368,12 @@ class QuartileDiscretizer:
         """``(n, len(columns))`` bins drawn with their training frequencies."""
         cum, _, last = self._tables(columns)
         u = rng.random((n, len(columns)))
-        # the first bin whose cumulative frequency exceeds u (rng.choice's rule)
-        bins = np.zeros(u.shape, dtype=np.intp)
+        # the first bin whose cumulative frequency exceeds u (rng.choice's rule), counted in
+        # int8: a few bins per column, and adding booleans into intp is several times slower
+        bins = np.zeros(u.shape, dtype=np.int8)
         for k in range(cum.shape[1]):
             bins += u >= cum[:, k]
-        return np.minimum(bins, last)
+        return np.minimum(bins, last).astype(np.intp)
 
     def draw(
         self, columns: Sequence[str], bins: np.ndarray, rng: np.random.Generator
@@ -374,8 +389,11 @@ class QuartileDiscretizer:
         # one gather of each draw's (column, bin) row of the table
         cell = cells.take(bins + np.arange(len(columns)) * cum.shape[1], axis=0)
         pa, mass, sign, mean, std, lo, hi = np.moveaxis(cell, -1, 0)
-        z = ndtri(pa + rng.random(bins.shape) * mass) * sign
-        return np.clip(mean + std * z, lo, hi)
+        z = ndtri(pa + rng.random(bins.shape) * mass)
+        z *= sign
+        z *= std
+        z += mean
+        return np.clip(z, lo, hi, out=z)
 
 
 # --- the result ------------------------------------------------------------------------------
@@ -826,7 +844,12 @@ class LimeTabular:
                 data[:, j] = scaled[:, j] = (values - self.means[c]) / self.stds[c]
                 inverse[c] = values
                 rules[c] = c
-        distances = np.sqrt(np.sum((scaled - scaled[0]) ** 2, axis=1))
+        if scaled is data:
+            # Discretised: every column is 1 where the sample keeps the row's bin or
+            # category (all of them in sample 0), so the squared distance counts the 0s.
+            distances = np.sqrt(data.shape[1] - data.sum(axis=1))
+        else:
+            distances = np.sqrt(np.sum((scaled - scaled[0]) ** 2, axis=1))
         if self.categorical or self.fixed:
             perturbed = pd.DataFrame(inverse, columns=self.columns)
         else:  # numbers only: one block, not a column at a time
@@ -954,11 +977,11 @@ class LimeTabular:
         target: str,
         label: Any,
     ) -> LimeExplanation:
+        fits = _WeightedLeastSquares(data, y, weights)  # one Gram matrix for every fit
         if num_features <= 6:
-            used = forward_selection(data, y, weights, num_features)
+            used = forward_selection(data, y, weights, num_features, fits=fits)
         else:
-            used = highest_weights(data, y, weights, num_features)
-        fits = _WeightedLeastSquares(data, y, weights)
+            used = highest_weights(data, y, weights, num_features, fits=fits)
         coef = fits.coef(used, 1.0)
         intercept = fits.intercept(used, coef)
         fitted = data[:, used] @ coef + intercept
