@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
 import afterfit
-from afterfit import notebook
+from afterfit import display, notebook
 from afterfit.bundle.reference import ReferenceStats
 
 EVIL = "<script>alert(1)</script>"
@@ -136,7 +136,7 @@ def _png_size(html: str) -> tuple[int, int]:
 
 def test_every_kind_is_covered(results):
     assert sorted(results) == sorted(KINDS)
-    assert set(KINDS) <= set(notebook.BUILDERS)
+    assert set(KINDS) <= set(notebook._builders())
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -175,7 +175,7 @@ def test_plain_repr_is_one_short_line(results, kind):
     text = repr(results[kind])
     assert "\n" not in text
     assert text.startswith(f"{kind}(") and text.endswith(")")
-    assert len(text) <= len(kind) + 2 + notebook.MAX_REPR
+    assert len(text) <= len(kind) + 2 + display.MAX_REPR
 
 
 def test_repr_carries_the_headline_with_its_interval(results):
@@ -211,7 +211,13 @@ def test_a_figure_that_fails_leaves_the_tables_and_a_note(results, monkeypatch):
 
 
 def test_a_section_that_fails_falls_back_to_the_frame(results, monkeypatch):
-    monkeypatch.setitem(notebook.BUILDERS, "CalibrationReport", "afterfit.notebook:missing")
+    builders = notebook._builders()
+
+    def broken(report):
+        raise AttributeError("no section today")
+
+    builders["CalibrationReport"] = broken
+    monkeypatch.setattr(notebook, "_builders", lambda: builders)
     report = results["CalibrationReport"]
     html = report._repr_html_()
     assert "could not be built" in html
@@ -247,8 +253,8 @@ def test_large_results_stay_small():
     assert len(html) < MAX_HTML
     assert "first 12 of" in html
     long = "x" * 500
-    assert len(notebook.one_line("Kind", long, "a\nb")) <= len("Kind()") + notebook.MAX_REPR
-    assert "\n" not in notebook.one_line("Kind", "a\nb")
+    assert len(display.one_line("Kind", long, "a\nb")) <= len("Kind()") + display.MAX_REPR
+    assert "\n" not in display.one_line("Kind", "a\nb")
 
 
 def test_a_section_without_a_figure_shows_the_results_plot():
@@ -266,3 +272,20 @@ def test_a_section_without_a_figure_shows_the_results_plot():
     assert "<b>CostDecision.plot()</b>" in html
     _png_size(html)
     assert re.search(r"<td>expected cost</td><td class=num>[0-9.]+</td><td>\[", html)
+
+
+def test_partial_dependence_displays_its_curves_and_figure():
+    from sklearn.datasets import load_diabetes
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    model = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(X, y)
+    pdp = afterfit.compute_partial_dependence(
+        model, X.iloc[:120], ["bmi", "s5"], n_bootstrap=20, grid_resolution=8
+    )
+    text = repr(pdp)
+    assert "\n" not in text and text.startswith("PartialDependence(") and "bmi, s5" in text
+    html = pdp._repr_html_()
+    assert "afterfit-result" in html and "<td>bmi</td>" in html
+    width, height = _png_size(html)
+    assert max(width, height) <= notebook.MAX_PIXELS

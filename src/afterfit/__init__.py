@@ -25,6 +25,8 @@ One subpackage still carries a verb name, ``afterfit.explain``; it is renamed in
 phase of issue 19 (docs/architecture.md).
 """
 
+from afterfit import display as _display
+from afterfit import notebook as _notebook
 from afterfit._version import __version__
 from afterfit.bundle import (
     Bundle,
@@ -104,6 +106,10 @@ from afterfit.thresholds import (
     select_threshold,
     select_threshold_predictions,
 )
+
+# Results show in notebooks through afterfit.display, which the steps may import; the
+# renderer lives above them (it draws with the report's sections) and is plugged in here.
+_display.register_html(_notebook.result_html)
 
 __all__ = [
     "AfterfitError",

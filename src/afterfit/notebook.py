@@ -8,10 +8,11 @@ as an inline PNG (else the result's own ``.plot()``), the findings and the first
 the fragment needs no network and no JavaScript (the PNG is base64 in an ``<img>``), so it
 survives a saved notebook, GitHub's viewer and nbconvert.
 
-Every result class's ``_repr_html_`` is two lines that call :func:`result_html`; the class
-is matched to its section builder by name in :data:`BUILDERS`, so the result modules do not
-import the report package. A display hook must never raise: a figure that fails to draw,
-or a section that fails to build, leaves the tables and a note saying why.
+Every result class's ``_repr_html_`` calls :func:`afterfit.display.html`, which
+``afterfit/__init__`` points at :func:`result_html`: the result modules import neither this
+module nor the report. The class is matched to its section builder by name
+(:func:`_builders`). A display hook must never raise: a figure that fails to draw, or a
+section that fails to build, leaves the tables and a note saying why.
 
 Every string that comes from the user's data (column names, class labels, feature names,
 model names) is escaped: a column called ``<script>`` is shown as text.
@@ -20,9 +21,7 @@ model names) is escaped: a column called ``<script>`` is shown as text.
 from __future__ import annotations
 
 import base64
-import importlib
 import io
-import math
 from collections.abc import Callable
 from html import escape
 from typing import Any
@@ -30,33 +29,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-#: Result class name -> "module:function" building its report section(s). The builder
-#: takes the result and returns a Section or a list of Sections.
-BUILDERS: dict[str, str] = {
-    "Evaluation": "afterfit.report.sections.evaluation:evaluation_section",
-    "ThresholdSelection": "afterfit.report.sections.thresholds:thresholds_section",
-    "CostDecision": "afterfit.report.sections.thresholds:cost_decision_section",
-    "CalibrationReport": "afterfit.report.sections.calibration:calibration_section",
-    "Comparison": "afterfit.report.sections.comparison:comparison_section",
-    "Explanations": "afterfit.report.sections.explanations:explanations_section",
-    "CVResult": "afterfit.report.sections.cv:cv_section",
-    "CVComparison": "afterfit.notebook:_cv_comparison_section",
-    "TuningResult": "afterfit.report.sections.tuning:tuning_section",
-    "EnsembleResult": "afterfit.report.sections.ensemble:ensemble_section",
-    "MonitorResult": "afterfit.report.sections.drift:drift_sections",
-    "SaliencyMaps": "afterfit.report.sections.saliency:saliency_section",
-    "SliceResult": "afterfit.report.sections.slices:slices_section",
-}
-
 #: Tables shown, and rows shown per table: a notebook cell is a glance, ``.frame()`` has all.
 MAX_TABLES = 3
 MAX_ROWS = 12
 #: Findings and notes shown (the rest are counted).
 MAX_FINDINGS = 8
 MAX_NOTES = 2
-#: Characters of one paragraph (intro, note) and of a plain repr.
+#: Characters of one paragraph (intro, note).
 MAX_TEXT = 400
-MAX_REPR = 160
 #: The inline PNG's longest side in pixels, and its resolution when the figure is small:
 #: a saliency grid of 8 images must not become a 5 MB cell.
 MAX_PIXELS = 720
@@ -101,27 +81,45 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _builder(kind: str) -> Callable[[Any], Any] | None:
-    target = BUILDERS.get(kind)
-    if target is None:
-        return None
-    module, name = target.split(":")
-    return getattr(importlib.import_module(module), name)
+def _builders() -> dict[str, Callable[[Any], Any]]:
+    """Result class name -> the function building its report section(s) (a Section or a
+    list of them)."""
+    from afterfit.report.sections.calibration import calibration_section
+    from afterfit.report.sections.comparison import comparison_section
+    from afterfit.report.sections.cv import cv_section
+    from afterfit.report.sections.drift import drift_sections
+    from afterfit.report.sections.ensemble import ensemble_section
+    from afterfit.report.sections.evaluation import evaluation_section
+    from afterfit.report.sections.explanations import explanations_section
+    from afterfit.report.sections.saliency import saliency_section
+    from afterfit.report.sections.slices import slices_section
+    from afterfit.report.sections.thresholds import cost_decision_section, thresholds_section
+    from afterfit.report.sections.tuning import tuning_section
+
+    return {
+        "Evaluation": evaluation_section,
+        "ThresholdSelection": thresholds_section,
+        "CostDecision": cost_decision_section,
+        "CalibrationReport": calibration_section,
+        "Comparison": comparison_section,
+        "Explanations": explanations_section,
+        "CVResult": cv_section,
+        "CVComparison": lambda comparison: cv_section(None, comparison),
+        "TuningResult": tuning_section,
+        "EnsembleResult": ensemble_section,
+        "MonitorResult": drift_sections,
+        "SaliencyMaps": saliency_section,
+        "SliceResult": slices_section,
+    }
 
 
 def _sections(result: Any) -> list[Any]:
     """The result's report sections (a list, since monitoring makes several)."""
-    build = _builder(type(result).__name__)
+    build = _builders().get(type(result).__name__)
     if build is None:
         return [_generic_section(result)]
     built = build(result)
     return list(built) if isinstance(built, list | tuple) else [built]
-
-
-def _cv_comparison_section(comparison: Any) -> Any:
-    from afterfit.report.sections.cv import cv_section
-
-    return cv_section(None, comparison)
 
 
 def _generic_section(result: Any) -> Any:
@@ -327,24 +325,3 @@ def _fallback(result: Any, note: str) -> str:
         except Exception:  # the note above already says the display is partial
             pass
     return "<div class='afterfit-result'>" + "".join(parts) + "</div>"
-
-
-# -- plain repr ------------------------------------------------------------------------------
-
-
-def one_line(kind: str, *parts: str | None) -> str:
-    """A result's plain repr: ``Kind(part, part, ...)`` on one short line.
-
-    Parts that are None or empty are left out; the text is clipped to :data:`MAX_REPR`
-    characters, and line breaks (a model name may hold one) become spaces.
-    """
-    text = " ".join(", ".join(p for p in parts if p).split())
-    return f"{kind}({_clip(text, MAX_REPR)})"
-
-
-def with_interval(name: str, value: float, low: float = math.nan, high: float = math.nan) -> str:
-    """``"name 0.9192 [0.8705, 0.9506]"``; the interval left out when it is not finite."""
-    text = f"{name} {value:.4g}"
-    if math.isfinite(low) and math.isfinite(high):
-        text += f" [{low:.4g}, {high:.4g}]"
-    return text

@@ -223,7 +223,7 @@ class CalibrationReport:
     decomposition_per_class: tuple[BrierDecomposition, ...] = ()
 
     def __repr__(self) -> str:
-        from afterfit.notebook import one_line, with_interval
+        from afterfit.display import one_line, with_interval
 
         e = self.metrics["ece_uniform"] if "ece_uniform" in self.metrics else None
         ece = None if e is None else with_interval("ECE", e.value, e.ci_low, e.ci_high)
@@ -232,9 +232,9 @@ class CalibrationReport:
 
     def _repr_html_(self) -> str:
         """Jupyter's display: headline with intervals, main figure, findings, tables."""
-        from afterfit.notebook import result_html
+        from afterfit.display import html
 
-        return result_html(self)
+        return html(self)
 
     def __getitem__(self, metric: str) -> MetricValue:
         return self.metrics[metric]

@@ -237,7 +237,7 @@ class Comparison:
     replicates: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
-        from afterfit.notebook import one_line, with_interval
+        from afterfit.display import one_line, with_interval
 
         head = None
         if self.rows:
@@ -249,9 +249,9 @@ class Comparison:
 
     def _repr_html_(self) -> str:
         """Jupyter's display: headline with intervals, main figure, findings, tables."""
-        from afterfit.notebook import result_html
+        from afterfit.display import html
 
-        return result_html(self)
+        return html(self)
 
     @property
     def metrics(self) -> tuple[str, ...]:

@@ -83,7 +83,7 @@ class Evaluation:
     views: BinaryViews | None = None
 
     def __repr__(self) -> str:
-        from afterfit.notebook import one_line, with_interval
+        from afterfit.display import one_line, with_interval
 
         # the task's headline metric (as the report's summary), else the first one
         names = [n for n in ("roc_auc", "accuracy", "r2") if n in self.metrics]
@@ -94,9 +94,9 @@ class Evaluation:
 
     def _repr_html_(self) -> str:
         """Jupyter's display: headline with intervals, main figure, findings, tables."""
-        from afterfit.notebook import result_html
+        from afterfit.display import html
 
-        return result_html(self)
+        return html(self)
 
     @property
     def task(self) -> Task:

@@ -316,6 +316,29 @@ class PartialDependence:
     band = "bootstrap percentile over the rows' ICE curves"
     interaction_method = "Friedman-Popescu H-statistic"
 
+    def __repr__(self) -> str:
+        from afterfit.display import one_line
+
+        strongest = (
+            f"strongest pair {self.interactions[0].features[0]} x "
+            f"{self.interactions[0].features[1]} (H² {self.interactions[0].h2:.3g})"
+            if self.interactions
+            else None
+        )
+        return one_line(
+            "PartialDependence",
+            self.output,
+            ", ".join(self.feature_names),
+            strongest,
+            f"{self.n_rows:,} rows",
+        )
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: the curves table and the figure (``.frame()``, ``.plot()``)."""
+        from afterfit.display import html
+
+        return html(self)
+
     @property
     def feature_names(self) -> tuple[str, ...]:
         return tuple(f.feature for f in self.features)

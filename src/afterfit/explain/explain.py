@@ -220,7 +220,7 @@ class Explanations:
         return tuple(out)
 
     def __repr__(self) -> str:
-        from afterfit.notebook import one_line, with_interval
+        from afterfit.display import one_line, with_interval
 
         top = None
         if self.permutation is not None or self.shap_importance is not None:
@@ -237,9 +237,9 @@ class Explanations:
 
     def _repr_html_(self) -> str:
         """Jupyter's display: headline with intervals, main figure, findings, tables."""
-        from afterfit.notebook import result_html
+        from afterfit.display import html
 
-        return result_html(self)
+        return html(self)
 
     # --- tables --------------------------------------------------------------------------
 

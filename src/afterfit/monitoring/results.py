@@ -95,7 +95,7 @@ class MonitorResult:
     multivariate: Any = None
 
     def __repr__(self) -> str:
-        from afterfit.notebook import one_line
+        from afterfit.display import one_line
 
         psi = [c.psi for c in self.features if math.isfinite(c.psi)]
         drifted = f"{len(self.drifted)} of {len(self.features)} features drifted"
@@ -104,9 +104,9 @@ class MonitorResult:
 
     def _repr_html_(self) -> str:
         """Jupyter's display: headline with intervals, main figure, findings, tables."""
-        from afterfit.notebook import result_html
+        from afterfit.display import html
 
-        return result_html(self)
+        return html(self)
 
     @property
     def drifted(self) -> list[str]:

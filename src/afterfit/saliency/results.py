@@ -362,9 +362,9 @@ class SaliencyMaps:
 
     def _repr_html_(self) -> str:
         """Jupyter's display: headline with intervals, main figure, findings, tables."""
-        from afterfit.notebook import result_html
+        from afterfit.display import html
 
-        return result_html(self)
+        return html(self)
 
     def class_name(self, k: int) -> str:
         """The name of class index ``k``."""

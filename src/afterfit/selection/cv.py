@@ -499,7 +499,7 @@ class CVResult:
     fit_times: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
 
     def __repr__(self) -> str:
-        from afterfit.notebook import one_line, with_interval
+        from afterfit.display import one_line, with_interval
 
         head = None
         if len(self.summary):
@@ -511,9 +511,9 @@ class CVResult:
 
     def _repr_html_(self) -> str:
         """Jupyter's display: headline with intervals, main figure, findings, tables."""
-        from afterfit.notebook import result_html
+        from afterfit.display import html
 
-        return result_html(self)
+        return html(self)
 
     @property
     def n_folds(self) -> int:
@@ -604,7 +604,7 @@ class CVComparison:
     tests: dict[tuple[str, str], CorrectedT]
 
     def __repr__(self) -> str:
-        from afterfit.notebook import one_line, with_interval
+        from afterfit.display import one_line, with_interval
 
         head = None
         f = self.frame()
@@ -618,9 +618,9 @@ class CVComparison:
 
     def _repr_html_(self) -> str:
         """Jupyter's display: headline with intervals, main figure, findings, tables."""
-        from afterfit.notebook import result_html
+        from afterfit.display import html
 
-        return result_html(self)
+        return html(self)
 
     @property
     def metrics(self) -> list[str]:

@@ -181,7 +181,7 @@ class EnsembleResult:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
-        from afterfit.notebook import one_line, with_interval
+        from afterfit.display import one_line, with_interval
 
         g = self.gain
         gain = with_interval(f"gain in {g.metric}", g.gain, g.gain_low, g.gain_high)
@@ -190,9 +190,9 @@ class EnsembleResult:
 
     def _repr_html_(self) -> str:
         """Jupyter's display: headline with intervals, main figure, findings, tables."""
-        from afterfit.notebook import result_html
+        from afterfit.display import html
 
-        return result_html(self)
+        return html(self)
 
     def beats_or_ties(self, tolerance: float = 0.0) -> bool:
         """``gain.beats_or_ties``: the ensemble is at least as good on held-out rows."""

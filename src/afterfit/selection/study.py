@@ -116,7 +116,7 @@ class TuningResult:
     nested: Any = None
 
     def __repr__(self) -> str:
-        from afterfit.notebook import one_line, with_interval
+        from afterfit.display import one_line, with_interval
 
         best = with_interval(f"best {self.metric}", self.best_score, self.ci_low, self.ci_high)
         params = ", ".join(f"{k}={v!r}" for k, v in self.best_params.items())
@@ -125,9 +125,9 @@ class TuningResult:
 
     def _repr_html_(self) -> str:
         """Jupyter's display: headline with intervals, main figure, findings, tables."""
-        from afterfit.notebook import result_html
+        from afterfit.display import html
 
-        return result_html(self)
+        return html(self)
 
     @property
     def n_complete(self) -> int:

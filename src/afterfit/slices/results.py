@@ -59,7 +59,7 @@ class SliceResult:
     notes: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
-        from afterfit.notebook import one_line, with_interval
+        from afterfit.display import one_line, with_interval
 
         head = None
         if self.overall:
@@ -74,9 +74,9 @@ class SliceResult:
 
     def _repr_html_(self) -> str:
         """Jupyter's display: headline with intervals, main figure, findings, tables."""
-        from afterfit.notebook import result_html
+        from afterfit.display import html
 
-        return result_html(self)
+        return html(self)
 
     @property
     def metric_names(self) -> list[str]:
