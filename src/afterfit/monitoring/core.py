@@ -43,16 +43,16 @@ from afterfit.bundle.drift import DriftThresholds, flag
 from afterfit.bundle.reference import CategoricalStats, NumericStats, ReferenceStats
 from afterfit.errors import AfterfitError, DataError, InvalidInputError
 from afterfit.monitoring.logs import (
-    _NO_ROWS_FIX,
     BATCH_ROWS,
     BATCH_VALUES,
-    _log_batches,
-    _no_rows,
-    _read_labels,
+    NO_ROWS_FIX,
+    log_batches,
+    no_rows,
+    read_labels,
 )
 from afterfit.monitoring.results import MonitorResult, Performance
-from afterfit.monitoring.scan import _NumericCounter, _Scan, _scan_batches
-from afterfit.monitoring.windows import Window, WindowSpec, _window_label
+from afterfit.monitoring.scan import NumericCounter, Scan, scan_batches
+from afterfit.monitoring.windows import Window, WindowSpec, format_window
 
 __all__ = ["monitor", "monitor_bundle"]
 
@@ -179,7 +179,7 @@ def monitor(
     lo, hi = unix_seconds(start), unix_seconds(end)
     label_frame = None
     if labels is not None:
-        label_frame, label_column = _read_labels(labels, label_column)
+        label_frame, label_column = read_labels(labels, label_column)
         if task is None:
             raise InvalidInputError(
                 "Evaluating labels needs the model's task.",
@@ -212,10 +212,10 @@ def monitor(
         check_parquet_log(log)  # before anything is read: a cluster reads Parquet files
     if batch_rows is None:
         batch_rows = max(16_384, min(BATCH_ROWS, BATCH_VALUES // max(1, len(wanted))))
-    batches, present, source = _log_batches(
+    batches, present, source = log_batches(
         log, wanted, start=lo, end=hi, model_version=model_version, batch_rows=batch_rows
     )
-    scan = _Scan.start(reference, outputs, present)
+    scan = Scan.start(reference, outputs, present)
     counters, roles = scan.counters, scan.roles
     absent = tuple(n for n in reference.features if n not in present)
     if not any(r == "feature" for r in roles.values()):
@@ -241,7 +241,7 @@ def monitor(
 
         label_ids = pa.array(label_frame["request_id"].to_numpy(dtype=object), type=pa.string())
     if backend == "local" and scheduler is None:
-        _scan_batches(scan, batches, present, spec, workers, label_ids, eval_columns, progress)
+        scan_batches(scan, batches, present, spec, workers, label_ids, eval_columns, progress)
     else:
         # One task per partition on a Dask cluster, merged in partition order.
         from afterfit.monitoring.streaming import scan_partitions
@@ -255,7 +255,7 @@ def monitor(
     n_rows, window_rows, labeled_parts = scan.n_rows, scan.window_rows, scan.labeled_parts
     ts_min, ts_max = scan.ts_min, scan.ts_max
     if n_rows == 0:
-        raise DataError(_no_rows(source, lo, hi, model_version), fix=_NO_ROWS_FIX)
+        raise DataError(no_rows(source, lo, hi, model_version), fix=NO_ROWS_FIX)
 
     features = flag([c.overall() for n, c in counters.items() if roles[n] == "feature"], thresholds)
     predictions = flag(
@@ -305,7 +305,7 @@ def monitor(
     # Kept for the report's histograms: cumulative counts at the sketch points (numeric)
     # or counts per category, with the numbers of values and of missing ones.
     counts = {
-        name: (c.cum if isinstance(c, _NumericCounter) else c.counts, c.n, c.n_missing)
+        name: (c.cum if isinstance(c, NumericCounter) else c.counts, c.n, c.n_missing)
         for name, c in counters.items()
     }
     return MonitorResult(
@@ -394,7 +394,7 @@ def _performance(
         by_rows = spec.rows is not None
         for w, frame in joined.groupby("__window__", sort=True):
             lo_w, hi_w = spec.bounds(int(w))
-            label = _window_label(lo_w, hi_w, int(w), by_rows=by_rows)
+            label = format_window(lo_w, hi_w, int(w), by_rows=by_rows)
             ev = None
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

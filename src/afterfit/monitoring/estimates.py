@@ -180,9 +180,9 @@ def read_log_frame(
     model_version: str | None = None,
 ) -> pd.DataFrame:
     """The wanted columns of the log that exist, as one frame (the monitor's readers)."""
-    from afterfit.monitoring.logs import BATCH_ROWS, _log_batches
+    from afterfit.monitoring.logs import BATCH_ROWS, log_batches
 
-    batches, names, _ = _log_batches(
+    batches, names, _ = log_batches(
         log, columns, start=start, end=end, model_version=model_version, batch_rows=BATCH_ROWS
     )
     import pyarrow as pa
@@ -389,7 +389,7 @@ def add_estimates(
 ) -> None:
     """Compute CBPE and multivariate drift for a :class:`MonitorResult` of
     :func:`afterfit.monitoring.core.monitor_bundle`, and set them on it."""
-    from afterfit.monitoring.logs import _read_labels
+    from afterfit.monitoring.logs import read_labels
     from afterfit.serving.predlog import unix_seconds
 
     task = str(getattr(bundle, "task", "") or result.model.get("task") or "")
@@ -415,7 +415,7 @@ def add_estimates(
     if estimate:
         y_true = None
         if options.get("labels") is not None and "request_id" in frame.columns:
-            label_frame, column = _read_labels(options["labels"], options.get("label_column"))
+            label_frame, column = read_labels(options["labels"], options.get("label_column"))
             lookup = dict(zip(label_frame["request_id"], label_frame[column], strict=True))
             ids = frame["request_id"].astype(str)
             y_true = np.asarray([lookup.get(i) for i in ids.tolist()], dtype=object)

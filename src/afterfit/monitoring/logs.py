@@ -16,7 +16,17 @@ import pandas as pd
 
 from afterfit.errors import DataError
 
-__all__ = ["BATCH_ROWS", "BATCH_VALUES", "META_COLUMNS", "check_parquet_log", "log_files"]
+__all__ = [
+    "BATCH_ROWS",
+    "BATCH_VALUES",
+    "META_COLUMNS",
+    "NO_ROWS_FIX",
+    "check_parquet_log",
+    "log_batches",
+    "log_files",
+    "no_rows",
+    "read_labels",
+]
 
 #: Rows per record batch read from Parquet.
 BATCH_ROWS = 262_144
@@ -63,7 +73,7 @@ def _is_sql(log: str) -> bool:
     return "://" in log or log.endswith((".db", ".sqlite", ".sqlite3"))
 
 
-def _log_batches(
+def log_batches(
     log: Any,
     columns: Sequence[str],
     *,
@@ -78,7 +88,7 @@ def _log_batches(
     if isinstance(log, pd.DataFrame):
         frame = _filter_frame(log, start, end, model_version)
         if frame.empty:
-            raise DataError(_no_rows("DataFrame", start, end, model_version), fix=_NO_ROWS_FIX)
+            raise DataError(no_rows("DataFrame", start, end, model_version), fix=NO_ROWS_FIX)
         table = pa.Table.from_pandas(
             frame[[c for c in columns if c in frame]], preserve_index=False
         )
@@ -89,20 +99,20 @@ def _log_batches(
 
         frame = read_log(text, start=start, end=end, model_version=model_version)
         if frame.empty:
-            raise DataError(_no_rows(_shown(text), start, end, model_version), fix=_NO_ROWS_FIX)
+            raise DataError(no_rows(_shown(text), start, end, model_version), fix=NO_ROWS_FIX)
         frame = frame[[c for c in columns if c in frame.columns]]
         table = pa.Table.from_pandas(frame, preserve_index=False)
         return iter(table.to_batches(max_chunksize=batch_rows)), table.column_names, _shown(text)
     return _parquet_batches(Path(text), columns, start, end, model_version, batch_rows)
 
 
-_NO_ROWS_FIX = (
+NO_ROWS_FIX = (
     "check the log URL, --start/--end and --model-version; run the server so that it logs "
     "predictions first."
 )
 
 
-def _no_rows(source: str, start: Any, end: Any, model_version: Any) -> str:
+def no_rows(source: str, start: Any, end: Any, model_version: Any) -> str:
     narrowed = start is not None or end is not None or model_version is not None
     return f"The prediction log {source!r} has no rows" + (
         " in the time range or model version asked for." if narrowed else "."
@@ -208,7 +218,7 @@ def _filter_expression(
 
 
 # -- labels ----------------------------------------------------------------------------
-def _read_labels(labels: Any, label_column: str | None) -> tuple[pd.DataFrame, str]:
+def read_labels(labels: Any, label_column: str | None) -> tuple[pd.DataFrame, str]:
     if isinstance(labels, pd.DataFrame):
         frame = labels
     else:

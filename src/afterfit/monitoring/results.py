@@ -14,7 +14,7 @@ import pandas as pd
 from afterfit import jsonsafe
 from afterfit.bundle.drift import ColumnDrift, DriftThresholds
 from afterfit.bundle.reference import ReferenceStats
-from afterfit.monitoring.windows import Window, WindowSpec, _window_label
+from afterfit.monitoring.windows import Window, WindowSpec, format_window
 
 __all__ = ["MonitorResult", "Performance"]
 
@@ -150,7 +150,7 @@ class MonitorResult:
 
     def window_label(self, w: Window) -> str:
         by_rows = self.window is not None and self.window.rows is not None
-        return _window_label(w.start, w.end, w.index, by_rows=by_rows)
+        return format_window(w.start, w.end, w.index, by_rows=by_rows)
 
     def summary(self) -> dict[str, Any]:
         tested = [c for c in self.features if math.isfinite(c.p_value)]

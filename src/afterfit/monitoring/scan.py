@@ -18,14 +18,14 @@ from afterfit.bundle.reference import CategoricalStats, NumericStats, ReferenceS
 from afterfit.errors import InvalidInputError
 from afterfit.monitoring.windows import MAX_WINDOWS, WindowSpec
 
-__all__ = ["WINDOW_POINTS"]
+__all__ = ["WINDOW_POINTS", "NumericCounter", "Scan", "scan_batches"]
 
 #: Sketch points kept per window (plus the PSI edges): the per-window KS resolution.
 WINDOW_POINTS = 100
 
 
 # -- counting --------------------------------------------------------------------------
-class _NumericCounter:
+class NumericCounter:
     """Cumulative counts of one numeric column at the reference's sketch points."""
 
     def __init__(self, stats: NumericStats, column: str) -> None:
@@ -128,7 +128,7 @@ class _CategoricalCounter:
         return replace(categorical_drift(self.stats, slot[0], slot[1]), name=self.column)
 
 
-Counter = _NumericCounter | _CategoricalCounter
+Counter = NumericCounter | _CategoricalCounter
 
 
 def _as_float(values: Any) -> np.ndarray:
@@ -208,7 +208,7 @@ def _segments(ids: np.ndarray) -> tuple[np.ndarray | None, list[tuple[int, int, 
 
 
 @dataclass
-class _Scan:
+class Scan:
     """What one pass over (part of) the log counts: merged across partitions by
     :mod:`afterfit.monitoring.streaming`."""
 
@@ -223,14 +223,14 @@ class _Scan:
     @classmethod
     def start(
         cls, reference: ReferenceStats, outputs: dict[str, Any], present: Sequence[str]
-    ) -> _Scan:
+    ) -> Scan:
         counters: dict[str, Counter] = {}
         roles: dict[str, str] = {}
         for name, stats in [*reference.features.items(), *outputs.items()]:
             if name not in present or name in counters:
                 continue
             counters[name] = (
-                _NumericCounter(stats, name)
+                NumericCounter(stats, name)
                 if isinstance(stats, NumericStats)
                 else _CategoricalCounter(stats, name)
             )
@@ -238,8 +238,8 @@ class _Scan:
         return cls(counters, roles)
 
 
-def _scan_batches(
-    scan: _Scan,
+def scan_batches(
+    scan: Scan,
     batches: Any,
     present: Sequence[str],
     spec: WindowSpec | None,

@@ -47,7 +47,7 @@ def _scan_one(
     import copy
 
     from afterfit.monitoring.logs import _parquet_batches
-    from afterfit.monitoring.scan import _scan_batches
+    from afterfit.monitoring.scan import scan_batches
 
     scan = copy.deepcopy(template)  # empty counters of the same reference
     batches, names, _ = _parquet_batches(path, wanted, batch_rows=options["batch_rows"], **{
@@ -61,17 +61,17 @@ def _scan_one(
             fix="write every partition of the log with the same columns.",
         )
     workers = max(1, os.cpu_count() or 1)
-    _scan_batches(scan, batches, present, spec, workers, label_ids, eval_columns, None, first_row)
+    scan_batches(scan, batches, present, spec, workers, label_ids, eval_columns, None, first_row)
     return scan
 
 
 def _merge(into: Any, part: Any) -> None:
-    """Add ``part``'s counts to ``into`` (both :class:`~afterfit.monitoring.scan._Scan`)."""
-    from afterfit.monitoring.scan import _NumericCounter
+    """Add ``part``'s counts to ``into`` (both :class:`~afterfit.monitoring.scan.Scan`)."""
+    from afterfit.monitoring.scan import NumericCounter
 
     for name, counter in into.counters.items():
         other = part.counters[name]
-        if isinstance(counter, _NumericCounter):
+        if isinstance(counter, NumericCounter):
             counter.cum += other.cum
             counter.n += other.n
             counter.n_missing += other.n_missing

@@ -12,7 +12,7 @@ import pandas as pd
 from afterfit.bundle.drift import ColumnDrift
 from afterfit.errors import DataError, InvalidInputError
 
-__all__ = ["MAX_WINDOWS", "Window", "WindowSpec"]
+__all__ = ["MAX_WINDOWS", "Window", "WindowSpec", "format_window"]
 
 #: Most windows one run may have; a finer ``window`` is refused with a fix.
 MAX_WINDOWS = 5000
@@ -94,7 +94,7 @@ class Window:
     predictions: tuple[ColumnDrift, ...]
 
 
-def _window_label(start: float, end: float, index: int, *, by_rows: bool) -> str:
+def format_window(start: float, end: float, index: int, *, by_rows: bool) -> str:
     if by_rows:
         return f"rows {int(start):,}-{int(end) - 1:,}"
     stamp = pd.Timestamp(start, unit="s", tz="UTC")
