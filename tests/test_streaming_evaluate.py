@@ -16,7 +16,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from typer.testing import CliRunner
 
 from afterfit.cli import app
-from afterfit.errors import DataError, InvalidInputError
+from afterfit.errors import DataError
 from afterfit.evaluation import evaluate_predictions
 from afterfit.evaluation.histogram import ScoreHistogram, key_values, order_keys
 from afterfit.evaluation.streaming import evaluate_dataset
@@ -309,7 +309,7 @@ def test_a_bad_score_names_its_partition(tmp_path):
         evaluate_dataset(folder, target="y", score=["p"])
 
 
-def test_an_empty_first_partition_and_multiclass(tmp_path):
+def test_an_empty_first_partition(tmp_path):
     frames = _binary_frames(parts=3, n=400)
     frames[0] = frames[0].iloc[:0]
     folder = _write_parts(tmp_path / "empty-first", frames)
@@ -317,14 +317,97 @@ def test_an_empty_first_partition_and_multiclass(tmp_path):
     ev = evaluate_dataset(folder, target="y", score=["p"], ci="none")
     memory = evaluate_predictions(whole["y"].to_numpy(), whole["p"].to_numpy(), ci="none")
     _assert_same_values(ev, memory)
-    rng = np.random.default_rng(12)
-    proba = rng.dirichlet([1, 1, 1], 300)
-    frame = pd.DataFrame({"y": rng.integers(0, 3, 300), "a": proba[:, 0], "b": proba[:, 1],
-                          "c": proba[:, 2]})  # fmt: skip
-    folder = _write_parts(tmp_path / "multi", [frame])
-    with pytest.raises(InvalidInputError, match="multiclass") as info:
-        evaluate_dataset(folder, target="y", score=["a", "b", "c"])
-    assert "--score proba_<class>" in info.value.fix
+
+
+def _multiclass_frames(seed=12, parts=3, n=1500, decimals=3, weights=False):
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(parts):
+        y = rng.integers(0, 3, n)
+        logits = rng.normal(size=(n, 3)) + 1.2 * np.eye(3)[y]
+        proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        if decimals is not None:
+            proba = proba.round(decimals)
+            proba[:, 2] = 1.0 - proba[:, 0] - proba[:, 1]  # rows still sum to 1
+        frame = pd.DataFrame({"y": np.array(["ant", "bee", "cat"])[y], "p_ant": proba[:, 0],
+                              "p_bee": proba[:, 1], "p_cat": proba[:, 2]})  # fmt: skip
+        if weights:
+            frame["w"] = rng.uniform(0.2, 3.0, n)
+        frames.append(frame)
+    return frames
+
+
+SCORES = ["p_ant", "p_bee", "p_cat"]
+
+
+@pytest.mark.parametrize("weights", [False, True])
+def test_multiclass_streamed_equals_in_memory(tmp_path, weights):
+    frames = _multiclass_frames(weights=weights)
+    folder = _write_parts(tmp_path / "multi", frames)
+    whole = pd.concat(frames)
+    w = whole["w"].to_numpy() if weights else None
+    streamed = evaluate_dataset(
+        folder, target="y", score=SCORES, weight="w" if weights else None, random_state=0
+    )
+    memory = evaluate_predictions(
+        whole["y"].to_numpy(), whole[SCORES].to_numpy(), sample_weight=w, random_state=0
+    )
+    assert streamed.task == "multiclass" and streamed.predictions.n == len(whole)
+    _assert_same_values(streamed, memory)  # counts, sums and (few distinct scores) areas
+    assert [(r.metric, r.label) for r in streamed.metrics.rows] == [
+        (r.metric, r.label) for r in memory.metrics.rows
+    ]
+    np.testing.assert_allclose(streamed.confusion.counts, memory.confusion.counts, atol=1e-9)
+    for a, b in zip(streamed.roc_per_class, memory.roc_per_class, strict=True):
+        np.testing.assert_allclose(a.y, b.y, atol=1e-12)
+    assert "exact counts" in streamed.metrics["balanced_accuracy"].method
+    assert "exact sums" in streamed.metrics["log_loss"].method
+    assert "exact" in streamed.metrics["roc_auc_ovr_macro"].method
+    if not weights:  # Wilson and DeLong from the exact counts: the in-memory intervals
+        a, b = streamed.metrics["accuracy"], memory.metrics["accuracy"]
+        assert (a.ci_low, a.ci_high) == pytest.approx((b.ci_low, b.ci_high), abs=1e-12)
+        for c in ("ant", "bee", "cat"):
+            for name in ("roc_auc", "precision", "recall"):
+                a, b = (
+                    next(r for r in ev.metrics.per_class() if (r.metric, r.label) == (name, c))
+                    for ev in (streamed, memory)
+                )
+                assert (a.ci_low, a.ci_high) == pytest.approx((b.ci_low, b.ci_high), abs=1e-9)
+    for row in streamed.metrics.rows:  # every interval in range and around its estimate
+        if np.isfinite(row.ci_low):
+            assert row.ci_low <= row.value + 1e-12 <= row.ci_high + 2e-12, row.metric
+
+
+def test_multiclass_fine_scores_carry_the_bound_and_the_sample_interval(tmp_path):
+    frames = _multiclass_frames(seed=5, parts=2, n=3000, decimals=None)
+    folder = _write_parts(tmp_path / "fine", frames)
+    whole = pd.concat(frames)
+    ev = evaluate_dataset(folder, target="y", score=SCORES, max_bins=200, sample_rows=2000,
+                          n_resamples=100, random_state=0)  # fmt: skip
+    memory = evaluate_predictions(whole["y"].to_numpy(), whole[SCORES].to_numpy(), ci="none")
+    auc = ev.metrics["roc_auc_ovr_macro"]
+    bound = float(re.search(r"\|error\| <= ([\d.e+-]+)", auc.method).group(1))
+    assert 0 < bound < 0.05
+    assert abs(auc.value - memory.metrics["roc_auc_ovr_macro"].value) <= bound
+    assert ev.metrics["accuracy"].value == pytest.approx(memory.metrics["accuracy"].value)
+    f1 = ev.metrics["f1_macro"]
+    assert "m-out-of-n" in f1.method and f1.ci_low < f1.value < f1.ci_high
+
+
+def test_cli_streams_multiclass_predictions(tmp_path):
+    import json
+
+    folder = _write_parts(tmp_path / "multi", _multiclass_frames(parts=2, n=400))
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        ["evaluate", "--predictions", str(folder), "--target", "y", "--score", "p_ant",
+         "--score", "p_bee", "--score", "p_cat", "--out", str(out), "--no-figures",
+         "--n-resamples", "50"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["evaluation"]["task"] == "multiclass" and doc["evaluation"]["n_rows"] == 800
 
 
 def test_empty_folder_and_glob(tmp_path):
@@ -418,6 +501,13 @@ def test_dask_equals_local_exactly(binary_ds, cluster, tmp_path):
     b = evaluate_dataset(reg, backend="dask", scheduler=cluster.scheduler_address, **options)
     assert [(r.value, r.ci_low) for r in a.metrics.rows] == [
         (r.value, r.ci_low) for r in b.metrics.rows
+    ]
+    multi = _write_parts(tmp_path / "multi", _multiclass_frames(parts=3, n=500))
+    options = dict(target="y", score=SCORES, random_state=1, sample_rows=600, n_resamples=50)
+    a = evaluate_dataset(multi, **options)
+    b = evaluate_dataset(multi, backend="dask", scheduler=cluster.scheduler_address, **options)
+    assert [(r.value, r.ci_low, r.ci_high) for r in a.metrics.rows] == [
+        (r.value, r.ci_low, r.ci_high) for r in b.metrics.rows
     ]
 
 

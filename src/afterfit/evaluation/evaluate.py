@@ -532,15 +532,27 @@ def _evaluate_multiclass(preds: Predictions, s: EvaluationSettings, progress) ->
     )
     point = suite.compute()
     draws = _draws(suite, s, progress, bands=False)
-    cm = suite.confusion_matrices()[0]
     analytic = _analytic(suite, preds, s)
     table = _table(suite.keys(), point, draws, s, analytic)
+    return multiclass_evaluation(preds, table, s, suite.confusion_matrices()[0], suite.ranked)
+
+
+def multiclass_evaluation(
+    preds: Predictions,
+    table: MetricTable,
+    s: EvaluationSettings,
+    cm: np.ndarray,
+    ranked: list[RankedScores],
+) -> Evaluation:
+    """A multiclass :class:`Evaluation` from its metric table, confusion matrix and each
+    class's one-vs-rest ranking (rows, or the score bins of a streamed evaluation): the
+    per-class ROC and PR curves and the confusion matrix."""
     rocs, prs = [], []
     for k, c in enumerate(preds.class_names):
-        counts = suite.ovr_counts(k)
+        counts = ranked[k].counts_at_ends()
         auc = next(r for r in table.per_class() if r.metric == "roc_auc" and r.label == c)
         ap = next(r for r in table.per_class() if r.metric == "average_precision" and r.label == c)
-        roc, pr = _curves(counts.pos[0], counts.total[0], suite.ranked[k], auc, ap, c)
+        roc, pr = _curves(counts.pos[0], counts.total[0], ranked[k], auc, ap, c)
         rocs.append(roc)
         prs.append(pr)
     confusion = ConfusionResult(cm, tuple(preds.class_names))

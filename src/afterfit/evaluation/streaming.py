@@ -4,13 +4,15 @@
 dataset (a folder or glob of files, :mod:`afterfit.partitions`) batch by batch and keeps,
 per partition, statistics that add up:
 
-- **exact counts**: the confusion matrix at the decision threshold, and so every threshold
-  metric (accuracy, precision, recall, F1, MCC, kappa...);
-- **exact sums**: log loss and Brier score (binary), the weighted moments behind MAE, RMSE,
+- **exact counts**: the confusion matrix at the decision threshold (multiclass: at the
+  predicted class), and so every threshold metric (accuracy, precision, recall, F1, MCC,
+  kappa..., per class and averaged);
+- **exact sums**: log loss and Brier score (classification), the weighted moments behind MAE, RMSE,
   R², explained variance and MAPE (regression, merged with Chan's update so large means do
   not cancel), the calibration bins' weights, positives and score sums;
-- **score histograms per class** (:class:`~afterfit.evaluation.histogram.ScoreHistogram`)
-  for ROC AUC, average precision and the curves: exact while the scores have at most
+- **score histograms per class** (:class:`~afterfit.evaluation.histogram.ScoreHistogram`;
+  multiclass: one per class, that class against the rest) for ROC AUC, average precision
+  and the curves: exact while the scores have at most
   ``max_bins`` distinct values, otherwise fine bins with the bound on the error reported
   next to the value (in its ``method``): one pass, bounded, no second pass;
 - a **uniform sample** drawn in the same pass (Bernoulli per row, each partition with its
@@ -41,6 +43,7 @@ from afterfit.evaluation.evaluate import (
     EvaluationSettings,
     _check_options,
     binary_evaluation,
+    multiclass_evaluation,
 )
 from afterfit.evaluation.histogram import MAX_BINS, ScoreHistogram
 from afterfit.evaluation.results import (
@@ -55,6 +58,8 @@ from afterfit.metrics.binary import (
     MetricKey,
     _row_losses,
 )
+from afterfit.metrics.kernel import RankedScores
+from afterfit.metrics.multiclass import MulticlassSuite, multiclass_metrics
 from afterfit.metrics.ranges import key_bounds
 from afterfit.metrics.regression import RegressionSuite, _score
 from afterfit.metrics.resampling import LARGE_N, BootstrapDraws, bootstrap, bootstrap_interval
@@ -197,6 +202,49 @@ class BinaryStats:
 
 
 @dataclass
+class MulticlassStats:
+    """Mergeable statistics of multiclass predictions: the confusion matrix at the
+    predicted class, log loss and Brier sums, one score histogram per class (that class
+    against the rest), and the sample."""
+
+    probabilities: bool
+    hists: list[ScoreHistogram]
+    rows: int = 0
+    cm: np.ndarray | None = None  # (K, K): true class x predicted class, weighted
+    losses: np.ndarray = field(default_factory=lambda: np.zeros(2))  # log loss, Brier sums
+    sample: _Sample = field(default_factory=_Sample)
+
+    def update(self, p: Predictions, keep: np.ndarray) -> None:
+        y, s, w = p.y_true.astype(np.int64), p.scores, p.sample_weight
+        K = len(self.hists)
+        self.rows += p.n
+        for k, hist in enumerate(self.hists):
+            hist.add(s[:, k], (y == k).astype(np.int8), w)
+        cells = np.bincount(y * K + p.y_pred, weights=w, minlength=K * K).reshape(K, K)
+        self.cm = cells if self.cm is None else self.cm + cells
+        if self.probabilities:
+            eps = np.finfo(np.float64).eps
+            rows = np.arange(y.size)
+            log_loss = -np.log(np.clip(s[rows, y], eps, 1 - eps))
+            onehot = np.zeros_like(s, dtype=np.float64)
+            onehot[rows, y] = 1.0
+            brier = ((onehot - s) ** 2).sum(axis=1)
+            both = np.stack([log_loss, brier])
+            self.losses += both.sum(axis=1) if w is None else both @ w
+        self.sample.add(p, keep)
+
+    def merge(self, other: MulticlassStats) -> MulticlassStats:
+        self.rows += other.rows
+        for mine, theirs in zip(self.hists, other.hists, strict=True):
+            mine.merge(theirs)
+        if other.cm is not None:
+            self.cm = other.cm.copy() if self.cm is None else self.cm + other.cm
+        self.losses = self.losses + other.losses
+        self.sample.merge(other.sample)
+        return self
+
+
+@dataclass
 class _Moments:
     """Weighted count, mean and sum of squared deviations, merged by Chan et al. (1979)."""
 
@@ -264,13 +312,17 @@ class RegressionStats:
         return self
 
 
-Stats = BinaryStats | RegressionStats
+Stats = BinaryStats | MulticlassStats | RegressionStats
 
 
 def _empty(spec: StreamSpec) -> Stats:
     hist = ScoreHistogram(max_bins=spec.max_bins)
     if spec.task == "regression":
         return RegressionStats(hist)
+    if spec.task == "multiclass":
+        assert spec.classes is not None and spec.probabilities is not None
+        hists = [ScoreHistogram(max_bins=spec.max_bins) for _ in spec.classes]
+        return MulticlassStats(spec.probabilities, hists)
     assert spec.threshold is not None and spec.probabilities is not None
     return BinaryStats(spec.threshold, spec.probabilities, spec.n_bins, hist)
 
@@ -301,7 +353,7 @@ def evaluate_dataset(
     target: str,
     score: Sequence[str],
     weight: str | None = None,
-    task: Literal["binary", "regression"] | None = None,
+    task: Literal["binary", "multiclass", "regression"] | None = None,
     classes: Sequence[Any] | None = None,
     pos_label: Any = None,
     scores_are_probabilities: bool | None = None,
@@ -330,10 +382,11 @@ def evaluate_dataset(
         the list of files. Every partition must have the first one's columns and types.
     target, score, weight : str
         Columns: the true label, the score(s) (binary: the positive class's score;
-        regression: the prediction), the optional sample weight.
-    task : {"binary", "regression"}, optional
+        multiclass: one column per class, in the order of the classes; regression: the
+        prediction), the optional sample weight.
+    task : {"binary", "multiclass", "regression"}, optional
         Inferred from the first partition when omitted, as :meth:`Predictions.from_arrays`
-        infers it. Multiclass predictions are not streamed yet.
+        infers it.
     classes, pos_label, scores_are_probabilities, threshold : optional
         As :func:`~afterfit.evaluation.evaluate_predictions`; when omitted they are taken
         from the first partition and held for the others (a label the first partition
@@ -416,6 +469,8 @@ def evaluate_dataset(
     )
     if isinstance(stats, RegressionStats):
         return _finish_regression(stats, spec, settings)
+    if isinstance(stats, MulticlassStats):
+        return _finish_multiclass(stats, spec, settings)
     return _finish_binary(stats, spec, settings)
 
 
@@ -445,11 +500,10 @@ def _resolve(
     batch = next(iter(iter_batches(first, spec.columns, spec.batch_rows)))
     p = spec.encode(batch, first)
     if p.task == "multiclass":
-        raise InvalidInputError(
-            "Streaming evaluation handles binary and regression predictions; these are multiclass.",
-            fix="evaluate multiclass predictions in memory (afterfit evaluate on one file), "
-            "or one class against the rest as binary (--score proba_<class>).",
-        )
+        return replace(
+            spec, task="multiclass", classes=tuple(p.classes),
+            probabilities=bool(p.scores_are_probabilities), seed=seed, sample_rate=rate,
+        )  # fmt: skip
     if p.task == "regression":
         return replace(spec, task="regression", seed=seed, sample_rate=rate)
     return replace(
@@ -653,6 +707,87 @@ def _finish_binary(stats: BinaryStats, spec: StreamSpec, s: EvaluationSettings) 
         preds, suite, table, draws, s, cm, stats.threshold,
         bool(stats.probabilities and stats.calib is not None),
     )  # fmt: skip
+
+
+def _finish_multiclass(
+    stats: MulticlassStats, spec: StreamSpec, s: EvaluationSettings
+) -> Evaluation:
+    y, sc, w = stats.sample.arrays()
+    classes = np.asarray(spec.classes)
+    preds = StreamedPredictions(
+        "multiclass", y, sc, classes, w, stats.probabilities, 0.5, n_total=stats.rows
+    )
+    assert stats.cm is not None
+    cm = stats.cm
+    support = cm.sum(axis=1)
+    if np.count_nonzero(support) < 2:
+        only = classes[int(np.argmax(support))]
+        raise MetricError(
+            f"The dataset's target holds only one class ({label_text(only)}); ROC AUC, "
+            "average precision and most other metrics need two classes or more.",
+            fix="evaluate data that holds several classes.",
+        )
+    # Each class against the rest, ranked over its histogram's bins (one weighted row per
+    # bin and side): exact while every bin holds one distinct score.
+    ranked = []
+    for hist in stats.hists:
+        edges, pos, neg = hist.descending()
+        y01 = np.concatenate([np.ones(edges.size, np.int8), np.zeros(edges.size, np.int8)])
+        weight = np.concatenate([pos, neg])
+        keep = weight > 0
+        ranked.append(
+            RankedScores.from_arrays(y01[keep], np.concatenate([edges, edges])[keep], weight[keep])
+        )
+    losses = None
+    if stats.probabilities:
+        total = cm.sum()
+        losses = (stats.losses[0:1] / total, stats.losses[1:2] / total)
+    class_names = preds.class_names
+    point = multiclass_metrics(
+        cm[None], [r.counts_at_ends() for r in ranked], losses, class_names, s.beta
+    )
+    keys = MulticlassSuite.metric_keys(class_names, s.beta, stats.probabilities)
+    notes = {k[0]: "streamed: exact counts" for k in keys}
+    notes["log_loss"] = notes["brier"] = "streamed: exact sums"
+    exact = all(h.exact for h in stats.hists)
+    where = f"{max(h.n_bins for h in stats.hists):,} score bins per class"
+    for name, bound in (
+        ("roc_auc", max(h.auc_bound() for h in stats.hists)),
+        ("average_precision", max(h.ap_bound() for h in stats.hists)),
+    ):
+        text = (
+            "streamed: exact (every distinct score counted)"
+            if exact
+            else f"streamed: {where}, |error| <= {_upper(bound)}"
+        )
+        # a mean of per-class values errs by at most the largest per-class bound
+        for key in (name, f"{name}_ovr_macro", f"{name}_ovr_weighted", f"{name}_macro"):
+            notes[key] = text
+    draws = None
+    if s.ci != "none" and y.size:
+        labels = np.argmax(sc, axis=1)
+        sample_suite = MulticlassSuite(
+            y, sc, w, labels=labels, class_names=class_names,
+            probabilities=stats.probabilities, beta=s.beta,
+        )  # fmt: skip
+        draws = _sample_draws(sample_suite, point, stats.rows, s, bands=False)
+    analytic: dict[MetricKey, tuple[float, float, str]] = {}
+    if s.ci == "auto" and spec.weight is None:
+        # Wilson from the exact counts, DeLong from each class's grouped counts.
+        analytic[("accuracy", None)] = intervals.wilson_method(
+            float(np.trace(cm)), float(cm.sum()), s.confidence
+        )
+        for k, c in enumerate(class_names):
+            counts = ranked[k].counts_at_ends()
+            d_pos = np.diff(counts.pos[0], prepend=0.0)
+            d_neg = np.diff(counts.total[0], prepend=0.0) - d_pos
+            if 0 < support[k] < cm.sum():
+                analytic[("roc_auc", c)] = _delong_grouped(d_pos, d_neg, s.confidence)
+            tp = cm[k, k]
+            analytic[("precision", c)] = intervals.wilson_method(tp, cm[:, k].sum(), s.confidence)
+            analytic[("recall", c)] = intervals.wilson_method(tp, support[k], s.confidence)
+    table = _table(keys, point, draws, s, analytic, notes)
+    return multiclass_evaluation(preds, table, s, cm, ranked)
 
 
 def _finish_regression(

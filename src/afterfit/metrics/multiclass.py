@@ -68,17 +68,22 @@ class MulticlassSuite:
         )  # fmt: skip
 
     def keys(self) -> list[MetricKey]:
-        f = fbeta_name(self.beta)
+        return self.metric_keys(self.class_names, self.beta, self.probabilities)
+
+    @staticmethod
+    def metric_keys(class_names: list[str], beta: float, probabilities: bool) -> list[MetricKey]:
+        """The metrics of a multiclass evaluation, in the order they are shown."""
+        f = fbeta_name(beta)
         keys: list[MetricKey] = [("accuracy", None), ("balanced_accuracy", None)]
         for name in ("precision", "recall", "f1", f):
             keys += [(f"{name}_{avg}", None) for avg in ("macro", "weighted", "micro")]
         keys += [("mcc", None), ("cohen_kappa", None)]
         keys += [("roc_auc_ovr_macro", None), ("roc_auc_ovr_weighted", None)]
         keys += [("average_precision_macro", None)]
-        if self.probabilities:
+        if probabilities:
             keys += [("log_loss", None), ("brier", None)]
         per_class = ("precision", "recall", "f1", f, "roc_auc", "average_precision", "support")
-        for c in self.class_names:
+        for c in class_names:
             keys += [(m, c) for m in per_class]
         return keys
 
@@ -100,46 +105,63 @@ class MulticlassSuite:
     ) -> dict[MetricKey, np.ndarray]:
         """Every metric for each row of ``W``; ``bands`` is accepted for the common protocol
         (no curves are banded for this task)."""
-        cm = self.confusion_matrices(W)
-        cls = confusion.per_class(cm, self.beta)
-        acc = confusion.accuracy(cm)
-        out: dict[MetricKey, np.ndarray] = {
-            ("accuracy", None): acc,
-            ("balanced_accuracy", None): confusion.balanced_accuracy(cm),
-        }
-        f = fbeta_name(self.beta)
-        # With every class counted, micro precision = micro recall = micro F = accuracy.
-        for name, key in (("precision", "precision"), ("recall", "recall"), ("f1", "f1")):
-            for avg, value in confusion.averages(cls[key], cm, acc).items():
-                out[(f"{name}_{avg}", None)] = value
-        for avg, value in confusion.averages(cls["fbeta"], cm, acc).items():
-            out[(f"{f}_{avg}", None)] = value
-        out[("mcc", None)] = confusion.matthews_corrcoef(cm)
-        out[("cohen_kappa", None)] = confusion.cohen_kappa(cm)
-
-        aucs, aps = [], []
-        for k in range(self.K):
-            counts = self.ovr_counts(k, W)
-            aucs.append(roc_auc(counts))
-            aps.append(average_precision(counts))
-        auc = np.stack(aucs, axis=1)
-        ap = np.stack(aps, axis=1)
-        support = cm.sum(axis=2)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[("roc_auc_ovr_macro", None)] = auc.mean(axis=1)
-            # A class without rows weighs 0: its undefined AUC is left out, as scikit-learn.
-            weighted = np.where(support > 0, auc * support, 0.0).sum(1)
-            out[("roc_auc_ovr_weighted", None)] = weighted / support.sum(1)
-            out[("average_precision_macro", None)] = ap.mean(axis=1)
+        losses = None
         if self.probabilities:
-            out[("log_loss", None)] = weighted_mean(self._log_loss_rows, W, self.weight)
-            out[("brier", None)] = weighted_mean(self._brier_rows, W, self.weight)
-        for k, c in enumerate(self.class_names):
-            out[("precision", c)] = cls["precision"][:, k]
-            out[("recall", c)] = cls["recall"][:, k]
-            out[("f1", c)] = cls["f1"][:, k]
-            out[(f, c)] = cls["fbeta"][:, k]
-            out[("roc_auc", c)] = auc[:, k]
-            out[("average_precision", c)] = ap[:, k]
-            out[("support", c)] = support[:, k]
-        return out
+            losses = (
+                weighted_mean(self._log_loss_rows, W, self.weight),
+                weighted_mean(self._brier_rows, W, self.weight),
+            )
+        counts = [self.ovr_counts(k, W) for k in range(self.K)]
+        return multiclass_metrics(
+            self.confusion_matrices(W), counts, losses, self.class_names, self.beta
+        )
+
+
+def multiclass_metrics(
+    cm: np.ndarray,
+    counts: list[GroupCounts],
+    losses: tuple[np.ndarray, np.ndarray] | None,
+    class_names: list[str],
+    beta: float,
+) -> dict[MetricKey, np.ndarray]:
+    """Every multiclass metric from its sufficient statistics, for a batch of ``B`` weightings:
+    the confusion matrices ``(B, K, K)``, each class's one-vs-rest counts at its tie-group
+    ends, and the mean log loss and Brier score (None without probabilities). The suite
+    computes them from rows; a streamed evaluation from exact counts, sums and histograms.
+    """
+    cls = confusion.per_class(cm, beta)
+    acc = confusion.accuracy(cm)
+    out: dict[MetricKey, np.ndarray] = {
+        ("accuracy", None): acc,
+        ("balanced_accuracy", None): confusion.balanced_accuracy(cm),
+    }
+    f = fbeta_name(beta)
+    # With every class counted, micro precision = micro recall = micro F = accuracy.
+    for name, key in (("precision", "precision"), ("recall", "recall"), ("f1", "f1")):
+        for avg, value in confusion.averages(cls[key], cm, acc).items():
+            out[(f"{name}_{avg}", None)] = value
+    for avg, value in confusion.averages(cls["fbeta"], cm, acc).items():
+        out[(f"{f}_{avg}", None)] = value
+    out[("mcc", None)] = confusion.matthews_corrcoef(cm)
+    out[("cohen_kappa", None)] = confusion.cohen_kappa(cm)
+
+    auc = np.stack([roc_auc(c) for c in counts], axis=1)
+    ap = np.stack([average_precision(c) for c in counts], axis=1)
+    support = cm.sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[("roc_auc_ovr_macro", None)] = auc.mean(axis=1)
+        # A class without rows weighs 0: its undefined AUC is left out, as scikit-learn.
+        weighted = np.where(support > 0, auc * support, 0.0).sum(1)
+        out[("roc_auc_ovr_weighted", None)] = weighted / support.sum(1)
+        out[("average_precision_macro", None)] = ap.mean(axis=1)
+    if losses is not None:
+        out[("log_loss", None)], out[("brier", None)] = losses
+    for k, c in enumerate(class_names):
+        out[("precision", c)] = cls["precision"][:, k]
+        out[("recall", c)] = cls["recall"][:, k]
+        out[("f1", c)] = cls["f1"][:, k]
+        out[(f, c)] = cls["fbeta"][:, k]
+        out[("roc_auc", c)] = auc[:, k]
+        out[("average_precision", c)] = ap[:, k]
+        out[("support", c)] = support[:, k]
+    return out
