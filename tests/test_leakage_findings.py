@@ -203,3 +203,15 @@ def test_zz_rates() -> None:
         f"({false_alarms:.0%}); planted leaks found {sum(planted)}/{len(planted)} ({found:.0%})"
     )
     assert false_alarms == 0 and found == 1
+
+
+def test_text_labels_and_a_text_column_score_as_their_numeric_twins() -> None:
+    """'yes'/'no' labels (the README allows text labels) score a category column as 1/0 do."""
+    rng = np.random.default_rng(3)
+    y01 = rng.integers(0, 2, 400)
+    region = np.where(rng.random(400) < 0.8, np.where(y01 == 1, "north", "south"), "east")
+    X = pd.DataFrame({"region": region, "x": rng.normal(size=400) + y01})
+    text = univariate_scores(X, np.where(y01 == 1, "yes", "no"), "binary")
+    numbers = univariate_scores(X, y01, "binary")
+    assert text == pytest.approx(numbers, abs=1e-12)
+    assert text["region"] > 0.8

@@ -409,15 +409,25 @@ def test_learning_curve_matches_scikit_learn(cancer):
     np.testing.assert_array_equal(lc.validation_scores, val)
     assert lc.metric == "accuracy" and lc.higher_is_better
     assert "StratifiedKFold" in lc.cv and lc.n_rows == lc.n_rows_total == len(y)
-    # the interval: mean ± t(0.975, k-1) sd / sqrt(k) over the folds
+    # the interval: mean ± t(0.975, k-1) sd / sqrt(k) over the folds, on the logit scale
     from scipy import stats
+    from scipy.special import expit, logit
 
     s = lc.stats("validation")
-    half = stats.t.ppf(0.975, 3) * val.std(axis=1, ddof=1) / 2
-    np.testing.assert_allclose(s["mean"], val.mean(axis=1))
-    np.testing.assert_allclose(s["ci_low"], val.mean(axis=1) - half)
-    np.testing.assert_allclose(s["ci_high"], val.mean(axis=1) + half)
+    mean = val.mean(axis=1)
+    se = val.std(axis=1, ddof=1) / 2
+    half = stats.t.ppf(0.975, 3) * se / (mean * (1 - mean))  # the delta method
+    np.testing.assert_allclose(s["mean"], mean)
+    np.testing.assert_allclose(s["ci_low"], expit(logit(mean) - half))
+    np.testing.assert_allclose(s["ci_high"], expit(logit(mean) + half))
     assert (s["n_folds"] == 4).all()
+    # near 1 with a wide spread, the plain interval would pass 1: this one stays inside
+    near_one = lc.__class__(
+        lc.train_sizes, lc.train_scores, np.array([[0.944, 1.0, 0.85, 1.0]] * 3),
+        "accuracy", True, "x", "cv",
+    )  # fmt: skip
+    t = near_one.stats("validation")
+    assert (t["ci_high"] < 1).all() and (t["ci_low"] < t["mean"]).all()
 
 
 def test_learning_curve_regression_and_negated_metric():

@@ -94,9 +94,10 @@ def _as_numbers(col: pd.Series, y: np.ndarray, task: str) -> np.ndarray | None:
     codes, levels = pd.factorize(col, use_na_sentinel=False)
     if len(levels) > MAX_LEVELS:
         return None
-    target = y.astype(float) if task != "multiclass" else None
-    if target is None:
-        return codes.astype(np.float64)  # multiclass: each class-vs-rest AUC orders itself
+    if task == "multiclass":
+        return codes.astype(np.float64)  # each class-vs-rest AUC orders itself
+    # binary labels may be text ('yes'/'no'): the share of one class orders the levels
+    target = (y == np.unique(y)[-1]).astype(float) if task == "binary" else y.astype(float)
     means = pd.Series(target).groupby(codes).mean()
     return means.reindex(codes).to_numpy(dtype=np.float64)
 

@@ -214,9 +214,11 @@ class LearningCurve:
     turned back into losses (``log_loss``, lower is better).
 
     The interval at each size is ``mean ± t(q, k-1) · sd / sqrt(k)`` over the ``k`` folds
-    with a score, ``q = (1 + confidence) / 2``. The folds share training rows, so the
-    scores are not independent and the interval is an approximation that tends to be too
-    narrow; read it as fold-to-fold spread, not as an exact confidence interval.
+    with a score, ``q = (1 + confidence) / 2``, built on the metric's scale (logit for a
+    proportion, as :func:`afterfit.metrics.ranges.t_interval`) so that it stays in range.
+    The folds share training rows, so the scores are not independent and the interval is an
+    approximation that tends to be too narrow; read it as fold-to-fold spread, not as an
+    exact confidence interval.
 
     Attributes
     ----------
@@ -262,8 +264,9 @@ class LearningCurve:
     @property
     def interval(self) -> str:
         return (
-            f"mean ± t({(1 + self.confidence) / 2:.3g}, k-1) × sd/√k over the k folds "
-            "(folds share training rows: approximate)"
+            f"mean ± t({(1 + self.confidence) / 2:.3g}, k-1) × sd/√k over the k folds, on "
+            "the metric's scale (logit for a proportion) so it stays in range (folds share "
+            "training rows: approximate)"
         )
 
     def stats(self, split: str) -> dict[str, np.ndarray]:
@@ -272,7 +275,9 @@ class LearningCurve:
         if split not in ("train", "validation"):
             raise ValueError(f"split must be 'train' or 'validation', not {split!r}")
         return _fold_stats(
-            self.train_scores if split == "train" else self.validation_scores, self.confidence
+            self.train_scores if split == "train" else self.validation_scores,
+            self.confidence,
+            self.metric,
         )
 
     def frame(self) -> pd.DataFrame:
@@ -340,8 +345,10 @@ class LearningCurve:
         return plot_learning_curve(self, ax=ax)
 
 
-def _fold_stats(scores: np.ndarray, confidence: float) -> dict[str, np.ndarray]:
+def _fold_stats(scores: np.ndarray, confidence: float, metric: str) -> dict[str, np.ndarray]:
     from scipy import stats
+
+    from afterfit.metrics.ranges import bounds, t_interval
 
     scores = np.asarray(scores, dtype=float)
     ok = np.isfinite(scores)
@@ -351,6 +358,13 @@ def _fold_stats(scores: np.ndarray, confidence: float) -> dict[str, np.ndarray]:
         mean = np.nanmean(np.where(ok, scores, np.nan), axis=1)
         sd = np.nanstd(np.where(ok, scores, np.nan), axis=1, ddof=1)
         t = stats.t.ppf((1 + confidence) / 2, np.maximum(k - 1, 1))
-        half = np.where(k >= 2, t * sd / np.sqrt(np.maximum(k, 1)), np.nan)
     sd = np.where(k >= 2, sd, np.nan)
-    return {"mean": mean, "sd": sd, "ci_low": mean - half, "ci_high": mean + half, "n_folds": k}
+    # Built on the metric's scale (logit for a proportion), so no end leaves its range.
+    limits = bounds(metric)
+    ends = [
+        t_interval(float(m), float(e), float(q), limits)[:2] if n >= 2 else (np.nan, np.nan)
+        for m, e, q, n in zip(mean, sd / np.sqrt(np.maximum(k, 1)), t, k, strict=True)
+    ]
+    low = np.array([e[0] for e in ends], dtype=float)
+    high = np.array([e[1] for e in ends], dtype=float)
+    return {"mean": mean, "sd": sd, "ci_low": low, "ci_high": high, "n_folds": k}
