@@ -188,7 +188,8 @@ def test_flag_uses_psi_tests_effect_and_missing():
 
     base = {"kind": "numeric", "n_reference": 1000, "n_current": 1000}
     cols = [
-        ColumnDrift("psi", psi=0.3, ks=0.01, p_value=0.5, **base),
+        ColumnDrift("psi", psi=0.3, ks=0.01, p_value=1e-6, **base),
+        ColumnDrift("noisy psi", psi=0.9, ks=0.3, p_value=0.5, **base),  # a small window's
         ColumnDrift("test", psi=0.01, ks=0.2, p_value=1e-8, **base),
         ColumnDrift("tiny", psi=0.01, ks=0.01, p_value=1e-8, **base),  # below min_effect
         ColumnDrift("none", psi=0.01, ks=0.01, p_value=0.4, **base),
@@ -205,12 +206,13 @@ def test_flag_uses_psi_tests_effect_and_missing():
     ]
     flagged = {c.name: c for c in flag(cols, DriftThresholds())}
     assert flagged["psi"].drifted and "PSI" in flagged["psi"].reasons
+    assert not flagged["noisy psi"].drifted  # PSI alone, not more than chance: no flag
     assert flagged["test"].drifted and "KS" in flagged["test"].reasons
     assert not flagged["tiny"].drifted
     assert not flagged["none"].drifted
     assert flagged["missing"].drifted and "missing rate" in flagged["missing"].reasons
-    # Five p-values; the two smallest tie at 1e-8: 5 x 1e-8, then max(4 x 1e-8, 5e-8).
-    assert flagged["test"].p_value_holm == pytest.approx(5e-8)
+    # Six p-values; the two smallest tie at 1e-8: 6 x 1e-8, then max(5 x 1e-8, 6e-8).
+    assert flagged["test"].p_value_holm == pytest.approx(6e-8)
     assert not flag(cols, DriftThresholds(psi=0.5, p_value=1e-12, missing_change=0.5))[0].drifted
 
 

@@ -58,17 +58,18 @@ PSI_EPSILON = 1e-4
 class DriftThresholds:
     """When a feature counts as drifted.
 
-    A feature is drifted when its PSI reaches ``psi`` **or** its Holm-adjusted p-value
-    (Kolmogorov-Smirnov for numeric features, chi-square for categorical ones) is below
-    ``p_value`` **and** its effect is not negligible (KS statistic or Jensen-Shannon
-    distance at least ``min_effect``). The effect floor keeps a huge log from flagging a
-    difference nobody cares about just because the test has the power to see it.
+    A feature is drifted when its Holm-adjusted p-value (Kolmogorov-Smirnov for numeric
+    features, chi-square for categorical ones) is below ``p_value`` **and** the change is
+    not negligible: PSI at least ``psi``, or KS statistic / Jensen-Shannon distance at least
+    ``min_effect``. The size floor keeps a huge log from flagging a difference nobody cares
+    about just because the test has the power to see it; the test keeps a small window from
+    flagging a PSI that is only noise (PSI has no sample-size correction).
 
     Parameters
     ----------
     psi : float
-        PSI at or above which a feature is drifted (0.2 by default; the usual reading is
-        0.1 moderate, 0.25 major).
+        PSI at or above which a significant change counts as drifted (0.2 by default; the
+        usual reading is 0.1 moderate, 0.25 major).
     p_value : float
         Family-wise significance level of the Holm-adjusted tests.
     min_effect : float
@@ -437,10 +438,14 @@ def categorical_drift(stats: Any, counts: np.ndarray, n_missing: int) -> ColumnD
 def flag(columns: Sequence[ColumnDrift], thresholds: DriftThresholds) -> list[ColumnDrift]:
     """Holm-adjust the p-values across ``columns`` and mark the drifted ones.
 
-    A column is drifted when its PSI reaches ``thresholds.psi``; or its Holm-adjusted
-    p-value is below ``thresholds.p_value`` with an effect (KS / JS) of at least
-    ``thresholds.min_effect``; or its missing rate moved by at least
+    A column is drifted when its Holm-adjusted p-value is below ``thresholds.p_value``
+    and its change is large: PSI at least ``thresholds.psi``, or an effect (KS / JS) of at
+    least ``thresholds.min_effect``; or when its missing rate moved by at least
     ``thresholds.missing_change`` with a significant (Holm-adjusted) z-test.
+
+    PSI alone does not flag: on a small window it is mostly noise (with 10 bins and 40
+    rows its expected value is about 0.2 with no drift at all), so a large PSI must also be
+    more than chance says, by the test.
     """
 
     columns = list(columns)
@@ -449,18 +454,17 @@ def flag(columns: Sequence[ColumnDrift], thresholds: DriftThresholds) -> list[Co
     out = []
     for c, p_adj, m_adj in zip(columns, adjusted, missing_adjusted, strict=True):
         reasons = []
-        if np.isfinite(c.psi) and c.psi >= thresholds.psi:
-            reasons.append(f"PSI {c.psi:.3g} >= {thresholds.psi:g}")
-        if (
-            np.isfinite(p_adj)
-            and p_adj < thresholds.p_value
-            and np.isfinite(c.effect)
-            and c.effect >= thresholds.min_effect
-        ):
+        significant = np.isfinite(p_adj) and p_adj < thresholds.p_value
+        large_psi = np.isfinite(c.psi) and c.psi >= thresholds.psi
+        large_effect = np.isfinite(c.effect) and c.effect >= thresholds.min_effect
+        if significant and (large_psi or large_effect):
             test = "KS" if c.kind == "numeric" else "chi-square"
             measure = "D" if c.kind == "numeric" else "JS"
+            sizes = [f"{measure} {c.effect:.3f}"] if large_effect else []
+            if large_psi:
+                sizes.append(f"PSI {c.psi:.3g} >= {thresholds.psi:g}")
             reasons.append(
-                f"{test} p(Holm) {p_adj:.2g} < {thresholds.p_value:g}, {measure} {c.effect:.3f}"
+                f"{test} p(Holm) {p_adj:.2g} < {thresholds.p_value:g}, {', '.join(sizes)}"
             )
         change = c.missing_change
         if (

@@ -65,7 +65,10 @@ def monitor(
         str | None, typer.Option(help="The label column of --labels (default: label).")
     ] = None,
     psi_threshold: Annotated[
-        float, typer.Option(help="PSI at or above which a feature is drifted.")
+        float,
+        typer.Option(
+            help="PSI at or above which a significant change (Holm-adjusted test) counts as drift."
+        ),
     ] = 0.2,
     p_value: Annotated[
         float,
