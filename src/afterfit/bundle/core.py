@@ -640,7 +640,11 @@ def _metrics(
 
 def skops_note(reason: str, trusted: Sequence[str]) -> str:
     """What a bundle stored with skops says: why not ONNX, and what loading it needs."""
+    from afterfit.models.skops_checks import VALIDATED_TYPES
+
     text = f"Stored with skops rather than ONNX: {reason}."
+    # Types afterfit validates before loading (tree internals...) need no flag.
+    trusted = [t for t in trusted if t not in VALIDATED_TYPES]
     if trusted:
         flags = " ".join(f"--trusted-type {t}" for t in trusted)
         text += (

@@ -54,6 +54,7 @@ def clear_errors(*, quiet: bool = False) -> Iterator[None]:
     from afterfit.models.loading import on_accepted_types
 
     error: str | None = None
+    _ACCEPTED_SHOWN.clear()  # each command says once what it accepted
     accepted = on_accepted_types(None if quiet else print_accepted_types)
     with warnings.catch_warnings(record=True) as caught, accepted:
         warnings.simplefilter("always")
@@ -131,13 +132,21 @@ def fmt(value: float) -> str:
     return "—" if not math.isfinite(value) else f"{value:.4f}"
 
 
+_ACCEPTED_SHOWN: set[str] = set()
+
+
 def print_accepted_types(path: Path, counts: dict[str, int]) -> None:
     """One stderr line naming the scikit-learn internal types a skops file was allowed to
-    hold because they passed validation (``--quiet`` hides it)."""
+    hold because they passed validation (``--quiet`` hides it); said once per command for
+    the same types (a bundle reloads its own model several times while it checks it)."""
     from afterfit.models.skops_checks import accepted_summary
 
+    summary = accepted_summary(counts)
+    if summary in _ACCEPTED_SHOWN:
+        return
+    _ACCEPTED_SHOWN.add(summary)
     err_console.print(
-        f"[dim]accepted after validation in {path}:[/] {accepted_summary(counts)}",
+        f"[dim]accepted after validation in {path}:[/] {summary}",
         highlight=False,
         soft_wrap=True,
     )
