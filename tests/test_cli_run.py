@@ -141,3 +141,43 @@ def test_run_on_an_image_model(tmp_path):
     assert doc["source"]["images"] == str(files["images"])
     bad = run("run", "--model", files["state_dict"], "--images", files["images"], "--out", out)
     assert bad.exit_code == 2 and "module-class" in bad.output
+
+
+class _Payload:
+    """Unpickling it creates a file: proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('trust = "false"', "'trust' must be true or false"),
+        ("trust = 1", "'trust' must be true or false"),
+        ('overwrite = "false"', "'overwrite' must be true or false"),
+        ('n-resamples = "abc"', "'n-resamples' is not valid"),
+        ('confidence = "high"', "'confidence' is not valid"),
+        ('target = ["target"]', "'target' takes one value"),
+    ],
+)
+def test_config_values_are_checked_as_the_command_line_checks_them(files, tmp_path, line, message):
+    # A string "false" once turned trust on: the pickle was loaded and its code ran.
+    import pickle
+
+    marker = tmp_path / "PWNED"
+    (tmp_path / "evil.pkl").write_bytes(pickle.dumps(_Payload(marker)))
+    config = tmp_path / "bad.toml"
+    base = {"model": '"evil.pkl"', "data": f'"{files["data"]}"', "target": '"target"'}
+    key = line.split("=")[0].strip()
+    text = "".join(f"{k} = {v}\n" for k, v in base.items() if k != key) + line + "\n"
+    config.write_text(text, encoding="utf-8")
+    result = runner.invoke(app, ["run", "--config", str(config), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output
+    assert not marker.exists()
+    assert not (tmp_path / "o").exists()

@@ -218,6 +218,7 @@ def _merge_config(ctx: typer.Context, config: Path | None) -> dict[str, Any]:
             f"--config {config} is not valid TOML: {exc}.", fix="fix the file's syntax."
         ) from None
     known = set(values) - {"config"}
+    params = {p.name: p for p in ctx.command.params}
     for key, value in raw.items():
         name = key.replace("-", "_")
         if name == "trusted_types":
@@ -241,8 +242,40 @@ def _merge_config(ctx: typer.Context, config: Path | None) -> dict[str, Any]:
             value = ";".join(",".join(str(v) for v in row) for row in value)
         elif name == "cost_matrix" and isinstance(value, str) and Path(value).suffix:
             value = str(config.parent / value)
-        values[name] = value
+        values[name] = _config_value(ctx, config, key, params[name], value)
     return values
+
+
+def _config_value(ctx: typer.Context, config: Path, key: str, param: Any, value: Any) -> Any:
+    """A config file's value, checked and converted as the command line's would be.
+
+    A flag takes only a TOML boolean: the string ``"false"`` is not false (it turned
+    ``trust`` on and unpickled the model), and a list where one value is expected, or a
+    value of the wrong type, is refused naming the key.
+    """
+    where = f"--config {config}: {key!r}"
+    if param.is_flag:
+        if not isinstance(value, bool):
+            raise InvalidInputError(
+                f"{where} must be true or false (a TOML boolean); received {value!r}.",
+                fix=f"write {key} = true or {key} = false, without quotes.",
+            )
+        return value
+    items = value if param.multiple and isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, list | dict):
+            raise InvalidInputError(
+                f"{where} takes one value; received {item!r}.",
+                fix=f"write one value for {key} (see `afterfit run --help`).",
+            )
+    try:
+        return param.process_value(ctx, tuple(items) if param.multiple else items[0])
+    except Exception as exc:  # the parser's BadParameter, or a converter's TypeError
+        problem = getattr(exc, "message", None) or str(exc)
+        raise InvalidInputError(
+            f"{where} is not valid: {problem} (received {value!r}).",
+            fix=f"write a valid value for {key} (see `afterfit run --help`).",
+        ) from None
 
 
 def _split(text: str | None) -> tuple[str, ...] | None:
