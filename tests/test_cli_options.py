@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import collections
 
+import pytest
+import typer
 import typer.main
 
 from afterfit.cli import app
@@ -70,3 +72,19 @@ def test_quiet_reads_the_same_everywhere_but_serve():
     assert set().union(*(c for t, c in texts.items() if t != "Print nothing but errors.")) == {
         "serve"
     }
+
+
+def test_every_seed_refuses_a_negative_number():
+    """``--seed -1`` gave numpy's traceback (exit 1) in every command; now the parser
+    refuses it (exit 2), the same in each command that has a seed."""
+    command = typer.main.get_command(app)
+    seeded = []
+    for name, sub in command.commands.items():
+        for param in sub.params:
+            if param.name == "seed":
+                seeded.append(name)
+                ctx = typer.Context(sub)
+                assert param.process_value(ctx, 0) == 0
+                with pytest.raises(Exception, match="greater than or equal to 0"):
+                    param.process_value(ctx, -1)
+    assert {"evaluate", "run", "threshold", "calibrate", "compare", "explain"} <= set(seeded)

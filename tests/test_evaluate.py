@@ -529,3 +529,17 @@ def test_confidence_widens_intervals():
         a, b = narrow.metrics[name], wide.metrics[name]
         assert b.ci_low <= a.ci_low and a.ci_high <= b.ci_high, name
     assert narrow.metrics.confidence == 0.8
+
+
+@pytest.mark.parametrize("threshold", [math.nan, math.inf, 2.0, -0.5])
+def test_a_threshold_that_cannot_split_probabilities_is_refused(threshold):
+    # nan crashed while writing results.json; 2 and -0.5 put every row on one side
+    y = np.array([0, 1, 0, 1, 1, 0])
+    p = np.array([0.1, 0.8, 0.3, 0.6, 0.9, 0.2])
+    with pytest.raises(InvalidInputError, match="threshold"):
+        evaluate_predictions(y, p, threshold=threshold)
+    # decision scores have no range: any finite threshold is theirs to choose
+    if math.isfinite(threshold):
+        ev = evaluate_predictions(y, p * 10 - 5, threshold=threshold, ci="none",
+                                  scores_are_probabilities=False)  # fmt: skip
+        assert ev.predictions.threshold == threshold

@@ -451,7 +451,18 @@ def _classification(
         codes = 1 - codes
     if threshold is None:
         threshold = 0.5 if probabilities else 0.0
-    return cls("binary", codes, score, classes, weight, probabilities, threshold)
+    elif not (isinstance(threshold, int | float | np.number) and np.isfinite(threshold)):
+        raise InvalidInputError(
+            f"The decision threshold must be a finite number; received {threshold!r}.",
+            fix="pass a threshold such as 0.5 (probabilities) or 0 (decision scores).",
+        )
+    elif probabilities and not 0.0 <= float(threshold) <= 1.0:
+        raise InvalidInputError(
+            f"The threshold {threshold} is compared with probabilities but is outside [0, 1].",
+            fix="pass a threshold between 0 and 1 (or --score-kind decision for decision "
+            "scores).",
+        )
+    return cls("binary", codes, score, classes, weight, probabilities, float(threshold))
 
 
 def distinct(y: np.ndarray) -> np.ndarray:

@@ -118,7 +118,7 @@ NResamplesOpt = Annotated[int, typer.Option(help="Bootstrap resamples.")]
 
 BootstrapMethodOpt = Annotated[BootstrapMethod, typer.Option()]
 
-SeedOpt = Annotated[int, typer.Option(help="Random seed of the bootstrap.")]
+SeedOpt = Annotated[int, typer.Option(help="Random seed of the bootstrap.", min=0)]
 
 # -- model inputs ----------------------------------------------------------------------
 ThresholdOpt = Annotated[

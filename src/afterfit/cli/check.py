@@ -73,7 +73,7 @@ def check(
     ] = None,
     n_resamples: NResamplesOpt = 1000,
     confidence: ConfidenceOpt = 0.95,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed.", min=0)] = 0,
     pos_label: PosLabelOpt = None,
     drop: DropOpt = None,
     trust: TrustOpt = False,

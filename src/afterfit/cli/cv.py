@@ -185,7 +185,9 @@ def cv(
     ] = None,
     weight: WeightOpt = None,
     confidence: ConfidenceOpt = 0.95,
-    seed: Annotated[int, typer.Option(help="Seed of the folds (and of unseeded models).")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the folds (and of unseeded models).", min=0)
+    ] = 0,
     backend: Annotated[
         CVBackendOption | None,
         typer.Option(help="Where the folds run: local processes (default), threads, dask."),

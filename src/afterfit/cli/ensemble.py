@@ -113,7 +113,7 @@ def ensemble(
     trusted_type: TrustedTypeOpt = None,
     confidence: ConfidenceOpt = 0.95,
     n_resamples: Annotated[int, typer.Option(help="Paired bootstrap resamples.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed.", min=0)] = 0,
     out: OutOpt = Path("ensemble"),
     overwrite: OverwriteOpt = False,
     save_model: Annotated[

@@ -222,7 +222,7 @@ def explain(
             "before it stops starting new rows."
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed of every method.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed of every method.", min=0)] = 0,
     drop: DropOpt = None,
     trust: TrustOpt = False,
     trusted_type: TrustedTypeOpt = None,

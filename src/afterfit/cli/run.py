@@ -172,7 +172,7 @@ def run(
     ] = True,
     confidence: ConfidenceOpt = 0.95,
     n_resamples: NResamplesOpt = 1000,
-    seed: Annotated[int, typer.Option(help="Random seed of every step.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed of every step.", min=0)] = 0,
     pos_label: PosLabelOpt = None,
     threshold: ThresholdOpt = None,
     drop: DropOpt = None,

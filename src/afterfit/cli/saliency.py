@@ -277,7 +277,9 @@ def saliency(
         bool, typer.Option(help="Cascading model-randomisation sanity check.")
     ] = True,
     sanity_images: Annotated[int, typer.Option(help="Images used by the sanity check.")] = 8,
-    seed: Annotated[int, typer.Option(help="Random seed (noise, random orders, weights).")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Random seed (noise, random orders, weights).", min=0)
+    ] = 0,
     figures: FiguresOpt = True,
     quiet: QuietOpt = False,
 ) -> None:

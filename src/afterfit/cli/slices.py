@@ -108,7 +108,9 @@ def slices_command(
     segments: Annotated[
         bool, typer.Option(help="Search weak segments on half the rows, confirm on the other.")
     ] = True,
-    seed: Annotated[int, typer.Option(help="Random seed of the bootstrap and the split.")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Random seed of the bootstrap and the split.", min=0)
+    ] = 0,
     figures: FiguresOpt = True,
     quiet: QuietOpt = False,
 ) -> None:

@@ -131,7 +131,7 @@ def tune(
     timeout: Annotated[
         float | None, typer.Option(help="Seconds after which no new trial starts.")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the folds and the sampler.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the folds and the sampler.", min=0)] = 0,
     nested: Annotated[
         bool, typer.Option(help="Also run nested CV: tuned versus default with an interval.")
     ] = False,
