@@ -268,3 +268,46 @@ def test_baseline_rule_without_baseline_is_exit_2(files):
     res = cli("check", "--results", files["results"], "--rule",
               "candidate.roc_auc >= baseline.roc_auc - 0.01")  # fmt: skip
     assert res.exit_code == 2 and "--baseline" in res.output
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda d: d.update(schema="other"), "has schema 'other'"),
+        (lambda d: d.update(schema_version="99.0"), "version '99.0'"),
+        (lambda d: _metric_row(d, "roc_auc").update(value="high"), "has no value to judge"),
+        (lambda d: _metric_row(d, "roc_auc").pop("value"), "has no value to judge"),
+        (lambda d: _metric_row(d, "roc_auc").update(ci_low=2.0, ci_high=-1.0), "outside its own"),
+        (lambda d: _metric_row(d, "roc_auc").update(ci_low="x"), "not a number"),
+    ],
+)
+def test_damaged_results_are_exit_2_not_judged(files, tmp_path, edit, needle):
+    doc = _doc(files)
+    edit(doc)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(doc))
+    res = cli("check", "--results", path, "--rule", "roc_auc >= 0.5")
+    assert res.exit_code == 2, res.output
+    assert needle in " ".join(res.output.split()) and "Traceback" not in res.output
+
+
+def _metric_row(doc, metric):
+    return next(r for r in doc["evaluation"]["metrics"] if r["metric"] == metric)
+
+
+@pytest.mark.parametrize(
+    ("toml", "needle"),
+    [
+        ("rules = 5\n", "'rules' must be a list of strings"),
+        ('rules = ["roc_auc >= 0.5"]\nalpha = "x"\n', "'alpha' must be a number"),
+        ("rule = 3\n", "'rule' must be [[rule]] tables"),
+        ('rules = ["roc_auc >= nan"]\n', "not a number"),
+        ('rules = ["roc_auc >= 1e999"]\n', "not a number"),
+    ],
+)
+def test_rule_files_of_the_wrong_shape_are_exit_2(files, tmp_path, toml, needle):
+    path = tmp_path / "rules.toml"
+    path.write_text(toml, encoding="utf-8")
+    res = cli("check", "--results", files["results"], "--rules", path)
+    assert res.exit_code == 2, res.output
+    assert needle in " ".join(res.output.split()) and "Traceback" not in res.output

@@ -459,8 +459,7 @@ def _classification(
     elif probabilities and not 0.0 <= float(threshold) <= 1.0:
         raise InvalidInputError(
             f"The threshold {threshold} is compared with probabilities but is outside [0, 1].",
-            fix="pass a threshold between 0 and 1 (or --score-kind decision for decision "
-            "scores).",
+            fix="pass a threshold between 0 and 1 (or --score-kind decision for decision scores).",
         )
     return cls("binary", codes, score, classes, weight, probabilities, float(threshold))
 

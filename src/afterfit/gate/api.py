@@ -57,6 +57,17 @@ def read_results(path: str | Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise InvalidInputError(f"--results {p} is not a results document.",
                                 fix="pass the results.json of afterfit run.")  # fmt: skip
+    from afterfit.documents import SCHEMA_VERSION
+    from afterfit.report.files import SCHEMA_NAME
+
+    schema, version = doc.get("schema"), doc.get("schema_version")
+    major = SCHEMA_VERSION.split(".")[0]
+    if schema != SCHEMA_NAME or not (isinstance(version, str) and version.split(".")[0] == major):
+        raise InvalidInputError(
+            f"--results {p} has schema {schema!r} version {version!r}; afterfit check reads "
+            f"{SCHEMA_NAME!r} version {major}.x.",
+            fix="pass the results.json that afterfit run or evaluate wrote.",
+        )
     return doc
 
 

@@ -119,13 +119,13 @@ def _missing_metric(rule: Rule, available: Sequence[str], task: str | None) -> I
         return InvalidInputError(
             f"rule {rule.text!r}: the {task or 'given'} model's {rule.step} has no "
             f"{rule.metric!r}.",
-            fix=f"use a metric this task has: {', '.join(sorted(available)[:12])}.",
+            fix=f"use a metric this task has: {', '.join(sorted(available))}.",
         )
     close = difflib.get_close_matches(rule.metric, sorted(known), n=3)
     return InvalidInputError(
         f"rule {rule.text!r}: unknown metric {rule.metric!r} for step {rule.step!r}.",
         fix=(f"did you mean {' or '.join(close)}? " if close else "")
-        + f"{rule.step} metrics: {', '.join(sorted(available or known)[:12])}.",
+        + f"{rule.step} metrics: {', '.join(sorted(available or known))}.",
     )
 
 
@@ -140,6 +140,26 @@ def _no_step(rule: Rule, step: str) -> InvalidInputError:
 
 def _interval_verdict(rule: Rule, row: dict[str, Any], where: str = "") -> Verdict:
     value, lo, hi = _num(row.get("value")), _num(row.get("ci_low")), _num(row.get("ci_high"))
+    if not math.isfinite(value):
+        raise InvalidInputError(
+            f"rule {rule.text!r}: {where}{rule.metric} has no value to judge "
+            f"(the results give {row.get('value')!r}).",
+            fix="judge a metric the results hold a number for, or rerun afterfit run.",
+        )
+    for end, name in ((lo, "ci_low"), (hi, "ci_high")):
+        if row.get(name) is not None and not math.isfinite(end):
+            raise InvalidInputError(
+                f"rule {rule.text!r}: {where}{rule.metric}'s {name} is "
+                f"{row.get(name)!r}, not a number.",
+                fix="pass the results.json that afterfit wrote, unedited.",
+            )
+    slack = 1e-9 * max(1.0, abs(value))
+    if math.isfinite(lo) and math.isfinite(hi) and not lo - slack <= value <= hi + slack:
+        raise InvalidInputError(
+            f"rule {rule.text!r}: {where}{rule.metric} {value:g} lies outside its own "
+            f"interval [{lo:g}, {hi:g}]; the results are damaged.",
+            fix="pass the results.json that afterfit wrote, unedited.",
+        )
     far = lo if rule.higher else hi
     if rule.point:
         judged, how = value, "estimate"

@@ -136,7 +136,9 @@ def parse_rule(text: str, *, name: str = "") -> Rule:
             try:
                 margin = float(base["margin"]) * (-1 if base["sign"] == "-" else 1)
             except ValueError:
-                raise _bad(text, f"margin {base['margin']!r} is not a number.",
+                margin = math.nan
+            if not math.isfinite(margin):
+                raise _bad(text, f"margin {base['margin']!r} is not a finite number.",
                            "write e.g. '- 0.01'.") from None  # fmt: skip
         return Rule(str(text), "baseline", metric, op, margin, point, name or str(text))
     if step == "candidate":
@@ -150,9 +152,11 @@ def parse_rule(text: str, *, name: str = "") -> Rule:
     try:
         bound = float(rhs)
     except ValueError:
+        bound = math.nan
+    if not math.isfinite(bound):  # "nan" and "1e999" parse as floats, but judge nothing
         raise _bad(
             text,
-            f"the bound {rhs!r} is not a number.",
+            f"the bound {rhs!r} is not a number (a finite one).",
             "write a number (0.85) or baseline.METRIC [- margin].",
         ) from None
     if step not in STEPS:
@@ -181,9 +185,26 @@ def load_rules(path: str | Path) -> tuple[list[Rule], dict[str, Any]]:
             fix="use 'rules = [\"roc_auc >= 0.85\"]', [[rule]] tables (rule, name, judge) "
             "and 'alpha'.",
         )
-    rules = [parse_rule(t) for t in raw.get("rules", [])]
-    for table in raw.get("rule", []):
-        if not isinstance(table, dict) or "rule" not in table:
+    listed, tables = raw.get("rules", []), raw.get("rule", [])
+    if not isinstance(listed, list) or not all(isinstance(t, str) for t in listed):
+        raise InvalidInputError(
+            f"--rules {p}: 'rules' must be a list of strings; received {listed!r}.",
+            fix='write rules = ["roc_auc >= 0.85", "brier <= 0.1"].',
+        )
+    if not isinstance(tables, list):
+        raise InvalidInputError(
+            f"--rules {p}: 'rule' must be [[rule]] tables; received {tables!r}.",
+            fix='write [[rule]] tables with rule = "roc_auc >= 0.85".',
+        )
+    alpha = raw.get("alpha", 0.05)
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
+        raise InvalidInputError(
+            f"--rules {p}: 'alpha' must be a number between 0 and 1; received {alpha!r}.",
+            fix="write alpha = 0.05.",
+        )
+    rules = [parse_rule(t) for t in listed]
+    for table in tables:
+        if not isinstance(table, dict) or not isinstance(table.get("rule"), str):
             raise InvalidInputError(
                 f"--rules {p}: a [[rule]] table has no 'rule' key.",
                 fix='write rule = "roc_auc >= 0.85" in every [[rule]] table.',
