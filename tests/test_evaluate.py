@@ -543,3 +543,10 @@ def test_a_threshold_that_cannot_split_probabilities_is_refused(threshold):
         ev = evaluate_predictions(y, p * 10 - 5, threshold=threshold, ci="none",
                                   scores_are_probabilities=False)  # fmt: skip
         assert ev.predictions.threshold == threshold
+
+
+def test_a_class_named_twice_is_refused():
+    y = np.array([0, 1, 2, 1])
+    p = np.full((4, 3), 1 / 3)
+    with pytest.raises(InvalidInputError, match="more than once"):
+        evaluate_predictions(y, p, classes=[0, 0, 1])

@@ -397,6 +397,13 @@ def _classification(
         classes = np.asarray(sorted(distinct(y), key=_sort_key))
     classes = np.asarray(classes)
     K = classes.size
+    repeated = sorted({str(c) for c in classes.tolist() if classes.tolist().count(c) > 1})
+    if repeated:
+        raise InvalidInputError(
+            f"The classes {label_list(classes)} name {', '.join(map(repr, repeated))} more "
+            "than once.",
+            fix="list each class once, in the order of the score columns.",
+        )
     if s.ndim == 2 and s.shape[1] != K:
         raise InvalidInputError(
             f"y_score has {s.shape[1]} columns but there are {K} classes ({label_list(classes)}).",
