@@ -204,3 +204,18 @@ def test_bad_input_is_exit_2(files, tmp_path, extra, words):
 def test_missing_model_is_exit_2(files):
     result = run("tune", "--data", files["data"], "--target", "target")
     assert result.exit_code == 2 and "needs --model" in text(result)
+
+
+def test_a_run_that_fails_before_any_trial_leaves_no_folder(files, tmp_path):
+    space = tmp_path / "space.toml"
+    space.write_text('[C]\ntype = "float"\nlow = 0.01\nhigh = 10\nbogus = 1\n', encoding="utf-8")
+    out = tmp_path / "never"
+    result = run(*base_args(files), "--trials", 2, "--space", space, "--out", out)
+    assert result.exit_code == 2, result.output
+    assert not out.exists()  # the folder it created held only its marker: removed
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    result = run(*base_args(files), "--trials", 2, "--space", space, "--out", mine,
+                 "--overwrite")  # fmt: skip
+    assert result.exit_code == 2 and (mine / "notes.txt").read_text() == "mine"

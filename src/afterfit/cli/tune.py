@@ -15,7 +15,10 @@ keeping every finished trial. The study file is never replaced or removed by a l
 
 from __future__ import annotations
 
+import contextlib
 import math
+import shutil
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -170,54 +173,71 @@ def tune(
         # With the study's SQLite file inside --out, the folder is claimed now (marker and
         # all): the file is written there while the trials run, and is kept (never
         # replaced) when the report is published.
+        created = not Path(out).exists()
         prepare_out(out, command="tune", overwrite=overwrite, claim=_study_in(out, url))
-        from afterfit.data import load_dataset
-        from afterfit.models import load_model
-        from afterfit.report.files import SCHEMA_NAME, document
-        from afterfit.report.run import write_page
-        from afterfit.report.sections.tuning import tuning_section
-        from afterfit.selection.tune import tune as run_tune
+        with _removed_if_left_empty(Path(out), created):
+            from afterfit.data import load_dataset
+            from afterfit.models import load_model
+            from afterfit.report.files import SCHEMA_NAME, document
+            from afterfit.report.run import write_page
+            from afterfit.report.sections.tuning import tuning_section
+            from afterfit.selection.tune import tune as run_tune
 
-        loaded = load_model(model, trust=trust, trusted_types=trusted_type or [])
-        columns = [*(drop or []), *([groups] if groups else [])]
-        ds = load_dataset(data, target=target, drop=columns)
-        group_values = load_dataset(data, target=groups).y if groups else None
-        result = _run_with_progress(
-            quiet, trials, run_tune, loaded, ds.X, ds.y, space=space, n_trials=trials,
-            sampler=sampler.value, pruner=pruner.value, cv=folds, metric=metric,
-            groups=group_values, storage=url, study_name=study, workers=workers,
-            backend=backend.value, scheduler=scheduler, timeout=timeout, random_state=seed,
-            nested=nested, outer_cv=outer_folds,
-        )  # fmt: skip
+            loaded = load_model(model, trust=trust, trusted_types=trusted_type or [])
+            columns = [*(drop or []), *([groups] if groups else [])]
+            ds = load_dataset(data, target=target, drop=columns)
+            group_values = load_dataset(data, target=groups).y if groups else None
+            result = _run_with_progress(
+                quiet, trials, run_tune, loaded, ds.X, ds.y, space=space, n_trials=trials,
+                sampler=sampler.value, pruner=pruner.value, cv=folds, metric=metric,
+                groups=group_values, storage=url, study_name=study, workers=workers,
+                backend=backend.value, scheduler=scheduler, timeout=timeout, random_state=seed,
+                nested=nested, outer_cv=outer_folds,
+            )  # fmt: skip
 
-        source = {"model": str(model), "data": str(data), "target": target,
-                  "storage": redact(url), "study": study}  # fmt: skip
-        doc = document(SCHEMA_NAME, {"tuning": result.to_dict()}, source=source)
-        facts = [
-            ("model", str(model)),
-            ("data", f"{data} ({len(ds.y):,} rows)"),
-            ("study", f"{study} in {redact(url)}"),
-        ]
-        from afterfit.io import atomic_write
+            source = {"model": str(model), "data": str(data), "target": target,
+                      "storage": redact(url), "study": study}  # fmt: skip
+            doc = document(SCHEMA_NAME, {"tuning": result.to_dict()}, source=source)
+            facts = [
+                ("model", str(model)),
+                ("data", f"{data} ({len(ds.y):,} rows)"),
+                ("study", f"{study} in {redact(url)}"),
+            ]
+            from afterfit.io import atomic_write
 
-        with writing(out, command="tune", overwrite=overwrite) as stage:
-            write_page(stage, [tuning_section(result)], doc, title="Tuning", facts=facts,
-                       confidence=result.confidence)  # fmt: skip
-            atomic_write(
-                stage.path / "trials.csv", lambda tmp: result.trials.to_csv(tmp, index=False)
-            )
-            if save_model and result.best_estimator is not None:
-                import skops.io as sio
-
+            with writing(out, command="tune", overwrite=overwrite) as stage:
+                write_page(stage, [tuning_section(result)], doc, title="Tuning", facts=facts,
+                           confidence=result.confidence)  # fmt: skip
                 atomic_write(
-                    stage.path / "best_model.skops",
-                    lambda tmp: sio.dump(result.best_estimator, tmp),
+                    stage.path / "trials.csv", lambda tmp: result.trials.to_csv(tmp, index=False)
                 )
-        if not quiet:
-            _print_summary(result)
-            for note in result.notes:
-                err_console.print(f"[dim]note:[/] {note}", highlight=False, soft_wrap=True)
-            out_console.print(f"Wrote {out}/ (index.html, results.json, trials.csv).")
+                if save_model and result.best_estimator is not None:
+                    import skops.io as sio
+
+                    atomic_write(
+                        stage.path / "best_model.skops",
+                        lambda tmp: sio.dump(result.best_estimator, tmp),
+                    )
+            if not quiet:
+                _print_summary(result)
+                for note in result.notes:
+                    err_console.print(f"[dim]note:[/] {note}", highlight=False, soft_wrap=True)
+                out_console.print(f"Wrote {out}/ (index.html, results.json, trials.csv).")
+
+
+@contextlib.contextmanager
+def _removed_if_left_empty(out: Path, created: bool) -> Iterator[None]:
+    """A folder this run created is removed again when the run fails before anything but
+    its marker is written (a bad search space); once the study has trials, it stays, to
+    resume from."""
+    from afterfit.outdir import MARKER
+
+    try:
+        yield
+    except BaseException:
+        if created and out.is_dir() and {p.name for p in out.iterdir()} <= {MARKER}:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def _run_with_progress(quiet: bool, total: int, func: Any, *args: Any, **kwargs: Any) -> Any:
