@@ -451,3 +451,18 @@ def test_polars_input_gives_the_same_numbers(binary):
     a = afterfit.evaluate_slices(model, X, y, **kw).frame()
     b = afterfit.evaluate_slices(model, pl.from_pandas(X), y, **kw).frame()
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_date_column_is_cut_at_its_quantiles_and_shown_as_dates():
+    # 'signup:quantiles=4' said "not numeric, pass 'signup' alone"; 'signup' alone said
+    # "an identifier, bin it with quantiles=4": the two messages sent the user in a circle.
+    from afterfit.slices.definitions import one_slicing
+
+    days = pd.Series(pd.date_range("2026-01-01", periods=400, freq="D"))
+    frame = pd.DataFrame({"signup": days})
+    slicing = one_slicing(frame, "signup:quantiles=4")
+    assert len(slicing.levels) == 4
+    assert slicing.levels[0].startswith("[2026-01-01,")
+    assert np.bincount(slicing.codes).tolist() == [100, 100, 100, 100]
+    with pytest.raises(InvalidInputError, match="quantiles=4"):
+        one_slicing(frame, "signup:edges=1,2")

@@ -206,7 +206,16 @@ def one_slicing(frame: pd.DataFrame, item: Any, *, max_levels: int = MAX_LEVELS)
             fix="slice by a column that has values, or fill this one first.",
         )
     numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+    if pd.api.types.is_datetime64_any_dtype(column) and spec.quantiles is not None:
+        # Dates cut at their quantiles, shown as dates (as nanoseconds since the epoch).
+        stamps = column.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(float)
+        return _binned(spec, stamps, missing, show=_date_text)
     if spec.quantiles is not None or spec.edges is not None:
+        if pd.api.types.is_datetime64_any_dtype(column):
+            raise InvalidInputError(
+                f"slice {spec.text!r}: column {spec.column!r} holds dates; edges are numbers.",
+                fix=f"cut it at its quantiles: '{spec.column}:quantiles=4'.",
+            )
         if not numeric:
             raise InvalidInputError(
                 f"slice {spec.text!r}: column {spec.column!r} is not numeric "
@@ -262,7 +271,12 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
     return frame.iloc[:, columns.index(name)]
 
 
-def _binned(spec: SliceSpec, x: np.ndarray, missing: np.ndarray) -> Slicing:
+def _date_text(value: float) -> str:
+    stamp = pd.Timestamp(round(value)).round("s")
+    return stamp.date().isoformat() if stamp == stamp.normalize() else stamp.isoformat()
+
+
+def _binned(spec: SliceSpec, x: np.ndarray, missing: np.ndarray, *, show: Any = None) -> Slicing:
     notes: list[str] = []
     finite = x[~missing]
     if spec.quantiles is not None:
@@ -283,7 +297,7 @@ def _binned(spec: SliceSpec, x: np.ndarray, missing: np.ndarray) -> Slicing:
         # The lowest quantile is the minimum: its bin is closed on the left so it is kept.
         inner = edges[1:-1]
         codes = np.searchsorted(inner, x, side="left").astype(np.int64)
-        levels = [_interval(lo, hi, first=i == 0) for i, (lo, hi) in
+        levels = [_interval(lo, hi, first=i == 0, show=show) for i, (lo, hi) in
                   enumerate(itertools.pairwise(edges))]  # fmt: skip
     else:
         edges = np.asarray(spec.edges, dtype=float)
@@ -315,8 +329,9 @@ def _binned(spec: SliceSpec, x: np.ndarray, missing: np.ndarray) -> Slicing:
     return Slicing(spec.text, (spec.column,), codes, tuple(levels), tuple(notes))
 
 
-def _interval(lo: float, hi: float, *, first: bool = False) -> str:
-    return f"{'[' if first else '('}{lo:.4g}, {hi:.4g}]"
+def _interval(lo: float, hi: float, *, first: bool = False, show: Any = None) -> str:
+    text = show or (lambda v: f"{v:.4g}")
+    return f"{'[' if first else '('}{text(lo)}, {text(hi)}]"
 
 
 def _drop_empty(codes: np.ndarray, levels: list[str]) -> tuple[np.ndarray, list[str]]:
