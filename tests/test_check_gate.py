@@ -169,12 +169,12 @@ def test_cli_pass_fail_and_reports(files, tmp_path):
     ok = cli("check", "--results", files["results"], "--rule", "roc_auc >= 0.5",
              "--junit", tmp_path / "ok.xml")  # fmt: skip
     assert ok.exit_code == 0, ok.output
-    assert "All 1 rules hold" in ok.output
+    assert "The rule holds." in ok.output
     bad = cli("check", "--results", files["results"], "--rule", "roc_auc >= 0.5",
               "--rule", "roc_auc >= 0.999", "--junit", tmp_path / "gate.xml",
               "--markdown", tmp_path / "gate.md")  # fmt: skip
     assert bad.exit_code == 1, bad.output
-    assert "1 of 2 rules fail" in bad.output and "FAIL" in bad.output
+    assert "1 of 2 rules fails." in bad.output and "FAIL" in bad.output
     suite = ET.parse(tmp_path / "gate.xml").getroot()
     assert suite.get("tests") == "2" and suite.get("failures") == "1"
     cases = suite.findall(".//testcase")

@@ -274,3 +274,22 @@ def test_a_model_that_fails_on_the_data_is_a_clear_error(binary_files, tmp_path)
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert "error:" in result.output and "Fix:" in result.output
+
+
+def test_a_wrong_weight_column_is_named_as_the_weight(tmp_path):
+    # it was reported as "The columns to drop 'nope' ... (--drop NAME)"
+    import skops.io as sio
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    frame = load_breast_cancer(as_frame=True).frame.iloc[:200]
+    X, y = frame.drop(columns="target"), frame["target"]
+    sio.dump(LogisticRegression(max_iter=3000).fit(X, y), tmp_path / "m.skops")
+    frame.to_parquet(tmp_path / "d.parquet", index=False)
+    result = CliRunner().invoke(app, ["evaluate", "--model", str(tmp_path / "m.skops"),
+                                      "--data", str(tmp_path / "d.parquet"), "--target",
+                                      "target", "--weight", "nope", "--out",
+                                      str(tmp_path / "o")])  # fmt: skip
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "The weight column 'nope'" in text and "--weight NAME" in text and "--drop" not in text

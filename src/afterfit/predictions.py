@@ -540,7 +540,7 @@ def _check_probabilities(s: np.ndarray) -> None:
             f"probabilities are required but y_score ranges over [{lo:.6g}, {hi:.6g}], "
             "outside [0, 1].",
             fix="pass probabilities (predict_proba), or mark the scores as decision "
-            "scores (scores_are_probabilities=False, CLI --score decision).",
+            "scores (scores_are_probabilities=False, CLI --score-kind decision).",
         )
     if s.ndim == 2:
         sums = s.sum(axis=1)

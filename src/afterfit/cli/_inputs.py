@@ -55,9 +55,9 @@ def load_predictions(
         from afterfit.models import load_model
 
         loaded = load_model(model, trust=trust, trusted_types=trusted_types, task=task_value)
+        sample_weight = weight_column(data, weight) if weight else None
         columns = [*drop, *([weight] if weight else [])]
         ds = load_dataset(data, target=target, drop=columns)
-        sample_weight = weight_column(data, weight) if weight else None
         preds = Predictions.from_model(
             loaded, ds.X, ds.y, sample_weight=sample_weight,
             pos_label=match_label(pos_label, loaded.classes_), threshold=threshold,
@@ -103,9 +103,20 @@ def load_predictions(
 
 
 def weight_column(path: Path, column: str) -> Any:
+    """The ``--weight`` column of ``path`` (read first, so a wrong name is named as the
+    weight, not as a column to drop or a target)."""
     from afterfit.data import load_dataset
+    from afterfit.errors import DataError
 
-    return load_dataset(path, target=column).y
+    try:
+        return load_dataset(path, target=column).y
+    except DataError as exc:
+        if not exc.problem.startswith("The target column"):
+            raise
+        raise DataError(
+            exc.problem.replace("The target column", "The weight column", 1),
+            fix="pass the name of the column holding the row weights (--weight NAME).",
+        ) from None
 
 
 def match_label(text: str | None, classes: Any) -> Any:

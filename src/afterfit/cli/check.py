@@ -180,8 +180,6 @@ def _print(result) -> None:
         verdict = "[green]pass[/]" if v.holds else "[bold red]FAIL[/]"
         table.add_row(v.rule.text, f"{v.value:.4g}", interval(v), verdict, v.evidence)
     out_console.print(table)
-    n = len(result.verdicts)
-    if result.passed:
-        out_console.print(f"All {n} rules hold.", highlight=False)
-    else:
-        out_console.print(f"{len(result.failed)} of {n} rules fail.", highlight=False)
+    from afterfit.gate.outputs import outcome
+
+    out_console.print(outcome(len(result.failed), len(result.verdicts)), highlight=False)

@@ -360,10 +360,11 @@ def _run(
             loaded[name] = load_model(
                 path, trust=trust, trusted_types=trusted_types, task=task_value
             )
+        sample_weight = weight_column(data, weight) if weight else None
         ds = load_dataset(data, target=target, drop=[*drop, *([weight] if weight else [])])
         first = next(iter(loaded.values()))
         comparison = compare_models(
-            loaded, ds.X, ds.y, sample_weight=weight_column(data, weight) if weight else None,
+            loaded, ds.X, ds.y, sample_weight=sample_weight,
             pos_label=match_label(pos_label, first.classes_), threshold=threshold,
             progress=progress, **options,
         )  # fmt: skip

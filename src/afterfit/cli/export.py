@@ -182,7 +182,8 @@ def export(
                     highlight=False, soft_wrap=True,
                 )  # fmt: skip
             what = (
-                f"ONNX ({result.converter}, {result.precision} inputs, opset {result.opset})"
+                f"ONNX ({result.converter}, {result.precision} inputs"
+                + (f", opset {result.opset})" if result.opset is not None else ")")
                 if result.format == "onnx"
                 else "skops"
             )

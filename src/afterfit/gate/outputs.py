@@ -50,14 +50,19 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def outcome(failed: int, total: int) -> str:
+    """ "All 3 rules hold.", "The rule holds.", "1 of 2 rules fails."..."""
+    if total == 1:
+        return "The rule fails." if failed else "The rule holds."
+    if not failed:
+        return f"All {total} rules hold."
+    return f"{failed} of {total} rules {'fails' if failed == 1 else 'fail'}."
+
+
 def markdown(verdicts: Sequence[Verdict], *, title: str = "afterfit quality gate") -> str:
     """A Markdown table: rule, value, interval, verdict, evidence; the outcome first."""
     failed = [v for v in verdicts if not v.holds]
-    head = (
-        f"**{len(failed)} of {len(verdicts)} rules fail.**"
-        if failed
-        else f"**All {len(verdicts)} rules hold.**"
-    )
+    head = f"**{outcome(len(failed), len(verdicts))}**"
     lines = [f"## {title}", "", head, "", "| rule | value | interval | verdict | evidence |",
              "|---|---:|---|---|---|"]  # fmt: skip
     for v in verdicts:
@@ -75,4 +80,4 @@ def markdown(verdicts: Sequence[Verdict], *, title: str = "afterfit quality gate
     return "\n".join(lines)
 
 
-__all__ = ["interval", "junit_xml", "markdown"]
+__all__ = ["interval", "junit_xml", "markdown", "outcome"]
