@@ -51,7 +51,6 @@ DEPLOY_FORBIDDEN = {
 }
 #: The one module of a forbidden package that a deploy package may import.
 DEPLOY_ALLOWED = {
-    "exporters": ("afterfit.bundle.used_columns",),
     "monitoring": ("afterfit.serving.predlog",),
 }
 

@@ -23,12 +23,12 @@ from typer.testing import CliRunner
 
 from afterfit.bundle.core import build_bundle, load_bundle
 from afterfit.bundle.schema import InputSchema
-from afterfit.bundle.used_columns import used_columns
 from afterfit.bundle.validation import SchemaValidationError
 from afterfit.cli import app
 from afterfit.errors import InvalidInputError
 from afterfit.exporters.core import export_model
 from afterfit.models.onnx import OnnxModel
+from afterfit.models.used_columns import used_columns
 from afterfit.serving.app import create_app
 from test_server_support import running
 
@@ -195,3 +195,16 @@ def test_served_bundle_accepts_requests_that_omit_unused_columns(fitted, tmp_pat
         assert r.status_code == 200, r.text
         r = client.post("/predict", json={**rec, "custmer_id": 1})
         assert r.status_code == 422 and "custmer_id" in r.text
+
+
+def test_evaluate_accepts_data_without_the_columns_the_model_never_reads(fitted, tmp_path):
+    # "The features lack 1 column(s) the model expects: 'notes'" for a column the
+    # pipeline's ColumnTransformer drops (scikit-learn predicts without it)
+    from afterfit.evaluation import evaluate
+
+    X, y, model = fitted
+    unread = [c for c in X.columns if c not in used_columns(model, list(X.columns))]
+    assert unread
+    full = evaluate(model, X, y, ci="none")
+    without = evaluate(model, X.drop(columns=unread), y, ci="none")
+    assert without.metrics["roc_auc"].value == full.metrics["roc_auc"].value

@@ -523,6 +523,12 @@ def check_features(X: pd.DataFrame, model: Model) -> pd.DataFrame:
                 X = X.rename(columns=renames)
                 missing = [n for n in missing if n not in renames.values()]
                 extra = [c for c in extra if c not in renames]
+        unread = {str(c) for c in getattr(model, "unread_features", ()) or ()}
+        if missing and set(missing) <= unread:
+            # Columns the model takes but never reads (dropped by its ColumnTransformer):
+            # an empty placeholder keeps the column order the model checks.
+            X = X.assign(**{c: np.nan for c in missing})
+            missing = []
         if missing:
             raise SchemaError(
                 f"The features lack {len(missing)} column(s) the model expects: "

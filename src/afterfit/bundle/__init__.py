@@ -3,8 +3,8 @@
 Owns ``Bundle``, ``build_bundle`` and ``load_bundle`` (``core``), ``manifest.json`` and the
 SHA-256 of every file (``manifest``), ``MODEL_CARD.md`` (``model_card``), the decision rule
 as plain JSON (``decision``), the input schema (``schema``), the reference statistics for
-drift (``reference``) and their count measures (``drift``), and the input columns a model
-reads (``used_columns``).
+drift (``reference``) and their count measures (``drift``). Which input columns a model
+reads is the model's (:mod:`afterfit.models.used_columns`).
 
 May import layers 0-3 and ``exporters``; never serving, monitoring, the report or the CLI.
 """

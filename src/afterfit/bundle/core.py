@@ -820,7 +820,7 @@ def build_bundle(
         )
     # The schema lists the columns the model reads; the others (an identifier, a date a
     # ColumnTransformer drops) are "ignored": accepted in requests, dropped, not required.
-    from afterfit.bundle.used_columns import used_columns
+    from afterfit.models.used_columns import used_columns
 
     used = used_columns(inner, list(X.columns))
     ignored = [c for c in X.columns if c not in set(used)]

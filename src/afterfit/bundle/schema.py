@@ -266,7 +266,7 @@ class InputSchema:
         handle it, as ``OneHotEncoder(handle_unknown="ignore")`` does).
     ignored : sequence of str, default ()
         Training columns the model does not read: accepted in records and tables, dropped,
-        never required (see :func:`afterfit.bundle.used_columns.used_columns`).
+        never required (see :func:`afterfit.models.used_columns.used_columns`).
 
     Examples
     --------

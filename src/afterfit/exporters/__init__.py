@@ -4,8 +4,8 @@ Owns ``export_model`` and ``ExportResult`` (``core``) and the converters: scikit
 boosters' scikit-learn API (``sklearn``), native XGBoost and LightGBM boosters
 (``boosters``), PyTorch (``torch``).
 
-May import layers 0-3 (models, data, documents) and ``bundle.used_columns``; never the
-bundle's core, serving or monitoring.
+May import layers 0-3 (models, data, documents); never the bundle's core, serving or
+monitoring.
 """
 
 from afterfit.exporters.core import ExportResult, Parity, export_model

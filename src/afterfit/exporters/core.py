@@ -622,7 +622,7 @@ def export_model(
     # picks its inputs by name.
     X_graph = X
     if kind == "sklearn":
-        from afterfit.bundle.used_columns import used_columns
+        from afterfit.models.used_columns import used_columns
 
         X_graph = X[used_columns(raw, list(X.columns))]
 

@@ -280,6 +280,17 @@ class SklearnModel:
         if self.n_features is None and self.feature_names is not None:
             self.n_features = len(self.feature_names)
         self.feature_dtypes: dict[str, str] | None = _feature_dtypes(estimator, self.feature_names)
+        #: Columns the model takes but never reads (a ColumnTransformer's dropped ones): data
+        #: may leave them out.
+        self.unread_features: tuple[str, ...] = ()
+        if self.feature_names is not None:
+            from afterfit.models.used_columns import used_columns
+
+            try:
+                read = set(used_columns(estimator, list(self.feature_names)))
+            except Exception:  # an unusual transformer: every column counts as read
+                read = set(self.feature_names)
+            self.unread_features = tuple(c for c in self.feature_names if c not in read)
         self.input_dtype: str | None = None
 
     def __repr__(self) -> str:
