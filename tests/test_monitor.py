@@ -221,6 +221,30 @@ def test_labels_are_joined_on_request_id_and_evaluated_per_window(reference):
     assert auc["ci_low"] < auc["value"] < auc["ci_high"]
 
 
+def test_rows_of_batch_requests_are_labelled_by_their_position(reference):
+    """The server logs every row of a batch request under one request_id: a labels table
+    with a 'row' column (0 for the first row sent) labels each; without it, the labels
+    refused "repeated request_id" and the log kept one row per request."""
+    from afterfit.evaluation import evaluate_predictions
+
+    log = _log(600, 21)
+    log["request_id"] = [f"batch-{i // 10}" for i in range(len(log))]  # 60 requests of 10
+    rng = np.random.default_rng(21)
+    truth = np.where(rng.random(len(log)) < log["proba_yes"], "yes", "no")
+    labels = pd.DataFrame(
+        {"request_id": log["request_id"], "row": np.arange(len(log)) % 10, "label": truth}
+    )
+    perf = _run(reference, log, labels=labels, threshold=0.5, n_resamples=20).performance
+    assert perf.n_labeled == len(log)
+    oracle = evaluate_predictions(truth, log["proba_yes"], classes=CLASSES, ci="none")
+    assert perf.overall.metrics["accuracy"].value == pytest.approx(oracle.metrics["accuracy"].value)
+    with pytest.raises(DataError, match="add a 'row' column"):
+        _run(reference, log, labels=labels.drop(columns="row"))
+    one_each = labels.drop(columns="row").drop_duplicates("request_id", keep="last")
+    perf = _run(reference, log, labels=one_each, threshold=0.5, n_resamples=20).performance
+    assert perf.n_labeled == 60 and any("several rows" in n for n in perf.notes)
+
+
 def test_labels_need_request_id_and_a_known_label_column(reference):
     log = _log(200, 12)
     with pytest.raises(DataError, match="request_id"):

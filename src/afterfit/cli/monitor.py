@@ -59,7 +59,9 @@ def monitor(
     ] = None,
     labels: Annotated[
         Path | None,
-        typer.Option(help="Labels that arrived later (CSV/Parquet): request_id and the label."),
+        typer.Option(
+            help="Labels that arrived later (CSV/Parquet): request_id, the label, and for requests of several rows each row's position in it (row, 0 first)."
+        ),
     ] = None,
     label_column: Annotated[
         str | None, typer.Option(help="The label column of --labels (default: label).")

@@ -46,6 +46,7 @@ from afterfit.monitoring.logs import (
     BATCH_ROWS,
     BATCH_VALUES,
     NO_ROWS_FIX,
+    ROW,
     log_batches,
     no_rows,
     read_labels,
@@ -353,9 +354,21 @@ def _performance(
             f"None of the {len(label_frame):,} labels' request_id values is in the log.",
             fix="check that the labels belong to this log (request_id as the server returned it).",
         )
-    logged = logged.drop_duplicates("request_id", keep="last")
-    joined = logged.merge(label_frame, on="request_id", how="inner")
     notes: list[str] = []
+    # A request of several rows logs them in the order sent: each row's position in it.
+    logged = logged.assign(**{ROW: logged.groupby("request_id", sort=False).cumcount()})
+    if ROW in label_frame.columns:
+        joined = logged.merge(label_frame, on=["request_id", ROW], how="inner")
+    else:
+        several = int(logged.loc[logged[ROW] > 0, "request_id"].nunique())
+        if several:
+            notes.append(
+                f"{several:,} logged requests hold several rows; the labels name requests "
+                f"only, so each was matched by its last row. Add a {ROW!r} column to the "
+                "labels (the row's position in its request, 0 for the first) to label them all."
+            )
+        logged = logged.drop_duplicates("request_id", keep="last")
+        joined = logged.merge(label_frame, on="request_id", how="inner")
     unmatched = len(label_frame) - len(joined)
     if unmatched:
         notes.append(f"{unmatched:,} labels have no logged request and were left out.")

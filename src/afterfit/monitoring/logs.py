@@ -21,12 +21,16 @@ __all__ = [
     "BATCH_VALUES",
     "META_COLUMNS",
     "NO_ROWS_FIX",
+    "ROW",
     "check_parquet_log",
     "log_batches",
     "log_files",
     "no_rows",
     "read_labels",
 ]
+
+#: Column of a labels table giving a row's position in its request (0 for the first).
+ROW = "row"
 
 #: Rows per record batch read from Parquet.
 BATCH_ROWS = 262_144
@@ -232,7 +236,7 @@ def read_labels(labels: Any, label_column: str | None) -> tuple[pd.DataFrame, st
             "logged) and the true label.",
         )
     if label_column is None:
-        others = [c for c in frame.columns if c != "request_id"]
+        others = [c for c in frame.columns if c not in ("request_id", ROW)]
         if "label" in others:
             label_column = "label"
         elif len(others) == 1:
@@ -247,17 +251,30 @@ def read_labels(labels: Any, label_column: str | None) -> tuple[pd.DataFrame, st
             f"The labels table has no column {label_column!r} (columns: {list(frame.columns)}).",
             fix="pass the name of the label column with --label-column.",
         )
-    frame = frame[["request_id", label_column]].dropna()
+    keys = ["request_id", *([ROW] if ROW in frame.columns else [])]
+    frame = frame[[*keys, label_column]].dropna()
     frame = frame.assign(request_id=frame["request_id"].astype(str))
+    if ROW in keys:
+        rows = pd.to_numeric(frame[ROW], errors="coerce")
+        if rows.isna().any() or (rows < 0).any() or (rows % 1 != 0).any():
+            raise DataError(
+                f"The labels table's {ROW!r} column holds values that are not row positions "
+                "(whole numbers from 0).",
+                fix=f"give each label's position in its request: {ROW} = 0 for the first "
+                "row sent, 1 for the second...",
+            )
+        frame = frame.assign(**{ROW: rows.astype(np.int64)})
     if frame.empty:
         raise DataError(
             "The labels table has no rows with both a request_id and a label.",
             fix="fill in the labels of logged requests.",
         )
-    dupes = frame["request_id"].duplicated()
+    dupes = frame.duplicated(keys)
     if dupes.any():
+        what = "request_id values" if ROW not in keys else f"(request_id, {ROW}) pairs"
         raise DataError(
-            f"The labels table has {int(dupes.sum())} repeated request_id values.",
-            fix="keep one label per request_id.",
+            f"The labels table has {int(dupes.sum())} repeated {what}.",
+            fix=f"keep one label per request; to label each row of a request of several "
+            f"rows, add a {ROW!r} column: its position in the request (0 for the first).",
         )
     return frame, label_column
