@@ -60,7 +60,8 @@ def monitor(
     labels: Annotated[
         Path | None,
         typer.Option(
-            help="Labels that arrived later (CSV/Parquet): request_id, the label, and for requests of several rows each row's position in it (row, 0 first)."
+            help="Labels that arrived later (CSV/Parquet): request_id, the label, and for "
+            "requests of several rows each row's position in it (row, 0 first)."
         ),
     ] = None,
     label_column: Annotated[
