@@ -116,3 +116,32 @@ def test_lightgbm_regressor_on_categories() -> None:
     ex = _explain(model, X[220:].reset_index(drop=True), y[220:], X[:220],
                   methods=("permutation", "shap", "lime"))  # fmt: skip
     _check(ex, methods=("permutation", "shap", "lime"))
+
+
+def test_lightgbm_on_category_columns_reads_the_same_rows_from_csv(tmp_path):
+    """A CSV file gives text where the model was trained on pandas categories: LightGBM
+    refused it ("categorical_feature do not match"); the text columns now take the
+    model's categories, and the scores equal those of the frame with categories."""
+    import lightgbm as lgb
+
+    from afterfit.data import load_dataset
+    from afterfit.evaluation import evaluate
+
+    rng = np.random.default_rng(4)
+    n = 600
+    frame = pd.DataFrame({
+        "color": pd.Categorical(rng.choice(["red", "green", "blue"], n)),
+        "x": rng.normal(size=n),
+        "size": pd.Categorical(rng.choice(["S", "M", "L", "XL"], n)),
+    })  # fmt: skip
+    y = ((frame["color"] == "red") ^ (frame["x"] > 0.3)).astype(int)
+    model = lgb.LGBMClassifier(n_estimators=30, verbose=-1).fit(frame, y)
+    booster = model.booster_
+    path = tmp_path / "test.csv"
+    frame.assign(y=y).iloc[:200].to_csv(path, index=False)
+    from_csv = load_dataset(path, target="y")
+    assert not isinstance(from_csv.X["color"].dtype, pd.CategoricalDtype)  # text from CSV
+    for m in (model, booster):
+        a = evaluate(m, frame.iloc[:200], y.iloc[:200], ci="none")
+        b = evaluate(m, from_csv.X, from_csv.y, ci="none")
+        np.testing.assert_allclose(b.predictions.scores, a.predictions.scores, atol=1e-12)

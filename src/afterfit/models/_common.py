@@ -109,6 +109,33 @@ def to_frame(X: Any) -> pd.DataFrame | np.ndarray:
     return as_frame(X)
 
 
+def lightgbm_categories(booster: Any, X: Any) -> Any:
+    """``X`` with its text columns as the pandas categories a LightGBM model was trained on.
+
+    LightGBM maps ``category`` columns to the training categories itself, but refuses text
+    ("categorical_feature do not match"), which is what a CSV file gives. When the frame
+    has no ``category`` column and exactly as many text columns as the model has
+    categorical ones, they are those (in the model's column order, which the caller's frame
+    follows), and are cast as LightGBM casts them: a value it never saw becomes missing.
+    """
+    categories = getattr(booster, "pandas_categorical", None)
+    if not categories or not isinstance(X, pd.DataFrame):
+        return X
+    if any(isinstance(t, pd.CategoricalDtype) for t in X.dtypes):
+        return X  # categories given: LightGBM aligns them
+    text = [
+        c for c in X.columns if X[c].dtype == object or pd.api.types.is_string_dtype(X[c].dtype)
+    ]
+    if len(text) != len(categories):
+        return X
+    return X.assign(
+        **{
+            c: pd.Categorical(X[c], categories=list(levels))
+            for c, levels in zip(text, categories, strict=True)
+        }
+    )
+
+
 def numeric_matrix(X: Any, dtype: str, *, what: str) -> np.ndarray:
     """``X`` as a 2-D numeric array of ``dtype``, with a SchemaError naming a bad column.
 

@@ -20,6 +20,7 @@ from afterfit.models._common import (
     check_task,
     check_task_classes,
     labels_from_scores,
+    lightgbm_categories,
     short_list,
     sigmoid,
     softmax,
@@ -362,7 +363,7 @@ class LightGBMModel:
         X = to_frame(X)
         if isinstance(X, pd.DataFrame) and self.feature_names is None:
             return X.to_numpy()
-        return X
+        return lightgbm_categories(self.booster, X)
 
     def predict_scores(self, X: Any) -> np.ndarray:
         """Probabilities ``(n, n_classes)`` or predictions ``(n,)``."""

@@ -18,6 +18,7 @@ from afterfit.models._common import (
     as_classes,
     check_task,
     check_task_classes,
+    lightgbm_categories,
     short_list,
     task_from_n_classes,
     to_frame,
@@ -309,7 +310,8 @@ class SklearnModel:
                     "per feature in the model's order.",
                 )
             return pd.DataFrame(X, columns=self.feature_names)
-        return X
+        booster = getattr(self.estimator, "booster_", None)  # a LightGBM wrapper
+        return lightgbm_categories(booster, X) if booster is not None else X
 
     def predict_scores(self, X: Any) -> np.ndarray:
         """Scores for ``X``.
