@@ -185,11 +185,28 @@ class Predictions:
             raise
         except Exception as exc:  # the model's own code: any error type
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            fix = (
+                "check that the data has the columns, types and categories the model "
+                "was trained on (and that the model file matches its library versions)."
+            )
+            text_columns = [
+                str(c)
+                for c in getattr(frame, "columns", [])
+                if pd.api.types.is_string_dtype(frame[c].dtype) or frame[c].dtype == object
+            ]
+            if text_columns and ("categorical" in str(exc) or "enable_categorical" in str(exc)):
+                # A booster trained on pandas 'category' columns, given text (a CSV file).
+                fix = (
+                    f"the model was trained on pandas 'category' columns, and "
+                    f"{', '.join(map(repr, text_columns[:10]))} hold text here (a CSV file "
+                    "gives text): read the data from Parquet, which keeps the categories, or "
+                    "pass a frame whose columns have the training categories "
+                    "(df[c].astype(pd.CategoricalDtype(categories)))."
+                )
             raise ModelError(
                 f"the model ({type(m).__name__}) failed to score the data: "
                 f"{type(exc).__name__}: {first}",
-                fix="check that the data has the columns, types and categories the model "
-                "was trained on (and that the model file matches its library versions).",
+                fix=fix,
             ) from exc
         bad = nonfinite_rows(scores)
         if bad.size:
