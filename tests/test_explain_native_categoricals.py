@@ -91,6 +91,11 @@ def test_xgboost_enable_categorical(classes: int) -> None:
     model.fit(X[:220], y[:220])
     ex = _explain(model, X[220:].reset_index(drop=True), y[220:], X[:220])
     _check(ex)
+    # the note says what kept the tree explainer out, naming the columns
+    why = " ".join(ex.shap.notes)
+    assert (
+        "pandas category columns ('region', 'plan')" in why and "missing values ('income')" in why
+    )
     if classes == 3:
         assert ex.shap.values.ndim == 3 and ex.shap.values.shape[2] == 3
 

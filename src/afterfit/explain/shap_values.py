@@ -774,8 +774,8 @@ def shap_values(
             # categories or missing values would have to be encoded first, which is the
             # model's business (a pipeline, LightGBM's own category handling), not ours.
             notes.append(
-                f"the {chosen} explainer needs numeric features without missing values; "
-                "used permutation over the raw columns"
+                f"the {chosen} explainer reads a numeric matrix without missing values, and "
+                f"the data has {_raw_reasons(frame, bg)}; used permutation over the raw columns"
             )
             chosen = "permutation"
     if raw_columns and chosen == "kernel":
@@ -1048,6 +1048,32 @@ def _run_model_agnostic(
     values, base = _shape(raw_values, base_raw, len(frame), task)
     output = "probability" if task != "regression" and m.scores_are_probabilities else "raw"
     return values, base, output, _scores(m, frame, task), "predict_scores"
+
+
+def _raw_reasons(*frames: pd.DataFrame) -> str:
+    """What keeps ``frames`` from being a float matrix, with the columns: "pandas category
+    columns ('color', 'size')", "missing values ('age')"..."""
+    kinds: dict[str, list[str]] = {}
+    for frame in frames:
+        for c in frame.columns:
+            col = frame[c]
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                kind = "pandas category columns"
+            elif pd.api.types.is_bool_dtype(col):
+                kind = "boolean columns"
+            elif not pd.api.types.is_numeric_dtype(col):
+                kind = "text columns"
+            elif bool(col.isna().any()):
+                kind = "missing values"
+            else:
+                continue
+            names = kinds.setdefault(kind, [])
+            if str(c) not in names:
+                names.append(str(c))
+    return "; ".join(
+        f"{kind} ({', '.join(map(repr, names[:5]))}{', ...' if len(names) > 5 else ''})"
+        for kind, names in kinds.items()
+    )
 
 
 def _needs_codes(frame: pd.DataFrame) -> bool:
