@@ -100,9 +100,10 @@ def load_calibrator(path: Path | None, *, trust: bool, trusted_types: list[str])
                 f"--calibration {path} records no saved calibrated model (saved_model is "
                 "null), and the map's parameters are in that model.",
                 fix="run afterfit calibrate with --save-model calibrated.skops and pass that "
-                "file (or its calibration.json). A native XGBoost/LightGBM booster file "
-                "cannot be saved calibrated: load it into its scikit-learn wrapper "
-                "(XGBClassifier / LGBMClassifier), save that with skops, and calibrate it.",
+                "file (or its calibration.json). A native booster file cannot be saved "
+                "calibrated: use its scikit-learn wrapper (XGBoost: XGBClassifier()."
+                "load_model(file); LightGBM: a model trained with LGBMClassifier), saved "
+                "with skops, and calibrate that.",
             )
         model_path = Path(saved)
         if not model_path.is_absolute() and not model_path.exists():

@@ -257,9 +257,9 @@ def calibrate(
                 f"--save-model saves scikit-learn models only; {model} is loaded as a "
                 f"{type(loaded).__name__}.",
                 fix="drop --save-model (the report is still written). To deploy a calibrated "
-                "native booster, load it into its scikit-learn wrapper (XGBClassifier / "
-                "LGBMClassifier), save that with skops, and calibrate that file: its "
-                "calibrated model can be saved and bundled.",
+                "native booster, use its scikit-learn wrapper (XGBoost: XGBClassifier()."
+                "load_model(file); LightGBM: a model trained with LGBMClassifier), saved "
+                "with skops: its calibrated model can be saved and bundled.",
             )
         columns = [*(drop or []), *([weight] if weight else [])]
         test = load_dataset(data, target=target, drop=columns)
