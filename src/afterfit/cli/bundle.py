@@ -179,7 +179,7 @@ def bundle(
         bool, typer.Option(help="Accept categories not seen in training (default: reject).")
     ] = False,
     max_categories: Annotated[
-        int, typer.Option(help="Text columns with more distinct values are free text.")
+        int, typer.Option(help="Text columns with more distinct values are free text.", min=1)
     ] = 100,
     drop: DropOpt = None,
     trust: TrustOpt = False,

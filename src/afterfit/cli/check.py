@@ -111,6 +111,16 @@ def check(
 
         inputs = {"--results": results, "--rules": rules, "--model": model, "--data": data,
                   "--valid": valid, "--baseline": baseline}  # fmt: skip
+        if (
+            junit is not None
+            and markdown is not None
+            and Path(junit).resolve() == Path(markdown).resolve()
+        ):
+            raise InvalidInputError(
+                f"--junit and --markdown name the same file, {junit}: one would overwrite "
+                "the other.",
+                fix="give them two files, e.g. --junit gate.xml --markdown gate.md.",
+            )
         for option, path in (("--junit", junit), ("--markdown", markdown)):
             if path is not None:
                 prepare_file(path, overwrite=overwrite, inputs=inputs, option=option)

@@ -140,7 +140,16 @@ def slices_command(
         from afterfit.report.files import SCHEMA_NAME
         from afterfit.report.sections.slices import slices_section
         from afterfit.slices import evaluate_slices
+        from afterfit.slices.definitions import parse_spec
 
+        for option, item in [*(("--slice", s) for s in slice_ or []), ("--sensitive", sensitive)]:
+            if item is not None and parse_spec(item).column == target:
+                raise InvalidInputError(
+                    f"{option} {item!r} names the target column: its slices would each hold "
+                    "one class, where most metrics are undefined.",
+                    fix="see the metrics per class in afterfit evaluate (per-class rows); "
+                    "slice by a feature or another column of the data.",
+                )
         loaded = load_model(model, trust=trust, trusted_types=trusted_type or [])
         ds = load_dataset(data, target=target, drop=[weight] if weight else [])
         sample_weight = weight_column(data, weight) if weight else None

@@ -602,6 +602,18 @@ def export_model(
             f"received {target_opset!r}.",
             fix="leave target_opset out for the newest opset the converters support.",
         )
+    if target_opset is not None:
+        from onnx.defs import onnx_opset_version
+
+        newest = onnx_opset_version()
+        if target_opset > newest:
+            # Asked for by number: an impossible one is an error, not a skops fallback.
+            raise InvalidInputError(
+                f"The ONNX opset {target_opset} does not exist yet; the installed onnx "
+                f"knows opsets up to {newest}.",
+                fix=f"pass an opset from 7 to {newest}, or leave it out for the newest the "
+                "converters support.",
+            )
     X = _check_sample(X_sample)
     adapter, raw = _unwrap(model)
     from afterfit.data import check_features

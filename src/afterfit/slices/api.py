@@ -202,7 +202,7 @@ def evaluate_slices_predictions(
     seeds = np.random.SeedSequence(random_state).spawn(3)[1:]
     fair = None
     if sensitive is not None:
-        group = one_slicing(frame, sensitive, max_levels=max_levels)
+        group = one_slicing(frame, sensitive, max_levels=max_levels, role="sensitive")
         fair = fairness_predictions(
             preds, group, confidence=confidence, n_resamples=settings.n_resamples,
             bootstrap_method=bootstrap_method, n_bins=n_bins, random_state=seeds[0],

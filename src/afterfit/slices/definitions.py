@@ -195,10 +195,13 @@ def build_slicings(
     return out
 
 
-def one_slicing(frame: pd.DataFrame, item: Any, *, max_levels: int = MAX_LEVELS) -> Slicing:
-    """One column's slicing (see :func:`build_slicings`)."""
+def one_slicing(
+    frame: pd.DataFrame, item: Any, *, max_levels: int = MAX_LEVELS, role: str = "slice"
+) -> Slicing:
+    """One column's slicing (see :func:`build_slicings`); ``role`` names the column in
+    messages ("slice", "sensitive")."""
     spec = parse_spec(item)
-    column = _column(frame, spec.column)
+    column = _column(frame, spec.column, role)
     missing = column.isna().to_numpy()
     if missing.all():
         raise InvalidInputError(
@@ -260,12 +263,12 @@ def one_slicing(frame: pd.DataFrame, item: Any, *, max_levels: int = MAX_LEVELS)
     return Slicing(spec.column, (spec.column,), codes, tuple(levels))
 
 
-def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+def _column(frame: pd.DataFrame, name: str, role: str = "slice") -> pd.Series:
     columns = [str(c) for c in frame.columns]
     if name not in columns:
         shown = ", ".join(columns[:20]) + (" …" if len(columns) > 20 else "")
         raise InvalidInputError(
-            f"slice column {name!r} is not in the data; its columns are: {shown}.",
+            f"{role} column {name!r} is not in the data; its columns are: {shown}.",
             fix="pass the name of a column of the data (it need not be a model feature).",
         )
     return frame.iloc[:, columns.index(name)]
