@@ -23,20 +23,17 @@ def files(tmp_path_factory):
     return d
 
 
-def _run(*args):
-    result = runner.invoke(app, [str(a) for a in args])
+def _run(command, files, *args):
+    """``afterfit COMMAND --model m.skops --data d.parquet --target target ARGS``."""
+    base = ["--model", files / "m.skops", "--data", files / "d.parquet", "--target", "target"]
+    result = runner.invoke(app, [str(a) for a in (command, *base, *args)])
     return result.exit_code, " ".join(result.output.split())
 
 
 def test_slicing_by_the_target_says_so(files, tmp_path):
     code, text = _run(
         "slices",
-        "--model",
-        files / "m.skops",
-        "--data",
-        files / "d.parquet",
-        "--target",
-        "target",
+        files,
         "--slice",
         "target",
         "--out",
@@ -48,12 +45,7 @@ def test_slicing_by_the_target_says_so(files, tmp_path):
 def test_a_missing_sensitive_column_is_called_sensitive(files, tmp_path):
     code, text = _run(
         "slices",
-        "--model",
-        files / "m.skops",
-        "--data",
-        files / "d.parquet",
-        "--target",
-        "target",
+        files,
         "--sensitive",
         "nope",
         "--out",
@@ -65,12 +57,7 @@ def test_a_missing_sensitive_column_is_called_sensitive(files, tmp_path):
 def test_an_opset_that_does_not_exist_is_an_error_not_a_fallback(files, tmp_path):
     code, text = _run(
         "export",
-        "--model",
-        files / "m.skops",
-        "--data",
-        files / "d.parquet",
-        "--target",
-        "target",
+        files,
         "--out",
         tmp_path / "m.onnx",
         "--opset",
@@ -84,12 +71,7 @@ def test_junit_and_markdown_on_one_file_are_refused(files, tmp_path):
     same = tmp_path / "gate.out"
     code, text = _run(
         "check",
-        "--model",
-        files / "m.skops",
-        "--data",
-        files / "d.parquet",
-        "--target",
-        "target",
+        files,
         "--rule",
         "roc_auc >= 0.5",
         "--junit",
@@ -103,12 +85,7 @@ def test_junit_and_markdown_on_one_file_are_refused(files, tmp_path):
 def test_max_categories_must_be_positive(files, tmp_path):
     code, _ = _run(
         "bundle",
-        "--model",
-        files / "m.skops",
-        "--data",
-        files / "d.parquet",
-        "--target",
-        "target",
+        files,
         "--out",
         tmp_path / "m-1.0",
         "--max-categories",
