@@ -92,3 +92,13 @@ def test_max_categories_must_be_positive(files, tmp_path):
         -1,
     )
     assert code == 2 and not (tmp_path / "m-1.0").exists()
+
+
+def test_a_bad_train_file_is_named_as_the_train_file(files, tmp_path):
+    import pandas as pd
+
+    train = pd.read_parquet(files / "d.parquet").drop(columns="mean radius")
+    train.to_parquet(tmp_path / "train.parquet", index=False)
+    code, text = _run("explain", files, "--train", tmp_path / "train.parquet", "--methods",
+                      "lime", "--out", tmp_path / "o")  # fmt: skip
+    assert code == 2 and "The train rows" in text and "--train" in text and "'mean radius'" in text

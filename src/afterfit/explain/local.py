@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from afterfit.errors import InvalidInputError
+from afterfit.errors import InvalidInputError, SchemaError
 from afterfit.explain.anchors import AnchorExplanation
 from afterfit.explain.lime import LimeExplanation
 from afterfit.explain.rows import RowSelection, SelectedRow, select_rows
@@ -1177,7 +1177,15 @@ def _frame_of(data: Any, m: Any, what: str) -> pd.DataFrame | None:
 
     if data is None:
         return None
-    frame = check_features(as_frame(data, feature_names=m.feature_names), m)
+    try:
+        frame = check_features(as_frame(data, feature_names=m.feature_names), m)
+    except SchemaError as exc:  # say which data: the rows explained are fine
+        raise SchemaError(
+            f"The {what} rows (argument {what!r}"
+            + ("; --train on the command line" if what == "train" else "")
+            + f"): {exc.problem}",
+            fix=exc.fix,
+        ) from None
     if len(frame) == 0:
         raise InvalidInputError(
             f"The argument {what!r} has no rows.",
