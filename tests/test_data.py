@@ -311,3 +311,17 @@ def test_check_features_duplicate_columns(frame, model):
     dup = pd.concat([X, X[["sepal_length"]]], axis=1)
     with pytest.raises(SchemaError, match="duplicated"):
         check_features(dup, model)
+
+
+def test_a_parquet_file_with_a_column_name_twice_says_so(tmp_path):
+    # pyarrow's "Multiple matches for FieldRef" was reported as a damaged file
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from afterfit.data import read_table
+
+    table = pa.Table.from_arrays([pa.array([1.0, 2.0]), pa.array([3.0, 4.0]),
+                                  pa.array([0, 1])], names=["x", "x", "y"])  # fmt: skip
+    pq.write_table(table, tmp_path / "dup.parquet")
+    with pytest.raises(DataError, match="duplicated column names: 'x'"):
+        read_table(tmp_path / "dup.parquet")

@@ -123,6 +123,17 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     return frame
 
 
+def _duplicated_parquet_columns(path: str | os.PathLike[str]) -> list[str]:
+    """The column names a Parquet file's schema holds more than once (none if unreadable)."""
+    try:
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(path).names
+    except Exception:  # the file's own damage: the caller says so
+        return []
+    return sorted({n for n in names if names.count(n) > 1})
+
+
 def unreadable_file(
     path: str | os.PathLike[str],
     kind: str,
@@ -134,6 +145,12 @@ def unreadable_file(
     """The error of an input file its parser failed on, naming the file and the parser's
     reason (never mistaken for a problem writing the output, as an ``OSError`` would be)."""
     text = str(exc).strip()
+    duplicated = _duplicated_parquet_columns(path) if kind == "Parquet" else []
+    if duplicated:  # pyarrow's "Multiple matches for FieldRef" reads like damage
+        return DataError(
+            f"{what} '{path}' has duplicated column names: {_names(duplicated)}.",
+            fix="write the table again with each column name once.",
+        )
     reason = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(" .:")
     where = f" after {rows_read:,} row(s)" if rows_read else ""
     return DataError(
