@@ -64,6 +64,8 @@ def _monitor(X, y, lr):
     proba = lr.predict_proba(X[200:])
     for k, name in enumerate(classes):
         log[f"proba_{name}"] = proba[:, k]
+    first = X.columns[0]  # a planted drift, for the findings
+    log[first] = log[first] + 2 * X[first].std()
     # labels that arrived later: the performance part, with intervals
     log["request_id"] = [f"r{i}" for i in range(len(log))]
     labels = pd.DataFrame({"request_id": log["request_id"], "label": y[200:].to_numpy()})

@@ -206,11 +206,9 @@ def test_a_study_left_by_a_killed_worker_resumes_to_exactly_n(data, tmp_path):
     storage = optuna.storages.RDBStorage(url)
     study = optuna.load_study(study_name="k", storage=storage)
     State = optuna.trial.TrialState
-    # What a worker killed in the middle leaves: the trial it had queued for its next ask,
-    # and the trial it was running.
-    study.add_trial(optuna.trial.create_trial(state=State.WAITING, user_attrs={WORKER: owner}))
-    study.add_trial(optuna.trial.create_trial(state=State.WAITING, user_attrs={WORKER: owner}))
-    study._pop_waiting_trial_id()  # now RUNNING, owned by the dead process
+    # What a worker killed in the middle leaves: the trial it was running, which carries
+    # its name from the moment it was created.
+    study.add_trial(optuna.trial.create_trial(state=State.RUNNING, user_attrs={WORKER: owner}))
     storage.engine.dispose()
     result = tune(LR, X, y, space=space, n_trials=6, cv=3, storage=url, study_name="k",
                   refit=False)  # fmt: skip

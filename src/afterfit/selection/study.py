@@ -22,7 +22,6 @@ import os
 import shutil
 import socket
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +40,7 @@ SAMPLERS: tuple[str, ...] = ("tpe", "gp", "cmaes", "random", "grid")
 PRUNERS: tuple[str, ...] = ("median", "halving", "none")
 #: Default metric per task.
 DEFAULT_METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
-#: User attribute marking a trial that never ran its objective (started beyond ``n_trials``,
-#: or queued by a worker that died first): not counted.
+#: User attribute marking a trial started beyond ``n_trials`` (stopped, not counted).
 SURPLUS = "afterfit_surplus"
 #: User attribute naming the worker (``host:pid``) that runs a trial.
 WORKER = "afterfit_worker"
@@ -271,28 +269,18 @@ def _alive(pid: int) -> bool:
 
 def _fail_dead_trials(study: Any) -> int:
     """Mark FAIL the running trials of workers on this machine whose process is gone (an
-    interrupted run), so a resumed study neither waits for nor counts them; the trials such
-    a worker had queued but not started are closed as never run. Returns the trials failed."""
+    interrupted run), so a resumed study neither waits for nor counts them."""
     from optuna.trial import TrialState
 
     host = socket.gethostname()
     failed = 0
-    states = (TrialState.RUNNING, TrialState.WAITING)
-    for t in study.get_trials(deepcopy=False, states=states):
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = str(t.user_attrs.get(WORKER, ""))
         name, _, pid = owner.rpartition(":")
-        if name != host or not pid.isdigit() or _alive(int(pid)):
-            continue
-        with contextlib.suppress(Exception):  # another worker got there first
-            if t.state == TrialState.WAITING:
-                # Take it from the queue (False: another worker already did) and close it.
-                if not study._storage.set_trial_state_values(t._trial_id, TrialState.RUNNING):
-                    continue
-                study._storage.set_trial_user_attr(t._trial_id, SURPLUS, True)
+        if name == host and pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(Exception):  # another worker got there first
                 study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
-                continue
-            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
-            failed += 1
+                failed += 1
     return failed
 
 
@@ -446,6 +434,7 @@ def _optimize(
     from optuna.trial import TrialState
 
     n_trials = objective.n_trials
+    _owned_at_creation(storage)
     study = optuna.load_study(
         study_name=study_name,
         storage=storage,
@@ -456,9 +445,6 @@ def _optimize(
     if _finished(study) >= n_trials:
         return 0
     done = {"finished": 0, "failed": 0}
-    # The timeout is checked here rather than by Optuna, so that no owned trial is queued
-    # for a loop that is about to end.
-    deadline = None if timeout is None else time.monotonic() + float(timeout)
 
     def after(study: Any, trial: Any) -> None:
         if trial.user_attrs.get(SURPLUS):
@@ -470,34 +456,44 @@ def _optimize(
         elif trial.state == TrialState.FAIL:
             done["failed"] += 1
         # A space where every trial fails would otherwise run forever.
-        if (
-            _finished(study) >= n_trials
-            or done["failed"] > max(10, n_trials)
-            or (deadline is not None and time.monotonic() >= deadline)
-        ):
+        if _finished(study) >= n_trials or done["failed"] > max(10, n_trials):
             study.stop()
-        elif not getattr(study, "_stop_flag", False):  # e.g. a grid sampler's last cell
-            _queue_owned_trial(study)
 
-    _queue_owned_trial(study)
     study.optimize(
-        objective, n_trials=None, timeout=None, catch=(Exception,), callbacks=[after],
+        objective, n_trials=None, timeout=timeout, catch=(Exception,), callbacks=[after],
         gc_after_trial=False,
     )  # fmt: skip
     return done["finished"]
 
 
-def _queue_owned_trial(study: Any) -> None:
-    """Queue a waiting trial that already names this worker; Optuna's next ``ask`` takes it.
+def _owned_at_creation(storage: Any) -> None:
+    """Make ``storage`` create every new trial with this worker's name in the same
+    transaction (a template trial), instead of a bare RUNNING trial.
 
-    A trial that ``ask`` created itself would carry no owner until the objective's first
-    line, and a worker killed in between (while the sampler works, which can take seconds)
-    would leave a running trial that no resume can tell is dead. A queued trial is owned
-    from the moment it exists; one left waiting by a killed worker is simply run on resume.
+    Optuna's ``ask`` creates the trial, then the sampler works (seconds, for some), then
+    the objective starts. A worker killed in between left a running trial with no owner,
+    which no resume could tell was dead: the study ended a trial short. Queuing an owned
+    trial for ``ask`` to take instead is not safe on SQLite, where two workers can take the
+    same queued trial (its row lock is a no-op there).
     """
+    from optuna.storages import RDBStorage
     from optuna.trial import TrialState, create_trial
 
-    study.add_trial(create_trial(state=TrialState.WAITING, user_attrs={WORKER: _worker_name()}))
+    # The cached wrapper Optuna puts around an RDBStorage calls its _create_new_trial.
+    name = "_create_new_trial" if isinstance(storage, RDBStorage) else "create_new_trial"
+    original = getattr(storage, name, None)
+    if original is None or getattr(original, "_afterfit_owned", False):
+        return
+
+    def create(study_id: int, template_trial: Any = None) -> Any:
+        if template_trial is None:
+            template_trial = create_trial(
+                state=TrialState.RUNNING, user_attrs={WORKER: _worker_name()}
+            )
+        return original(study_id, template_trial)
+
+    create._afterfit_owned = True  # type: ignore[attr-defined]
+    setattr(storage, name, create)
 
 
 def _best_so_far(study: Any, metric: str) -> str:
