@@ -36,9 +36,11 @@ import numpy as np
 
 from afterfit import jsonsafe
 from afterfit.calibration.calibrators import (
+    clip_rounding,
     isotonic_map,
     log_probabilities,
     logit,
+    probabilities_from_maps,
     sigmoid_map,
     temperature_map,
 )
@@ -380,14 +382,8 @@ def apply_calibrator(params: Mapping[str, Any], raw: np.ndarray, n_classes: int)
                 x = np.asarray(m["x"], dtype=np.float64)
                 y = np.asarray(m["y"], dtype=np.float64)
                 cols.append(isotonic_map(scores[:, j], x, y))
-        if K == 2:
-            proba = np.column_stack([1.0 - cols[0], cols[0]])
-        else:
-            proba = np.column_stack(cols)
-            total = proba.sum(axis=1, keepdims=True)
-            proba = np.divide(proba, total, out=np.full_like(proba, 1.0 / K), where=total != 0)
-    proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0
-    return proba
+        proba = probabilities_from_maps(cols, K)
+    return clip_rounding(proba)
 
 
 # --- unwrapping ---------------------------------------------------------------------------

@@ -35,11 +35,13 @@ __all__ = [
     "METHODS",
     "Method",
     "check_method",
+    "clip_rounding",
     "fit_isotonic",
     "fit_sigmoid",
     "fit_temperature",
     "isotonic_map",
     "logit",
+    "probabilities_from_maps",
     "sigmoid_map",
     "temperature_map",
 ]
@@ -164,6 +166,27 @@ def isotonic_map(f: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     # The interpolation scikit-learn's IsotonicRegression.predict uses, so the calibrated
     # probabilities equal its own bit for bit.
     return interp1d(x, y, kind="linear", assume_sorted=True)(np.clip(f, x[0], x[-1]))
+
+
+# --- from the maps to probabilities -------------------------------------------------------
+
+
+def probabilities_from_maps(cols: list[np.ndarray], n_classes: int) -> np.ndarray:
+    """Class probabilities from the calibrated maps' outputs: binary, the positive class's
+    map and its complement; multiclass, the one-vs-rest maps normalised (the uniform
+    distribution where every map says 0). The fitted model and the bundle's JSON replay
+    of it both end here, so they agree bit for bit."""
+    if n_classes == 2:
+        return np.column_stack([1.0 - cols[0], cols[0]])
+    proba = np.column_stack(cols)
+    total = proba.sum(axis=1, keepdims=True)
+    return np.divide(proba, total, out=np.full_like(proba, 1.0 / n_classes), where=total != 0)
+
+
+def clip_rounding(proba: np.ndarray) -> np.ndarray:
+    """``proba`` with values a rounding above 1 (up to 1e-5) set to 1, in place."""
+    proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0
+    return proba
 
 
 # --- temperature --------------------------------------------------------------------------

@@ -22,12 +22,14 @@ from afterfit.calibration._common import fingerprint
 from afterfit.calibration.calibrators import (
     ISOTONIC_MIN_ROWS,
     check_method,
+    clip_rounding,
     fit_isotonic,
     fit_sigmoid,
     fit_temperature,
     isotonic_map,
     log_probabilities,
     logit,
+    probabilities_from_maps,
     sigmoid_map,
     temperature_map,
 )
@@ -319,15 +321,8 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
                     cols.append(
                         isotonic_map(scores[:, j], self.isotonic_x_[a:b], self.isotonic_y_[a:b])
                     )
-            if K == 2:
-                proba = np.column_stack([1.0 - cols[0], cols[0]])
-            else:
-                proba = np.column_stack(cols)
-                total = proba.sum(axis=1, keepdims=True)
-                # Where every one-vs-rest map says 0, fall back to the uniform distribution.
-                proba = np.divide(proba, total, out=np.full_like(proba, 1.0 / K), where=total != 0)
-        proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0
-        return proba
+            proba = probabilities_from_maps(cols, K)
+        return clip_rounding(proba)
 
     def predict(self, X: Any) -> np.ndarray:
         """The class of highest calibrated probability."""

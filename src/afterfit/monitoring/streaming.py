@@ -74,25 +74,18 @@ def _merge(into: Any, part: Any) -> None:
         if isinstance(counter, NumericCounter):
             counter.cum += other.cum
             counter.n += other.n
-            counter.n_missing += other.n_missing
-            for w, slot in other.windows.items():
-                mine = counter.windows.get(w)
-                if mine is None:
-                    counter.windows[w] = slot
-                else:
-                    mine[0] += slot[0]
-                    mine[1] += slot[1]
-                    mine[2] += slot[2]
         else:
             counter.counts += other.counts
-            counter.n_missing += other.n_missing
-            for w, slot in other.windows.items():
-                mine = counter.windows.get(w)
-                if mine is None:
-                    counter.windows[w] = slot
-                else:
-                    mine[0] += slot[0]
-                    mine[1] += slot[1]
+        counter.n_missing += other.n_missing
+        # Per window, a list added entry by entry (numeric: counts at points, n, missing;
+        # categorical: counts, missing).
+        for w, slot in other.windows.items():
+            mine = counter.windows.get(w)
+            if mine is None:
+                counter.windows[w] = slot
+            else:
+                for i, value in enumerate(slot):
+                    mine[i] += value
     for w, (rows, lo, hi) in part.window_rows.items():
         slot = into.window_rows.setdefault(w, [0, float("inf"), float("-inf")])
         slot[0] += rows
