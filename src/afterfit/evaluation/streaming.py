@@ -577,18 +577,31 @@ def _table(
     return MetricTable(tuple(rows), s.confidence)
 
 
+def _bin_rows(hist: ScoreHistogram) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A histogram as weighted rows: one per bin and side (positives, negatives) with
+    weight, at the bin's edge; empty ones left out."""
+    edges, pos, neg = hist.descending()
+    y = np.concatenate([np.ones(edges.size, np.int8), np.zeros(edges.size, np.int8)])
+    scores = np.concatenate([edges, edges])
+    weight = np.concatenate([pos, neg])
+    keep = weight > 0
+    return y[keep], scores[keep], weight[keep]
+
+
+def _group_sizes(counts: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Positive and negative weight of each tie group, from counts at the group ends."""
+    d_pos = np.diff(counts.pos[0], prepend=0.0)
+    return d_pos, np.diff(counts.total[0], prepend=0.0) - d_pos
+
+
 class _HistogramSuite(BinarySuite):
     """A :class:`BinarySuite` over the score bins (one weighted row per bin and class),
     whose point estimates take the exact counts and sums where the bins would blur them."""
 
     def __init__(self, stats: BinaryStats, beta: float) -> None:
-        edges, pos, neg = stats.hist.descending()
-        y = np.concatenate([np.ones(edges.size, np.int8), np.zeros(edges.size, np.int8)])
-        scores = np.concatenate([edges, edges])
-        weight = np.concatenate([pos, neg])
-        keep = weight > 0
+        y, scores, weight = _bin_rows(stats.hist)
         super().__init__(
-            y[keep], scores[keep], weight[keep], threshold=stats.threshold,
+            y, scores, weight, threshold=stats.threshold,
             probabilities=stats.probabilities, beta=beta, n_bins=stats.n_bins,
         )  # fmt: skip
         self.stats = stats
@@ -609,9 +622,7 @@ class _HistogramSuite(BinarySuite):
 
     def grouped_counts(self) -> tuple[np.ndarray, np.ndarray]:
         """Positive and negative weight of each bin, highest scores first."""
-        c = self.point_counts()
-        d_pos = np.diff(c.pos[0], prepend=0.0)
-        return d_pos, np.diff(c.total[0], prepend=0.0) - d_pos
+        return _group_sizes(self.point_counts())
 
     def calibration(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         weight, positives, score_sums = self.stats.calib  # type: ignore[misc]
@@ -729,23 +740,14 @@ def _finish_multiclass(
         )
     # Each class against the rest, ranked over its histogram's bins (one weighted row per
     # bin and side): exact while every bin holds one distinct score.
-    ranked = []
-    for hist in stats.hists:
-        edges, pos, neg = hist.descending()
-        y01 = np.concatenate([np.ones(edges.size, np.int8), np.zeros(edges.size, np.int8)])
-        weight = np.concatenate([pos, neg])
-        keep = weight > 0
-        ranked.append(
-            RankedScores.from_arrays(y01[keep], np.concatenate([edges, edges])[keep], weight[keep])
-        )
+    ranked = [RankedScores.from_arrays(*_bin_rows(hist)) for hist in stats.hists]
+    counts = [r.counts_at_ends() for r in ranked]
     losses = None
     if stats.probabilities:
         total = cm.sum()
         losses = (stats.losses[0:1] / total, stats.losses[1:2] / total)
     class_names = preds.class_names
-    point = multiclass_metrics(
-        cm[None], [r.counts_at_ends() for r in ranked], losses, class_names, s.beta
-    )
+    point = multiclass_metrics(cm[None], counts, losses, class_names, s.beta)
     keys = MulticlassSuite.metric_keys(class_names, s.beta, stats.probabilities)
     notes = {k[0]: "streamed: exact counts" for k in keys}
     notes["log_loss"] = notes["brier"] = "streamed: exact sums"
@@ -761,7 +763,7 @@ def _finish_multiclass(
             else f"streamed: {where}, |error| <= {_upper(bound)}"
         )
         # a mean of per-class values errs by at most the largest per-class bound
-        for key in (name, f"{name}_ovr_macro", f"{name}_ovr_weighted", f"{name}_macro"):
+        for key in (k[0] for k in keys if k[0].startswith(name)):
             notes[key] = text
     draws = None
     if s.ci != "none" and y.size:
@@ -778,11 +780,8 @@ def _finish_multiclass(
             float(np.trace(cm)), float(cm.sum()), s.confidence
         )
         for k, c in enumerate(class_names):
-            counts = ranked[k].counts_at_ends()
-            d_pos = np.diff(counts.pos[0], prepend=0.0)
-            d_neg = np.diff(counts.total[0], prepend=0.0) - d_pos
             if 0 < support[k] < cm.sum():
-                analytic[("roc_auc", c)] = _delong_grouped(d_pos, d_neg, s.confidence)
+                analytic[("roc_auc", c)] = _delong_grouped(*_group_sizes(counts[k]), s.confidence)
             tp = cm[k, k]
             analytic[("precision", c)] = intervals.wilson_method(tp, cm[:, k].sum(), s.confidence)
             analytic[("recall", c)] = intervals.wilson_method(tp, support[k], s.confidence)

@@ -1050,22 +1050,27 @@ def _run_model_agnostic(
     return values, base, output, _scores(m, frame, task), "predict_scores"
 
 
+def _raw_kind(col: pd.Series) -> str | None:
+    """Why a column cannot go to shap's maskers as floats (None when it can)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return "pandas category columns"
+    if pd.api.types.is_bool_dtype(col):
+        return "boolean columns"
+    if not pd.api.types.is_numeric_dtype(col):
+        return "text columns"
+    if bool(col.isna().any()):
+        return "missing values"
+    return None
+
+
 def _raw_reasons(*frames: pd.DataFrame) -> str:
     """What keeps ``frames`` from being a float matrix, with the columns: "pandas category
     columns ('color', 'size')", "missing values ('age')"..."""
     kinds: dict[str, list[str]] = {}
     for frame in frames:
         for c in frame.columns:
-            col = frame[c]
-            if isinstance(col.dtype, pd.CategoricalDtype):
-                kind = "pandas category columns"
-            elif pd.api.types.is_bool_dtype(col):
-                kind = "boolean columns"
-            elif not pd.api.types.is_numeric_dtype(col):
-                kind = "text columns"
-            elif bool(col.isna().any()):
-                kind = "missing values"
-            else:
+            kind = _raw_kind(frame[c])
+            if kind is None:
                 continue
             names = kinds.setdefault(kind, [])
             if str(c) not in names:
@@ -1080,16 +1085,7 @@ def _needs_codes(frame: pd.DataFrame) -> bool:
     """Whether ``frame`` cannot go to shap's maskers as a float matrix: a non-numeric (or
     boolean, or pandas category) column, or a missing value. shap's ``Independent`` masker
     blends ``x * mask + background * ~mask``, so one NaN would spread to masked cells."""
-    for c in frame.columns:
-        col = frame[c]
-        if (
-            not pd.api.types.is_numeric_dtype(col)
-            or pd.api.types.is_bool_dtype(col)
-            or isinstance(col.dtype, pd.CategoricalDtype)
-            or bool(col.isna().any())
-        ):
-            return True
-    return False
+    return any(_raw_kind(frame[c]) is not None for c in frame.columns)
 
 
 def _hashable(values: pd.Series) -> pd.Series:
